@@ -1,0 +1,50 @@
+/**
+ * The human format of the Python tools: `PIDS "CMDLINE"`, or with files
+ * `PIDS "CMDLINE" uses FILE1,FILE2`, made terminal-safe.
+ *
+ * @module
+ */
+
+import { escapeForTerminal } from "./escape.ts";
+import { fileNames, type Group } from "./group.ts";
+
+/** Decorations for the parts of a human line, e.g. terminal colours. */
+export interface HumanStyle {
+  /** Styles the comma-joined PIDs. */
+  readonly pids: (text: string) => string;
+  /** Styles the quoted command line. */
+  readonly cmdline: (text: string) => string;
+  /** Styles the comma-joined file names. */
+  readonly files: (text: string) => string;
+}
+
+/** Options of {@linkcode formatHuman}. */
+export interface HumanFormatOptions {
+  /** Append ` uses FILE1,FILE2` (the `-s` flag). Default false. */
+  readonly showFiles?: boolean;
+  /** Decorations; default none. */
+  readonly style?: HumanStyle;
+}
+
+const PLAIN: HumanStyle = { pids: (t) => t, cmdline: (t) => t, files: (t) => t };
+
+/**
+ * Formats groups one per line, each line ending in a newline; "" for none.
+ * Control characters, bidirectional controls and undecodable bytes in names and
+ * command lines are escaped (`\n`, `\x1b`, `\xff`, `\\`), so no process can add
+ * lines or colour the screen.
+ */
+export function formatHuman(groups: readonly Group[], options: HumanFormatOptions = {}): string {
+  const style = options.style ?? PLAIN;
+  let out = "";
+  for (const group of groups) {
+    out += `${style.pids(group.pids.join(","))} ${
+      style.cmdline(`"${escapeForTerminal(group.cmdline)}"`)
+    }`;
+    if (options.showFiles) {
+      out += ` uses ${style.files(fileNames(group).map(escapeForTerminal).join(","))}`;
+    }
+    out += "\n";
+  }
+  return out;
+}

@@ -1,0 +1,103 @@
+/**
+ * The JSON format (`--json`), described by `schema/lib_users.schema.json`.
+ *
+ * @module
+ */
+
+import type { Group } from "./group.ts";
+import { encodeName, escapedByte, hasRawBytes } from "./names.ts";
+import type { FileKind } from "./scan.ts";
+
+/** The version of the JSON document's layout; it changes only with incompatible changes. */
+export const JSON_SCHEMA_VERSION = 1;
+
+/** Which scan produced a report. */
+export type ScanKind = "libs" | "fds";
+
+/** A deleted file in the JSON report. */
+export interface JsonFile {
+  /** The name; undecodable bytes shown as U+FFFD, in which case `path_base64` is set. */
+  path: string;
+  /** The exact bytes of the name, base64, present only when the name is not valid UTF-8. */
+  path_base64?: string;
+  /** How the file is used. */
+  kind: FileKind;
+}
+
+/** A group of processes in the JSON report. */
+export interface JsonGroup {
+  /** Process IDs, ascending. */
+  pids: number[];
+  /** The argument vector; undecodable bytes shown as U+FFFD, in which case `argv_base64` is set. */
+  argv: string[];
+  /** The exact bytes of every argument, base64, present only when one is not valid UTF-8. */
+  argv_base64?: string[];
+  /** The command line as the text formats print it, before escaping. */
+  cmdline: string;
+  /** The deleted files. */
+  files: JsonFile[];
+}
+
+/** The JSON report. */
+export interface JsonReport {
+  /** Always {@linkcode JSON_SCHEMA_VERSION}. */
+  schema_version: number;
+  /** Which scan produced the report. */
+  scan: ScanKind;
+  /** How many process entries could not be read. */
+  unreadable: number;
+  /** The groups, by lowest PID. */
+  groups: JsonGroup[];
+}
+
+/** Options of {@linkcode toJsonReport} and {@linkcode formatJson}. */
+export interface JsonFormatOptions {
+  /** Which scan produced the groups. */
+  readonly scan: ScanKind;
+  /** How many entries could not be read. Default 0. */
+  readonly unreadable?: number;
+}
+
+/** Builds the JSON report's data for groups. */
+export function toJsonReport(groups: readonly Group[], options: JsonFormatOptions): JsonReport {
+  return {
+    schema_version: JSON_SCHEMA_VERSION,
+    scan: options.scan,
+    unreadable: options.unreadable ?? 0,
+    groups: groups.map((group) => {
+      const out: JsonGroup = {
+        pids: [...group.pids],
+        argv: group.argv.map(toDisplayText),
+        cmdline: toDisplayText(group.cmdline),
+        files: group.files.map((file) => {
+          const entry: JsonFile = { path: toDisplayText(file.path), kind: file.kind };
+          if (hasRawBytes(file.path)) entry.path_base64 = toBase64(file.path);
+          return entry;
+        }),
+      };
+      if (group.argv.some(hasRawBytes)) out.argv_base64 = group.argv.map(toBase64);
+      return out;
+    }),
+  };
+}
+
+/** Formats groups as a JSON document (see {@linkcode JsonReport}), ending in a newline. */
+export function formatJson(groups: readonly Group[], options: JsonFormatOptions): string {
+  return JSON.stringify(toJsonReport(groups, options), null, 2) + "\n";
+}
+
+/** Replaces each undecodable byte with U+FFFD, so the text is valid Unicode. */
+function toDisplayText(name: string): string {
+  if (!hasRawBytes(name)) return name;
+  let out = "";
+  for (let i = 0; i < name.length; i++) {
+    out += escapedByte(name.charCodeAt(i)) === undefined ? name[i] : "\ufffd";
+  }
+  return out;
+}
+
+function toBase64(name: string): string {
+  let binary = "";
+  for (const byte of encodeName(name)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}

@@ -1,0 +1,64 @@
+/**
+ * The machine format of the Python tools, `PIDS;FILE1,FILE2;CMDLINE`, made
+ * unforgeable: one record per line, always three fields.
+ *
+ * @module
+ */
+
+import { escapeField, unescapeField } from "./escape.ts";
+import { fileNames, type Group } from "./group.ts";
+
+/** Characters escaped in file names: each could add a field or a file. */
+const FILE_SEPARATORS = ";,";
+/** Characters escaped in the command line: the last field, so only `;` could add a field. */
+const CMDLINE_SEPARATORS = ";";
+
+/**
+ * Formats groups as `PIDS;FILES;CMDLINE` lines, each ending in a newline.
+ * Ordinary names print as the Python tools print them; in names, `\` becomes
+ * `\\`, `;` `\x3b`, `,` `\x2c` (`,` stays as is in the command line), control
+ * characters `\n` `\t` `\r` or `\xNN`, undecodable bytes `\xNN`.
+ */
+export function formatMachine(groups: readonly Group[]): string {
+  let out = "";
+  for (const group of groups) {
+    const files = fileNames(group).map((name) => escapeField(name, FILE_SEPARATORS));
+    out += `${group.pids.join(",")};${files.join(",")};${
+      escapeField(group.cmdline, CMDLINE_SEPARATORS)
+    }\n`;
+  }
+  return out;
+}
+
+/** One record of the machine format, unescaped. */
+export interface MachineRecord {
+  /** The process IDs. */
+  readonly pids: readonly number[];
+  /** The exact file names. */
+  readonly files: readonly string[];
+  /** The exact command line. */
+  readonly cmdline: string;
+}
+
+/**
+ * Parses the machine format back into exact names: the inverse of
+ * {@linkcode formatMachine}, for scripts written in TypeScript.
+ *
+ * @throws {SyntaxError} on a line that is not a record
+ */
+export function parseMachine(text: string): MachineRecord[] {
+  const records: MachineRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const fields = line.split(";");
+    if (fields.length !== 3 || !/^[0-9]+(,[0-9]+)*$/.test(fields[0]!)) {
+      throw new SyntaxError(`Not a machine-format record: "${line}"`);
+    }
+    records.push({
+      pids: fields[0]!.split(",").map(Number),
+      files: fields[1] === "" ? [] : fields[1]!.split(",").map(unescapeField),
+      cmdline: unescapeField(fields[2]!),
+    });
+  }
+  return records;
+}

@@ -1,0 +1,60 @@
+/**
+ * Grouping of findings by program: processes with the same argument vector form
+ * one row.
+ *
+ * @module
+ */
+
+import { compareFiles, type DeletedFile, type ProcessFinding } from "./scan.ts";
+
+/** Processes with the identical argument vector, and the deleted files they use. */
+export interface Group {
+  /** Process IDs, ascending numerically. */
+  readonly pids: readonly number[];
+  /** The shared argument vector. */
+  readonly argv: readonly string[];
+  /** The command line as printed (argv joined with spaces, trailing whitespace removed). */
+  readonly cmdline: string;
+  /** The deleted files of all these processes, sorted by name, without duplicates. */
+  readonly files: readonly DeletedFile[];
+}
+
+/**
+ * Groups findings by their exact argument vector, so `["a b", "c"]` and
+ * `["a", "b c"]` stay apart although they print alike. Groups come in order of
+ * their lowest PID.
+ */
+export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
+  const byArgv = new Map<
+    string,
+    { pids: number[]; argv: readonly string[]; cmdline: string; files: Map<string, DeletedFile> }
+  >();
+  for (const process of processes) {
+    // NUL cannot occur inside an argument, so it separates them unambiguously.
+    const key = process.argv.join("\0");
+    let group = byArgv.get(key);
+    if (!group) {
+      group = { pids: [], argv: process.argv, cmdline: process.cmdline, files: new Map() };
+      byArgv.set(key, group);
+    }
+    group.pids.push(process.pid);
+    for (const file of process.files) group.files.set(`${file.kind}\0${file.path}`, file);
+  }
+  return [...byArgv.values()]
+    .map((group) => ({
+      pids: group.pids.sort((a, b) => a - b),
+      argv: group.argv,
+      cmdline: group.cmdline,
+      files: [...group.files.values()].sort(compareFiles),
+    }))
+    .sort((a, b) => a.pids[0]! - b.pids[0]!);
+}
+
+/** The distinct file names of a group, in order (a name used two ways counts once). */
+export function fileNames(group: Group): string[] {
+  const names: string[] = [];
+  for (const file of group.files) {
+    if (names[names.length - 1] !== file.path) names.push(file.path);
+  }
+  return names;
+}

@@ -1,0 +1,101 @@
+/**
+ * Parsing of `/proc/PID/maps` (proc(5)): which mappings are of deleted files.
+ *
+ * @module
+ */
+
+/** The kernel's marker after the name of a file that was unlinked. */
+export const DELETED_SUFFIX = " (deleted)";
+/** OpenVZ kernels glue the marker before the name instead. */
+const OPENVZ_PREFIX = "(deleted)/";
+
+/** A mapping whose file the kernel marks as deleted. */
+export interface DeletedMapping {
+  /** The address range as printed in maps, e.g. `7f1c2a000000-7f1c2a021000`. */
+  readonly range: string;
+  /** The file's name without the marker, with the kernel's `\012` turned back into a newline. */
+  readonly path: string;
+}
+
+const RANGE = /^[0-9a-f]+-[0-9a-f]+$/;
+const INODE = /^[0-9]+$/;
+
+/**
+ * Parses one maps line and returns the mapping when its file is marked deleted,
+ * or `null` for every other line (live files, anonymous memory, garbage).
+ *
+ * The name is everything after the inode field, leading spaces removed, so names
+ * with spaces survive. Marked are `NAME (deleted)` and the OpenVZ form
+ * `(deleted)/NAME`; `(deleted)` elsewhere in a name is part of the name.
+ */
+export function parseMapsLine(line: string): DeletedMapping | null {
+  // address perms offset dev inode [padding] pathname
+  let pos = 0;
+  let range = "";
+  for (let field = 0; field < 5; field++) {
+    const end = line.indexOf(" ", pos);
+    if (end < 0) return null;
+    const value = line.slice(pos, end);
+    if (field === 0) range = value;
+    if (field === 4 && !INODE.test(value)) return null;
+    pos = end + 1;
+  }
+  if (!RANGE.test(range)) return null;
+  while (line.charCodeAt(pos) === 0x20) pos++;
+  let name: string;
+  if (line.endsWith(DELETED_SUFFIX)) {
+    name = line.slice(pos, line.length - DELETED_SUFFIX.length);
+  } else if (line.startsWith(OPENVZ_PREFIX, pos)) {
+    name = line.slice(pos + OPENVZ_PREFIX.length - 1);
+  } else {
+    return null;
+  }
+  if (!name.startsWith("/")) return null;
+  return { range, path: name.includes("\\012") ? name.replaceAll("\\012", "\n") : name };
+}
+
+/**
+ * The name of the `map_files` entry for a maps range: the kernel prints maps
+ * addresses zero-padded to 8 digits but names map_files entries without padding.
+ */
+export function mapFilesName(range: string): string {
+  return range.split("-").map((hex) => hex.replace(/^0+(?=.)/, "")).join("-");
+}
+
+const OPEN_PAREN = 0x28;
+const NEWLINE = 0x0a;
+const DELETED_TAIL = [0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x64, 0x29]; // "deleted)"
+
+/**
+ * Calls `onLine(start, end)` for every complete line in `buf[0, length)` that
+ * contains `(deleted)`, the only lines that can name a deleted file, so the
+ * others are never decoded. Returns the offset just past the last complete line.
+ */
+export function forEachCandidateLine(
+  buf: Uint8Array,
+  length: number,
+  onLine: (start: number, end: number) => void,
+): number {
+  if (length === 0) return 0;
+  const lastNewline = buf.lastIndexOf(NEWLINE, length - 1);
+  const limit = lastNewline + 1;
+  let at = buf.indexOf(OPEN_PAREN, 0);
+  while (at >= 0 && at < limit) {
+    let match = true;
+    for (let k = 0; k < DELETED_TAIL.length; k++) {
+      if (buf[at + 1 + k] !== DELETED_TAIL[k]) {
+        match = false;
+        break;
+      }
+    }
+    if (match) {
+      const start = buf.lastIndexOf(NEWLINE, at) + 1;
+      const end = buf.indexOf(NEWLINE, at);
+      onLine(start, end);
+      at = buf.indexOf(OPEN_PAREN, end + 1);
+    } else {
+      at = buf.indexOf(OPEN_PAREN, at + 1);
+    }
+  }
+  return limit;
+}

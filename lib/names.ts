@@ -1,0 +1,97 @@
+/**
+ * File names and command lines are bytes on Linux. These helpers turn them into
+ * JavaScript strings without loss: valid UTF-8 decodes as usual, and every byte
+ * that is not part of valid UTF-8 becomes one lone surrogate U+DC80..U+DCFF
+ * (Python's "surrogateescape"). Such a string sorts, compares and groups like
+ * any other, and {@linkcode encodeName} gives back the exact bytes.
+ *
+ * @module
+ */
+
+const FIRST_ESCAPE = 0xdc80;
+const LAST_ESCAPE = 0xdcff;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextEncoder();
+
+/** Decodes bytes into a lossless string (see the module doc). */
+export function decodeName(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return decodeMixed(bytes);
+  }
+}
+
+function decodeMixed(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  while (i < bytes.length) {
+    const length = validSequenceLength(bytes, i);
+    if (length === 0) {
+      out += String.fromCharCode(FIRST_ESCAPE - 0x80 + bytes[i]!);
+      i += 1;
+    } else {
+      out += strictUtf8.decode(bytes.subarray(i, i + length));
+      i += length;
+    }
+  }
+  return out;
+}
+
+/** Length of the valid UTF-8 sequence starting at `i`, or 0 when there is none. */
+function validSequenceLength(bytes: Uint8Array, i: number): number {
+  const b0 = bytes[i]!;
+  if (b0 < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => {
+    const b = bytes[i + k];
+    return b !== undefined && b >= lo && b <= hi;
+  };
+  // Ranges from the Unicode standard, table 3-7 (well-formed UTF-8 byte sequences).
+  if (b0 >= 0xc2 && b0 <= 0xdf) return cont(1) ? 2 : 0;
+  if (b0 === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if ((b0 >= 0xe1 && b0 <= 0xec) || b0 === 0xee || b0 === 0xef) {
+    return cont(1) && cont(2) ? 3 : 0;
+  }
+  if (b0 === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (b0 === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 >= 0xf1 && b0 <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (b0 === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+/** Returns the byte of an escaped (undecodable) character, or undefined. */
+export function escapedByte(codeUnit: number): number | undefined {
+  return codeUnit >= FIRST_ESCAPE && codeUnit <= LAST_ESCAPE
+    ? codeUnit - FIRST_ESCAPE + 0x80
+    : undefined;
+}
+
+/** True when the name held bytes that are not valid UTF-8. */
+export function hasRawBytes(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    if (escapedByte(name.charCodeAt(i)) !== undefined) return true;
+  }
+  return false;
+}
+
+/** Encodes a name from {@linkcode decodeName} back to its exact bytes. */
+export function encodeName(name: string): Uint8Array {
+  if (!hasRawBytes(name)) return utf8.encode(name);
+  const parts: number[] = [];
+  let run = "";
+  const flush = () => {
+    if (run) parts.push(...utf8.encode(run));
+    run = "";
+  };
+  for (let i = 0; i < name.length; i++) {
+    const byte = escapedByte(name.charCodeAt(i));
+    if (byte === undefined) {
+      run += name[i];
+    } else {
+      flush();
+      parts.push(byte);
+    }
+  }
+  flush();
+  return Uint8Array.from(parts);
+}

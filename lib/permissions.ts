@@ -1,0 +1,33 @@
+/**
+ * What each feature needs from Deno's permission system, in one place.
+ *
+ * @module
+ */
+
+/** The read permission a scan of `proc` needs. */
+export function scanPermission(proc: string): Deno.ReadPermissionDescriptor {
+  return { name: "read", path: proc };
+}
+
+/** The run permission `--services=systemctl` needs. */
+export const SYSTEMCTL_PERMISSION: Deno.RunPermissionDescriptor = Object.freeze({
+  name: "run",
+  command: "systemctl",
+});
+
+/**
+ * Deno refuses every read under these roots unless the process has
+ * `--allow-all`, whatever `--allow-read` says (Deno 1.43 and later).
+ */
+export const PRIVILEGED_ROOTS: readonly string[] = Object.freeze(["/proc", "/sys", "/dev"]);
+
+/** True when `path` lies under a root that only `--allow-all` opens. */
+export function needsAllowAll(path: string): boolean {
+  const normal = path.replace(/\/+$/, "") || "/";
+  return PRIVILEGED_ROOTS.some((root) => normal === root || normal.startsWith(`${root}/`));
+}
+
+/** Whether a permission is granted now; never prompts. */
+export function isGranted(descriptor: Deno.PermissionDescriptor): boolean {
+  return Deno.permissions.querySync(descriptor).state === "granted";
+}

@@ -1,0 +1,126 @@
+/**
+ * Byte-exact, allocation-light reads of procfs entries, and the meaning of the
+ * errors they raise.
+ *
+ * @module
+ */
+
+import { decodeName } from "./names.ts";
+import { forEachCandidateLine } from "./maps.ts";
+
+/** What a failed read of one process's entry means for the scan. */
+export type ReadFailure = "gone" | "unreadable";
+
+/**
+ * Classifies an error from reading one process's entry. The process exited
+ * (`gone`: skip it), or the kernel refused or failed the read (`unreadable`:
+ * count it). Deno's own refusal (`NotCapable`) concerns every process alike, so
+ * it is rethrown: swallowing it per process would make a scan report nothing.
+ */
+export function classifyReadError(error: unknown): ReadFailure {
+  if (error instanceof Deno.errors.NotCapable) throw error;
+  if (error instanceof Deno.errors.NotFound) return "gone";
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "ESRCH" || code === "ENOENT") return "gone";
+  if (error instanceof Error) return "unreadable";
+  throw error;
+}
+
+const MAX_BUFFER = 1 << 24;
+let sharedBuffer = new Uint8Array(1 << 16);
+
+/**
+ * Reads a maps-like file in chunks through one reused buffer and calls
+ * `onCandidate` with each decoded line that contains `(deleted)`. Memory stays
+ * bounded by the longest line, however many mappings the process has.
+ */
+export function readCandidateLines(path: string, onCandidate: (line: string) => void): void {
+  using file = Deno.openSync(path);
+  let filled = 0;
+  const visit = (start: number, end: number) =>
+    onCandidate(decodeName(sharedBuffer.subarray(start, end)));
+  for (;;) {
+    // One byte stays free for the newline that ends an unterminated last line.
+    if (filled >= sharedBuffer.length - 1) growBuffer(path);
+    const count = file.readSync(sharedBuffer.subarray(filled, sharedBuffer.length - 1));
+    if (count === null || count === 0) break;
+    filled += count;
+    const consumed = forEachCandidateLine(sharedBuffer, filled, visit);
+    if (consumed > 0) {
+      sharedBuffer.copyWithin(0, consumed, filled);
+      filled -= consumed;
+    }
+  }
+  if (filled > 0) {
+    // A last line without a newline (fixtures, truncated files).
+    sharedBuffer[filled] = 0x0a;
+    forEachCandidateLine(sharedBuffer, filled + 1, visit);
+  }
+}
+
+function growBuffer(path: string): void {
+  if (sharedBuffer.length >= MAX_BUFFER) {
+    throw new RangeError(`Cannot read "${path}": a line is longer than ${MAX_BUFFER} bytes`);
+  }
+  const bigger = new Uint8Array(sharedBuffer.length * 2);
+  bigger.set(sharedBuffer);
+  sharedBuffer = bigger;
+}
+
+/** Reads a whole small file (cmdline, cgroup) as bytes. */
+export function readBytes(path: string): Uint8Array {
+  return Deno.readFileSync(path);
+}
+
+const UTF8_ERROR = /^File name or path "(.*)" is not valid UTF-8$/s;
+
+/**
+ * Reads a symbolic link's target losslessly. `Deno.readLink` has no byte form
+ * and throws `InvalidData` on a target that is not UTF-8; its message carries
+ * the target in Rust's debug notation, which is exact, so it is decoded here.
+ */
+export function readLinkName(path: string): string {
+  try {
+    return Deno.readLinkSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.InvalidData)) throw error;
+    const match = UTF8_ERROR.exec(error.message);
+    if (!match) throw error;
+    return parseRustDebugString(match[1]!);
+  }
+}
+
+const RUST_ESCAPE = /\\(?:x([0-9A-Fa-f]{2})|u\{([0-9A-Fa-f]{1,6})\}|(.))/gs;
+const RUST_SIMPLE: Readonly<Record<string, string>> = {
+  "\\": "\\",
+  '"': '"',
+  "'": "'",
+  "n": "\n",
+  "r": "\r",
+  "t": "\t",
+  "0": "\0",
+};
+
+/**
+ * Decodes the inside of a Rust `{:?}` string of an `OsStr`: `\xNN` is a raw
+ * byte, `\u{…}` a character, `\n`, `\\` and the like the usual escapes.
+ *
+ * @throws {SyntaxError} on an escape Rust does not produce
+ */
+export function parseRustDebugString(text: string): string {
+  const bytes: number[] = [];
+  const encoder = new TextEncoder();
+  let last = 0;
+  const pushText = (s: string) => bytes.push(...encoder.encode(s));
+  for (const match of text.matchAll(RUST_ESCAPE)) {
+    pushText(text.slice(last, match.index));
+    last = match.index + match[0].length;
+    const [, byte, codePoint, simple] = match;
+    if (byte !== undefined) bytes.push(parseInt(byte, 16));
+    else if (codePoint !== undefined) pushText(String.fromCodePoint(parseInt(codePoint, 16)));
+    else if (simple !== undefined && simple in RUST_SIMPLE) pushText(RUST_SIMPLE[simple]!);
+    else throw new SyntaxError(`Unknown escape "\\${simple}" in a link target`);
+  }
+  pushText(text.slice(last));
+  return decodeName(Uint8Array.from(bytes));
+}

@@ -1,0 +1,234 @@
+/**
+ * Scans a proc root for processes that use deleted files: mapped (libs) or
+ * held open (fds).
+ *
+ * @module
+ */
+
+import { DELETED_SUFFIX, mapFilesName, parseMapsLine } from "./maps.ts";
+import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
+import { classifyReadError, readBytes, readCandidateLines, readLinkName } from "./procfs.ts";
+import { decodeName } from "./names.ts";
+
+/** How a process uses a deleted file. */
+export type FileKind = "library" | "executable" | "fd";
+
+/** A deleted file in use by a process. */
+export interface DeletedFile {
+  /** The file's name, without the kernel's ` (deleted)` marker; lossless (see `decodeName`). */
+  readonly path: string;
+  /** `library`: mapped (shared libraries, also other mapped files); `executable`: the program itself; `fd`: held open. */
+  readonly kind: FileKind;
+}
+
+/** One process that uses deleted files. */
+export interface ProcessFinding {
+  /** The process ID. */
+  readonly pid: number;
+  /** The exact argument vector from `/proc/PID/cmdline`. */
+  readonly argv: readonly string[];
+  /** The argument vector joined with spaces, trailing whitespace removed, as the Python tools print it. */
+  readonly cmdline: string;
+  /** The deleted files, sorted by name, one entry per name and kind. */
+  readonly files: readonly DeletedFile[];
+}
+
+/** What a scan found. */
+export interface ScanResult {
+  /** Processes using deleted files, by ascending PID. */
+  readonly processes: readonly ProcessFinding[];
+  /** How many processes could not be read, wholly or in part (permission denied or I/O error). */
+  readonly unreadable: number;
+}
+
+/** Options of {@linkcode scanLibs} and {@linkcode scanFds}. */
+export interface ScanOptions {
+  /** The proc root: `/proc`, a procfs mounted elsewhere, or a fixture tree. Default `/proc`. */
+  readonly proc?: string;
+  /** Names to leave out. Default {@linkcode DEFAULT_IGNORE_RULES}. */
+  readonly ignore?: IgnoreRules;
+}
+
+interface ScanContext {
+  readonly root: string;
+  readonly ignored: (name: string) => boolean;
+  unreadable: number;
+}
+
+/** How one process's candidate files are found. */
+type Collector = (context: ScanContext, pid: number) => DeletedFile[];
+
+/**
+ * Finds processes that map deleted files (`/proc/PID/maps`), such as shared
+ * libraries replaced by a package update.
+ *
+ * Where `/proc/PID/map_files` can be read (root on a live procfs), a file only
+ * counts when its link count is 0, so a live file merely named `x (deleted)`
+ * is not reported; elsewhere the kernel's text marker decides.
+ *
+ * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
+ * @throws {Deno.errors.NotFound} when the proc root does not exist
+ */
+export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
+  return Promise.resolve(scan(options, collectMapped));
+}
+
+/**
+ * Finds processes holding deleted files open (`/proc/PID/fd/N`), such as rotated
+ * logs. The scanning process itself is left out.
+ *
+ * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
+ * @throws {Deno.errors.NotFound} when the proc root does not exist
+ */
+export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
+  return Promise.resolve(scan(options, collectOpen));
+}
+
+function scan(options: ScanOptions, collect: Collector): ScanResult {
+  const context: ScanContext = {
+    root: options.proc ?? "/proc",
+    ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
+    unreadable: 0,
+  };
+  const self = collect === collectOpen ? ownPid(context.root) : undefined;
+  const processes: ProcessFinding[] = [];
+  for (const pid of listPids(context.root)) {
+    if (pid === self) continue;
+    let files: DeletedFile[];
+    try {
+      files = collect(context, pid);
+    } catch (error) {
+      if (classifyReadError(error) === "unreadable") context.unreadable++;
+      continue;
+    }
+    if (files.length === 0) continue;
+    const argv = readArgv(context, pid);
+    if (argv === undefined || argv.length === 0) continue;
+    processes.push({ pid, argv, cmdline: argv.join(" ").trimEnd(), files: sortFiles(files) });
+  }
+  return { processes, unreadable: context.unreadable };
+}
+
+/** Numeric directory names of the proc root, ascending. */
+function listPids(root: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync(root)) {
+    if (entry.isDirectory && /^[0-9]+$/.test(entry.name)) pids.push(Number(entry.name));
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** The PID `root/self` points to on a real procfs; undefined on a fixture tree. */
+function ownPid(root: string): number | undefined {
+  try {
+    const target = Deno.readLinkSync(`${root}/self`);
+    return /^[0-9]+$/.test(target) ? Number(target) : undefined;
+  } catch (error) {
+    classifyReadError(error);
+    return undefined;
+  }
+}
+
+function readArgv(context: ScanContext, pid: number): string[] | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = readBytes(`${context.root}/${pid}/cmdline`);
+  } catch (error) {
+    if (classifyReadError(error) === "unreadable") context.unreadable++;
+    return undefined;
+  }
+  const argv: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i === bytes.length || bytes[i] === 0) {
+      // A trailing NUL ends the last argument; it does not start an empty one.
+      if (i > start || i < bytes.length) argv.push(decodeName(bytes.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  return argv;
+}
+
+/**
+ * Confirms a marked file by its link count: 0 means deleted. Returns undefined
+ * when the entry cannot be stat'ed (fixture trees, OpenVZ, no privilege), and the
+ * caller trusts the marker.
+ */
+function linkCountSaysDeleted(path: string): boolean | undefined {
+  try {
+    return Deno.statSync(path).nlink === 0;
+  } catch (error) {
+    classifyReadError(error);
+    return undefined;
+  }
+}
+
+function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
+  const dir = `${context.root}/${pid}`;
+  const ranges = new Map<string, string>();
+  readCandidateLines(`${dir}/maps`, (line) => {
+    const mapping = parseMapsLine(line);
+    if (mapping && !ranges.has(mapping.path) && !context.ignored(mapping.path)) {
+      ranges.set(mapping.path, mapping.range);
+    }
+  });
+  if (ranges.size === 0) return [];
+  const files: DeletedFile[] = [];
+  let executable: string | undefined;
+  for (const [path, range] of ranges) {
+    if (linkCountSaysDeleted(`${dir}/map_files/${mapFilesName(range)}`) === false) continue;
+    executable ??= readExecutable(dir);
+    files.push({ path, kind: path === executable ? "executable" : "library" });
+  }
+  return files;
+}
+
+/** The deleted executable's name, or "" when the program file is not deleted or unknown. */
+function readExecutable(dir: string): string {
+  try {
+    const target = readLinkName(`${dir}/exe`);
+    return target.endsWith(DELETED_SUFFIX) ? target.slice(0, -DELETED_SUFFIX.length) : "";
+  } catch (error) {
+    classifyReadError(error);
+    return "";
+  }
+}
+
+function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
+  const dir = `${context.root}/${pid}/fd`;
+  const seen = new Set<string>();
+  const files: DeletedFile[] = [];
+  let unreadable = false;
+  for (const entry of Deno.readDirSync(dir)) {
+    const link = `${dir}/${entry.name}`;
+    let target: string;
+    try {
+      target = readLinkName(link);
+    } catch (error) {
+      // Counted once per process: a refused process refuses every fd alike.
+      if (classifyReadError(error) === "unreadable") unreadable = true;
+      continue;
+    }
+    if (!target.endsWith(DELETED_SUFFIX)) continue;
+    const path = target.slice(0, -DELETED_SUFFIX.length);
+    if (seen.has(path) || context.ignored(path)) continue;
+    if (linkCountSaysDeleted(link) === false) continue;
+    seen.add(path);
+    files.push({ path, kind: "fd" });
+  }
+  if (unreadable) context.unreadable++;
+  return files;
+}
+
+function sortFiles(files: DeletedFile[]): DeletedFile[] {
+  return files.sort(compareFiles);
+}
+
+/** Orders files by name, then kind, in code-unit order: locale-free and stable across hosts. */
+export function compareFiles(a: DeletedFile, b: DeletedFile): number {
+  return compareText(a.path, b.path) || compareText(a.kind, b.kind);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

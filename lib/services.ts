@@ -1,0 +1,88 @@
+/**
+ * The systemd unit of each process, from `systemctl status PID`, as the Python
+ * tools do it, and the `PIDS belong to UNIT` lines of `-S`.
+ *
+ * @module
+ */
+
+import { escapeForTerminal } from "./escape.ts";
+import type { Group } from "./group.ts";
+
+/** Maps PIDs to the name of the unit they belong to. */
+export type UnitsByPid = ReadonlyMap<number, string>;
+
+/**
+ * Reads the unit name from the first line of `systemctl status PID`
+ * (`unit - description` or `● unit - description`); undefined when systemd
+ * knows no unit for the PID.
+ */
+export function parseSystemctlStatus(output: string): string | undefined {
+  if (/^No unit for PID \d+ is loaded\./m.test(output)) return undefined;
+  const header = output.split("\n", 1)[0] ?? "";
+  const fields = header.split(" - ", 1)[0]!.trim().split(/\s+/).filter(Boolean);
+  const unit = fields.length === 1 ? fields[0] : fields[1];
+  return unit && /^[^\s]+\.[a-z]+$/.test(unit) ? unit : undefined;
+}
+
+/** Options of {@linkcode unitsFromSystemctl}. */
+export interface SystemctlOptions {
+  /** The systemctl program. Default `systemctl`. */
+  readonly command?: string;
+  /** How many systemctl processes run at once. Default 4. */
+  readonly concurrency?: number;
+}
+
+/**
+ * Asks `systemctl status PID` for the unit of each PID (needs
+ * `--allow-run=systemctl`).
+ *
+ * @throws {Deno.errors.NotFound} when systemctl is not installed
+ * @throws {Deno.errors.NotCapable} when running it is not permitted
+ */
+export async function unitsFromSystemctl(
+  pids: readonly number[],
+  options: SystemctlOptions = {},
+): Promise<Map<number, string>> {
+  const units = new Map<number, string>();
+  const queue = [...pids];
+  const worker = async () => {
+    for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+      const output = await new Deno.Command(options.command ?? "systemctl", {
+        args: ["status", "--no-pager", String(pid)],
+        stdout: "piped",
+        stderr: "piped",
+        stdin: "null",
+        env: { LC_ALL: "C", SYSTEMD_COLORS: "0" },
+      }).output();
+      const unit = parseSystemctlStatus(
+        new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr),
+      );
+      if (unit) units.set(pid, unit);
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker);
+  await Promise.all(workers);
+  return units;
+}
+
+/**
+ * Formats `PIDS belong to UNIT` lines, one per unit in order of first
+ * appearance, PIDs in group order; each line ends in a newline.
+ */
+export function formatServices(groups: readonly Group[], units: UnitsByPid): string {
+  const pidsByUnit = new Map<string, number[]>();
+  for (const group of groups) {
+    for (const pid of group.pids) {
+      const unit = units.get(pid);
+      if (unit === undefined) continue;
+      const list = pidsByUnit.get(unit) ?? [];
+      list.push(pid);
+      pidsByUnit.set(unit, list);
+    }
+  }
+  let out = "";
+  for (const [unit, pids] of pidsByUnit) {
+    out += `${pids.join(",")} belong to ${escapeForTerminal(unit)}\n`;
+  }
+  return out;
+}

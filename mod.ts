@@ -1,0 +1,69 @@
+/**
+ * Finds processes that still use deleted files — shared libraries and
+ * executables replaced by a package update (`scanLibs`), or open files such as
+ * rotated logs (`scanFds`) — so an admin knows what to restart.
+ *
+ * A Deno re-implementation of the Python `lib_users` and `fd_users` tools: the
+ * same grouping and output formats, but exact with hostile file names and
+ * command lines (bytes, control characters, separators).
+ *
+ * Reading `/proc` needs `--allow-all`: Deno refuses reads under `/proc` with
+ * anything less. A procfs mounted elsewhere, or a fixture tree, needs only
+ * `--allow-read` on it (pass it as `proc`).
+ *
+ * ```ts no-assert
+ * import { formatHuman, groupByArgv, scanLibs } from "./mod.ts";
+ *
+ * const result = await scanLibs();
+ * console.log(formatHuman(groupByArgv(result.processes), { showFiles: true }));
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type DeletedFile,
+  type FileKind,
+  type ProcessFinding,
+  scanFds,
+  scanLibs,
+  type ScanOptions,
+  type ScanResult,
+} from "./lib/scan.ts";
+export { fileNames, type Group, groupByArgv } from "./lib/group.ts";
+export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format_human.ts";
+export { formatMachine, type MachineRecord, parseMachine } from "./lib/format_machine.ts";
+export {
+  formatJson,
+  JSON_SCHEMA_VERSION,
+  type JsonFile,
+  type JsonFormatOptions,
+  type JsonGroup,
+  type JsonReport,
+  type ScanKind,
+  toJsonReport,
+} from "./lib/format_json.ts";
+export {
+  compileIgnore,
+  DEFAULT_IGNORE_LITERALS,
+  DEFAULT_IGNORE_PATTERNS,
+  DEFAULT_IGNORE_RULES,
+  globToRegExp,
+  type IgnoreRules,
+} from "./lib/ignore.ts";
+export { DELETED_SUFFIX, type DeletedMapping, parseMapsLine } from "./lib/maps.ts";
+export { escapeField, escapeForTerminal, unescapeField } from "./lib/escape.ts";
+export { decodeName, encodeName, hasRawBytes } from "./lib/names.ts";
+export {
+  formatServices,
+  parseSystemctlStatus,
+  type SystemctlOptions,
+  type UnitsByPid,
+  unitsFromSystemctl,
+} from "./lib/services.ts";
+export {
+  isGranted,
+  needsAllowAll,
+  scanPermission,
+  SYSTEMCTL_PERMISSION,
+} from "./lib/permissions.ts";
