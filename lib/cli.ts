@@ -64,6 +64,13 @@ const STRINGS = ["format", "proc", "ignore-pattern", "ignore-literal"] as const;
  * @throws {UsageError} on an unknown flag, a missing or bad value, or a conflict
  */
 export function parseCli(args: readonly string[]): CliOptions {
+  for (const arg of args) {
+    // parseArgs would read `--fds=yes` as true; a value on a switch is a mistake.
+    const name = /^--(?:no-)?([^=]+)=/s.exec(arg)?.[1];
+    if (name && (BOOLEANS as readonly string[]).concat("showfiles").includes(name)) {
+      throw new UsageError(`Option "--${name}" takes no value`);
+    }
+  }
   const raw: Record<string, unknown> = parseArgs([...args], {
     boolean: [...BOOLEANS],
     string: [...STRINGS],
@@ -86,7 +93,7 @@ export function parseCli(args: readonly string[]): CliOptions {
   });
   const flag = (name: typeof BOOLEANS[number]): boolean => {
     const value = raw[name];
-    if (typeof value !== "boolean") throw new UsageError(`Option "--${name}" takes no value`);
+    if (typeof value !== "boolean") throw new TypeError(`parseArgs gave "${name}" no boolean`);
     return value;
   };
   const text = (name: "format" | "proc"): string | undefined => {

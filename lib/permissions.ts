@@ -29,5 +29,6 @@ export function needsAllowAll(path: string): boolean {
 
 /** Whether a permission is granted now; never prompts. */
 export function isGranted(descriptor: Deno.PermissionDescriptor): boolean {
-  return Deno.permissions.querySync(descriptor).state === "granted";
+  // A copy: Deno normalizes the descriptor in place, and ours are frozen.
+  return Deno.permissions.querySync({ ...descriptor }).state === "granted";
 }

@@ -70,7 +70,8 @@ type Collector = (context: ScanContext, pid: number) => DeletedFile[];
  * @throws {Deno.errors.NotFound} when the proc root does not exist
  */
 export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
-  return Promise.resolve(scan(options, collectMapped));
+  // A rejected promise, never a synchronous throw, whatever goes wrong.
+  return Promise.resolve().then(() => scan(options, collectMapped));
 }
 
 /**
@@ -81,7 +82,8 @@ export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
  * @throws {Deno.errors.NotFound} when the proc root does not exist
  */
 export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
-  return Promise.resolve(scan(options, collectOpen));
+  // A rejected promise, never a synchronous throw, whatever goes wrong.
+  return Promise.resolve().then(() => scan(options, collectOpen));
 }
 
 function scan(options: ScanOptions, collect: Collector): ScanResult {

@@ -1,0 +1,56 @@
+import { assertEquals } from "@std/assert";
+import { formatHuman } from "../lib/format_human.ts";
+import { type Group, groupByArgv } from "../lib/group.ts";
+import { decodeName } from "../lib/names.ts";
+
+const GROUPS: Group[] = groupByArgv([
+  {
+    pid: 1000,
+    argv: ["cron", "-f"],
+    cmdline: "cron -f",
+    files: [{ path: "/lib/b.so", kind: "library" }],
+  },
+  {
+    pid: 99,
+    argv: ["cron", "-f"],
+    cmdline: "cron -f",
+    files: [{ path: "/lib/a.so", kind: "library" }],
+  },
+  { pid: 7, argv: ["x"], cmdline: "x", files: [{ path: "/y z", kind: "fd" }] },
+]);
+
+Deno.test('formatHuman() prints PIDS "CMDLINE" per group', () => {
+  assertEquals(formatHuman(GROUPS), '7 "x"\n99,1000 "cron -f"\n');
+});
+
+Deno.test("formatHuman() with showFiles appends the files", () => {
+  assertEquals(
+    formatHuman(GROUPS, { showFiles: true }),
+    '7 "x" uses /y z\n99,1000 "cron -f" uses /lib/a.so,/lib/b.so\n',
+  );
+});
+
+Deno.test("formatHuman() prints nothing for no groups", () => {
+  assertEquals(formatHuman([], { showFiles: true }), "");
+});
+
+Deno.test("formatHuman() escapes control characters and raw bytes in names and command lines", () => {
+  const evil = "/tmp/a\nb\x1b[31m" + decodeName(Uint8Array.from([0xff]));
+  const groups = groupByArgv([{
+    pid: 5,
+    argv: [evil, "\r"],
+    cmdline: `${evil} \r`,
+    files: [{ path: evil, kind: "fd" }],
+  }]);
+  const out = formatHuman(groups, { showFiles: true });
+  assertEquals(out, '5 "/tmp/a\\nb\\x1b[31m\\xff \\r" uses /tmp/a\\nb\\x1b[31m\\xff\n');
+  assertEquals(out.split("\n").length, 2);
+});
+
+Deno.test("formatHuman() applies a style to each part", () => {
+  const out = formatHuman(GROUPS.slice(0, 1), {
+    showFiles: true,
+    style: { pids: (t) => `<${t}>`, cmdline: (t) => `[${t}]`, files: (t) => `{${t}}` },
+  });
+  assertEquals(out, '<7> ["x"] uses {/y z}\n');
+});

@@ -1,0 +1,53 @@
+import { assertEquals } from "@std/assert";
+import { formatJson, JSON_SCHEMA_VERSION, toJsonReport } from "../lib/format_json.ts";
+import { groupByArgv } from "../lib/group.ts";
+import { decodeName, encodeName } from "../lib/names.ts";
+import { loadSchema, validate } from "./_json_schema.ts";
+
+const RAW = decodeName(Uint8Array.from([0x2f, 0x78, 0xff, 0xfe]));
+
+function decodeBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names", async () => {
+  const groups = groupByArgv([
+    { pid: 9, argv: ["a", RAW], cmdline: `a ${RAW}`, files: [{ path: RAW, kind: "fd" }] },
+    { pid: 3, argv: ["b"], cmdline: "b", files: [{ path: "/lib/x.so", kind: "library" }] },
+  ]);
+  const report = JSON.parse(formatJson(groups, { scan: "fds", unreadable: 2 }));
+  assertEquals(validate(await loadSchema(), report), []);
+  assertEquals(report.schema_version, JSON_SCHEMA_VERSION);
+  assertEquals(report.unreadable, 2);
+  assertEquals(report.groups[0], {
+    pids: [3],
+    argv: ["b"],
+    cmdline: "b",
+    files: [{ path: "/lib/x.so", kind: "library" }],
+  });
+  const raw = report.groups[1];
+  assertEquals(raw.files[0].path, "/x\ufffd\ufffd");
+  assertEquals(decodeBase64(raw.files[0].path_base64), encodeName(RAW));
+  assertEquals(decodeBase64(raw.argv_base64[1]), encodeName(RAW));
+  assertEquals(decodeBase64(raw.argv_base64[0]), new TextEncoder().encode("a"));
+});
+
+Deno.test("formatJson() of nothing is a valid empty report", async () => {
+  const report = toJsonReport([], { scan: "libs" });
+  assertEquals(report, { schema_version: 1, scan: "libs", unreadable: 0, groups: [] });
+  assertEquals(validate(await loadSchema(), report), []);
+});
+
+Deno.test("validate() catches what the schema forbids", async () => {
+  const schema = await loadSchema();
+  const bad = { schema_version: 1, scan: "x", unreadable: -1, groups: [{ pids: [] }], extra: 1 };
+  assertEquals(validate(schema, bad), [
+    "$.scan: not in enum",
+    "$.unreadable: below 0",
+    "$.groups[0]: missing argv",
+    "$.groups[0]: missing cmdline",
+    "$.groups[0]: missing files",
+    "$.groups[0].pids: fewer than 1 items",
+    "$: extra extra",
+  ]);
+});

@@ -1,0 +1,82 @@
+import { assertEquals } from "@std/assert";
+import { forEachCandidateLine, mapFilesName, parseMapsLine } from "../lib/maps.ts";
+
+const PREFIX = "7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 131090                     ";
+
+Deno.test("parseMapsLine() reports names marked deleted", async (t) => {
+  const cases: [string, string][] = [
+    ["/usr/lib/libc.so.6 (deleted)", "/usr/lib/libc.so.6"],
+    ["/opt/my app/lib/libfoo 1.so (deleted)", "/opt/my app/lib/libfoo 1.so"],
+    ["/drm mm object (deleted)", "/drm mm object"],
+    ["/data/x (deleted) (deleted)", "/data/x (deleted)"],
+    ["/lib/a\\012b.so (deleted)", "/lib/a\nb.so"],
+    ["/lib/  two  spaces.so (deleted)", "/lib/  two  spaces.so"],
+  ];
+  for (const [name, expected] of cases) {
+    await t.step(name, () => {
+      assertEquals(parseMapsLine(PREFIX + name), {
+        range: "7f1c2a000000-7f1c2a021000",
+        path: expected,
+      });
+    });
+  }
+});
+
+Deno.test("parseMapsLine() accepts the OpenVZ form with the marker glued before the path", () => {
+  assertEquals(
+    parseMapsLine(
+      "00400000-0048f000 r-xp 00000000 fd:00 16245     (deleted)/v/t/p/usr/sbin/openvpn",
+    ),
+    { range: "00400000-0048f000", path: "/v/t/p/usr/sbin/openvpn" },
+  );
+});
+
+Deno.test("parseMapsLine() ignores lines whose name is not marked deleted", async (t) => {
+  const cases = [
+    "/lib64/libx_(deleted)i-2.11.so",
+    "/lib64/liby.so (notdeleted)",
+    "/lib64/libz.so (delete)",
+    "(deleted) /lib64/x.so",
+    "/lib64/libc.so(deleted)",
+    "/usr/lib/libc.so.6",
+    "[heap]",
+    "[anon:x (deleted)]",
+    "",
+  ];
+  for (const name of cases) {
+    await t.step(JSON.stringify(name), () => assertEquals(parseMapsLine(PREFIX + name), null));
+  }
+});
+
+Deno.test("parseMapsLine() rejects garbage and truncated lines", async (t) => {
+  const cases = [
+    "",
+    " (deleted)",
+    "garbage /x (deleted)",
+    "7f00-7f01 r-xp 00000000 fd:01 /x (deleted)",
+    "7f00-7f01 r-xp 00000000 fd:01 abc /x (deleted)",
+    "zz-7f01 r-xp 00000000 fd:01 1 /x (deleted)",
+    "7f00-7f01 r-xp",
+  ];
+  for (const line of cases) {
+    await t.step(JSON.stringify(line), () => assertEquals(parseMapsLine(line), null));
+  }
+});
+
+Deno.test("mapFilesName() drops the zero padding maps prints", () => {
+  assertEquals(mapFilesName("00400000-0048f000"), "400000-48f000");
+  assertEquals(mapFilesName("7f1c2a000000-7f1c2a021000"), "7f1c2a000000-7f1c2a021000");
+  assertEquals(mapFilesName("00000000-00001000"), "0-1000");
+});
+
+Deno.test("forEachCandidateLine() visits only complete lines containing (deleted)", () => {
+  const text = "a\nb (deleted)\nc (x)\n(deleted)d\ne (deleted)";
+  const bytes = new TextEncoder().encode(text);
+  const seen: string[] = [];
+  const consumed = forEachCandidateLine(bytes, bytes.length, (start, end) => {
+    seen.push(new TextDecoder().decode(bytes.subarray(start, end)));
+  });
+  assertEquals(seen, ["b (deleted)", "(deleted)d"]);
+  assertEquals(consumed, text.lastIndexOf("\n") + 1);
+  assertEquals(forEachCandidateLine(bytes, 0, () => seen.push("never")), 0);
+});

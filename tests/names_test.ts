@@ -1,0 +1,31 @@
+import { assert, assertEquals, assertFalse } from "@std/assert";
+import { decodeName, encodeName, escapedByte, hasRawBytes } from "../lib/names.ts";
+
+Deno.test("decodeName() decodes valid UTF-8 as usual", () => {
+  const bytes = new TextEncoder().encode("/usr/lib/ünïcode 😀.so");
+  assertEquals(decodeName(bytes), "/usr/lib/ünïcode 😀.so");
+  assertFalse(hasRawBytes(decodeName(bytes)));
+});
+
+Deno.test("decodeName() keeps every invalid byte, never U+FFFD", () => {
+  const bytes = Uint8Array.from([0x2f, 0x61, 0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80, 0xc3, 0xa9]);
+  const name = decodeName(bytes);
+  assertFalse(name.includes("\ufffd"));
+  assert(hasRawBytes(name));
+  assertEquals(escapedByte(name.charCodeAt(2)), 0xff);
+  assertEquals(name.slice(-1), "é");
+  assertEquals(encodeName(name), bytes);
+});
+
+Deno.test("encodeName() inverts decodeName() on random bytes", () => {
+  for (let round = 0; round < 500; round++) {
+    const bytes = crypto.getRandomValues(new Uint8Array(round % 40));
+    assertEquals(encodeName(decodeName(bytes)), bytes);
+  }
+});
+
+Deno.test("decodeName() gives different strings for different bytes", () => {
+  const a = decodeName(Uint8Array.from([0xff]));
+  const b = decodeName(new TextEncoder().encode("\ufffd"));
+  assert(a !== b);
+});

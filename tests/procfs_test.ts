@@ -1,0 +1,98 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  classifyReadError,
+  parseRustDebugString,
+  readCandidateLines,
+  readLinkName,
+} from "../lib/procfs.ts";
+import { decodeName, encodeName } from "../lib/names.ts";
+
+Deno.test("readCandidateLines() finds lines across chunk borders in a long maps file", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const filler = "7f0000000000-7f0000001000 r-xp 00000000 fd:01 1 /usr/lib/live.so\n";
+    let text = "";
+    const expected: string[] = [];
+    for (let i = 0; i < 20000; i++) {
+      if (i % 997 === 0) {
+        const line = `7f0000000000-7f0000001000 r-xp 00000000 fd:01 1 /lib/gone${i}.so (deleted)`;
+        text += line + "\n";
+        expected.push(line);
+      } else {
+        text += filler;
+      }
+    }
+    const last = "7f0000000000-7f0000001000 r-xp 00000000 fd:01 1 /lib/last.so (deleted)";
+    text += last; // no final newline
+    expected.push(last);
+    Deno.writeTextFileSync(`${dir}/maps`, text);
+    const seen: string[] = [];
+    readCandidateLines(`${dir}/maps`, (line) => seen.push(line));
+    assertEquals(seen, expected);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("readCandidateLines() handles a line longer than its buffer and an empty file", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const line = `1-2 r-xp 0 0:0 1 /${"x".repeat(200_000)} (deleted)`;
+    Deno.writeTextFileSync(`${dir}/maps`, `${line}\n`);
+    const seen: string[] = [];
+    readCandidateLines(`${dir}/maps`, (l) => seen.push(l));
+    assertEquals(seen, [line]);
+    Deno.writeTextFileSync(`${dir}/empty`, "");
+    readCandidateLines(`${dir}/empty`, (l) => seen.push(l));
+    assertEquals(seen.length, 1);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("parseRustDebugString() decodes Rust's OsStr debug notation exactly", () => {
+  assertEquals(
+    parseRustDebugString("/x/a\\\"b\\\\c\\n\\u{1b}[1m\\xFF\\xFE\\t\\u{1} \\u{301}\\' end"),
+    decodeName(Uint8Array.from([
+      ...new TextEncoder().encode('/x/a"b\\c\n\x1b[1m'),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode("\t\x01 \u0301' end"),
+    ])),
+  );
+  assertThrows(() => parseRustDebugString("\\q"), SyntaxError);
+});
+
+Deno.test("readLinkName() reads link targets that are not UTF-8, byte for byte", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    // Deno cannot create such a link itself: its paths are strings.
+    const target = 'printf "/tmp/a\\033[1m\\377\\376\\\\ \\"q\\" (deleted)"';
+    const made = await new Deno.Command("sh", {
+      args: ["-c", `ln -s "$(${target})" "$1/link"`, "sh", dir],
+    }).output();
+    assertEquals(made.code, 0);
+    const name = readLinkName(`${dir}/link`);
+    assertEquals(
+      encodeName(name),
+      Uint8Array.from([
+        ...new TextEncoder().encode("/tmp/a\x1b[1m"),
+        0xff,
+        0xfe,
+        ...new TextEncoder().encode('\\ "q" (deleted)'),
+      ]),
+    );
+    Deno.symlinkSync("/plain target", `${dir}/plain`);
+    assertEquals(readLinkName(`${dir}/plain`), "/plain target");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("classifyReadError() tells exited, refused and Deno-refused apart", () => {
+  assertEquals(classifyReadError(new Deno.errors.NotFound("x")), "gone");
+  assertEquals(classifyReadError(Object.assign(new Error("x"), { code: "ESRCH" })), "gone");
+  assertEquals(classifyReadError(new Deno.errors.PermissionDenied("x")), "unreadable");
+  assertEquals(classifyReadError(new Error("EIO")), "unreadable");
+  assertThrows(() => classifyReadError(new Deno.errors.NotCapable("x")), Deno.errors.NotCapable);
+});

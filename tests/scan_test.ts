@@ -1,0 +1,82 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import { scanFds, scanLibs } from "../lib/scan.ts";
+import { FIXTURE_PROC } from "./_helpers.ts";
+
+const READ_FIXTURE: Deno.PermissionOptions = { read: [FIXTURE_PROC] };
+
+Deno.test({
+  name: "scanLibs() finds deleted mappings in the fixture tree, with argv and kinds",
+  permissions: READ_FIXTURE,
+  async fn() {
+    const result = await scanLibs({ proc: FIXTURE_PROC });
+    assertEquals(result.unreadable, 0);
+    assertEquals(result.processes.map((p) => p.pid), [99, 1000, 1234, 1235, 2000, 3000, 5000]);
+    const server = result.processes.find((p) => p.pid === 1234)!;
+    assertEquals(server.argv, ["/opt/my app/bin/server", "--name", "a b"]);
+    assertEquals(server.cmdline, "/opt/my app/bin/server --name a b");
+    assertEquals(server.files, [
+      { path: "/opt/my app/bin/server", kind: "executable" },
+      { path: "/opt/my app/lib/libfoo 1.so", kind: "library" },
+    ]);
+    const xorg = result.processes.find((p) => p.pid === 3000)!;
+    assertEquals(xorg.files.map((f) => f.path), ["/lib/SYSV00000000", "/usr/lib/i915"]);
+    const python = result.processes.find((p) => p.pid === 5000)!;
+    assertEquals(python.cmdline, "/usr/bin/python3 /srv/app.py");
+    assertEquals(python.argv, ["/usr/bin/python3", "/srv/app.py   "]);
+  },
+});
+
+Deno.test({
+  name: "scanLibs() reads the OpenVZ form and de-duplicates a file mapped twice",
+  permissions: READ_FIXTURE,
+  async fn() {
+    const result = await scanLibs({ proc: FIXTURE_PROC });
+    const openvpn = result.processes.find((p) => p.pid === 2000)!;
+    assertEquals(openvpn.files, [{ path: "/v/t/p/usr/sbin/openvpn", kind: "library" }]);
+  },
+});
+
+Deno.test({
+  name: "scanLibs() with no ignore rules reports the pseudo files too",
+  permissions: READ_FIXTURE,
+  async fn() {
+    const result = await scanLibs({ proc: FIXTURE_PROC, ignore: { patterns: [], literals: [] } });
+    const xorg = result.processes.find((p) => p.pid === 3000)!;
+    assertEquals(xorg.files.length, 15);
+  },
+});
+
+Deno.test({
+  name: "scanFds() finds deleted open files and applies the same ignores",
+  permissions: READ_FIXTURE,
+  async fn() {
+    const result = await scanFds({ proc: FIXTURE_PROC });
+    assertEquals(
+      result.processes.map((p) => [p.pid, p.files.map((f) => `${f.kind}:${f.path}`)]),
+      [
+        [99, ["fd:/var/log/cron.log.1"]],
+        [1000, ["fd:/var/log/cron.log.1"]],
+        [1234, ["fd:/tmp/data"]],
+      ],
+    );
+  },
+});
+
+Deno.test({
+  name: "scanLibs() throws NotFound for a missing proc root",
+  permissions: READ_FIXTURE,
+  async fn() {
+    await assertRejects(
+      () => scanLibs({ proc: `${FIXTURE_PROC}/nonexistent` }),
+      Deno.errors.NotFound,
+    );
+  },
+});
+
+Deno.test({
+  name: "scanLibs() lets NotCapable through instead of reporting nothing",
+  permissions: READ_FIXTURE,
+  async fn() {
+    await assertRejects(() => scanLibs({ proc: "/tmp" }), Deno.errors.NotCapable);
+  },
+});

@@ -1,0 +1,70 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import { groupByArgv } from "../lib/group.ts";
+import { formatServices, parseSystemctlStatus, unitsFromSystemctl } from "../lib/services.ts";
+
+/** Writes a fake `systemctl` that knows PIDs 99 and 1000 and nothing else. */
+export function fakeSystemctl(dir: string): string {
+  const path = `${dir}/systemctl`;
+  Deno.writeTextFileSync(
+    path,
+    `#!/bin/sh
+case "$3" in
+  99) printf '● cron.service - Regular background program processing daemon\\n     Loaded: loaded\\n' ;;
+  1000) printf 'ssh.service - OpenBSD Secure Shell server\\n' ;;
+  *) printf 'No unit for PID %s is loaded.\\n' "$3" >&2; exit 4 ;;
+esac
+`,
+  );
+  Deno.chmodSync(path, 0o755);
+  return path;
+}
+
+Deno.test("parseSystemctlStatus() reads the unit from both header forms", () => {
+  assertEquals(
+    parseSystemctlStatus("● sshd.service - OpenSSH Daemon\n   Loaded: x"),
+    "sshd.service",
+  );
+  assertEquals(parseSystemctlStatus("sshd.service - OpenSSH Daemon\n"), "sshd.service");
+  assertEquals(
+    parseSystemctlStatus("× getty@tty1.service - Getty on tty1\n"),
+    "getty@tty1.service",
+  );
+  assertEquals(
+    parseSystemctlStatus("● session-3.scope - Session 3 of User a\n"),
+    "session-3.scope",
+  );
+  assertEquals(parseSystemctlStatus("No unit for PID 42 is loaded.\n"), undefined);
+  assertEquals(parseSystemctlStatus(""), undefined);
+  assertEquals(parseSystemctlStatus("Failed to connect to bus: No such file\n"), undefined);
+});
+
+Deno.test("unitsFromSystemctl() asks systemctl for each PID", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const units = await unitsFromSystemctl([99, 1000, 5], { command: fakeSystemctl(dir) });
+    assertEquals([...units].sort(), [[1000, "ssh.service"], [99, "cron.service"]]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("unitsFromSystemctl() throws NotFound when systemctl is missing", async () => {
+  await assertRejects(
+    () => unitsFromSystemctl([1], { command: "/nonexistent/systemctl" }),
+    Deno.errors.NotFound,
+  );
+});
+
+Deno.test("formatServices() prints PIDS belong to UNIT per unit", () => {
+  const groups = groupByArgv([
+    { pid: 99, argv: ["cron"], cmdline: "cron", files: [{ path: "/a", kind: "library" }] },
+    { pid: 7, argv: ["x"], cmdline: "x", files: [{ path: "/a", kind: "library" }] },
+    { pid: 100, argv: ["cron"], cmdline: "cron", files: [{ path: "/a", kind: "library" }] },
+  ]);
+  const units = new Map([[99, "cron.service"], [100, "cron.service"], [7, "evil\x1b[2J.scope"]]);
+  assertEquals(
+    formatServices(groups, units),
+    "7 belong to evil\\x1b[2J.scope\n99,100 belong to cron.service\n",
+  );
+  assertEquals(formatServices(groups, new Map()), "");
+});
