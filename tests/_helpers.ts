@@ -34,3 +34,20 @@ export async function runCli(
     stderr: decoder.decode(output.stderr),
   };
 }
+
+/** Writes a fake `systemctl` that knows PIDs 99 and 1000 and nothing else. */
+export function fakeSystemctl(dir: string): string {
+  const path = `${dir}/systemctl`;
+  Deno.writeTextFileSync(
+    path,
+    `#!/bin/sh
+case "$3" in
+  99) printf '● cron.service - Regular background program processing daemon\\n     Loaded: loaded\\n' ;;
+  1000) printf 'ssh.service - OpenBSD Secure Shell server\\n' ;;
+  *) printf 'No unit for PID %s is loaded.\\n' "$3" >&2; exit 4 ;;
+esac
+`,
+  );
+  Deno.chmodSync(path, 0o755);
+  return path;
+}

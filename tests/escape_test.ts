@@ -55,7 +55,9 @@ Deno.test("unescapeField() inverts escapeField() on random strings", () => {
       text += alphabet[Math.floor(Math.random() * alphabet.length)];
     }
     const escaped = escapeField(text, ",;");
-    assertEquals(/[,;\n\x1b]/.test(escaped), false);
+    for (const forbidden of [",", ";", "\n", "\x1b"]) {
+      assertEquals(escaped.includes(forbidden), false);
+    }
     assertEquals(unescapeField(escaped), text);
   }
 });

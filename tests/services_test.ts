@@ -1,23 +1,7 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { groupByArgv } from "../lib/group.ts";
+import { fakeSystemctl } from "./_helpers.ts";
 import { formatServices, parseSystemctlStatus, unitsFromSystemctl } from "../lib/services.ts";
-
-/** Writes a fake `systemctl` that knows PIDs 99 and 1000 and nothing else. */
-export function fakeSystemctl(dir: string): string {
-  const path = `${dir}/systemctl`;
-  Deno.writeTextFileSync(
-    path,
-    `#!/bin/sh
-case "$3" in
-  99) printf '● cron.service - Regular background program processing daemon\\n     Loaded: loaded\\n' ;;
-  1000) printf 'ssh.service - OpenBSD Secure Shell server\\n' ;;
-  *) printf 'No unit for PID %s is loaded.\\n' "$3" >&2; exit 4 ;;
-esac
-`,
-  );
-  Deno.chmodSync(path, 0o755);
-  return path;
-}
 
 Deno.test("parseSystemctlStatus() reads the unit from both header forms", () => {
   assertEquals(

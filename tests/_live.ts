@@ -1,0 +1,182 @@
+/**
+ * Spawns real processes that really map deleted libraries and executables and
+ * really hold deleted files, for tests against the live kernel.
+ *
+ * Names may hold any bytes (they are built by the shell from octal escapes,
+ * since Deno's paths and arguments are strings).
+ */
+
+import { encodeName } from "../lib/names.ts";
+
+/** What a stale process is made of. Names are file names inside its own temp dir. */
+export interface StaleSpec {
+  /** The program to copy and run: a shell reading stdin, or `sleep 1000`. */
+  program: "sh" | "sleep";
+  /** Name of the program's copy; it is deleted unless `keepProgram`. */
+  exe: string;
+  /** Leave the program's copy on disk. */
+  keepProgram?: boolean;
+  /** Copies of a real shared library, LD_PRELOADed, then deleted (no spaces or colons). */
+  libs?: readonly string[];
+  /** Files held open, then deleted. */
+  files?: readonly string[];
+  /** Files held open and left on disk (`exe` may be among them). */
+  keptFiles?: readonly string[];
+  /** Extra arguments (only with the shell). */
+  args?: readonly string[];
+}
+
+/** A running stale process. */
+export interface StaleProcess {
+  readonly pid: number;
+  /** Where deleted names lived: `${dir}/del/NAME`; kept ones: `${dir}/keep/NAME`. */
+  readonly dir: string;
+  /** The exact argv the kernel shows. */
+  readonly argv: string[];
+  /** Kills the process by PID and removes its directory. */
+  stop(): Promise<void>;
+}
+
+const LIBRARY_CANDIDATES = [
+  "/lib/x86_64-linux-gnu/libutil.so.1",
+  "/usr/lib/x86_64-linux-gnu/libutil.so.1",
+  "/lib/aarch64-linux-gnu/libutil.so.1",
+  "/usr/lib/aarch64-linux-gnu/libutil.so.1",
+  "/usr/lib64/libutil.so.1",
+  "/lib64/libutil.so.1",
+  "/usr/lib/libutil.so.1",
+];
+
+/** A real, harmless shared library to copy (glibc's libutil stub). */
+export function realLibrary(): string {
+  for (const path of LIBRARY_CANDIDATES) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch { /* try the next */ }
+  }
+  throw new Error(`No libutil.so.1 found in ${LIBRARY_CANDIDATES.join(", ")}`);
+}
+
+/** Encodes a name's exact bytes as a printf format (every byte octal). */
+function printfFormat(name: string): string {
+  return [...encodeName(name)].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("");
+}
+
+const SETUP = `
+set -eu
+dir=$1 lib=$2 program=$3 exe=$4 keep_program=$5 nlibs=$6 nfiles=$7 nkept=$8 nargs=$9
+shift 9
+dec() { v=$(printf "$1x"); printf '%s' "\${v%x}"; }
+mkdir -p "$dir/del" "$dir/keep"
+where=del; [ "$keep_program" = 1 ] && where=keep
+exe_path="$dir/$where/$(dec "$exe")"
+cp "$(command -v "$program")" "$exe_path"
+preload=
+i=0; while [ $i -lt "$nlibs" ]; do
+  p="$dir/del/$(dec "$1")"; shift; cp "$lib" "$p"; preload="$preload:$p"; i=$((i+1))
+done
+fd=3
+i=0; while [ $i -lt "$nfiles" ]; do
+  p="$dir/del/$(dec "$1")"; shift; echo data > "$p"; eval "exec $fd<\\"\\$p\\""; fd=$((fd+1)); i=$((i+1))
+done
+i=0; while [ $i -lt "$nkept" ]; do
+  p="$dir/keep/$(dec "$1")"; shift; [ -e "$p" ] || echo data > "$p"
+  eval "exec $fd<\\"\\$p\\""; fd=$((fd+1)); i=$((i+1))
+done
+i=0; while [ $i -lt "$nargs" ]; do set -- "$@" "$(dec "$1")"; shift; i=$((i+1)); done
+export LD_PRELOAD="\${preload#:}"
+if [ "$program" = sleep ]; then exec "$exe_path" 1000; fi
+exec "$exe_path" -c 'echo ready; read x' "$@"
+`;
+
+/** Starts a stale process and waits until everything it maps is mapped and then deleted. */
+export async function spawnStale(spec: StaleSpec): Promise<StaleProcess> {
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_live_" });
+  const libs = spec.libs ?? [];
+  const files = spec.files ?? [];
+  const kept = spec.keptFiles ?? [];
+  const args = spec.args ?? [];
+  if (spec.program === "sleep" && args.length > 0) throw new Error("sleep takes no extra args");
+  const child = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      SETUP,
+      "setup",
+      dir,
+      realLibrary(),
+      spec.program,
+      printfFormat(spec.exe),
+      spec.keepProgram ? "1" : "0",
+      String(libs.length),
+      String(files.length),
+      String(kept.length),
+      String(args.length),
+      ...[...libs, ...files, ...kept, ...args].map(printfFormat),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const exePath = `${dir}/${spec.keepProgram ? "keep" : "del"}/${spec.exe}`;
+  const argv = spec.program === "sleep"
+    ? [exePath, "1000"]
+    : [exePath, "-c", "echo ready; read x", ...args];
+  try {
+    if (spec.program === "sh") await readLine(child.stdout);
+    await waitForMappings(child.pid, libs.length + (spec.program === "sleep" ? 1 : 0), dir);
+    const removed = await new Deno.Command("/bin/sh", {
+      args: ["-c", 'for f in "$1"/del/*; do [ -e "$f" ] && rm -f -- "$f"; done; true', "rm", dir],
+    }).output();
+    if (!removed.success) throw new Error("Could not delete the stale files");
+  } catch (error) {
+    await kill(child);
+    throw error;
+  }
+  return {
+    pid: child.pid,
+    dir,
+    argv,
+    async stop() {
+      await kill(child);
+      Deno.removeSync(dir, { recursive: true });
+    },
+  };
+}
+
+async function kill(child: Deno.ChildProcess): Promise<void> {
+  try {
+    Deno.kill(child.pid, "SIGKILL");
+  } catch { /* already gone */ }
+  await child.status;
+  await child.stdout.cancel().catch(() => {});
+  await child.stdin.close().catch(() => {});
+}
+
+async function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.getReader();
+  let text = "";
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`The stale process ended before it was ready: "${text}"`);
+      text += new TextDecoder().decode(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return text;
+}
+
+/** Waits until `count` distinct files of `dir` are mapped (ld.so maps preloads after exec). */
+async function waitForMappings(pid: number, count: number, dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const maps = await Deno.readFile(`/proc/${pid}/maps`).catch(() => new Uint8Array());
+    const text = new TextDecoder().decode(maps);
+    const names = new Set(
+      text.split("\n").filter((l) => l.includes(dir)).map((l) => l.slice(l.indexOf(dir))),
+    );
+    if (names.size >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`Process ${pid} did not map ${count} files of ${dir}`);
+}
