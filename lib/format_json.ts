@@ -5,7 +5,7 @@
  */
 
 import type { Group } from "./group.ts";
-import { encodeName, escapedByte, hasRawBytes } from "./names.ts";
+import { encodeName, hasRawBytes, replaceRawBytes } from "./names.ts";
 import type { FileKind } from "./scan.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
@@ -88,12 +88,7 @@ export function formatJson(groups: readonly Group[], options: JsonFormatOptions)
 
 /** Replaces each undecodable byte with U+FFFD, so the text is valid Unicode. */
 function toDisplayText(name: string): string {
-  if (!hasRawBytes(name)) return name;
-  let out = "";
-  for (let i = 0; i < name.length; i++) {
-    out += escapedByte(name.charCodeAt(i)) === undefined ? name[i] : "\ufffd";
-  }
-  return out;
+  return replaceRawBytes(name, () => "\ufffd");
 }
 
 function toBase64(name: string): string {

@@ -66,32 +66,50 @@ export function escapedByte(codeUnit: number): number | undefined {
     : undefined;
 }
 
+/**
+ * Index of the first undecodable byte in `name` at or after `from`, or -1. The
+ * low half of a surrogate pair (an ordinary astral character) is no byte.
+ */
+function nextRawByte(name: string, from: number): number {
+  for (let i = from; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = name.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    } else if (code >= FIRST_ESCAPE && code <= LAST_ESCAPE) {
+      return i;
+    }
+  }
+  return -1;
+}
+
 /** True when the name held bytes that are not valid UTF-8. */
 export function hasRawBytes(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    if (escapedByte(name.charCodeAt(i)) !== undefined) return true;
+  return nextRawByte(name, 0) >= 0;
+}
+
+/** Replaces each undecodable byte of `name` with what `replace` makes of it. */
+export function replaceRawBytes(name: string, replace: (byte: number) => string): string {
+  let at = nextRawByte(name, 0);
+  if (at < 0) return name;
+  let out = "";
+  let last = 0;
+  for (; at >= 0; at = nextRawByte(name, at + 1)) {
+    out += name.slice(last, at) + replace(name.charCodeAt(at) - FIRST_ESCAPE + 0x80);
+    last = at + 1;
   }
-  return false;
+  return out + name.slice(last);
 }
 
 /** Encodes a name from {@linkcode decodeName} back to its exact bytes. */
 export function encodeName(name: string): Uint8Array {
   if (!hasRawBytes(name)) return utf8.encode(name);
   const parts: number[] = [];
-  let run = "";
-  const flush = () => {
-    if (run) parts.push(...utf8.encode(run));
-    run = "";
-  };
-  for (let i = 0; i < name.length; i++) {
-    const byte = escapedByte(name.charCodeAt(i));
-    if (byte === undefined) {
-      run += name[i];
-    } else {
-      flush();
-      parts.push(byte);
-    }
+  let last = 0;
+  for (let at = nextRawByte(name, 0); at >= 0; at = nextRawByte(name, at + 1)) {
+    parts.push(...utf8.encode(name.slice(last, at)), name.charCodeAt(at) - FIRST_ESCAPE + 0x80);
+    last = at + 1;
   }
-  flush();
+  parts.push(...utf8.encode(name.slice(last)));
   return Uint8Array.from(parts);
 }
