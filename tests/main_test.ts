@@ -178,3 +178,28 @@ Deno.test("CLI -i and -I add ignores; --no-default-ignores drops the built-in on
   assertStringIncludes(all.stdout, "/drm mm object");
   assertStringIncludes(all.stdout, "/memfd:wayland-cursor");
 });
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`), as an admin at a shell would. */
+async function runOnTerminal(args: readonly string[], env: Record<string, string>) {
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const command = [Deno.execPath(), "run", "--quiet", ...READ_TREE, `${ROOT}/main.ts`, ...TREE, ...args]
+    .map(quote).join(" ");
+  const output = await new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
+Deno.test("CLI colours human output on a terminal only, never with NO_COLOR or -m", async () => {
+  const base = { PATH: "/usr/bin:/bin", TERM: "xterm" };
+  const coloured = await runOnTerminal(["-s"], base);
+  assertStringIncludes(coloured, "\x1b[1m99,1000\x1b[22m");
+  assertEquals((await runOnTerminal(["-s"], { ...base, NO_COLOR: "1" })).includes("\x1b["), false);
+  assertEquals((await runOnTerminal(["-m"], base)).includes("\x1b["), false);
+  const piped = await runCli(READ_TREE, [...TREE, "-s"], { NO_COLOR: "" });
+  assertEquals(piped.stdout, LIBS_SHOW);
+});
