@@ -67,6 +67,18 @@ function escapeWith(text: string, extra: string): string {
  * Escapes a name for a terminal: control characters, bidirectional controls,
  * undecodable bytes and the backslash become `\n`, `\t`, `\r`, `\\`, `\xNN`
  * (a byte or an ASCII control) or `\uNNNN` (a Unicode control).
+
+ *
+ * @param text A name or command line.
+ * @returns The escaped text.
+ *
+ * @example
+ * ```ts
+ * import { escapeForTerminal } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(escapeForTerminal("a\nb\x1b[31m\\"), "a\\nb\\x1b[31m\\\\");
+ * ```
  */
 export function escapeForTerminal(text: string): string {
   return escapeWith(text, "");

@@ -33,6 +33,25 @@ const PLAIN: HumanStyle = { pids: (t) => t, cmdline: (t) => t, files: (t) => t }
  * Control characters, bidirectional controls and undecodable bytes in names and
  * command lines are escaped (`\n`, `\x1b`, `\xff`, `\\`), so no process can add
  * lines or colour the screen.
+
+ *
+ * @param groups From {@linkcode groupByArgv}.
+ * @param options Whether to show files, and a style.
+ * @returns The lines.
+ *
+ * @example
+ * ```ts
+ * import { formatHuman } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const group = {
+ *   pids: [7],
+ *   argv: ["evil\x1b[2J"],
+ *   cmdline: "evil\x1b[2J",
+ *   files: [{ path: "/tmp/a\nb", kind: "fd" as const }],
+ * };
+ * assertEquals(formatHuman([group], { showFiles: true }), '7 "evil\\x1b[2J" uses /tmp/a\\nb\n');
+ * ```
  */
 export function formatHuman(groups: readonly Group[], options: HumanFormatOptions = {}): string {
   const style = options.style ?? PLAIN;

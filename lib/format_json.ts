@@ -58,7 +58,20 @@ export interface JsonFormatOptions {
   readonly unreadable?: number;
 }
 
-/** Builds the JSON report's data for groups. */
+/** Builds the JSON report's data for groups.
+ *
+ * @param groups From {@linkcode groupByArgv}.
+ * @param options Which scan, and how many processes were unreadable.
+ * @returns The report, ready for `JSON.stringify`.
+ *
+ * @example
+ * ```ts
+ * import { toJsonReport } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(toJsonReport([], { scan: "libs" }).groups, []);
+ * ```
+ */
 export function toJsonReport(groups: readonly Group[], options: JsonFormatOptions): JsonReport {
   return {
     schema_version: JSON_SCHEMA_VERSION,
@@ -81,7 +94,21 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
   };
 }
 
-/** Formats groups as a JSON document (see {@linkcode JsonReport}), ending in a newline. */
+/** Formats groups as a JSON document (see {@linkcode JsonReport}), ending in a newline.
+ *
+ * @param groups From {@linkcode groupByArgv}.
+ * @param options Which scan, and how many processes were unreadable.
+ * @returns The JSON text.
+ *
+ * @example
+ * ```ts
+ * import { formatJson } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const report = JSON.parse(formatJson([], { scan: "fds", unreadable: 1 }));
+ * assertEquals(report, { schema_version: 1, scan: "fds", unreadable: 1, groups: [] });
+ * ```
+ */
 export function formatJson(groups: readonly Group[], options: JsonFormatOptions): string {
   return JSON.stringify(toJsonReport(groups, options), null, 2) + "\n";
 }

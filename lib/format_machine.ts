@@ -18,6 +18,26 @@ const CMDLINE_SEPARATORS = ";";
  * Ordinary names print as the Python tools print them; in names, `\` becomes
  * `\\`, `;` `\x3b`, `,` `\x2c` (`,` stays as is in the command line), control
  * characters `\n` `\t` `\r` or `\xNN`, undecodable bytes `\xNN`.
+
+ *
+ * @param groups From {@linkcode groupByArgv}.
+ * @returns The records.
+ *
+ * @example
+ * ```ts
+ * import { formatMachine, parseMachine } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const group = {
+ *   pids: [7, 12],
+ *   argv: ["sh", "-c", "a; b"],
+ *   cmdline: "sh -c a; b",
+ *   files: [{ path: "/tmp/x,y", kind: "fd" as const }],
+ * };
+ * const text = formatMachine([group]);
+ * assertEquals(text, "7,12;/tmp/x\\x2cy;sh -c a\\x3b b\n");
+ * assertEquals(parseMachine(text), [{ pids: [7, 12], files: ["/tmp/x,y"], cmdline: "sh -c a; b" }]);
+ * ```
  */
 export function formatMachine(groups: readonly Group[]): string {
   let out = "";
@@ -45,6 +65,18 @@ export interface MachineRecord {
  * {@linkcode formatMachine}, for scripts written in TypeScript.
  *
  * @throws {SyntaxError} on a line that is not a record
+
+ *
+ * @param text Output of {@linkcode formatMachine} (or of `lib_users -m`).
+ * @returns One record per line.
+ *
+ * @example
+ * ```ts
+ * import { parseMachine } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(parseMachine("1;/a\\nb;x\n")[0]?.files, ["/a\nb"]);
+ * ```
  */
 export function parseMachine(text: string): MachineRecord[] {
   const records: MachineRecord[] = [];

@@ -23,6 +23,23 @@ export interface Group {
  * Groups findings by their exact argument vector, so `["a b", "c"]` and
  * `["a", "b c"]` stay apart although they print alike. Groups come in order of
  * their lowest PID.
+
+ *
+ * @param processes Findings of {@linkcode scanLibs} or {@linkcode scanFds}.
+ * @returns The groups.
+ *
+ * @example
+ * ```ts
+ * import { groupByArgv } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const files = [{ path: "/lib/libc.so.6", kind: "library" as const }];
+ * const groups = groupByArgv([
+ *   { pid: 1000, argv: ["cron", "-f"], cmdline: "cron -f", files },
+ *   { pid: 99, argv: ["cron", "-f"], cmdline: "cron -f", files },
+ * ]);
+ * assertEquals(groups.map((g) => g.pids), [[99, 1000]]);
+ * ```
  */
 export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
   const byArgv = new Map<

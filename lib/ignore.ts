@@ -84,7 +84,21 @@ function classEnd(glob: string, open: number): number {
   return close;
 }
 
-/** Builds a predicate that is true for names the rules leave out. */
+/** Builds a predicate that is true for names the rules leave out.
+ *
+ * @param rules Patterns and literals.
+ * @returns The predicate.
+ *
+ * @example
+ * ```ts
+ * import { compileIgnore, DEFAULT_IGNORE_RULES } from "@lib-users/lib-users";
+ * import { assert, assertFalse } from "@std/assert";
+ *
+ * const ignored = compileIgnore(DEFAULT_IGNORE_RULES);
+ * assert(ignored("/SYSV00000000"));
+ * assertFalse(ignored("/lib/SYSV00000000"));
+ * ```
+ */
 export function compileIgnore(rules: IgnoreRules): (name: string) => boolean {
   const literals = new Set(rules.literals);
   const patterns = rules.patterns.map(globToRegExp);

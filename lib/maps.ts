@@ -27,6 +27,23 @@ const INODE = /^[0-9]+$/;
  * The name is everything after the inode field, leading spaces removed, so names
  * with spaces survive. Marked are `NAME (deleted)` and the OpenVZ form
  * `(deleted)/NAME`; `(deleted)` elsewhere in a name is part of the name.
+
+ *
+ * @param line One line of `/proc/PID/maps`, without its newline.
+ * @returns The deleted mapping, or `null`.
+ *
+ * @example Names with spaces, and the OpenVZ form
+ * ```ts
+ * import { parseMapsLine } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(
+ *   parseMapsLine("7f00-7f21 r-xp 00000000 fd:01 42   /opt/my app/libx.so (deleted)"),
+ *   { range: "7f00-7f21", path: "/opt/my app/libx.so" },
+ * );
+ * assertEquals(parseMapsLine("7f00-7f21 r-xp 00000000 fd:01 42   (deleted)/v/t/p/bin/x")?.path, "/v/t/p/bin/x");
+ * assertEquals(parseMapsLine("7f00-7f21 r-xp 00000000 fd:01 42   /lib/libx_(deleted)i.so"), null);
+ * ```
  */
 export function parseMapsLine(line: string): DeletedMapping | null {
   // address perms offset dev inode [padding] pathname

@@ -13,7 +13,21 @@ const LAST_ESCAPE = 0xdcff;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const utf8 = new TextEncoder();
 
-/** Decodes bytes into a lossless string (see the module doc). */
+/** Decodes bytes into a lossless string (see the module doc).
+ *
+ * @param bytes The raw bytes.
+ * @returns The lossless string.
+ *
+ * @example
+ * ```ts
+ * import { decodeName, encodeName, hasRawBytes } from "@lib-users/lib-users";
+ * import { assert, assertEquals } from "@std/assert";
+ *
+ * const bytes = Uint8Array.from([0x2f, 0x78, 0xff]);
+ * assert(hasRawBytes(decodeName(bytes)));
+ * assertEquals(encodeName(decodeName(bytes)), bytes);
+ * ```
+ */
 export function decodeName(bytes: Uint8Array): string {
   try {
     return strictUtf8.decode(bytes);

@@ -68,6 +68,19 @@ type Collector = (context: ScanContext, pid: number) => DeletedFile[];
  *
  * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
  * @throws {Deno.errors.NotFound} when the proc root does not exist
+
+ *
+ * @param options The proc root and the ignore rules.
+ * @returns The processes found and how many could not be read.
+ *
+ * @example Scan a procfs (needs `-A` for /proc)
+ * ```ts no-assert
+ * import { scanLibs } from "@lib-users/lib-users";
+ *
+ * const { processes, unreadable } = await scanLibs({ proc: "/proc" });
+ * for (const p of processes) console.log(p.pid, p.cmdline, p.files.map((f) => f.path));
+ * if (unreadable) console.error(`${unreadable} processes could not be read`);
+ * ```
  */
 export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
   // A rejected promise, never a synchronous throw, whatever goes wrong.
@@ -80,6 +93,18 @@ export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
  *
  * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
  * @throws {Deno.errors.NotFound} when the proc root does not exist
+
+ *
+ * @param options The proc root and the ignore rules.
+ * @returns The processes found and how many could not be read.
+ *
+ * @example
+ * ```ts no-assert
+ * import { scanFds } from "@lib-users/lib-users";
+ *
+ * const { processes } = await scanFds();
+ * console.log(processes.map((p) => p.pid));
+ * ```
  */
 export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
   // A rejected promise, never a synchronous throw, whatever goes wrong.

@@ -182,7 +182,15 @@ Deno.test("CLI -i and -I add ignores; --no-default-ignores drops the built-in on
 /** Runs the CLI on a pseudo-terminal (util-linux `script`), as an admin at a shell would. */
 async function runOnTerminal(args: readonly string[], env: Record<string, string>) {
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const command = [Deno.execPath(), "run", "--quiet", ...READ_TREE, `${ROOT}/main.ts`, ...TREE, ...args]
+  const command = [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    ...READ_TREE,
+    `${ROOT}/main.ts`,
+    ...TREE,
+    ...args,
+  ]
     .map(quote).join(" ");
   const output = await new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
