@@ -5,8 +5,19 @@
 
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { runCli } from "./_helpers.ts";
-import { spawnStale } from "./_live.ts";
+import { type StaleProcess, spawnStale } from "./_live.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
+import {
+  type DeletedFile,
+  decodeName,
+  encodeName,
+  fileNames,
+  formatHuman,
+  type Group,
+  groupByArgv,
+  type JsonGroup,
+  parseMachine,
+} from "../mod.ts";
 
 /** The lines of `text` that mention `needle`. */
 function linesWith(text: string, needle: string): string[] {
@@ -92,3 +103,139 @@ Deno.test("CLI --check on the live kernel exits 1 while a stale process runs", a
     await stale.stop();
   }
 });
+
+const RAW = decodeName(Uint8Array.from([0xff, 0xfe]));
+/** Library names LD_PRELOAD can carry (it splits on spaces and colons). */
+const HOSTILE_LIBS = [
+  "lib,comma;semi.so",
+  'lib"quote.so',
+  "lib\nnewline.so",
+  "lib\x1b[31mesc.so",
+  `lib${RAW}.so`,
+];
+const HOSTILE_FILES = [
+  "space name.log",
+  "comma,semi;.log",
+  'quote".log',
+  "new\nline.log",
+  "esc\x1b[2J.log",
+  `raw${RAW}.log`,
+  "mid (deleted) name.log",
+];
+const HOSTILE_ARGS = ["a b", "c,d;e", '"q"', "new\nline", "\x1b[31mred", RAW, "x (deleted)", "back\\slash"];
+
+interface Expected {
+  pid: number;
+  argv: string[];
+  files: DeletedFile[];
+}
+
+/** What the CLI must print for these processes, built from the expected names. */
+function expectedGroups(expected: Expected[]): Group[] {
+  return groupByArgv(expected.map((e) => ({
+    pid: e.pid,
+    argv: e.argv,
+    cmdline: e.argv.join(" ").trimEnd(),
+    files: e.files,
+  })));
+}
+
+function rowsOf(output: string, pids: number[], separator: string): string[] {
+  return output.split("\n").filter((line) => pids.some((pid) => line.startsWith(`${pid}${separator}`)));
+}
+
+Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with hostile names", async (t) => {
+  const started: StaleProcess[] = [];
+  try {
+    const h1 = await spawnStale({
+      program: "sh",
+      exe: "sh copy",
+      libs: HOSTILE_LIBS,
+      files: HOSTILE_FILES,
+      args: HOSTILE_ARGS,
+    });
+    started.push(h1);
+    const h2 = await spawnStale({ program: "sh", exe: "mid (deleted) name", files: ["end.log (deleted)"] });
+    started.push(h2);
+    const h3 = await spawnStale({ program: "sh", exe: "end (deleted)" });
+    started.push(h3);
+    // Not deleted, only named like it: mapped as the program and held open.
+    const kept = await spawnStale({
+      program: "sh",
+      exe: "x.so (deleted)",
+      keepProgram: true,
+      keptFiles: ["x.so (deleted)"],
+    });
+    started.push(kept);
+
+    const del = (p: StaleProcess, name: string) => `${p.dir}/del/${name}`;
+    const libs = expectedGroups([
+      {
+        pid: h1.pid,
+        argv: h1.argv,
+        files: [
+          { path: del(h1, "sh copy"), kind: "executable" },
+          ...HOSTILE_LIBS.map((n) => ({ path: del(h1, n), kind: "library" as const })),
+        ],
+      },
+      { pid: h2.pid, argv: h2.argv, files: [{ path: del(h2, "mid (deleted) name"), kind: "executable" }] },
+      { pid: h3.pid, argv: h3.argv, files: [{ path: del(h3, "end (deleted)"), kind: "executable" }] },
+    ]);
+    const fds = expectedGroups([
+      { pid: h1.pid, argv: h1.argv, files: HOSTILE_FILES.map((n) => ({ path: del(h1, n), kind: "fd" as const })) },
+      { pid: h2.pid, argv: h2.argv, files: [{ path: del(h2, "end.log (deleted)"), kind: "fd" }] },
+    ]);
+    const pids = [h1.pid, h2.pid, h3.pid];
+
+    for (const [mode, groups] of [["libs", libs], ["fds", fds]] as const) {
+      const modeArgs = mode === "fds" ? ["--fds"] : [];
+      await t.step(`${mode}: human -s is escaped, one line per group`, async () => {
+        const run = await runCli(["-A"], [...modeArgs, "-s"]);
+        assertEquals(run.code, 0);
+        assertEquals(rowsOf(run.stdout, pids, " "), formatHuman(groups, { showFiles: true }).trimEnd().split("\n"));
+        // No control character but the line ends, no byte that is not UTF-8.
+        assertEquals(/[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\ufffd]/.test(run.stdout), false);
+        assertEquals(run.stdout.includes(String(kept.pid)), false);
+        assertStringIncludes(run.stdout, "\\x1b[");
+        assertStringIncludes(run.stdout, "\\xff\\xfe");
+        assertStringIncludes(run.stdout, "back\\\\slash");
+      });
+      await t.step(`${mode}: machine output parses back to the exact names`, async () => {
+        const run = await runCli(["-A"], [...modeArgs, "-m"]);
+        assertEquals(run.code, 0);
+        const records = parseMachine(rowsOf(run.stdout, pids, ";").join("\n"));
+        assertEquals(records, groups.map((g) => ({ pids: g.pids, files: fileNames(g), cmdline: g.cmdline })));
+        for (const line of run.stdout.split("\n").filter(Boolean)) {
+          assertEquals(line.split(";").length, 3, line);
+        }
+        assertEquals(run.stdout.includes(`\n${kept.pid};`), false);
+      });
+      await t.step(`${mode}: JSON carries the exact bytes`, async () => {
+        const run = await runCli(["-A"], [...modeArgs, "--json"]);
+        assertEquals(run.code, 0);
+        const report = JSON.parse(run.stdout);
+        assertEquals(validate(await loadSchema(), report), []);
+        const mine = report.groups.filter((g: JsonGroup) => g.pids.some((p) => pids.includes(p)));
+        assertEquals(mine.length, groups.length);
+        for (const [i, group] of groups.entries()) {
+          const json: JsonGroup = mine[i];
+          assertEquals(json.pids, group.pids);
+          assertEquals(json.argv.map((a, k) => exactBytes(a, json.argv_base64?.[k])), group.argv.map(encodeName));
+          assertEquals(
+            json.files.map((f) => [exactBytes(f.path, f.path_base64), f.kind]),
+            group.files.map((f) => [encodeName(f.path), f.kind]),
+          );
+        }
+        assertEquals(report.groups.some((g: JsonGroup) => g.pids.includes(kept.pid)), false);
+      });
+    }
+  } finally {
+    for (const process of started) await process.stop();
+  }
+});
+
+/** The bytes a JSON name stands for: base64 when present, else the UTF-8 text. */
+function exactBytes(text: string, base64: string | undefined): Uint8Array {
+  if (base64 === undefined) return new TextEncoder().encode(text);
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}

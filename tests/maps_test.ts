@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { forEachCandidateLine, mapFilesName, parseMapsLine } from "../lib/maps.ts";
+import { decodeName } from "../lib/names.ts";
 
 const PREFIX = "7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 131090                     ";
 
@@ -79,4 +80,59 @@ Deno.test("forEachCandidateLine() visits only complete lines containing (deleted
   assertEquals(seen, ["b (deleted)", "(deleted)d"]);
   assertEquals(consumed, text.lastIndexOf("\n") + 1);
   assertEquals(forEachCandidateLine(bytes, 0, () => seen.push("never")), 0);
+});
+
+/** The only shapes of line that may yield a path: the marker at the end, or OpenVZ's. */
+function isMarked(line: string): boolean {
+  return line.endsWith(" (deleted)") || /^\S+ \S+ \S+ \S+ [0-9]+ +\(deleted\)\//.test(line);
+}
+
+function mutate(bytes: Uint8Array): Uint8Array {
+  const out = [...bytes];
+  const edits = Math.floor(Math.random() * 4);
+  for (let i = 0; i < edits; i++) {
+    const at = Math.floor(Math.random() * (out.length + 1));
+    switch (Math.floor(Math.random() * 4)) {
+      case 0:
+        out.splice(at, 1);
+        break;
+      case 1:
+        out.splice(at, 0, Math.floor(Math.random() * 256));
+        break;
+      case 2:
+        out[at] = [0x20, 0x28, 0x29, 0x2f, 0x0a, 0x5c][Math.floor(Math.random() * 6)]!;
+        break;
+      default:
+        out.length = at;
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+Deno.test("parseMapsLine() never throws and only reports marked lines (random and mutated input)", () => {
+  const encoder = new TextEncoder();
+  const real = Deno.readTextFileSync("/proc/self/maps").split("\n").filter(Boolean);
+  const marked = [
+    `${PREFIX}/usr/lib/libc.so.6 (deleted)`,
+    `${PREFIX}/opt/my app/x (deleted) (deleted)`,
+    "00400000-0048f000 r-xp 00000000 fd:00 16245     (deleted)/v/t/p/usr/sbin/openvpn",
+    `${PREFIX}/lib64/libx_(deleted)i-2.11.so`,
+    ...real.map((line) => `${line} (deleted)`),
+  ];
+  const seeds = [...real, ...marked].map((line) => encoder.encode(line));
+  const markedSeeds = marked.map((line) => encoder.encode(line));
+  let reported = 0;
+  for (let round = 0; round < 20000; round++) {
+    const bytes = round % 4 === 0
+      ? crypto.getRandomValues(new Uint8Array(round % 120))
+      : mutate(round % 4 === 1 ? markedSeeds[round % markedSeeds.length]! : seeds[round % seeds.length]!);
+    const line = decodeName(bytes);
+    const result = parseMapsLine(line);
+    if (result === null) continue;
+    reported++;
+    if (!isMarked(line)) throw new Error(`Reported ${JSON.stringify(result)} for ${JSON.stringify(line)}`);
+    assertEquals(result.path.startsWith("/"), true);
+  }
+  // The mutations keep enough lines intact that the positive path is exercised too.
+  assertEquals(reported > 200, true, `only ${reported} lines reported`);
 });
