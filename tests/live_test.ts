@@ -5,11 +5,11 @@
 
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { runCli } from "./_helpers.ts";
-import { type StaleProcess, spawnStale } from "./_live.ts";
+import { spawnStale, type StaleProcess } from "./_live.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import {
-  type DeletedFile,
   decodeName,
+  type DeletedFile,
   encodeName,
   fileNames,
   formatHuman,
@@ -122,7 +122,16 @@ const HOSTILE_FILES = [
   `raw${RAW}.log`,
   "mid (deleted) name.log",
 ];
-const HOSTILE_ARGS = ["a b", "c,d;e", '"q"', "new\nline", "\x1b[31mred", RAW, "x (deleted)", "back\\slash"];
+const HOSTILE_ARGS = [
+  "a b",
+  "c,d;e",
+  '"q"',
+  "new\nline",
+  "\x1b[31mred",
+  RAW,
+  "x (deleted)",
+  "back\\slash",
+];
 
 interface Expected {
   pid: number;
@@ -141,7 +150,9 @@ function expectedGroups(expected: Expected[]): Group[] {
 }
 
 function rowsOf(output: string, pids: number[], separator: string): string[] {
-  return output.split("\n").filter((line) => pids.some((pid) => line.startsWith(`${pid}${separator}`)));
+  return output.split("\n").filter((line) =>
+    pids.some((pid) => line.startsWith(`${pid}${separator}`))
+  );
 }
 
 Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with hostile names", async (t) => {
@@ -155,7 +166,11 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
       args: HOSTILE_ARGS,
     });
     started.push(h1);
-    const h2 = await spawnStale({ program: "sh", exe: "mid (deleted) name", files: ["end.log (deleted)"] });
+    const h2 = await spawnStale({
+      program: "sh",
+      exe: "mid (deleted) name",
+      files: ["end.log (deleted)"],
+    });
     started.push(h2);
     const h3 = await spawnStale({ program: "sh", exe: "end (deleted)" });
     started.push(h3);
@@ -178,11 +193,23 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
           ...HOSTILE_LIBS.map((n) => ({ path: del(h1, n), kind: "library" as const })),
         ],
       },
-      { pid: h2.pid, argv: h2.argv, files: [{ path: del(h2, "mid (deleted) name"), kind: "executable" }] },
-      { pid: h3.pid, argv: h3.argv, files: [{ path: del(h3, "end (deleted)"), kind: "executable" }] },
+      {
+        pid: h2.pid,
+        argv: h2.argv,
+        files: [{ path: del(h2, "mid (deleted) name"), kind: "executable" }],
+      },
+      {
+        pid: h3.pid,
+        argv: h3.argv,
+        files: [{ path: del(h3, "end (deleted)"), kind: "executable" }],
+      },
     ]);
     const fds = expectedGroups([
-      { pid: h1.pid, argv: h1.argv, files: HOSTILE_FILES.map((n) => ({ path: del(h1, n), kind: "fd" as const })) },
+      {
+        pid: h1.pid,
+        argv: h1.argv,
+        files: HOSTILE_FILES.map((n) => ({ path: del(h1, n), kind: "fd" as const })),
+      },
       { pid: h2.pid, argv: h2.argv, files: [{ path: del(h2, "end.log (deleted)"), kind: "fd" }] },
     ]);
     const pids = [h1.pid, h2.pid, h3.pid];
@@ -192,7 +219,10 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
       await t.step(`${mode}: human -s is escaped, one line per group`, async () => {
         const run = await runCli(["-A"], [...modeArgs, "-s"]);
         assertEquals(run.code, 0);
-        assertEquals(rowsOf(run.stdout, pids, " "), formatHuman(groups, { showFiles: true }).trimEnd().split("\n"));
+        assertEquals(
+          rowsOf(run.stdout, pids, " "),
+          formatHuman(groups, { showFiles: true }).trimEnd().split("\n"),
+        );
         // No control character but the line ends, no byte that is not UTF-8.
         assertEquals(/[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\ufffd]/.test(run.stdout), false);
         assertEquals(run.stdout.includes(String(kept.pid)), false);
@@ -204,7 +234,10 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
         const run = await runCli(["-A"], [...modeArgs, "-m"]);
         assertEquals(run.code, 0);
         const records = parseMachine(rowsOf(run.stdout, pids, ";").join("\n"));
-        assertEquals(records, groups.map((g) => ({ pids: g.pids, files: fileNames(g), cmdline: g.cmdline })));
+        assertEquals(
+          records,
+          groups.map((g) => ({ pids: g.pids, files: fileNames(g), cmdline: g.cmdline })),
+        );
         for (const line of run.stdout.split("\n").filter(Boolean)) {
           assertEquals(line.split(";").length, 3, line);
         }
@@ -220,7 +253,10 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
         for (const [i, group] of groups.entries()) {
           const json: JsonGroup = mine[i];
           assertEquals(json.pids, group.pids);
-          assertEquals(json.argv.map((a, k) => exactBytes(a, json.argv_base64?.[k])), group.argv.map(encodeName));
+          assertEquals(
+            json.argv.map((a, k) => exactBytes(a, json.argv_base64?.[k])),
+            group.argv.map(encodeName),
+          );
           assertEquals(
             json.files.map((f) => [exactBytes(f.path, f.path_base64), f.kind]),
             group.files.map((f) => [encodeName(f.path), f.kind]),

@@ -123,14 +123,16 @@ Deno.test("parseMapsLine() never throws and only reports marked lines (random an
   const markedSeeds = marked.map((line) => encoder.encode(line));
   let reported = 0;
   for (let round = 0; round < 20000; round++) {
-    const bytes = round % 4 === 0
-      ? crypto.getRandomValues(new Uint8Array(round % 120))
-      : mutate(round % 4 === 1 ? markedSeeds[round % markedSeeds.length]! : seeds[round % seeds.length]!);
+    const bytes = round % 4 === 0 ? crypto.getRandomValues(new Uint8Array(round % 120)) : mutate(
+      round % 4 === 1 ? markedSeeds[round % markedSeeds.length]! : seeds[round % seeds.length]!,
+    );
     const line = decodeName(bytes);
     const result = parseMapsLine(line);
     if (result === null) continue;
     reported++;
-    if (!isMarked(line)) throw new Error(`Reported ${JSON.stringify(result)} for ${JSON.stringify(line)}`);
+    if (!isMarked(line)) {
+      throw new Error(`Reported ${JSON.stringify(result)} for ${JSON.stringify(line)}`);
+    }
     assertEquals(result.path.startsWith("/"), true);
   }
   // The mutations keep enough lines intact that the positive path is exercised too.

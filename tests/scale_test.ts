@@ -1,0 +1,152 @@
+/**
+ * Scale, garbage and races: big fixture trees made at test time, the garbage
+ * fixture, and scans while processes start and exit.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { groupByArgv, scanFds, scanLibs } from "../mod.ts";
+import { ROOT, runCli } from "./_helpers.ts";
+import { spawnStale } from "./_live.ts";
+
+const LIVE_LINE =
+  "7f0000000000-7f0000001000 r-xp 00000000 fd:01 1 /usr/lib/x86_64-linux-gnu/liblive.so.1\n";
+
+function deletedLine(name: string): string {
+  return `7f0000000000-7f0000001000 r-xp 00000000 fd:01 1 ${name} (deleted)\n`;
+}
+
+Deno.test("scanLibs() and scanFds() find all of 2,000 processes", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    for (let pid = 1; pid <= 2500; pid++) {
+      Deno.mkdirSync(`${dir}/${pid}/fd`, { recursive: true });
+      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, `/usr/bin/worker\0--id\0${pid % 2000}\0`);
+      const stale = pid <= 2000;
+      Deno.writeTextFileSync(
+        `${dir}/${pid}/maps`,
+        LIVE_LINE.repeat(30) + (stale ? deletedLine(`/lib/libgone${pid % 7}.so`) : ""),
+      );
+      Deno.symlinkSync(
+        stale ? `/var/log/w${pid}.log (deleted)` : "/dev/null",
+        `${dir}/${pid}/fd/3`,
+      );
+    }
+    const libs = await scanLibs({ proc: dir });
+    assertEquals(libs.processes.length, 2000);
+    assertEquals(groupByArgv(libs.processes).length, 2000);
+    const fds = await scanFds({ proc: dir });
+    assertEquals(fds.processes.length, 2000);
+    const run = await runCli([`--allow-read=${dir}`], ["--proc", dir, "-m"]);
+    assertEquals(run.code, 0);
+    assertEquals(run.stdout.trimEnd().split("\n").length, 2000);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("scanLibs() reads processes with 100,000 mappings each in bounded memory", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    let maps = "";
+    for (let i = 0; i < 100_000; i++) {
+      maps += i % 1000 === 0 ? deletedLine(`/lib/gone${i}.so`) : LIVE_LINE;
+    }
+    const processes = 8; // ~9 MB of maps each: ~72 MB if they were all held at once
+    for (let pid = 1; pid <= processes; pid++) {
+      Deno.mkdirSync(`${dir}/${pid}`);
+      Deno.writeTextFileSync(`${dir}/${pid}/maps`, maps);
+      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, `big${pid}\0`);
+    }
+    // Measured in a fresh process: its peak RSS (VmHWM) before and after the scan.
+    const script = `${dir}/measure.ts`;
+    Deno.writeTextFileSync(
+      script,
+      `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
+const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
+const before = peak();
+const result = await scanLibs({ proc: Deno.args[0] });
+console.log(JSON.stringify({ grown: peak() - before, found: result.processes.map((p) => p.files.length) }));
+`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "-A", script, dir],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assertEquals(output.code, 0);
+    const { grown, found } = JSON.parse(new TextDecoder().decode(output.stdout));
+    assertEquals(found, Array(processes).fill(100));
+    assert(grown < 32 * 1024 * 1024, `peak RSS grew by ${(grown / 1048576).toFixed(1)} MiB`);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI survives the garbage fixture: bad lines, empty and missing files, odd entries", async () => {
+  const tree = `${ROOT}/testdata/proc_garbage`;
+  const libs = await runCli([`--allow-read=${tree}`], ["--proc", tree, "-m"]);
+  assertEquals(libs.code, 0);
+  assertEquals(
+    libs.stdout,
+    "10;/lib/ok.so,/lib/tail.so;garbage-owner\n16;/lib/\\xff.so;bad\\xfeargv\n",
+  );
+  // 14's maps is a directory: unreadable, so counted and warned about.
+  assertStringIncludes(libs.stderr, "Warning: Some files could not be read.\n");
+  const json = JSON.parse(
+    (await runCli([`--allow-read=${tree}`], ["--proc", tree, "--json"])).stdout,
+  );
+  assertEquals(json.unreadable, 1);
+  const fds = await runCli([`--allow-read=${tree}`], ["--proc", tree, "--fds", "-m"]);
+  assertEquals(fds.code, 0);
+  assertEquals(fds.stdout, "15;/var/log/rotated.log;fd-owner\n");
+  assertStringIncludes(fds.stderr, "Warning: Some files could not be read.\n");
+});
+
+Deno.test("CLI on the live kernel stays exact while processes start and exit", async () => {
+  const stale = await spawnStale({
+    program: "sleep",
+    exe: "race-sleep",
+    libs: ["librace.so.1"],
+    files: ["race.log"],
+  });
+  const dir = Deno.makeTempDirSync();
+  // Each churner holds a deleted file, so its short-lived children are candidates too.
+  const churners = [1, 2].map((n) =>
+    new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'echo x >"$1"; exec 3<"$1"; rm "$1"; while :; do /bin/true; done',
+        "churn",
+        `${dir}/held${n}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn()
+  );
+  try {
+    for (let round = 0; round < 4; round++) {
+      const running = await Promise.race([
+        ...churners.map((c) => c.status),
+        Promise.resolve("running"),
+      ]);
+      assertEquals(running, "running", "a churner ended early");
+      for (const args of [["-m"], ["--fds", "-m"], ["--json"], ["--fds", "-s"]]) {
+        const run = await runCli(["-A"], args);
+        assertEquals(run.code, 0, run.stderr);
+        assertStringIncludes(run.stdout, String(stale.pid));
+        for (const line of run.stderr.split("\n").filter(Boolean)) {
+          assert(line.startsWith("Warning: ") || line.startsWith("Note that "), line);
+        }
+      }
+    }
+  } finally {
+    for (const churner of churners) {
+      try {
+        churner.kill("SIGKILL");
+      } catch { /* it already ended: the assertions above say why */ }
+      await churner.status;
+    }
+    await stale.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
