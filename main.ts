@@ -7,20 +7,27 @@
 import { bold, cyan } from "@std/fmt/colors";
 import config from "./deno.json" with { type: "json" };
 import { type CliOptions, EXIT, HELP_TEXT, parseCli, USAGE_HINT, UsageError } from "./lib/cli.ts";
+import { readUserNames } from "./lib/passwd.ts";
 import {
   formatHuman,
   formatJson,
   formatMachine,
+  formatNagios,
+  formatPrometheus,
+  formatRestartPlan,
   formatServices,
   type Group,
   groupByArgv,
   isGranted,
+  NAGIOS_STATUS,
   needsAllowAll,
+  planRestarts,
   scanFds,
   scanLibs,
   scanPermission,
   type ScanResult,
   SYSTEMCTL_PERMISSION,
+  unitsFromGroups,
   unitsFromSystemctl,
 } from "./mod.ts";
 
@@ -33,53 +40,64 @@ export async function main(args: readonly string[]): Promise<number> {
     options = parseCli(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
+    // The Nagios plugin API wants UNKNOWN (3) for bad usage too.
+    if (args.some((arg) => /^--format=nagios$|^nagios$/.test(arg))) {
+      write(`UNKNOWN - ${error.message}\n`);
+      return NAGIOS_STATUS.UNKNOWN;
+    }
     fail(`${error.message}\n${USAGE_HINT}`);
     return error.exitCode;
   }
   if (options.help) return write(HELP_TEXT);
   if (options.version) return write(`lib_users ${config.version}\n`);
 
-  const result = await runScan(options);
-  if (typeof result === "number") return result;
-  const groups = groupByArgv(result.processes);
-
-  let out = render(groups, result, options);
-  if (options.services && groups.length > 0 && options.format !== "json") {
-    out += "\n" + await describeServices(groups);
-  }
-  write(out);
-  if (result.unreadable > 0) warnUnreadable(options);
-  return options.check && groups.length > 0 ? EXIT.STALE : EXIT.OK;
+  const scanned = await runScan(options);
+  if (typeof scanned === "string") return reportScanFailure(scanned, options);
+  const groups = groupByArgv(scanned.processes);
+  const code = await output(groups, scanned, options);
+  if (scanned.unreadable > 0 && options.format !== "nagios") warnUnreadable(options);
+  return code;
 }
 
-async function runScan(options: CliOptions): Promise<ScanResult | number> {
+/** Whether the chosen output needs each process's unit (one cgroup read per stale process). */
+function wantsUnits(options: CliOptions): boolean {
+  return options.services === "cgroup" || options.restartHints ||
+    ["json", "nagios", "prometheus"].includes(options.format);
+}
+
+/** Scans; on failure returns the one-line reason. */
+async function runScan(options: CliOptions): Promise<ScanResult | string> {
   const { proc } = options;
-  const allowAll = needsAllowAll(proc);
-  if (!isGranted(scanPermission(proc))) {
-    fail(noPermissionMessage(proc, allowAll));
-    return EXIT.USAGE;
-  }
+  if (!isGranted(scanPermission(proc))) return noPermissionMessage(proc);
   const scan = options.mode === "fds" ? scanFds : scanLibs;
   try {
-    return await scan({ proc, ignore: options.ignore });
+    return await scan({ proc, ignore: options.ignore, units: wantsUnits(options) });
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) {
-      fail(noPermissionMessage(proc, allowAll));
-    } else if (error instanceof Deno.errors.NotFound) {
-      fail(`Cannot read "${proc}": no such directory`);
-    } else if (error instanceof Deno.errors.PermissionDenied) {
-      fail(`Cannot read "${proc}": permission denied`);
-    } else if (error instanceof Deno.errors.NotADirectory) {
-      fail(`Cannot read "${proc}": not a directory`);
-    } else {
-      throw error;
+    if (error instanceof Deno.errors.NotCapable) return noPermissionMessage(proc);
+    if (error instanceof Deno.errors.NotFound) return `Cannot read "${proc}": no such directory`;
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return `Cannot read "${proc}": permission denied`;
     }
-    return EXIT.USAGE;
+    if (error instanceof Deno.errors.NotADirectory) return `Cannot read "${proc}": not a directory`;
+    throw error;
   }
 }
 
-function noPermissionMessage(proc: string, allowAll: boolean): string {
-  if (!allowAll) {
+function reportScanFailure(reason: string, options: CliOptions): number {
+  if (options.format === "nagios") {
+    write(`UNKNOWN - ${reason.split("\n")[0]}\n`);
+    return NAGIOS_STATUS.UNKNOWN;
+  }
+  if (options.format === "prometheus") {
+    // A textfile collector should see the failure, not stale numbers.
+    write(formatPrometheus([], { scan: options.mode, success: false }));
+  }
+  fail(reason);
+  return EXIT.USAGE;
+}
+
+function noPermissionMessage(proc: string): string {
+  if (!needsAllowAll(proc)) {
     return `Cannot read "${proc}": Deno was not given --allow-read=${proc} (or -A)`;
   }
   return [
@@ -91,21 +109,53 @@ function noPermissionMessage(proc: string, allowAll: boolean): string {
   ].join("\n");
 }
 
-function render(groups: readonly Group[], result: ScanResult, options: CliOptions): string {
+async function output(groups: Group[], result: ScanResult, options: CliOptions): Promise<number> {
+  const userNames = () =>
+    isGranted({ name: "read", path: "/etc/passwd" }) ? readUserNames() : new Map();
   switch (options.format) {
-    case "machine":
-      return formatMachine(groups);
+    case "nagios": {
+      const { text, exitCode } = formatNagios(groups, {
+        scan: options.mode,
+        warning: options.warning,
+        unreadable: result.unreadable,
+        ...(options.critical === undefined ? {} : { critical: options.critical }),
+      });
+      write(text);
+      return exitCode;
+    }
+    case "prometheus":
+      write(formatPrometheus(groups, { scan: options.mode, unreadable: result.unreadable }));
+      return EXIT.OK;
     case "json":
-      return formatJson(groups, { scan: options.mode, unreadable: result.unreadable });
-    case "human":
-      return formatHuman(groups, {
+      write(
+        formatJson(groups, {
+          scan: options.mode,
+          unreadable: result.unreadable,
+          userNames: userNames(),
+        }),
+      );
+      break;
+    case "machine":
+    case "human": {
+      let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
         showFiles: options.showFiles,
+        showUnits: options.showFiles && options.services === "cgroup",
         ...(useColour() ? { style: { pids: bold, cmdline: (t: string) => t, files: cyan } } : {}),
       });
+      if (options.services && groups.length > 0) {
+        out += "\n" + await describeServices(groups, options);
+      }
+      if (options.restartHints && groups.length > 0) {
+        out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: userNames() }));
+      }
+      write(out);
+    }
   }
+  return options.check && groups.length > 0 ? EXIT.STALE : EXIT.OK;
 }
 
-async function describeServices(groups: readonly Group[]): Promise<string> {
+async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
+  if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
   if (!isGranted(SYSTEMCTL_PERMISSION)) {
     return "Could not run systemctl: not permitted (run with --allow-run=systemctl or -A)\n";
   }

@@ -59,8 +59,34 @@ export {
   parseSystemctlStatus,
   type SystemctlOptions,
   type UnitsByPid,
+  unitsFromGroups,
   unitsFromSystemctl,
 } from "./lib/services.ts";
+export {
+  classifyCgroup,
+  type ContainerRef,
+  type ContainerRuntime,
+  parseCgroupFile,
+  type UnitClass,
+  type UnitInfo,
+  UNKNOWN_UNIT,
+} from "./lib/cgroup.ts";
+export {
+  formatRestartPlan,
+  type PlanOptions,
+  planRestarts,
+  type RestartPlan,
+  riskOf,
+  type RiskyUnit,
+  type SessionToEnd,
+} from "./lib/restart.ts";
+export {
+  formatNagios,
+  NAGIOS_STATUS,
+  type NagiosOptions,
+  type NagiosResult,
+} from "./lib/format_nagios.ts";
+export { formatPrometheus, type PrometheusOptions } from "./lib/format_prometheus.ts";
 export {
   isGranted,
   needsAllowAll,

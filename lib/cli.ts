@@ -28,7 +28,7 @@ export class UsageError extends Error {
 }
 
 /** The output formats of `--format`. */
-export const FORMATS = ["human", "machine", "json"] as const;
+export const FORMATS = ["human", "machine", "json", "nagios", "prometheus"] as const;
 /** One of {@linkcode FORMATS}. */
 export type OutputFormat = typeof FORMATS[number];
 
@@ -39,8 +39,13 @@ export interface CliOptions {
   readonly mode: "libs" | "fds";
   readonly format: OutputFormat;
   readonly showFiles: boolean;
-  readonly services: boolean;
+  /** Where `-S` takes units from, or null without `-S`. */
+  readonly services: "cgroup" | "systemctl" | null;
+  readonly restartHints: boolean;
   readonly check: boolean;
+  /** Nagios thresholds: a state is raised above them. */
+  readonly warning: number;
+  readonly critical: number | undefined;
   readonly proc: string;
   readonly ignore: IgnoreRules;
 }
@@ -54,9 +59,18 @@ const BOOLEANS = [
   "services",
   "fds",
   "check",
+  "restart-hints",
   "default-ignores",
 ] as const;
-const STRINGS = ["format", "proc", "ignore-pattern", "ignore-literal"] as const;
+const STRINGS = [
+  "format",
+  "proc",
+  "ignore-pattern",
+  "ignore-literal",
+  "warning",
+  "critical",
+] as const;
+const SERVICE_SOURCES = ["cgroup", "systemctl"] as const;
 
 /**
  * Parses and validates the arguments.
@@ -64,6 +78,17 @@ const STRINGS = ["format", "proc", "ignore-pattern", "ignore-literal"] as const;
  * @throws {UsageError} on an unknown flag, a missing or bad value, or a conflict
  */
 export function parseCli(args: readonly string[]): CliOptions {
+  // `--services` is a switch (`-S`) that may name its source: `--services=systemctl`.
+  let source: "cgroup" | "systemctl" | null = null;
+  args = args.filter((arg) => {
+    const value = /^--services=(.*)$/s.exec(arg)?.[1];
+    if (value === undefined) return true;
+    if (!(SERVICE_SOURCES as readonly string[]).includes(value)) {
+      throw new UsageError(`Unknown services source "${value}": use cgroup or systemctl`);
+    }
+    source = value as "cgroup" | "systemctl";
+    return false;
+  });
   for (const arg of args) {
     // parseArgs would read `--fds=yes` as true; a value on a switch is a mistake.
     const name = /^--(?:no-)?([^=]+)=/s.exec(arg)?.[1];
@@ -96,7 +121,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     if (typeof value !== "boolean") throw new TypeError(`parseArgs gave "${name}" no boolean`);
     return value;
   };
-  const text = (name: "format" | "proc"): string | undefined => {
+  const text = (name: "format" | "proc" | "warning" | "critical"): string | undefined => {
     const value = raw[name];
     if (value === undefined) return undefined;
     if (typeof value !== "string" || value === "") {
@@ -129,15 +154,32 @@ export function parseCli(args: readonly string[]): CliOptions {
     throw new UsageError(`Conflicting output formats: ${[...formats].join(" and ")}`);
   }
 
+  const threshold = (name: "warning" | "critical"): number | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    if (!/^[0-9]+$/.test(value)) {
+      throw new UsageError(`Option "--${name}" needs a whole number, not "${value}"`);
+    }
+    return Number(value);
+  };
+  const warning = threshold("warning");
+  const critical = threshold("critical");
+  const chosen: OutputFormat = [...formats][0] ?? "human";
+  if ((warning !== undefined || critical !== undefined) && chosen !== "nagios") {
+    throw new UsageError(`Options "--warning" and "--critical" go with --format=nagios`);
+  }
   const defaults = flag("default-ignores");
   return {
     help: flag("help"),
     version: flag("version"),
     mode: flag("fds") ? "fds" : "libs",
-    format: [...formats][0] ?? "human",
+    format: chosen,
     showFiles: flag("showlibs"),
-    services: flag("services"),
+    services: source ?? (flag("services") ? "cgroup" : null),
+    restartHints: flag("restart-hints"),
     check: flag("check"),
+    warning: warning ?? 0,
+    critical,
     proc: text("proc") ?? "/proc",
     ignore: {
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...list("ignore-pattern")],
@@ -160,10 +202,22 @@ Output:
   -s, --showlibs, --showfiles
                              also show the files: PIDS "CMDLINE" uses F1,F2
   -m, --machine-readable     PIDS;F1,F2;CMDLINE (same as --format=machine)
-      --json                 a JSON document (same as --format=json)
-      --format=FORMAT        human, machine or json
-  -S, --services             then list the systemd unit of each PID
-                             (runs systemctl: needs --allow-run=systemctl)
+      --json                 a JSON document (same as --format=json), with the
+                             unit, class, user and container of each group
+      --format=FORMAT        human, machine, json, nagios or prometheus
+  -S, --services             then list the systemd unit of each PID, read from
+                             /proc/PID/cgroup
+      --services=SOURCE      the same; SOURCE cgroup (default) or systemctl
+                             (runs systemctl status PID: --allow-run=systemctl)
+      --restart-hints        then print the restart plan: commands per kind
+                             (services, user services, containers, manager),
+                             sessions to end, risky units apart; runs nothing
+
+Monitoring (--format=nagios):
+      --warning N            WARNING when more than N processes are stale
+                             (default 0: any)
+      --critical N           CRITICAL when more than N processes are stale
+                             (default: never)
 
 Scan:
       --fds                  look at open files (/proc/PID/fd) instead of
@@ -176,7 +230,8 @@ Scan:
 Exit status:
       --check                exit 1 when anything stale was found
   0 the scan completed; 1 --check found something; 2 bad usage or no
-  permission to read the proc root; 3 an unexpected error.
+  permission to read the proc root; 3 an unexpected error. With
+  --format=nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage too).
 
 Other:
   -h, --help                 show this help
@@ -189,5 +244,8 @@ Examples:
   deno run -A main.ts -s                 programs using deleted libraries
   deno run -A main.ts --fds -m           open deleted files, for scripts
   deno run -A main.ts --check >/dev/null || echo "restart needed"
+  deno run -A main.ts -s -S --restart-hints
+  deno run -A main.ts --format=nagios --critical 20
+  deno run -A main.ts --format=prometheus > /var/lib/node_exporter/lib_users.prom
   deno run --allow-read=/mnt/proc main.ts --proc /mnt/proc --json
 `;

@@ -22,6 +22,8 @@ export interface HumanStyle {
 export interface HumanFormatOptions {
   /** Append ` uses FILE1,FILE2` (the `-s` flag). Default false. */
   readonly showFiles?: boolean;
+  /** Show the unit after the PIDs, `PIDS (UNIT) "CMDLINE"`, for groups that carry one. Default false. */
+  readonly showUnits?: boolean;
   /** Decorations; default none. */
   readonly style?: HumanStyle;
 }

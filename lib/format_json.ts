@@ -7,6 +7,7 @@
 import type { Group } from "./group.ts";
 import { encodeName, hasRawBytes, replaceRawBytes } from "./names.ts";
 import type { FileKind } from "./scan.ts";
+import type { ContainerRuntime, UnitClass } from "./cgroup.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
 export const JSON_SCHEMA_VERSION = 1;
@@ -36,6 +37,14 @@ export interface JsonGroup {
   cmdline: string;
   /** The deleted files. */
   files: JsonFile[];
+  /** The systemd unit the processes belong to, or null. */
+  unit: string | null;
+  /** What kind of unit (`unknown` when the scan did not read units). */
+  class: UnitClass;
+  /** The user of a user service, session or user manager, or null. */
+  user: { uid: number; name: string | null } | null;
+  /** The container, or null. */
+  container: { runtime: ContainerRuntime; id: string; pod?: string } | null;
 }
 
 /** The JSON report. */
@@ -56,6 +65,8 @@ export interface JsonFormatOptions {
   readonly scan: ScanKind;
   /** How many entries could not be read. Default 0. */
   readonly unreadable?: number;
+  /** User names by UID, for `user.name`. */
+  readonly userNames?: ReadonlyMap<number, string>;
 }
 
 /** Builds the JSON report's data for groups.
@@ -87,7 +98,15 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
           if (hasRawBytes(file.path)) entry.path_base64 = toBase64(file.path);
           return entry;
         }),
+        unit: group.unit?.unit ?? null,
+        class: group.unit?.class ?? "unknown",
+        user: null,
+        container: group.unit?.container ? { ...group.unit.container } : null,
       };
+      const uid = group.unit?.uid;
+      if (uid !== undefined && uid !== null) {
+        out.user = { uid, name: options.userNames?.get(uid) ?? null };
+      }
       if (group.argv.some(hasRawBytes)) out.argv_base64 = group.argv.map(toBase64);
       return out;
     }),

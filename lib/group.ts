@@ -6,6 +6,7 @@
  */
 
 import { compareFiles, type DeletedFile, type ProcessFinding } from "./scan.ts";
+import type { UnitInfo } from "./cgroup.ts";
 
 /** Processes with the identical argument vector, and the deleted files they use. */
 export interface Group {
@@ -17,12 +18,15 @@ export interface Group {
   readonly cmdline: string;
   /** The deleted files of all these processes, sorted by name, without duplicates. */
   readonly files: readonly DeletedFile[];
+  /** The unit all these processes belong to, when the scan read units. */
+  readonly unit?: UnitInfo;
 }
 
 /**
  * Groups findings by their exact argument vector, so `["a b", "c"]` and
- * `["a", "b c"]` stay apart although they print alike. Groups come in order of
- * their lowest PID.
+ * `["a", "b c"]` stay apart although they print alike, and, when the findings
+ * carry units, by unit too: one program in two services is two things to
+ * restart. Groups come in order of their lowest PID.
 
  *
  * @param processes Findings of {@linkcode scanLibs} or {@linkcode scanFds}.
@@ -42,27 +46,38 @@ export interface Group {
  * ```
  */
 export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
-  const byArgv = new Map<
-    string,
-    { pids: number[]; argv: readonly string[]; cmdline: string; files: Map<string, DeletedFile> }
-  >();
+  interface Building {
+    pids: number[];
+    argv: readonly string[];
+    cmdline: string;
+    files: Map<string, DeletedFile>;
+    unit: UnitInfo | undefined;
+  }
+  const byKey = new Map<string, Building>();
   for (const process of processes) {
     // NUL cannot occur inside an argument, so it separates them unambiguously.
-    const key = process.argv.join("\0");
-    let group = byArgv.get(key);
+    const key = process.argv.join("\0") + "\0\0" + JSON.stringify(process.unit ?? null);
+    let group = byKey.get(key);
     if (!group) {
-      group = { pids: [], argv: process.argv, cmdline: process.cmdline, files: new Map() };
-      byArgv.set(key, group);
+      group = {
+        pids: [],
+        argv: process.argv,
+        cmdline: process.cmdline,
+        files: new Map(),
+        unit: process.unit,
+      };
+      byKey.set(key, group);
     }
     group.pids.push(process.pid);
     for (const file of process.files) group.files.set(`${file.kind}\0${file.path}`, file);
   }
-  return [...byArgv.values()]
+  return [...byKey.values()]
     .map((group) => ({
       pids: group.pids.sort((a, b) => a - b),
       argv: group.argv,
       cmdline: group.cmdline,
       files: [...group.files.values()].sort(compareFiles),
+      ...(group.unit ? { unit: group.unit } : {}),
     }))
     .sort((a, b) => a.pids[0]! - b.pids[0]!);
 }

@@ -17,8 +17,14 @@ export interface DeletedMapping {
   readonly path: string;
 }
 
-const RANGE = /^[0-9a-f]+-[0-9a-f]+$/;
-const INODE = /^[0-9]+$/;
+/** The five fields before the name, as proc(5) describes them. */
+const FIELDS: readonly RegExp[] = [
+  /^[0-9a-f]+-[0-9a-f]+$/, // address range
+  /^[-r][-w][-x][ps]$/, // permissions
+  /^[0-9a-f]+$/, // offset
+  /^[0-9a-f]+:[0-9a-f]+$/, // device
+  /^[0-9]+$/, // inode
+];
 
 /**
  * Parses one maps line and returns the mapping when its file is marked deleted,
@@ -53,11 +59,10 @@ export function parseMapsLine(line: string): DeletedMapping | null {
     const end = line.indexOf(" ", pos);
     if (end < 0) return null;
     const value = line.slice(pos, end);
+    if (!FIELDS[field]!.test(value)) return null;
     if (field === 0) range = value;
-    if (field === 4 && !INODE.test(value)) return null;
     pos = end + 1;
   }
-  if (!RANGE.test(range)) return null;
   while (line.charCodeAt(pos) === 0x20) pos++;
   let name: string;
   if (line.endsWith(DELETED_SUFFIX)) {

@@ -9,6 +9,7 @@ import { DELETED_SUFFIX, mapFilesName, parseMapsLine } from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import { classifyReadError, readBytes, readCandidateLines, readLinkName } from "./procfs.ts";
 import { decodeName } from "./names.ts";
+import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
 
 /** How a process uses a deleted file. */
 export type FileKind = "library" | "executable" | "fd";
@@ -31,6 +32,8 @@ export interface ProcessFinding {
   readonly cmdline: string;
   /** The deleted files, sorted by name, one entry per name and kind. */
   readonly files: readonly DeletedFile[];
+  /** The unit, session or container, when the scan was asked for units. */
+  readonly unit?: UnitInfo;
 }
 
 /** What a scan found. */
@@ -47,10 +50,17 @@ export interface ScanOptions {
   readonly proc?: string;
   /** Names to leave out. Default {@linkcode DEFAULT_IGNORE_RULES}. */
   readonly ignore?: IgnoreRules;
+  /**
+   * Also read `/proc/PID/cgroup` of each process found, to tell its unit,
+   * session or container (see {@linkcode classifyCgroup}). Default false: no
+   * extra reads.
+   */
+  readonly units?: boolean;
 }
 
 interface ScanContext {
   readonly root: string;
+  readonly units: boolean;
   readonly ignored: (name: string) => boolean;
   unreadable: number;
 }
@@ -114,6 +124,7 @@ export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
 function scan(options: ScanOptions, collect: Collector): ScanResult {
   const context: ScanContext = {
     root: options.proc ?? "/proc",
+    units: options.units ?? false,
     ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
     unreadable: 0,
   };
@@ -131,7 +142,8 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     if (files.length === 0) continue;
     const argv = readArgv(context, pid);
     if (argv === undefined || argv.length === 0) continue;
-    processes.push({ pid, argv, cmdline: argv.join(" ").trimEnd(), files: sortFiles(files) });
+    const finding = { pid, argv, cmdline: argv.join(" ").trimEnd(), files: sortFiles(files) };
+    processes.push(context.units ? { ...finding, unit: readUnit(context, pid) } : finding);
   }
   return { processes, unreadable: context.unreadable };
 }
@@ -174,6 +186,17 @@ function readArgv(context: ScanContext, pid: number): string[] | undefined {
     }
   }
   return argv;
+}
+
+/** The process's unit; unknown when its cgroup file is missing or unreadable. */
+function readUnit(context: ScanContext, pid: number): UnitInfo {
+  try {
+    const path = parseCgroupFile(decodeName(readBytes(`${context.root}/${pid}/cgroup`)));
+    return path === null ? UNKNOWN_UNIT : classifyCgroup(path);
+  } catch (error) {
+    classifyReadError(error);
+    return UNKNOWN_UNIT;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * The systemd unit of each process, from `systemctl status PID`, as the Python
- * tools do it, and the `PIDS belong to UNIT` lines of `-S`.
+ * The `PIDS belong to UNIT` lines of `-S`, with units from cgroups (see
+ * `cgroup.ts`, the default) or from `systemctl status PID` as the Python tools
+ * did it (`--services=systemctl`).
  *
  * @module
  */
@@ -62,6 +63,16 @@ export async function unitsFromSystemctl(
   };
   const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker);
   await Promise.all(workers);
+  return units;
+}
+
+/** The unit of each PID, from groups that carry units (a scan with `units: true`). */
+export function unitsFromGroups(groups: readonly Group[]): Map<number, string> {
+  const units = new Map<number, string>();
+  for (const group of groups) {
+    const unit = group.unit?.unit;
+    if (unit) { for (const pid of group.pids) units.set(pid, unit); }
+  }
   return units;
 }
 

@@ -24,6 +24,10 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
     argv: ["b"],
     cmdline: "b",
     files: [{ path: "/lib/x.so", kind: "library" }],
+    unit: null,
+    class: "unknown",
+    user: null,
+    container: null,
   });
   const raw = report.groups[1];
   assertEquals(raw.files[0].path, "/x\ufffd\ufffd");
@@ -47,6 +51,10 @@ Deno.test("validate() catches what the schema forbids", async () => {
     "$.groups[0]: missing argv",
     "$.groups[0]: missing cmdline",
     "$.groups[0]: missing files",
+    "$.groups[0]: missing unit",
+    "$.groups[0]: missing class",
+    "$.groups[0]: missing user",
+    "$.groups[0]: missing container",
     "$.groups[0].pids: fewer than 1 items",
     "$: extra extra",
   ]);

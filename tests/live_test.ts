@@ -59,15 +59,17 @@ Deno.test("CLI on the live kernel reports a deleted library, executable and open
         const report = JSON.parse(run.stdout);
         assertEquals(validate(await loadSchema(), report), []);
         const mine = report.groups.filter((g: { pids: number[] }) => g.pids.includes(pid));
-        assertEquals(mine, [{
-          pids: [pid],
-          argv: [exe, "1000"],
-          cmdline,
-          files: mode === "fds" ? [{ path: log, kind: "fd" }] : [
+        assertEquals(mine.length, 1);
+        assertEquals(mine[0].pids, [pid]);
+        assertEquals(mine[0].argv, [exe, "1000"]);
+        assertEquals(mine[0].cmdline, cmdline);
+        assertEquals(
+          mine[0].files,
+          mode === "fds" ? [{ path: log, kind: "fd" }] : [
             { path: lib, kind: "library" },
             { path: exe, kind: "executable" },
           ],
-        }]);
+        );
       }
     });
   } finally {

@@ -67,24 +67,29 @@ Deno.test("CLI with only --allow-read on a fixture tree works in every output mo
   });
 });
 
-Deno.test("CLI -S lists units from systemctl, needing --allow-run=systemctl", async () => {
+Deno.test("CLI --services=systemctl lists units from systemctl, needing --allow-run=systemctl", async () => {
   const dir = Deno.makeTempDirSync();
   try {
     fakeSystemctl(dir);
     const env = { PATH: `${dir}:/usr/bin:/bin` };
-    const run = await runCli([...READ_TREE, "--allow-run=systemctl"], [...TREE, "-S"], env);
+    const run = await runCli([...READ_TREE, "--allow-run=systemctl"], [
+      ...TREE,
+      "--services=systemctl",
+    ], env);
     assertEquals(run.code, 0);
     assertEquals(
       run.stdout,
       `${LIBS_HUMAN}\n99 belong to cron.service\n1000 belong to ssh.service\n`,
     );
-    const refused = await runCli(READ_TREE, [...TREE, "-m", "-S"], env);
+    const refused = await runCli(READ_TREE, [...TREE, "-m", "--services=systemctl"], env);
     assertEquals(refused.code, 0);
     assertEquals(
       refused.stdout,
       `${LIBS_MACHINE}\nCould not run systemctl: not permitted (run with --allow-run=systemctl or -A)\n`,
     );
-    const missing = await runCli(["-A"], [...TREE, "-S"], { PATH: dir.replace(/$/, "/empty") });
+    const missing = await runCli(["-A"], [...TREE, "--services=systemctl"], {
+      PATH: dir.replace(/$/, "/empty"),
+    });
     assertEquals(missing.code, 0);
     assertStringIncludes(missing.stdout, "\nCould not run systemctl: not installed\n");
   } finally {

@@ -56,6 +56,10 @@ Deno.test("parseMapsLine() rejects garbage and truncated lines", async (t) => {
     "garbage /x (deleted)",
     "7f00-7f01 r-xp 00000000 fd:01 /x (deleted)",
     "7f00-7f01 r-xp 00000000 fd:01 abc /x (deleted)",
+    "7f00-7f01 r\nxp 00000000 fd:01 1 /x (deleted)",
+    "7f00-7f01 rwxq 00000000 fd:01 1 /x (deleted)",
+    "7f00-7f01 r-xp 0000000g fd:01 1 /x (deleted)",
+    "7f00-7f01 r-xp 00000000 fd01 1 /x (deleted)",
     "zz-7f01 r-xp 00000000 fd:01 1 /x (deleted)",
     "7f00-7f01 r-xp",
   ];

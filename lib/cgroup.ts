@@ -1,0 +1,178 @@
+/**
+ * Which systemd unit, session or container a process belongs to, read from
+ * `/proc/PID/cgroup` with no subprocess.
+ *
+ * @module
+ */
+
+/** What kind of thing a process belongs to, which decides how to restart it. */
+export type UnitClass =
+  | "system-service"
+  | "user-service"
+  | "session"
+  | "container"
+  | "manager"
+  | "user-manager"
+  | "unknown";
+
+/** The container engines recognised from cgroup paths. */
+export type ContainerRuntime =
+  | "docker"
+  | "podman"
+  | "containerd"
+  | "cri-o"
+  | "kubernetes"
+  | "lxc"
+  | "machined";
+
+/** A container a process runs in. */
+export interface ContainerRef {
+  /** The engine. */
+  readonly runtime: ContainerRuntime;
+  /** The container ID (hex for Docker, Podman, containerd, CRI-O) or name (LXC, machined). */
+  readonly id: string;
+  /** The Kubernetes pod UID, when the container belongs to a pod. */
+  readonly pod?: string;
+}
+
+/** The unit a process belongs to, and what kind it is. */
+export interface UnitInfo {
+  /** The systemd unit (`nginx.service`, `session-3.scope`, `init.scope`), or null. */
+  readonly unit: string | null;
+  /** What kind of unit. */
+  readonly class: UnitClass;
+  /** The user ID of a user's service, session or manager, or null. */
+  readonly uid: number | null;
+  /** The container, for class `container`, or null. */
+  readonly container: ContainerRef | null;
+}
+
+/** The classification of a process whose cgroup says nothing. */
+export const UNKNOWN_UNIT: UnitInfo = Object.freeze({
+  unit: null,
+  class: "unknown",
+  uid: null,
+  container: null,
+});
+
+/**
+ * Picks the systemd hierarchy's path from a `/proc/PID/cgroup` file: the
+ * cgroup v2 line (`0::/path`), or on cgroup v1 the `name=systemd` line; other
+ * v1 controllers are ignored. Returns null when there is none.
+ */
+export function parseCgroupFile(text: string): string | null {
+  let v1: string | null = null;
+  for (const line of text.split("\n")) {
+    const first = line.indexOf(":");
+    const second = line.indexOf(":", first + 1);
+    if (first < 0 || second < 0) continue;
+    const controllers = line.slice(first + 1, second);
+    const path = line.slice(second + 1);
+    // On hybrid hosts the v2 line is "0::/" when systemd keeps its tree on v1.
+    if (line.startsWith("0::") && path !== "/") return path;
+    if (controllers.split(",").includes("name=systemd")) v1 = path;
+  }
+  return v1 ?? (/^0::(\/.*)$/m.exec(text)?.[1] ?? null);
+}
+
+const HEX64 = "([0-9a-f]{64})";
+const CONTAINER_SCOPES: readonly [RegExp, ContainerRuntime][] = [
+  [new RegExp(`^docker-${HEX64}\\.scope$`), "docker"],
+  [new RegExp(`^libpod-${HEX64}\\.scope$`), "podman"],
+  [new RegExp(`^libpod-${HEX64}$`), "podman"],
+  [new RegExp(`^cri-containerd-${HEX64}\\.scope$`), "containerd"],
+  [new RegExp(`^nerdctl-${HEX64}\\.scope$`), "containerd"],
+  [new RegExp(`^crio-${HEX64}\\.scope$`), "cri-o"],
+];
+
+/** Finds a container in a cgroup path's components, or null. */
+function findContainer(parts: readonly string[]): ContainerRef | null {
+  const pod = parts.map((p) => /pod([0-9a-f_-]{36})(?:\.slice)?$/.exec(p)?.[1]).find(Boolean)
+    ?.replaceAll("_", "-");
+  const inPod = pod !== undefined || parts.some((p) => p.startsWith("kubepods"));
+  const withPod = (ref: ContainerRef): ContainerRef => (pod ? { ...ref, pod } : ref);
+  for (const part of parts) {
+    for (const [pattern, runtime] of CONTAINER_SCOPES) {
+      const id = pattern.exec(part)?.[1];
+      if (id) return withPod({ runtime, id });
+    }
+  }
+  const [top, second] = parts;
+  if (top === "docker" && second && /^[0-9a-f]{64}$/.test(second)) {
+    return { runtime: "docker", id: second };
+  }
+  if (top?.startsWith("lxc.payload.")) {
+    return { runtime: "lxc", id: top.slice("lxc.payload.".length) };
+  }
+  if (top === "lxc" && second) return { runtime: "lxc", id: second };
+  if (top === "machine.slice" && second) {
+    const name = /^machine-(.+)\.scope$/.exec(second)?.[1] ??
+      /^systemd-nspawn@(.+)\.service$/.exec(second)?.[1];
+    if (name) return { runtime: "machined", id: name };
+  }
+  if (inPod) {
+    const id = parts.findLast((p) => /^[0-9a-f]{64}$/.test(p));
+    if (id) return withPod({ runtime: "kubernetes", id });
+  }
+  return null;
+}
+
+const UNIT_NAME = /\.(service|scope)$/;
+
+/** The first unit after the slices from `from` on, as systemd resolves it, and its index. */
+function unitAt(parts: readonly string[], from: number): [string | null, number] {
+  let i = from;
+  while (i < parts.length && parts[i]!.endsWith(".slice")) i++;
+  const unit = parts[i];
+  return unit !== undefined && UNIT_NAME.test(unit) ? [unit, i] : [null, i];
+}
+
+/**
+ * Classifies a cgroup path: system or user service, login session or other
+ * scope, container, the service manager or a user's manager, or unknown.
+ *
+ * @param path A path from {@linkcode parseCgroupFile}, e.g. `/system.slice/nginx.service`.
+ * @returns The unit, class, user and container.
+ *
+ * @example
+ * ```ts
+ * import { classifyCgroup } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(classifyCgroup("/system.slice/system-getty.slice/getty@tty1.service"), {
+ *   unit: "getty@tty1.service",
+ *   class: "system-service",
+ *   uid: null,
+ *   container: null,
+ * });
+ * assertEquals(
+ *   classifyCgroup("/user.slice/user-1000.slice/user@1000.service/app.slice/pipewire.service").class,
+ *   "user-service",
+ * );
+ * ```
+ */
+export function classifyCgroup(path: string): UnitInfo {
+  const parts = path.split("/").filter(Boolean);
+  const uidText = parts.map((p) => /^user-(\d+)\.slice$/.exec(p)?.[1]).find(Boolean);
+  const uid = uidText === undefined ? null : Number(uidText);
+  const [unit, at] = unitAt(parts, 0);
+  const container = findContainer(parts);
+  if (container) {
+    const scope = parts.find((p) => p.includes(container.id) && UNIT_NAME.test(p));
+    return { unit: scope ?? unit, class: "container", uid, container };
+  }
+  if (unit === null) return UNKNOWN_UNIT;
+  if (unit === "init.scope") return { unit, class: "manager", uid: null, container: null };
+  const manager = /^user@(\d+)\.service$/.exec(unit);
+  if (manager) {
+    const owner = Number(manager[1]);
+    const [inner] = unitAt(parts, at + 1);
+    if (inner === null || inner === "init.scope") {
+      return { unit, class: "user-manager", uid: owner, container: null };
+    }
+    const kind = inner.endsWith(".service") ? "user-service" : "session";
+    return { unit: inner, class: kind, uid: owner, container: null };
+  }
+  if (unit.endsWith(".scope")) return { unit, class: "session", uid, container: null };
+  return { unit, class: "system-service", uid, container: null };
+}
