@@ -108,13 +108,21 @@ function findContainer(parts: readonly string[]): ContainerRef | null {
   if (top === "machine.slice" && second) {
     const name = /^machine-(.+)\.scope$/.exec(second)?.[1] ??
       /^systemd-nspawn@(.+)\.service$/.exec(second)?.[1];
-    if (name) return { runtime: "machined", id: name };
+    if (name) return { runtime: "machined", id: unescapeUnitName(name) };
   }
   if (inPod) {
     const id = parts.findLast((p) => /^[0-9a-f]{64}$/.test(p));
     if (id) return withPod({ runtime: "kubernetes", id });
   }
   return null;
+}
+
+/** Reverses systemd's `\xNN` escaping of unit name parts (`qemu\x2d1` is `qemu-1`). */
+function unescapeUnitName(name: string): string {
+  return name.replace(
+    /\\x([0-9a-f]{2})/g,
+    (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
+  );
 }
 
 const UNIT_NAME = /\.(service|scope)$/;
@@ -158,7 +166,9 @@ export function classifyCgroup(path: string): UnitInfo {
   const [unit, at] = unitAt(parts, 0);
   const container = findContainer(parts);
   if (container) {
-    const scope = parts.find((p) => p.includes(container.id) && UNIT_NAME.test(p));
+    const scope = parts.find((p) =>
+      UNIT_NAME.test(p) && unescapeUnitName(p).includes(container.id)
+    );
     return { unit: scope ?? unit, class: "container", uid, container };
   }
   if (unit === null) return UNKNOWN_UNIT;

@@ -59,9 +59,10 @@ export function formatHuman(groups: readonly Group[], options: HumanFormatOption
   const style = options.style ?? PLAIN;
   let out = "";
   for (const group of groups) {
-    out += `${style.pids(group.pids.join(","))} ${
-      style.cmdline(`"${escapeForTerminal(group.cmdline)}"`)
-    }`;
+    out += style.pids(group.pids.join(","));
+    const unit = group.unit?.unit;
+    if (options.showUnits && unit) out += ` (${escapeForTerminal(unit)})`;
+    out += ` ${style.cmdline(`"${escapeForTerminal(group.cmdline)}"`)}`;
     if (options.showFiles) {
       out += ` uses ${style.files(fileNames(group).map(escapeForTerminal).join(","))}`;
     }

@@ -195,6 +195,13 @@ function shellWord(word: string): string {
 
 function containerCommand(container: ContainerRef): string {
   const id = /^[0-9a-f]{64}$/.test(container.id) ? container.id.slice(0, 12) : container.id;
+  if (
+    container.pod !== undefined || container.runtime === "cri-o" ||
+    container.runtime === "kubernetes"
+  ) {
+    // The kubelet starts a stopped container of a pod again (restartPolicy).
+    return `crictl stop ${container.id}${container.pod ? `  # pod UID ${container.pod}` : ""}`;
+  }
   switch (container.runtime) {
     case "docker":
       return `docker restart ${id}`;
@@ -202,11 +209,6 @@ function containerCommand(container: ContainerRef): string {
       return `podman restart ${id}`;
     case "containerd":
       return `nerdctl restart ${id}`;
-    case "cri-o":
-    case "kubernetes":
-      return container.pod
-        ? `kubectl delete pod (pod UID ${container.pod}; its controller recreates it)`
-        : `crictl stop ${id}`;
     case "lxc":
       return `lxc restart ${shellWord(id)}  # or incus restart, lxc-stop/lxc-start`;
     case "machined":

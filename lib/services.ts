@@ -66,12 +66,19 @@ export async function unitsFromSystemctl(
   return units;
 }
 
-/** The unit of each PID, from groups that carry units (a scan with `units: true`). */
+/**
+ * The unit of each PID, from groups that carry units (a scan with
+ * `units: true`); a container without a unit of its own is named
+ * `RUNTIME container ID`, so its processes are listed together.
+ */
 export function unitsFromGroups(groups: readonly Group[]): Map<number, string> {
   const units = new Map<number, string>();
   for (const group of groups) {
-    const unit = group.unit?.unit;
-    if (unit) { for (const pid of group.pids) units.set(pid, unit); }
+    const container = group.unit?.container;
+    const unit = group.unit?.unit ??
+      (container ? `${container.runtime} container ${container.id}` : undefined);
+    if (unit === undefined) continue;
+    for (const pid of group.pids) units.set(pid, unit);
   }
   return units;
 }

@@ -3,11 +3,12 @@
  * executables and hold deleted files; the real CLI must report exactly them.
  */
 
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { runCli } from "./_helpers.ts";
 import { spawnStale, type StaleProcess } from "./_live.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import {
+  classifyCgroup,
   decodeName,
   type DeletedFile,
   encodeName,
@@ -16,7 +17,9 @@ import {
   type Group,
   groupByArgv,
   type JsonGroup,
+  parseCgroupFile,
   parseMachine,
+  UNKNOWN_UNIT,
 } from "../mod.ts";
 
 /** The lines of `text` that mention `needle`. */
@@ -283,3 +286,71 @@ function exactBytes(text: string, base64: string | undefined): Uint8Array {
   if (base64 === undefined) return new TextEncoder().encode(text);
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
+
+/** Cgroup hierarchies a root test may create a cgroup in: pure v2, hybrid v2, v1 name=systemd. */
+const CGROUP_ROOTS = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"];
+
+/** Moves `pid` into `/system.slice/NAME` of the first writable hierarchy; the cleanup, or null. */
+function moveIntoNewCgroup(pid: number, name: string): (() => void) | null {
+  for (const root of CGROUP_ROOTS) {
+    try {
+      Deno.statSync(`${root}/cgroup.procs`);
+      const slice = `${root}/system.slice`;
+      let madeSlice = false;
+      try {
+        Deno.mkdirSync(slice);
+        madeSlice = true;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      }
+      Deno.mkdirSync(`${slice}/${name}`);
+      Deno.writeTextFileSync(`${slice}/${name}/cgroup.procs`, String(pid));
+      return () => {
+        // The process is gone by now; empty cgroups can be removed.
+        Deno.removeSync(`${slice}/${name}`);
+        if (madeSlice) Deno.removeSync(slice);
+      };
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}
+
+Deno.test("CLI on the live kernel reads a process's unit from its own cgroup file", async (t) => {
+  const stale = await spawnStale({ program: "sleep", exe: "unit-sleep", files: ["unit.log"] });
+  let cleanup: (() => void) | null = null;
+  try {
+    const jsonFor = async () => {
+      const run = await runCli(["-A"], ["--fds", "--json"]);
+      assertEquals(run.code, 0);
+      return JSON.parse(run.stdout).groups.find((g: JsonGroup) => g.pids.includes(stale.pid));
+    };
+    await t.step("as it was started", async () => {
+      const path = parseCgroupFile(Deno.readTextFileSync(`/proc/${stale.pid}/cgroup`));
+      const expected = path === null ? UNKNOWN_UNIT : classifyCgroup(path);
+      const group = await jsonFor();
+      assertEquals([group.unit, group.class], [expected.unit, expected.class]);
+    });
+    const unit = `lib-users-test-${stale.pid}.service`;
+    cleanup = moveIntoNewCgroup(stale.pid, unit);
+    await t.step({
+      name: "moved into a new system.slice service (where the host lets root create cgroups)",
+      ignore: cleanup === null,
+      async fn() {
+        const group = await jsonFor();
+        assertEquals([group.unit, group.class], [unit, "system-service"]);
+        const services = await runCli(["-A"], ["--fds", "-m", "-S"]);
+        assertStringIncludes(services.stdout, `\n${stale.pid} belong to ${unit}\n`);
+        const hints = await runCli(["-A"], ["--fds", "-m", "--restart-hints"]);
+        assertMatch(
+          hints.stdout,
+          new RegExp(`^systemctl restart .*${unit.replaceAll(".", "\\.")}`, "m"),
+        );
+      },
+    });
+  } finally {
+    await stale.stop();
+    cleanup?.();
+  }
+});

@@ -1,6 +1,7 @@
 import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
+import { parseExposition } from "./_exposition.ts";
 
 /** The real footprint of a scan of a tree: read access to that tree, nothing else. */
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];
@@ -215,4 +216,159 @@ Deno.test("CLI colours human output on a terminal only, never with NO_COLOR or -
   assertEquals((await runOnTerminal(["-m"], base)).includes("\x1b["), false);
   const piped = await runCli(READ_TREE, [...TREE, "-s"], { NO_COLOR: "" });
   assertEquals(piped.stdout, LIBS_SHOW);
+});
+
+const UNITS = `${ROOT}/testdata/proc_units`;
+const READ_UNITS = [`--allow-read=${UNITS}`];
+const UNITS_TREE = ["--proc", UNITS];
+
+Deno.test("CLI -S names units from cgroups (v1 and v2) with only --allow-read", async () => {
+  const run = await runCli(READ_UNITS, [...UNITS_TREE, "-m", "-S"]);
+  assertEquals([run.code, run.stderr], [0, ""]);
+  const services = run.stdout.split("\n\n")[1];
+  assertEquals(
+    services,
+    `100,101 belong to nginx.service
+110 belong to cron.service
+120 belong to getty@tty1.service
+130 belong to init.scope
+140 belong to user@1000.service
+141 belong to pipewire.service
+150,151 belong to session-3.scope
+160 belong to run-r2c4.scope
+170,171 belong to docker-${"0123456789abcdef".repeat(4)}.scope
+180 belong to libpod-${"fedcba9876543210".repeat(4)}.scope
+190 belong to cri-containerd-aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeee1234.scope
+200 belong to crio-1111111111112222222222223333333333334444444444445555555555556666.scope
+210 belong to lxc container web01
+220 belong to systemd-nspawn@debian.service
+221 belong to machine-qemu\\\\x2d1\\\\x2dvm1.scope
+230 belong to dbus.service
+260 belong to docker container 9999999999998888888888887777777777776666666666665555555555554444
+270 belong to kubernetes container abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdef0000
+280 belong to user@1001.service
+290 belong to gdm.service
+291 belong to NetworkManager.service
+300 belong to x;rm -rf ~\\x1b[2J.service
+310 belong to ssh.service
+`,
+  );
+});
+
+Deno.test("CLI -s -S shows the unit next to the PIDs", async () => {
+  const run = await runCli(READ_UNITS, [...UNITS_TREE, "-s", "-S"]);
+  assertStringIncludes(
+    run.stdout,
+    '100 (nginx.service) "nginx: master process /usr/sbin/nginx" uses /usr/lib/x86_64-linux-gnu/libssl.so.3\n',
+  );
+  assertStringIncludes(run.stdout, '240 "/opt/legacy/daemon" uses');
+});
+
+Deno.test("CLI --restart-hints prints the plan: commands per kind, risky units apart", async () => {
+  const run = await runCli(READ_UNITS, [...UNITS_TREE, "-m", "--restart-hints"]);
+  assertEquals([run.code, run.stderr], [0, ""]);
+  assertEquals(
+    run.stdout.split("\n\n")[1],
+    `systemctl restart cron.service nginx.service ssh.service
+systemctl --user -M 1000@ restart pipewire.service 'x;rm -rf ~\\x1b[2J.service'
+docker restart 0123456789ab
+crictl stop 1111111111112222222222223333333333334444444444445555555555556666  # pod UID 0000abcd-5678-90ab-cdef-1234567890ab
+docker restart 999999999999
+crictl stop aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeee1234  # pod UID 1234abcd-5678-90ab-cdef-1234567890ab
+crictl stop abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdef0000  # pod UID 4321abcd-5678-90ab-cdef-1234567890ab
+machinectl reboot debian
+podman restart fedcba987654
+machinectl reboot qemu-1-vm1
+lxc restart web01  # or incus restart, lxc-stop/lxc-start
+systemctl daemon-reexec
+systemctl --user -M 1000@ daemon-reexec
+systemctl --user -M 1001@ daemon-reexec
+# end or restart by hand: session-3.scope of user 1000 (PIDs 150,151)
+# end or restart by hand: run-r2c4.scope (PIDs 160)
+# WARNING: not restarted, risky: NetworkManager.service is networking: a restart may cut remote sessions (PIDs 291)
+# WARNING: not restarted, risky: dbus.service is the message bus: a restart breaks running sessions (PIDs 230)
+# WARNING: not restarted, risky: gdm.service is a display manager: a restart ends graphical sessions (PIDs 290)
+# WARNING: not restarted, risky: getty@tty1.service is a login prompt: restart by hand (PIDs 120)
+# no unit known, restart by hand: PIDs 240,250
+`,
+  );
+  // Nothing risky ever stands in a plain restart line.
+  for (const line of run.stdout.split("\n").filter((l) => l.startsWith("systemctl restart"))) {
+    for (const risky of ["dbus", "gdm", "getty", "NetworkManager", "user@"]) {
+      assertEquals(line.includes(risky), false, line);
+    }
+  }
+});
+
+Deno.test("CLI --json carries unit, class, user and container for every group", async () => {
+  const run = await runCli(READ_UNITS, [...UNITS_TREE, "--json"]);
+  assertEquals(run.code, 0);
+  const report = JSON.parse(run.stdout);
+  assertEquals(validate(await loadSchema(), report), []);
+  const byPid = (pid: number) =>
+    report.groups.find((g: { pids: number[] }) => g.pids.includes(pid));
+  const pick = (g: Record<string, unknown>) => ({
+    unit: g.unit,
+    class: g.class,
+    user: g.user,
+    container: g.container,
+  });
+  assertEquals(pick(byPid(100)), {
+    unit: "nginx.service",
+    class: "system-service",
+    user: null,
+    container: null,
+  });
+  assertEquals(pick(byPid(141)), {
+    unit: "pipewire.service",
+    class: "user-service",
+    user: { uid: 1000, name: null },
+    container: null,
+  });
+  assertEquals(byPid(150).class, "session");
+  assertEquals(byPid(130).class, "manager");
+  assertEquals(byPid(140).class, "user-manager");
+  assertEquals(byPid(170).container, { runtime: "docker", id: "0123456789abcdef".repeat(4) });
+  assertEquals(byPid(190).container.pod, "1234abcd-5678-90ab-cdef-1234567890ab");
+  assertEquals(pick(byPid(250)), { unit: null, class: "unknown", user: null, container: null });
+});
+
+Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 to 3", async () => {
+  const warn = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios"]);
+  assertEquals(warn.code, 1);
+  assertMatch(
+    warn.stdout,
+    /^WARNING - 28 processes use deleted libraries: nginx\.service, .* and 20 more \| stale_processes=28;0;;0; stale_groups=28;;;0; stale_files=1;;;0; unreadable_processes=0;;;0;\n$/,
+  );
+  const critical = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--critical", "20"]);
+  assertEquals([critical.code, critical.stdout.slice(0, 11)], [2, "CRITICAL - "]);
+  const ok = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--warning=30"]);
+  assertEquals([ok.code, ok.stdout.slice(0, 5)], [0, "OK - "]);
+  const unknown = await runCli([], ["--format=nagios"]);
+  assertEquals(unknown.code, 3);
+  assertMatch(unknown.stdout, /^UNKNOWN - Cannot read "\/proc": Deno allows reads under \/proc/);
+  const usage = await runCli([], ["--format=nagios", "--warning=x"]);
+  assertEquals(usage, {
+    code: 3,
+    stdout: 'UNKNOWN - Option "--warning" needs a whole number, not "x"\n',
+    stderr: "",
+  });
+});
+
+Deno.test("CLI --format=prometheus prints textfile-collector metrics, and scan_success 0 on failure", async () => {
+  const run = await runCli(READ_UNITS, [...UNITS_TREE, "--format=prometheus"]);
+  assertEquals([run.code, run.stderr], [0, ""]);
+  const samples = parseExposition(run.stdout);
+  assertEquals(
+    samples.get(
+      'lib_users_stale_processes{scan="libs",class="system-service",unit="nginx.service"}',
+    ),
+    2,
+  );
+  assertEquals(samples.get('lib_users_stale_processes{scan="libs",class="unknown",unit=""}'), 2);
+  assertEquals(samples.get('lib_users_scan_success{scan="libs"}'), 1);
+  const failed = await runCli([], ["--format=prometheus", "--fds"]);
+  assertEquals(failed.code, 2);
+  assertEquals(parseExposition(failed.stdout).get('lib_users_scan_success{scan="fds"}'), 0);
+  assertStringIncludes(failed.stderr, "Deno allows reads under /proc");
 });

@@ -1,0 +1,49 @@
+import { assertEquals } from "@std/assert";
+import { classifyCgroup } from "../lib/cgroup.ts";
+import { formatPrometheus } from "../lib/format_prometheus.ts";
+import type { Group } from "../lib/group.ts";
+import { parseExposition } from "./_exposition.ts";
+
+Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadable and success", () => {
+  const groups: Group[] = [
+    {
+      pids: [1, 2],
+      argv: ["a"],
+      cmdline: "a",
+      files: [{ path: "/x", kind: "library" }],
+      unit: classifyCgroup("/system.slice/nginx.service"),
+    },
+    {
+      pids: [3],
+      argv: ["b"],
+      cmdline: "b",
+      files: [{ path: "/y", kind: "library" }],
+      unit: classifyCgroup("/system.slice/nginx.service"),
+    },
+    { pids: [4], argv: ["c"], cmdline: "c", files: [{ path: "/x", kind: "library" }] },
+    {
+      pids: [5],
+      argv: ["d"],
+      cmdline: "d",
+      files: [{ path: "/z", kind: "library" }],
+      unit: classifyCgroup(
+        '/user.slice/user-1000.slice/user@1000.service/app.slice/q"\\\n.service',
+      ),
+    },
+  ];
+  const samples = parseExposition(formatPrometheus(groups, { scan: "libs", unreadable: 3 }));
+  assertEquals(Object.fromEntries(samples), {
+    'lib_users_stale_processes{scan="libs",class="system-service",unit="nginx.service"}': 3,
+    'lib_users_stale_processes{scan="libs",class="unknown",unit=""}': 1,
+    'lib_users_stale_processes{scan="libs",class="user-service",unit="q\\"\\\\\\n.service"}': 1,
+    'lib_users_stale_files{scan="libs"}': 3,
+    'lib_users_unreadable_processes{scan="libs"}': 3,
+    'lib_users_scan_success{scan="libs"}': 1,
+  });
+});
+
+Deno.test("formatPrometheus() reports a failed scan as scan_success 0", () => {
+  const samples = parseExposition(formatPrometheus([], { scan: "fds", success: false }));
+  assertEquals(samples.get('lib_users_scan_success{scan="fds"}'), 0);
+  assertEquals(samples.get('lib_users_stale_files{scan="fds"}'), 0);
+});
