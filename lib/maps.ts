@@ -13,6 +13,8 @@ const OPENVZ_PREFIX = "(deleted)/";
 export interface DeletedMapping {
   /** The address range as printed in maps, e.g. `7f1c2a000000-7f1c2a021000`. */
   readonly range: string;
+  /** The file's identity as printed in maps: device and inode, e.g. `fd:01 131090`. */
+  readonly file: string;
   /** The file's name without the marker, with the kernel's `\012` turned back into a newline. */
   readonly path: string;
 }
@@ -45,7 +47,7 @@ const FIELDS: readonly RegExp[] = [
  *
  * assertEquals(
  *   parseMapsLine("7f00-7f21 r-xp 00000000 fd:01 42   /opt/my app/libx.so (deleted)"),
- *   { range: "7f00-7f21", path: "/opt/my app/libx.so" },
+ *   { range: "7f00-7f21", file: "fd:01 42", path: "/opt/my app/libx.so" },
  * );
  * assertEquals(parseMapsLine("7f00-7f21 r-xp 00000000 fd:01 42   (deleted)/v/t/p/bin/x")?.path, "/v/t/p/bin/x");
  * assertEquals(parseMapsLine("7f00-7f21 r-xp 00000000 fd:01 42   /lib/libx_(deleted)i.so"), null);
@@ -55,12 +57,15 @@ export function parseMapsLine(line: string): DeletedMapping | null {
   // address perms offset dev inode [padding] pathname
   let pos = 0;
   let range = "";
+  let device = "";
   for (let field = 0; field < 5; field++) {
     const end = line.indexOf(" ", pos);
     if (end < 0) return null;
     const value = line.slice(pos, end);
     if (!FIELDS[field]!.test(value)) return null;
     if (field === 0) range = value;
+    if (field === 3) device = value;
+    if (field === 4) device += ` ${value}`;
     pos = end + 1;
   }
   while (line.charCodeAt(pos) === 0x20) pos++;
@@ -73,7 +78,8 @@ export function parseMapsLine(line: string): DeletedMapping | null {
     return null;
   }
   if (!name.startsWith("/")) return null;
-  return { range, path: name.includes("\\012") ? name.replaceAll("\\012", "\n") : name };
+  const path = name.includes("\\012") ? name.replaceAll("\\012", "\n") : name;
+  return { range, file: device, path };
 }
 
 /**
@@ -82,6 +88,23 @@ export function parseMapsLine(line: string): DeletedMapping | null {
  */
 export function mapFilesName(range: string): string {
   return range.split("-").map((hex) => hex.replace(/^0+(?=.)/, "")).join("-");
+}
+
+const SPACE = 0x20;
+
+/**
+ * Offset of the name in the maps line `buf[start, end)`: past the five fields
+ * and the padding; `end` when the line has no name or too few fields.
+ */
+export function nameOffset(buf: Uint8Array, start: number, end: number): number {
+  let pos = start;
+  for (let field = 0; field < 5; field++) {
+    while (pos < end && buf[pos] !== SPACE) pos++;
+    if (pos >= end) return end;
+    pos++;
+  }
+  while (pos < end && buf[pos] === SPACE) pos++;
+  return pos;
 }
 
 const OPEN_PAREN = 0x28;
@@ -99,24 +122,25 @@ export function forEachCandidateLine(
   onLine: (start: number, end: number) => void,
 ): number {
   if (length === 0) return 0;
-  const lastNewline = buf.lastIndexOf(NEWLINE, length - 1);
-  const limit = lastNewline + 1;
-  let at = buf.indexOf(OPEN_PAREN, 0);
-  while (at >= 0 && at < limit) {
+  const limit = buf.lastIndexOf(NEWLINE, length - 1) + 1;
+  // Search only the complete lines: the rest of the buffer holds stale bytes.
+  const lines = buf.subarray(0, limit);
+  let at = lines.indexOf(OPEN_PAREN);
+  while (at >= 0) {
     let match = true;
     for (let k = 0; k < DELETED_TAIL.length; k++) {
-      if (buf[at + 1 + k] !== DELETED_TAIL[k]) {
+      if (lines[at + 1 + k] !== DELETED_TAIL[k]) {
         match = false;
         break;
       }
     }
     if (match) {
-      const start = buf.lastIndexOf(NEWLINE, at) + 1;
-      const end = buf.indexOf(NEWLINE, at);
+      const start = lines.lastIndexOf(NEWLINE, at) + 1;
+      const end = lines.indexOf(NEWLINE, at);
       onLine(start, end);
-      at = buf.indexOf(OPEN_PAREN, end + 1);
+      at = lines.indexOf(OPEN_PAREN, end + 1);
     } else {
-      at = buf.indexOf(OPEN_PAREN, at + 1);
+      at = lines.indexOf(OPEN_PAREN, at + 1);
     }
   }
   return limit;

@@ -6,7 +6,7 @@
  */
 
 import { decodeName } from "./names.ts";
-import { forEachCandidateLine } from "./maps.ts";
+import { forEachCandidateLine, nameOffset } from "./maps.ts";
 
 /** What a failed read of one process's entry means for the scan. */
 export type ReadFailure = "gone" | "unreadable";
@@ -30,15 +30,27 @@ const MAX_BUFFER = 1 << 24;
 let sharedBuffer = new Uint8Array(1 << 16);
 
 /**
- * Reads a maps-like file in chunks through one reused buffer and calls
- * `onCandidate` with each decoded line that contains `(deleted)`. Memory stays
- * bounded by the longest line, however many mappings the process has.
+ * Reads a maps file in chunks through one reused buffer and calls `onCandidate`
+ * with each decoded line that contains `(deleted)`. Memory stays bounded by the
+ * longest line, however many mappings the process has.
+ *
+ * A file is mapped in several consecutive segments, one line each; a line whose
+ * name is the same as the previous candidate's is passed over before it is
+ * decoded, so each run of segments costs one decode and one parse.
  */
 export function readCandidateLines(path: string, onCandidate: (line: string) => void): void {
   using file = Deno.openSync(path);
   let filled = 0;
-  const visit = (start: number, end: number) =>
+  let lastLength = -1;
+  const visit = (start: number, end: number) => {
+    const name = nameOffset(sharedBuffer, start, end);
+    const length = end - name;
+    if (length === lastLength && sameBytes(sharedBuffer, name, lastName, length)) return;
+    if (length > lastName.length) lastName = new Uint8Array(length * 2);
+    lastName.set(sharedBuffer.subarray(name, end));
+    lastLength = length;
     onCandidate(decodeName(sharedBuffer.subarray(start, end)));
+  };
   for (;;) {
     // One byte stays free for the newline that ends an unterminated last line.
     if (filled >= sharedBuffer.length - 1) growBuffer(path);
@@ -56,6 +68,15 @@ export function readCandidateLines(path: string, onCandidate: (line: string) => 
     sharedBuffer[filled] = 0x0a;
     forEachCandidateLine(sharedBuffer, filled + 1, visit);
   }
+}
+
+let lastName = new Uint8Array(256);
+
+function sameBytes(buf: Uint8Array, at: number, other: Uint8Array, length: number): boolean {
+  for (let i = length - 1; i >= 0; i--) {
+    if (buf[at + i] !== other[i]) return false;
+  }
+  return true;
 }
 
 function growBuffer(path: string): void {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DELETED_SUFFIX, mapFilesName, parseMapsLine } from "./maps.ts";
+import { DELETED_SUFFIX, type DeletedMapping, mapFilesName, parseMapsLine } from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import { classifyReadError, readBytes, readCandidateLines, readLinkName } from "./procfs.ts";
 import { decodeName } from "./names.ts";
@@ -61,6 +61,11 @@ export interface ScanOptions {
 interface ScanContext {
   readonly root: string;
   readonly units: boolean;
+  /**
+   * Link-count verdicts by the device and inode maps prints: after an update,
+   * hundreds of processes map the same deleted file, and one stat tells for all.
+   */
+  readonly deletedByFile: Map<string, boolean>;
   readonly ignored: (name: string) => boolean;
   unreadable: number;
 }
@@ -125,6 +130,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
   const context: ScanContext = {
     root: options.proc ?? "/proc",
     units: options.units ?? false,
+    deletedByFile: new Map(),
     ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
     unreadable: 0,
   };
@@ -215,18 +221,23 @@ function linkCountSaysDeleted(path: string): boolean | undefined {
 
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   const dir = `${context.root}/${pid}`;
-  const ranges = new Map<string, string>();
+  const mappings = new Map<string, DeletedMapping>();
   readCandidateLines(`${dir}/maps`, (line) => {
     const mapping = parseMapsLine(line);
-    if (mapping && !ranges.has(mapping.path) && !context.ignored(mapping.path)) {
-      ranges.set(mapping.path, mapping.range);
+    if (mapping && !mappings.has(mapping.path) && !context.ignored(mapping.path)) {
+      mappings.set(mapping.path, mapping);
     }
   });
-  if (ranges.size === 0) return [];
+  if (mappings.size === 0) return [];
   const files: DeletedFile[] = [];
   let executable: string | undefined;
-  for (const [path, range] of ranges) {
-    if (linkCountSaysDeleted(`${dir}/map_files/${mapFilesName(range)}`) === false) continue;
+  for (const { path, range, file } of mappings.values()) {
+    let deleted = context.deletedByFile.get(file);
+    if (deleted === undefined) {
+      deleted = linkCountSaysDeleted(`${dir}/map_files/${mapFilesName(range)}`);
+      if (deleted !== undefined) context.deletedByFile.set(file, deleted);
+    }
+    if (deleted === false) continue;
     executable ??= readExecutable(dir);
     files.push({ path, kind: path === executable ? "executable" : "library" });
   }

@@ -17,6 +17,7 @@ Deno.test("parseMapsLine() reports names marked deleted", async (t) => {
     await t.step(name, () => {
       assertEquals(parseMapsLine(PREFIX + name), {
         range: "7f1c2a000000-7f1c2a021000",
+        file: "fd:01 131090",
         path: expected,
       });
     });
@@ -28,7 +29,7 @@ Deno.test("parseMapsLine() accepts the OpenVZ form with the marker glued before 
     parseMapsLine(
       "00400000-0048f000 r-xp 00000000 fd:00 16245     (deleted)/v/t/p/usr/sbin/openvpn",
     ),
-    { range: "00400000-0048f000", path: "/v/t/p/usr/sbin/openvpn" },
+    { range: "00400000-0048f000", file: "fd:00 16245", path: "/v/t/p/usr/sbin/openvpn" },
   );
 });
 
