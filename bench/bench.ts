@@ -1,0 +1,189 @@
+/**
+ * `deno task bench`: how lib_users compares with the kernel floor on this host.
+ *
+ * Starts N stale processes (a deleted library copy mapped, a deleted file held
+ * open, ordinary ones: a third each), then measures, interleaved round by round
+ * after a warm-up round: the CLI as a whole process (libs and --fds, -m), the
+ * library's scan in-process, a C floor that reads every maps file (or readlinks
+ * every fd), an empty `deno run`, and `lsof +L1` when installed. Prints medians
+ * with min–max and ratios; asserts nothing. Stops every process it started.
+ *
+ * Usage: deno task bench [--sizes=200,1000,2000] [--rounds=5]
+ */
+
+import { parseArgs } from "@std/cli/parse-args";
+import { fromFileUrl } from "@std/path/from-file-url";
+
+const ROOT = fromFileUrl(new URL("..", import.meta.url));
+const args = parseArgs(Deno.args, { string: ["sizes", "rounds"] });
+const sizes = String(args.sizes ?? "200,1000,2000").split(",").map(Number);
+const rounds = Number(args.rounds ?? 5);
+if (sizes.some((n) => !Number.isInteger(n) || n < 3) || !Number.isInteger(rounds) || rounds < 1) {
+  console.error("Usage: deno task bench [--sizes=200,1000,2000] [--rounds=5]");
+  Deno.exit(2);
+}
+
+interface Sample {
+  wall: number;
+  cpu: number;
+  rss: number;
+}
+
+const work = Deno.makeTempDirSync({ prefix: "lib_users_bench_" });
+
+function sh(script: string, ...params: string[]): Deno.CommandOutput {
+  return new Deno.Command("/bin/sh", { args: ["-c", script, "sh", ...params] }).outputSync();
+}
+
+function build(name: string): string {
+  const out = `${work}/${name}`;
+  const made = new Deno.Command("cc", {
+    args: ["-O2", "-o", out, `${ROOT}/bench/${name}.c`],
+  }).outputSync();
+  if (!made.success) throw new Error(new TextDecoder().decode(made.stderr));
+  return out;
+}
+
+const runstat = build("runstat");
+const floor = build("floor");
+Deno.writeTextFileSync(`${work}/empty.ts`, "");
+const deno = Deno.execPath();
+const lsof = sh("command -v lsof").success;
+const library = ["/lib/x86_64-linux-gnu/libutil.so.1", "/usr/lib/x86_64-linux-gnu/libutil.so.1"]
+  .find((path) => sh('[ -f "$1" ]', path).success);
+if (!library) throw new Error("No libutil.so.1 to copy");
+
+/** What is measured, each a command line run by runstat. */
+const SUBJECTS: [string, string[]][] = [
+  ["C floor, maps", [floor]],
+  ["C floor, fds", [floor, "fds"]],
+  ["deno run (empty)", [deno, "run", "--no-config", `${work}/empty.ts`]],
+  ["CLI libs -m", [deno, "run", "-A", `${ROOT}/main.ts`, "-m"]],
+  ["CLI --fds -m", [deno, "run", "-A", `${ROOT}/main.ts`, "--fds", "-m"]],
+  ["library libs, in-process", [deno, "run", "-A", `${ROOT}/bench/inprocess.ts`, "libs"]],
+  ["library fds, in-process", [deno, "run", "-A", `${ROOT}/bench/inprocess.ts`, "fds"]],
+  ...(lsof ? [["lsof +L1", ["lsof", "+L1"]] as [string, string[]]] : []),
+];
+
+const SPAWN = `
+dir=$1 n=$2 lib=$3
+cp "$lib" "$dir/libbench.so.1"; cp "$(command -v sleep)" "$dir/sleep-bench"; echo x > "$dir/held.log"
+i=0
+while [ $i -lt "$n" ]; do
+  case $((i % 3)) in
+    0) LD_PRELOAD="$dir/libbench.so.1" "$dir/sleep-bench" 3600 </dev/null >/dev/null 2>&1 & ;;
+    1) sleep 3600 3<"$dir/held.log" </dev/null >/dev/null 2>&1 & ;;
+    2) sleep 3600 </dev/null >/dev/null 2>&1 & ;;
+  esac
+  echo $!
+  i=$((i+1))
+done
+echo ready
+wait
+`;
+
+/** Starts n processes under one shell, which reaps them when they are killed. */
+async function startProcesses(n: number): Promise<{ pids: number[]; stop(): Promise<void> }> {
+  const dir = Deno.makeTempDirSync({ dir: work });
+  const parent = new Deno.Command("/bin/sh", {
+    args: ["-c", SPAWN, "spawn", dir, String(n), library!],
+    stdout: "piped",
+    stdin: "null",
+  }).spawn();
+  const pids: number[] = [];
+  const reader = parent.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  while (!pending.includes("ready\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("The spawner ended early");
+    pending += value;
+  }
+  for (const line of pending.split("\n")) if (/^\d+$/.test(line)) pids.push(Number(line));
+  // ld.so maps the preloaded copy right after exec; wait for the last one, then delete.
+  const last = pids.filter((_, i) => i % 3 === 0).at(-1)!;
+  for (let i = 0; i < 500 && !Deno.readTextFileSync(`/proc/${last}/maps`).includes("libbench"); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  sh('rm -f "$1"/*', dir);
+  return {
+    pids,
+    async stop() {
+      for (const pid of pids) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await reader.cancel().catch(() => {});
+      await parent.status;
+    },
+  };
+}
+
+function measure(command: string[]): Sample {
+  const inProcess = command.some((part) => part.endsWith("inprocess.ts"));
+  if (inProcess) {
+    const out = new Deno.Command(command[0]!, { args: command.slice(1), stderr: "null" }).outputSync();
+    return JSON.parse(new TextDecoder().decode(out.stdout));
+  }
+  const out = new Deno.Command(runstat, { args: command, stderr: "null" }).outputSync();
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const cpuModel = /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
+console.log(`# lib_users benchmark, ${new Date().toISOString().slice(0, 10)}`);
+console.log(`# ${navigator.hardwareConcurrency} cores, ${cpuModel}, Linux ${Deno.osRelease()}, deno ${Deno.version.deno}`);
+console.log(`# ${rounds} rounds after a warm-up round; median (min–max); ratio = median wall / C floor's`);
+
+try {
+  for (const n of sizes) {
+    const started = await startProcesses(n);
+    try {
+      const samples = new Map<string, Sample[]>(SUBJECTS.map(([name]) => [name, []]));
+      for (let round = 0; round <= rounds; round++) {
+        for (const [name, command] of SUBJECTS) {
+          const sample = measure(command);
+          if (round > 0) samples.get(name)!.push(sample);
+        }
+      }
+      const wall = (name: string) => median(samples.get(name)!.map((s) => s.wall));
+      const floorMaps = wall("C floor, maps");
+      const floorFds = wall("C floor, fds");
+      const startup = wall("deno run (empty)");
+      const total = Deno.readDirSync("/proc").reduce((c, e) => c + (/^\d+$/.test(e.name) ? 1 : 0), 0);
+      console.log(`\n## N = ${n} stale and ordinary processes (${total} in /proc)\n`);
+      console.log("| subject | wall ms | CPU ms | peak RSS MiB | × floor |");
+      console.log("| --- | --- | --- | --- | --- |");
+      for (const [name] of SUBJECTS) {
+        const list = samples.get(name)!;
+        const cell = (key: keyof Sample, scale = 1) => {
+          const values = list.map((s) => s[key] / scale);
+          return `${median(values).toFixed(1)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
+        };
+        const reference = name.includes("fds") ? floorFds : floorMaps;
+        console.log(
+          `| ${name} | ${cell("wall")} | ${cell("cpu")} | ${cell("rss", 1024)} | ${(wall(name) / reference).toFixed(2)} |`,
+        );
+      }
+      const cli = wall("CLI libs -m");
+      const lib = wall("library libs, in-process");
+      const rss = median(samples.get("CLI libs -m")!.map((s) => s.rss)) / 1024;
+      console.log(
+        `\nTargets: CLI libs ${cli.toFixed(1)} ms ≤ start-up + 2× floor = ${(startup + 2 * floorMaps).toFixed(1)} ms: ${
+          cli <= startup + 2 * floorMaps ? "met" : "NOT met"
+        }; in-process ${lib.toFixed(1)} ms ≤ 2× floor = ${(2 * floorMaps).toFixed(1)} ms: ${
+          lib <= 2 * floorMaps ? "met" : "NOT met"
+        }; CLI peak RSS ${rss.toFixed(1)} MiB ≤ 45 MB (42.9 MiB): ${rss <= 45e6 / 1048576 ? "met" : "NOT met"}.`,
+      );
+    } finally {
+      await started.stop();
+    }
+  }
+} finally {
+  Deno.removeSync(work, { recursive: true });
+}
