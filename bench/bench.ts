@@ -101,7 +101,11 @@ async function startProcesses(n: number): Promise<{ pids: number[]; stop(): Prom
   for (const line of pending.split("\n")) if (/^\d+$/.test(line)) pids.push(Number(line));
   // ld.so maps the preloaded copy right after exec; wait for the last one, then delete.
   const last = pids.filter((_, i) => i % 3 === 0).at(-1)!;
-  for (let i = 0; i < 500 && !Deno.readTextFileSync(`/proc/${last}/maps`).includes("libbench"); i++) {
+  for (
+    let i = 0;
+    i < 500 && !Deno.readTextFileSync(`/proc/${last}/maps`).includes("libbench");
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 10));
   }
   sh('rm -f "$1"/*', dir);
@@ -122,7 +126,8 @@ async function startProcesses(n: number): Promise<{ pids: number[]; stop(): Prom
 function measure(command: string[]): Sample {
   const inProcess = command.some((part) => part.endsWith("inprocess.ts"));
   if (inProcess) {
-    const out = new Deno.Command(command[0]!, { args: command.slice(1), stderr: "null" }).outputSync();
+    const out = new Deno.Command(command[0]!, { args: command.slice(1), stderr: "null" })
+      .outputSync();
     return JSON.parse(new TextDecoder().decode(out.stdout));
   }
   const out = new Deno.Command(runstat, { args: command, stderr: "null" }).outputSync();
@@ -137,8 +142,12 @@ function median(values: number[]): number {
 
 const cpuModel = /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
 console.log(`# lib_users benchmark, ${new Date().toISOString().slice(0, 10)}`);
-console.log(`# ${navigator.hardwareConcurrency} cores, ${cpuModel}, Linux ${Deno.osRelease()}, deno ${Deno.version.deno}`);
-console.log(`# ${rounds} rounds after a warm-up round; median (min–max); ratio = median wall / C floor's`);
+console.log(
+  `# ${navigator.hardwareConcurrency} cores, ${cpuModel}, Linux ${Deno.osRelease()}, deno ${Deno.version.deno}`,
+);
+console.log(
+  `# ${rounds} rounds after a warm-up round; median (min–max); ratio = median wall / C floor's`,
+);
 
 try {
   for (const n of sizes) {
@@ -155,7 +164,10 @@ try {
       const floorMaps = wall("C floor, maps");
       const floorFds = wall("C floor, fds");
       const startup = wall("deno run (empty)");
-      const total = Deno.readDirSync("/proc").reduce((c, e) => c + (/^\d+$/.test(e.name) ? 1 : 0), 0);
+      const total = Deno.readDirSync("/proc").reduce(
+        (c, e) => c + (/^\d+$/.test(e.name) ? 1 : 0),
+        0,
+      );
       console.log(`\n## N = ${n} stale and ordinary processes (${total} in /proc)\n`);
       console.log("| subject | wall ms | CPU ms | peak RSS MiB | × floor |");
       console.log("| --- | --- | --- | --- | --- |");
@@ -163,22 +175,30 @@ try {
         const list = samples.get(name)!;
         const cell = (key: keyof Sample, scale = 1) => {
           const values = list.map((s) => s[key] / scale);
-          return `${median(values).toFixed(1)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`;
+          return `${median(values).toFixed(1)} (${Math.min(...values).toFixed(1)}–${
+            Math.max(...values).toFixed(1)
+          })`;
         };
         const reference = name.includes("fds") ? floorFds : floorMaps;
         console.log(
-          `| ${name} | ${cell("wall")} | ${cell("cpu")} | ${cell("rss", 1024)} | ${(wall(name) / reference).toFixed(2)} |`,
+          `| ${name} | ${cell("wall")} | ${cell("cpu")} | ${cell("rss", 1024)} | ${
+            (wall(name) / reference).toFixed(2)
+          } |`,
         );
       }
       const cli = wall("CLI libs -m");
       const lib = wall("library libs, in-process");
       const rss = median(samples.get("CLI libs -m")!.map((s) => s.rss)) / 1024;
       console.log(
-        `\nTargets: CLI libs ${cli.toFixed(1)} ms ≤ start-up + 2× floor = ${(startup + 2 * floorMaps).toFixed(1)} ms: ${
-          cli <= startup + 2 * floorMaps ? "met" : "NOT met"
-        }; in-process ${lib.toFixed(1)} ms ≤ 2× floor = ${(2 * floorMaps).toFixed(1)} ms: ${
+        `\nTargets: CLI libs ${cli.toFixed(1)} ms ≤ start-up + 2× floor = ${
+          (startup + 2 * floorMaps).toFixed(1)
+        } ms: ${cli <= startup + 2 * floorMaps ? "met" : "NOT met"}; in-process ${
+          lib.toFixed(1)
+        } ms ≤ 2× floor = ${(2 * floorMaps).toFixed(1)} ms: ${
           lib <= 2 * floorMaps ? "met" : "NOT met"
-        }; CLI peak RSS ${rss.toFixed(1)} MiB ≤ 45 MB (42.9 MiB): ${rss <= 45e6 / 1048576 ? "met" : "NOT met"}.`,
+        }; CLI peak RSS ${rss.toFixed(1)} MiB ≤ 45 MB (42.9 MiB): ${
+          rss <= 45e6 / 1048576 ? "met" : "NOT met"
+        }.`,
       );
     } finally {
       await started.stop();

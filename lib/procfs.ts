@@ -28,36 +28,36 @@ export function classifyReadError(error: unknown): ReadFailure {
 
 const MAX_BUFFER = 1 << 24;
 let sharedBuffer = new Uint8Array(1 << 16);
+/** `sharedBuffer` less the byte kept for a final newline: the view most reads use. */
+let fullView = sharedBuffer.subarray(0, sharedBuffer.length - 1);
+/** The name bytes of the last candidate line, to pass over repeated segments. */
+let lastName = new Uint8Array(256);
+let lastLength = -1;
+/** Candidate lines of the file being read. */
+const found: string[] = [];
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
- * Reads a maps file in chunks through one reused buffer and calls `onCandidate`
- * with each decoded line that contains `(deleted)`. Memory stays bounded by the
- * longest line, however many mappings the process has.
+ * Reads a maps file in chunks through one reused buffer and returns the decoded
+ * lines that contain `(deleted)`. Memory stays bounded by the longest line,
+ * however many mappings the process has.
  *
  * A file is mapped in several consecutive segments, one line each; a line whose
  * name is the same as the previous candidate's is passed over before it is
  * decoded, so each run of segments costs one decode and one parse.
  */
-export function readCandidateLines(path: string, onCandidate: (line: string) => void): void {
+export function readCandidateLines(path: string): readonly string[] {
   using file = Deno.openSync(path);
   let filled = 0;
-  let lastLength = -1;
-  const visit = (start: number, end: number) => {
-    const name = nameOffset(sharedBuffer, start, end);
-    const length = end - name;
-    if (length === lastLength && sameBytes(sharedBuffer, name, lastName, length)) return;
-    if (length > lastName.length) lastName = new Uint8Array(length * 2);
-    lastName.set(sharedBuffer.subarray(name, end));
-    lastLength = length;
-    onCandidate(decodeName(sharedBuffer.subarray(start, end)));
-  };
+  lastLength = -1;
   for (;;) {
     // One byte stays free for the newline that ends an unterminated last line.
     if (filled >= sharedBuffer.length - 1) growBuffer(path);
-    const count = file.readSync(sharedBuffer.subarray(filled, sharedBuffer.length - 1));
+    const view = filled === 0 ? fullView : sharedBuffer.subarray(filled, sharedBuffer.length - 1);
+    const count = file.readSync(view);
     if (count === null || count === 0) break;
     filled += count;
-    const consumed = forEachCandidateLine(sharedBuffer, filled, visit);
+    const consumed = forEachCandidateLine(sharedBuffer, filled, takeCandidate);
     if (consumed > 0) {
       sharedBuffer.copyWithin(0, consumed, filled);
       filled -= consumed;
@@ -66,11 +66,20 @@ export function readCandidateLines(path: string, onCandidate: (line: string) => 
   if (filled > 0) {
     // A last line without a newline (fixtures, truncated files).
     sharedBuffer[filled] = 0x0a;
-    forEachCandidateLine(sharedBuffer, filled + 1, visit);
+    forEachCandidateLine(sharedBuffer, filled + 1, takeCandidate);
   }
+  return found.length === 0 ? NONE : found.splice(0);
 }
 
-let lastName = new Uint8Array(256);
+function takeCandidate(start: number, end: number): void {
+  const name = nameOffset(sharedBuffer, start, end);
+  const length = end - name;
+  if (length === lastLength && sameBytes(sharedBuffer, name, lastName, length)) return;
+  if (length > lastName.length) lastName = new Uint8Array(length * 2);
+  lastName.set(sharedBuffer.subarray(name, end));
+  lastLength = length;
+  found.push(decodeName(sharedBuffer.subarray(start, end)));
+}
 
 function sameBytes(buf: Uint8Array, at: number, other: Uint8Array, length: number): boolean {
   for (let i = length - 1; i >= 0; i--) {
@@ -86,6 +95,7 @@ function growBuffer(path: string): void {
   const bigger = new Uint8Array(sharedBuffer.length * 2);
   bigger.set(sharedBuffer);
   sharedBuffer = bigger;
+  fullView = sharedBuffer.subarray(0, sharedBuffer.length - 1);
 }
 
 /** Reads a whole small file (cmdline, cgroup) as bytes. */

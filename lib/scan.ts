@@ -158,7 +158,11 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
 function listPids(root: string): number[] {
   const pids: number[] = [];
   for (const entry of Deno.readDirSync(root)) {
-    if (entry.isDirectory && /^[0-9]+$/.test(entry.name)) pids.push(Number(entry.name));
+    // Number("") is 0 and Number("1e3") 1000: check the digits, without a regex per entry.
+    const first = entry.name.charCodeAt(0);
+    if (!entry.isDirectory || first < 0x30 || first > 0x39) continue;
+    const pid = Number(entry.name);
+    if (Number.isInteger(pid) && String(pid) === entry.name) pids.push(pid);
   }
   return pids.sort((a, b) => a - b);
 }
@@ -221,13 +225,15 @@ function linkCountSaysDeleted(path: string): boolean | undefined {
 
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   const dir = `${context.root}/${pid}`;
+  const lines = readCandidateLines(`${dir}/maps`);
+  if (lines.length === 0) return [];
   const mappings = new Map<string, DeletedMapping>();
-  readCandidateLines(`${dir}/maps`, (line) => {
+  for (const line of lines) {
     const mapping = parseMapsLine(line);
     if (mapping && !mappings.has(mapping.path) && !context.ignored(mapping.path)) {
       mappings.set(mapping.path, mapping);
     }
-  });
+  }
   if (mappings.size === 0) return [];
   const files: DeletedFile[] = [];
   let executable: string | undefined;

@@ -26,9 +26,7 @@ Deno.test("readCandidateLines() finds lines across chunk borders in a long maps 
     text += last; // no final newline
     expected.push(last);
     Deno.writeTextFileSync(`${dir}/maps`, text);
-    const seen: string[] = [];
-    readCandidateLines(`${dir}/maps`, (line) => seen.push(line));
-    assertEquals(seen, expected);
+    assertEquals(readCandidateLines(`${dir}/maps`), expected);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
@@ -39,12 +37,35 @@ Deno.test("readCandidateLines() handles a line longer than its buffer and an emp
   try {
     const line = `1-2 r-xp 0 0:0 1 /${"x".repeat(200_000)} (deleted)`;
     Deno.writeTextFileSync(`${dir}/maps`, `${line}\n`);
-    const seen: string[] = [];
-    readCandidateLines(`${dir}/maps`, (l) => seen.push(l));
-    assertEquals(seen, [line]);
+    assertEquals(readCandidateLines(`${dir}/maps`), [line]);
     Deno.writeTextFileSync(`${dir}/empty`, "");
-    readCandidateLines(`${dir}/empty`, (l) => seen.push(l));
-    assertEquals(seen.length, 1);
+    assertEquals(readCandidateLines(`${dir}/empty`), []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("readCandidateLines() passes consecutive segments of one file once", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const line = (range: string, name: string) =>
+      `${range} r-xp 00000000 fd:01 7   ${name} (deleted)`;
+    Deno.writeTextFileSync(
+      `${dir}/maps`,
+      [
+        line("1-2", "/lib/a.so"),
+        line("2-3", "/lib/a.so"),
+        line("3-4", "/lib/b.so"),
+        line("4-5", "/lib/a.so"),
+        line("5-6", "/lib/a.sx"),
+      ].join("\n") + "\n",
+    );
+    assertEquals(readCandidateLines(`${dir}/maps`), [
+      line("1-2", "/lib/a.so"),
+      line("3-4", "/lib/b.so"),
+      line("4-5", "/lib/a.so"),
+      line("5-6", "/lib/a.sx"),
+    ]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
