@@ -4,32 +4,24 @@
  * @module
  */
 
-import { bold, cyan } from "@std/fmt/colors";
 import config from "./deno.json" with { type: "json" };
 import { type CliOptions, EXIT, HELP_TEXT, parseCli, USAGE_HINT, UsageError } from "./lib/cli.ts";
-import { readUserNames } from "./lib/passwd.ts";
+// The modules every run needs. The others (other formats, restart plan, units
+// via systemctl, colours) are imported when asked for: start-up is most of a
+// scan's cost, and cron and monitoring run this every minute.
+import { type Group, groupByArgv } from "./lib/group.ts";
+import { formatHuman, type HumanStyle } from "./lib/format_human.ts";
+import { formatMachine } from "./lib/format_machine.ts";
 import {
-  formatHuman,
-  formatJson,
-  formatMachine,
-  formatNagios,
-  formatPrometheus,
-  formatRestartPlan,
-  formatServices,
-  type Group,
-  groupByArgv,
   isGranted,
-  NAGIOS_STATUS,
   needsAllowAll,
-  planRestarts,
-  scanFds,
-  scanLibs,
   scanPermission,
-  type ScanResult,
   SYSTEMCTL_PERMISSION,
-  unitsFromGroups,
-  unitsFromSystemctl,
-} from "./mod.ts";
+} from "./lib/permissions.ts";
+import { scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
+
+/** Nagios plugin exit codes; kept here so a usage error needs no other module. */
+const NAGIOS_UNKNOWN = 3;
 
 const encoder = new TextEncoder();
 
@@ -43,7 +35,7 @@ export async function main(args: readonly string[]): Promise<number> {
     // The Nagios plugin API wants UNKNOWN (3) for bad usage too.
     if (args.some((arg) => /^--format=nagios$|^nagios$/.test(arg))) {
       write(`UNKNOWN - ${error.message}\n`);
-      return NAGIOS_STATUS.UNKNOWN;
+      return NAGIOS_UNKNOWN;
     }
     fail(`${error.message}\n${USAGE_HINT}`);
     return error.exitCode;
@@ -52,7 +44,7 @@ export async function main(args: readonly string[]): Promise<number> {
   if (options.version) return write(`lib_users ${config.version}\n`);
 
   const scanned = await runScan(options);
-  if (typeof scanned === "string") return reportScanFailure(scanned, options);
+  if (typeof scanned === "string") return await reportScanFailure(scanned, options);
   const groups = groupByArgv(scanned.processes);
   const code = await output(groups, scanned, options);
   if (scanned.unreadable > 0 && options.format !== "nagios") warnUnreadable(options);
@@ -83,13 +75,14 @@ async function runScan(options: CliOptions): Promise<ScanResult | string> {
   }
 }
 
-function reportScanFailure(reason: string, options: CliOptions): number {
+async function reportScanFailure(reason: string, options: CliOptions): Promise<number> {
   if (options.format === "nagios") {
     write(`UNKNOWN - ${reason.split("\n")[0]}\n`);
-    return NAGIOS_STATUS.UNKNOWN;
+    return NAGIOS_UNKNOWN;
   }
   if (options.format === "prometheus") {
     // A textfile collector should see the failure, not stale numbers.
+    const { formatPrometheus } = await import("./lib/format_prometheus.ts");
     write(formatPrometheus([], { scan: options.mode, success: false }));
   }
   fail(reason);
@@ -110,10 +103,14 @@ function noPermissionMessage(proc: string): string {
 }
 
 async function output(groups: Group[], result: ScanResult, options: CliOptions): Promise<number> {
-  const userNames = () =>
-    isGranted({ name: "read", path: "/etc/passwd" }) ? readUserNames() : new Map();
+  const userNames = async () => {
+    if (!isGranted({ name: "read", path: "/etc/passwd" })) return new Map<number, string>();
+    const { readUserNames } = await import("./lib/passwd.ts");
+    return readUserNames();
+  };
   switch (options.format) {
     case "nagios": {
+      const { formatNagios } = await import("./lib/format_nagios.ts");
       const { text, exitCode } = formatNagios(groups, {
         scan: options.mode,
         warning: options.warning,
@@ -123,30 +120,36 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
       write(text);
       return exitCode;
     }
-    case "prometheus":
+    case "prometheus": {
+      const { formatPrometheus } = await import("./lib/format_prometheus.ts");
       write(formatPrometheus(groups, { scan: options.mode, unreadable: result.unreadable }));
       return EXIT.OK;
-    case "json":
+    }
+    case "json": {
+      const { formatJson } = await import("./lib/format_json.ts");
       write(
         formatJson(groups, {
           scan: options.mode,
           unreadable: result.unreadable,
-          userNames: userNames(),
+          userNames: await userNames(),
         }),
       );
       break;
+    }
     case "machine":
     case "human": {
+      const style = options.format === "human" && useColour() ? await colourStyle() : undefined;
       let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
         showFiles: options.showFiles,
         showUnits: options.showFiles && options.services === "cgroup",
-        ...(useColour() ? { style: { pids: bold, cmdline: (t: string) => t, files: cyan } } : {}),
+        ...(style ? { style } : {}),
       });
       if (options.services && groups.length > 0) {
         out += "\n" + await describeServices(groups, options);
       }
       if (options.restartHints && groups.length > 0) {
-        out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: userNames() }));
+        const { formatRestartPlan, planRestarts } = await import("./lib/restart.ts");
+        out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
       }
       write(out);
     }
@@ -154,7 +157,14 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
   return options.check && groups.length > 0 ? EXIT.STALE : EXIT.OK;
 }
 
+async function colourStyle(): Promise<HumanStyle> {
+  const { bold, cyan } = await import("@std/fmt/colors");
+  // The npm mirror ships no types: make sure strings come back.
+  return { pids: (t) => String(bold(t)), cmdline: (t) => t, files: (t) => String(cyan(t)) };
+}
+
 async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
+  const { formatServices, unitsFromGroups, unitsFromSystemctl } = await import("./lib/services.ts");
   if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
   if (!isGranted(SYSTEMCTL_PERMISSION)) {
     return "Could not run systemctl: not permitted (run with --allow-run=systemctl or -A)\n";
