@@ -5,7 +5,16 @@ Deno.test("deno compile builds main.ts's graph and types (denort cannot be fetch
   const dir = Deno.makeTempDirSync();
   try {
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["compile", "--quiet", "-A", "--output", `${dir}/lib_users`, `${ROOT}/main.ts`],
+      // As `deno task compile` does it.
+      args: [
+        "compile",
+        "--quiet",
+        "-A",
+        "--v8-flags=--no-opt",
+        "--output",
+        `${dir}/lib_users`,
+        `${ROOT}/main.ts`,
+      ],
       // Stands in for the denort runtime download; the result is not a working binary.
       env: { DENORT_BIN: Deno.execPath() },
       cwd: ROOT,
