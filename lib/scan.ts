@@ -83,7 +83,6 @@ type Collector = (context: ScanContext, pid: number) => DeletedFile[];
  *
  * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
  * @throws {Deno.errors.NotFound} when the proc root does not exist
-
  *
  * @param options The proc root and the ignore rules.
  * @returns The processes found and how many could not be read.
@@ -108,7 +107,6 @@ export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
  *
  * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
  * @throws {Deno.errors.NotFound} when the proc root does not exist
-
  *
  * @param options The proc root and the ignore rules.
  * @returns The processes found and how many could not be read.
