@@ -15,6 +15,7 @@ import { formatMachine } from "./lib/format_machine.ts";
 import {
   isGranted,
   needsAllowAll,
+  PASSWD_PERMISSION,
   scanPermission,
   SYSTEMCTL_PERMISSION,
 } from "./lib/permissions.ts";
@@ -104,7 +105,7 @@ function noPermissionMessage(proc: string): string {
 
 async function output(groups: Group[], result: ScanResult, options: CliOptions): Promise<number> {
   const userNames = async () => {
-    if (!isGranted({ name: "read", path: "/etc/passwd" })) return new Map<number, string>();
+    if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
     const { readUserNames } = await import("./lib/passwd.ts");
     return readUserNames();
   };

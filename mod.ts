@@ -90,6 +90,7 @@ export { formatPrometheus, type PrometheusOptions } from "./lib/format_prometheu
 export {
   isGranted,
   needsAllowAll,
+  PASSWD_PERMISSION,
   scanPermission,
   SYSTEMCTL_PERMISSION,
 } from "./lib/permissions.ts";

@@ -15,6 +15,12 @@ export const SYSTEMCTL_PERMISSION: Deno.RunPermissionDescriptor = Object.freeze(
   command: "systemctl",
 });
 
+/** The read permission user names in restart hints and JSON need; without it, UIDs are shown. */
+export const PASSWD_PERMISSION: Deno.ReadPermissionDescriptor = Object.freeze({
+  name: "read",
+  path: "/etc/passwd",
+});
+
 /**
  * Deno refuses every read under these roots unless the process has
  * `--allow-all`, whatever `--allow-read` says (Deno 1.43 and later).

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertFalse } from "@std/assert";
 import {
   isGranted,
   needsAllowAll,
+  PASSWD_PERMISSION,
   scanPermission,
   SYSTEMCTL_PERMISSION,
 } from "../lib/permissions.ts";
@@ -9,6 +10,7 @@ import {
 Deno.test("scanPermission() and SYSTEMCTL_PERMISSION describe what each feature needs", () => {
   assertEquals(scanPermission("/mnt/proc"), { name: "read", path: "/mnt/proc" });
   assertEquals(SYSTEMCTL_PERMISSION, { name: "run", command: "systemctl" });
+  assertEquals(PASSWD_PERMISSION, { name: "read", path: "/etc/passwd" });
 });
 
 Deno.test("needsAllowAll() is true exactly under /proc, /sys and /dev", () => {
