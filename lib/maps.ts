@@ -99,9 +99,9 @@ const SPACE = 0x20;
 export function nameOffset(buf: Uint8Array, start: number, end: number): number {
   let pos = start;
   for (let field = 0; field < 5; field++) {
-    while (pos < end && buf[pos] !== SPACE) pos++;
-    if (pos >= end) return end;
-    pos++;
+    const space = buf.indexOf(SPACE, pos);
+    if (space < 0 || space >= end) return end;
+    pos = space + 1;
   }
   while (pos < end && buf[pos] === SPACE) pos++;
   return pos;

@@ -222,9 +222,9 @@ function linkCountSaysDeleted(path: string): boolean | undefined {
 }
 
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
-  const dir = `${context.root}/${pid}`;
-  const lines = readCandidateLines(`${dir}/maps`);
+  const lines = readCandidateLines(`${context.root}/${pid}/maps`);
   if (lines.length === 0) return [];
+  const dir = `${context.root}/${pid}`;
   const mappings = new Map<string, DeletedMapping>();
   for (const line of lines) {
     const mapping = parseMapsLine(line);
