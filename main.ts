@@ -124,7 +124,7 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
     case "prometheus": {
       const { formatPrometheus } = await import("./lib/format_prometheus.ts");
       write(formatPrometheus(groups, { scan: options.mode, unreadable: result.unreadable }));
-      return EXIT.OK;
+      break;
     }
     case "json": {
       const { formatJson } = await import("./lib/format_json.ts");

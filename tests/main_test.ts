@@ -367,6 +367,8 @@ Deno.test("CLI --format=prometheus prints textfile-collector metrics, and scan_s
   );
   assertEquals(samples.get('lib_users_stale_processes{scan="libs",class="unknown",unit=""}'), 2);
   assertEquals(samples.get('lib_users_scan_success{scan="libs"}'), 1);
+  const checked = await runCli(READ_UNITS, [...UNITS_TREE, "--format=prometheus", "--check"]);
+  assertEquals([checked.code, checked.stdout], [1, run.stdout]);
   const failed = await runCli([], ["--format=prometheus", "--fds"]);
   assertEquals(failed.code, 2);
   assertEquals(parseExposition(failed.stdout).get('lib_users_scan_success{scan="fds"}'), 0);
