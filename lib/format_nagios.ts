@@ -6,7 +6,7 @@
  */
 
 import { escapeForTerminal } from "./escape.ts";
-import type { Group } from "./group.ts";
+import { countDistinctFiles, type Group } from "./group.ts";
 
 /** Nagios plugin states and their exit codes. */
 export const NAGIOS_STATUS: Readonly<Record<"OK" | "WARNING" | "CRITICAL" | "UNKNOWN", number>> =
@@ -58,7 +58,7 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
   const critical = options.critical;
   const unreadable = options.unreadable ?? 0;
   const processes = groups.reduce((sum, group) => sum + group.pids.length, 0);
-  const files = new Set(groups.flatMap((group) => group.files.map((file) => file.path))).size;
+  const files = countDistinctFiles(groups);
   const names = [...new Set(groups.map((group) => group.unit?.unit ?? group.cmdline))];
   const what = options.scan === "fds" ? "deleted open files" : "deleted libraries";
   const state = critical !== undefined && processes > critical

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Group } from "./group.ts";
+import { countDistinctFiles, type Group } from "./group.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
 export interface PrometheusOptions {
@@ -56,7 +56,7 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
     entry.count += group.pids.length;
     byUnit.set(key, entry);
   }
-  const files = new Set(groups.flatMap((group) => group.files.map((file) => file.path))).size;
+  const files = countDistinctFiles(groups);
   const lines = [
     "# HELP lib_users_stale_processes Processes using deleted files, by class and unit.",
     "# TYPE lib_users_stale_processes gauge",

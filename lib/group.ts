@@ -90,3 +90,10 @@ export function fileNames(group: Group): string[] {
   }
   return names;
 }
+
+/** How many distinct file names all the groups use together. */
+export function countDistinctFiles(groups: readonly Group[]): number {
+  const names = new Set<string>();
+  for (const group of groups) for (const file of group.files) names.add(file.path);
+  return names.size;
+}
