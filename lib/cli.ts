@@ -116,6 +116,11 @@ export function parseCli(args: readonly string[]): CliOptions {
       throw new UsageError(`Unknown option "${arg.replace(/=.*$/s, "")}"`);
     },
   });
+  // parseArgs passes what follows "--" through without asking `unknown`.
+  const rest = raw._;
+  if (Array.isArray(rest) && rest.length > 0) {
+    throw new UsageError(`Unexpected argument "${String(rest[0])}"`);
+  }
   const flag = (name: typeof BOOLEANS[number]): boolean => {
     const value = raw[name];
     if (typeof value !== "boolean") throw new TypeError(`parseArgs gave "${name}" no boolean`);

@@ -79,6 +79,7 @@ Deno.test("parseCli() rejects bad usage with a UsageError of exit code 2", async
     [["-x"], 'Unknown option "-x"'],
     [["--bogus=1"], 'Unknown option "--bogus"'],
     [["extra"], 'Unexpected argument "extra"'],
+    [["--", "--fds"], 'Unexpected argument "--fds"'],
     [["--format=xml"], 'Unknown format "xml": use one of human, machine, json, nagios, prometheus'],
     [["--format"], 'Option "--format" needs a value'],
     [["--proc"], 'Option "--proc" needs a value'],
