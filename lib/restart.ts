@@ -122,7 +122,7 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
 
   for (const group of groups) {
     const info = group.unit;
-    if (!info || info.class === "unknown" || info.unit === null && info.class !== "container") {
+    if (!info || info.class === "unknown" || (info.unit === null && info.class !== "container")) {
       unknown.push(...group.pids);
       continue;
     }
