@@ -236,10 +236,12 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   const files: DeletedFile[] = [];
   let executable: string | undefined;
   for (const { path, range, file } of mappings.values()) {
-    let deleted = context.deletedByFile.get(file);
+    // Inode 0 names no file (pseudo mappings): never share a verdict through it.
+    const key = file.endsWith(" 0") ? undefined : file;
+    let deleted = key === undefined ? undefined : context.deletedByFile.get(key);
     if (deleted === undefined) {
       deleted = linkCountSaysDeleted(`${dir}/map_files/${mapFilesName(range)}`);
-      if (deleted !== undefined) context.deletedByFile.set(file, deleted);
+      if (deleted !== undefined && key !== undefined) context.deletedByFile.set(key, deleted);
     }
     if (deleted === false) continue;
     executable ??= readExecutable(dir);
