@@ -236,7 +236,7 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
         );
         // No control character but the line ends, no byte that is not UTF-8.
         assertEquals([...run.stdout].filter(isUnsafeInTerminal), []);
-        assertEquals(run.stdout.includes(String(kept.pid)), false);
+        assertEquals(rowsOf(run.stdout, [kept.pid], " "), []);
         assertStringIncludes(run.stdout, "\\x1b[");
         assertStringIncludes(run.stdout, "\\xff\\xfe");
         assertStringIncludes(run.stdout, "back\\\\slash");
@@ -252,7 +252,7 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
         for (const line of run.stdout.split("\n").filter(Boolean)) {
           assertEquals(line.split(";").length, 3, line);
         }
-        assertEquals(run.stdout.includes(`\n${kept.pid};`), false);
+        assertEquals(rowsOf(run.stdout, [kept.pid], ";"), []);
       });
       await t.step(`${mode}: JSON carries the exact bytes`, async () => {
         const run = await runCli(["-A"], [...modeArgs, "--json"]);
