@@ -65,19 +65,26 @@ const bundled = new Deno.Command(deno, {
 if (!bundled.success) throw new Error(new TextDecoder().decode(bundled.stderr));
 const FLAGS = "--v8-flags=--no-opt"; // as `deno task scan` and `deno task compile`
 
-/** What is measured, each a command line run by runstat. */
+/** Runs a command under runstat, which prints its wall time, CPU time and peak RSS. */
+const timed = (...command: string[]): string[] => [runstat, ...command];
+const cli = (...args: string[]) => timed(deno, "run", "-A", FLAGS, `${ROOT}/main.ts`, ...args);
+const cliBundled = (...args: string[]) =>
+  timed(deno, "run", "-A", "--no-config", FLAGS, bundle, ...args);
+const probe = (mode: string) => [deno, "run", "-A", `${ROOT}/bench/inprocess.ts`, mode];
+
+/** What is measured: each command prints one JSON sample (runstat's, or the probe's own). */
 const SUBJECTS: [string, string[]][] = [
-  ["C floor, maps", [floor]],
-  ["C floor, fds", [floor, "fds"]],
-  ["deno run (empty)", [deno, "run", "--no-config", `${work}/empty.ts`]],
-  ["CLI libs -m, deno run -A main.ts", [deno, "run", "-A", `${ROOT}/main.ts`, "-m"]],
-  ["CLI libs -m, deno task scan", [deno, "run", "-A", FLAGS, `${ROOT}/main.ts`, "-m"]],
-  ["CLI --fds -m, deno task scan", [deno, "run", "-A", FLAGS, `${ROOT}/main.ts`, "--fds", "-m"]],
-  ["CLI libs -m, bundled", [deno, "run", "-A", "--no-config", FLAGS, bundle, "-m"]],
-  ["CLI --fds -m, bundled", [deno, "run", "-A", "--no-config", FLAGS, bundle, "--fds", "-m"]],
-  ["library libs, in-process", [deno, "run", "-A", `${ROOT}/bench/inprocess.ts`, "libs"]],
-  ["library fds, in-process", [deno, "run", "-A", `${ROOT}/bench/inprocess.ts`, "fds"]],
-  ...(lsof ? [["lsof +L1", ["lsof", "+L1"]] as [string, string[]]] : []),
+  ["C floor, maps", timed(floor)],
+  ["C floor, fds", timed(floor, "fds")],
+  ["deno run (empty)", timed(deno, "run", "--no-config", `${work}/empty.ts`)],
+  ["CLI libs -m, deno run -A main.ts", timed(deno, "run", "-A", `${ROOT}/main.ts`, "-m")],
+  ["CLI libs -m, deno task scan", cli("-m")],
+  ["CLI --fds -m, deno task scan", cli("--fds", "-m")],
+  ["CLI libs -m, bundled", cliBundled("-m")],
+  ["CLI --fds -m, bundled", cliBundled("--fds", "-m")],
+  ["library libs, in-process", probe("libs")],
+  ["library fds, in-process", probe("fds")],
+  ...(lsof ? [["lsof +L1", timed("lsof", "+L1")] as [string, string[]]] : []),
 ];
 
 const SPAWN = `
@@ -139,13 +146,8 @@ async function startProcesses(n: number): Promise<{ pids: number[]; stop(): Prom
 }
 
 function measure(command: string[]): Sample {
-  const inProcess = command.some((part) => part.endsWith("inprocess.ts"));
-  if (inProcess) {
-    const out = new Deno.Command(command[0]!, { args: command.slice(1), stderr: "null" })
-      .outputSync();
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  }
-  const out = new Deno.Command(runstat, { args: command, stderr: "null" }).outputSync();
+  const out = new Deno.Command(command[0]!, { args: command.slice(1), stderr: "null" })
+    .outputSync();
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 

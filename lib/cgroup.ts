@@ -62,17 +62,17 @@ export const UNKNOWN_UNIT: UnitInfo = Object.freeze({
  */
 export function parseCgroupFile(text: string): string | null {
   let v1: string | null = null;
+  let v2: string | null = null;
   for (const line of text.split("\n")) {
     const first = line.indexOf(":");
     const second = line.indexOf(":", first + 1);
     if (first < 0 || second < 0) continue;
-    const controllers = line.slice(first + 1, second);
     const path = line.slice(second + 1);
-    // On hybrid hosts the v2 line is "0::/" when systemd keeps its tree on v1.
-    if (line.startsWith("0::") && path !== "/") return path;
-    if (controllers.split(",").includes("name=systemd")) v1 = path;
+    if (line.startsWith("0::")) v2 = path;
+    else if (line.slice(first + 1, second).split(",").includes("name=systemd")) v1 = path;
   }
-  return v1 ?? (/^0::(\/.*)$/m.exec(text)?.[1] ?? null);
+  // On hybrid hosts the v2 line is "0::/" when systemd keeps its tree on v1.
+  return v2 !== null && v2 !== "/" ? v2 : v1 ?? v2;
 }
 
 const HEX64 = "([0-9a-f]{64})";

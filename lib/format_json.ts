@@ -5,7 +5,7 @@
  */
 
 import type { Group } from "./group.ts";
-import { encodeName, hasRawBytes, replaceRawBytes } from "./names.ts";
+import { encodeName, replaceRawBytes } from "./names.ts";
 import type { FileKind } from "./scan.ts";
 import type { ContainerRuntime, UnitClass } from "./cgroup.ts";
 
@@ -89,13 +89,15 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
     scan: options.scan,
     unreadable: options.unreadable ?? 0,
     groups: groups.map((group) => {
+      const argv = group.argv.map(toDisplayText);
       const out: JsonGroup = {
         pids: [...group.pids],
-        argv: group.argv.map(toDisplayText),
+        argv,
         cmdline: toDisplayText(group.cmdline),
         files: group.files.map((file) => {
           const entry: JsonFile = { path: toDisplayText(file.path), kind: file.kind };
-          if (hasRawBytes(file.path)) entry.path_base64 = toBase64(file.path);
+          // The display text differs from the name exactly when the name holds raw bytes.
+          if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
           return entry;
         }),
         unit: group.unit?.unit ?? null,
@@ -107,7 +109,9 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
       if (uid !== undefined && uid !== null) {
         out.user = { uid, name: options.userNames?.get(uid) ?? null };
       }
-      if (group.argv.some(hasRawBytes)) out.argv_base64 = group.argv.map(toBase64);
+      if (argv.some((text, i) => text !== group.argv[i])) {
+        out.argv_base64 = group.argv.map(toBase64);
+      }
       return out;
     }),
   };
