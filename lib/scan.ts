@@ -7,8 +7,7 @@
 
 import { DELETED_SUFFIX, type DeletedMapping, mapFilesName, parseMapsLine } from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
-import { classifyReadError, readBytes, readCandidateLines, readLinkName } from "./procfs.ts";
-import { decodeName } from "./names.ts";
+import { classifyReadError, readCandidateLines, readLinkName, readWholeName } from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
 
 /** How a process uses a deleted file. */
@@ -177,29 +176,26 @@ function ownPid(root: string): number | undefined {
 }
 
 function readArgv(context: ScanContext, pid: number): string[] | undefined {
-  let bytes: Uint8Array;
+  let cmdline: string;
   try {
-    bytes = readBytes(`${context.root}/${pid}/cmdline`);
+    cmdline = readWholeName(`${context.root}/${pid}/cmdline`);
   } catch (error) {
     if (classifyReadError(error) === "unreadable") context.unreadable++;
     return undefined;
   }
-  const argv: string[] = [];
-  let start = 0;
-  for (let i = 0; i <= bytes.length; i++) {
-    if (i === bytes.length || bytes[i] === 0) {
-      // A trailing NUL ends the last argument; it does not start an empty one.
-      if (i > start || i < bytes.length) argv.push(decodeName(bytes.subarray(start, i)));
-      start = i + 1;
-    }
-  }
+  if (cmdline === "") return [];
+  // A NUL is never part of a longer byte sequence, so splitting the decoded text
+  // is splitting the bytes. A trailing NUL ends the last argument; it does not
+  // start an empty one.
+  const argv = cmdline.split("\0");
+  if (cmdline.endsWith("\0")) argv.pop();
   return argv;
 }
 
 /** The process's unit; unknown when its cgroup file is missing or unreadable. */
 function readUnit(context: ScanContext, pid: number): UnitInfo {
   try {
-    const path = parseCgroupFile(decodeName(readBytes(`${context.root}/${pid}/cgroup`)));
+    const path = parseCgroupFile(readWholeName(`${context.root}/${pid}/cgroup`));
     return path === null ? UNKNOWN_UNIT : classifyCgroup(path);
   } catch (error) {
     classifyReadError(error);

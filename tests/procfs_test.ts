@@ -4,6 +4,7 @@ import {
   parseRustDebugString,
   readCandidateLines,
   readLinkName,
+  readWholeName,
 } from "../lib/procfs.ts";
 import { decodeName, encodeName } from "../lib/names.ts";
 
@@ -116,4 +117,21 @@ Deno.test("classifyReadError() tells exited, refused and Deno-refused apart", ()
   assertEquals(classifyReadError(new Deno.errors.PermissionDenied("x")), "unreadable");
   assertEquals(classifyReadError(new Error("EIO")), "unreadable");
   assertThrows(() => classifyReadError(new Deno.errors.NotCapable("x")), Deno.errors.NotCapable);
+});
+
+Deno.test("readWholeName() reads past its buffer, keeps raw bytes, and reads an empty file", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const big = new Uint8Array(70_000).fill(0x61);
+    big.set([0xff, 0x00, 0xfe], 66_000);
+    Deno.writeFileSync(`${dir}/cmdline`, big);
+    assertEquals(encodeName(readWholeName(`${dir}/cmdline`)), big);
+    Deno.writeFileSync(`${dir}/empty`, new Uint8Array());
+    assertEquals(readWholeName(`${dir}/empty`), "");
+    // The shared buffer is reused: a shorter file after a longer one has no tail.
+    Deno.writeTextFileSync(`${dir}/short`, "ab");
+    assertEquals(readWholeName(`${dir}/short`), "ab");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

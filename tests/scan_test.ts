@@ -1,6 +1,7 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { scanFds, scanLibs } from "../lib/scan.ts";
 import { FIXTURE_PROC } from "./_helpers.ts";
+import { encodeName } from "../lib/names.ts";
 
 const READ_FIXTURE: Deno.PermissionOptions = { read: [FIXTURE_PROC] };
 
@@ -79,4 +80,30 @@ Deno.test({
   async fn() {
     await assertRejects(() => scanLibs({ proc: "/tmp" }), Deno.errors.NotCapable);
   },
+});
+
+Deno.test("scanLibs() splits argv at NULs exactly: empty, raw and unterminated arguments", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const line = "7f00-7f21 r-xp 00000000 fd:01 42 /usr/lib/libgone.so.1 (deleted)\n";
+    const cmdlines: Record<string, Uint8Array> = {
+      "10": Uint8Array.from([0x61, 0, 0, 0x62, 0xff, 0]), // "a", "", "b\xff"
+      "11": Uint8Array.from([0x61, 0, 0x62]), // rewritten by the process: no final NUL
+      "12": Uint8Array.from([0, 0]), // two empty arguments
+      "13": new Uint8Array(), // a kernel thread: no argv, left out
+    };
+    for (const [pid, cmdline] of Object.entries(cmdlines)) {
+      Deno.mkdirSync(`${dir}/${pid}`);
+      Deno.writeTextFileSync(`${dir}/${pid}/maps`, line);
+      Deno.writeFileSync(`${dir}/${pid}/cmdline`, cmdline);
+    }
+    const { processes } = await scanLibs({ proc: dir });
+    assertEquals(processes.map((p) => [p.pid, p.argv.map(encodeName)]), [
+      [10, [[0x61], [], [0x62, 0xff]].map((b) => Uint8Array.from(b))],
+      [11, [[0x61], [0x62]].map((b) => Uint8Array.from(b))],
+      [12, [new Uint8Array(), new Uint8Array()]],
+    ]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
