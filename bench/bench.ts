@@ -15,6 +15,7 @@
 
 import { parseArgs } from "@std/cli/parse-args";
 import { fromFileUrl } from "@std/path/from-file-url";
+import config from "../deno.json" with { type: "json" };
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const args = parseArgs(Deno.args, { string: ["sizes", "rounds"] });
@@ -63,7 +64,8 @@ const bundled = new Deno.Command(deno, {
   cwd: ROOT,
 }).outputSync();
 if (!bundled.success) throw new Error(new TextDecoder().decode(bundled.stderr));
-const FLAGS = "--v8-flags=--no-opt"; // as `deno task scan` and `deno task compile`
+// As `deno task scan` and `deno task compile` pass them.
+const FLAGS = /--v8-flags=\S+/.exec(config.tasks.scan)![0];
 
 /** Runs a command under runstat, which prints its wall time, CPU time and peak RSS. */
 const timed = (...command: string[]): string[] => [runstat, ...command];
