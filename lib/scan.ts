@@ -5,7 +5,13 @@
  * @module
  */
 
-import { DELETED_SUFFIX, type DeletedMapping, mapFilesName, parseMapsLine } from "./maps.ts";
+import {
+  DELETED_SUFFIX,
+  type DeletedMapping,
+  mapFilesName,
+  parseMapsLine,
+  splitAddressRange,
+} from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import { classifyReadError, readCandidateLines, readLinkName, readWholeName } from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
@@ -65,6 +71,11 @@ interface ScanContext {
    * hundreds of processes map the same deleted file, and one stat tells for all.
    */
   readonly deletedByFile: Map<string, boolean>;
+  /**
+   * Candidate lines parsed so far, by everything after their address range (the
+   * same in every process that maps the file), with ignored names as null.
+   */
+  readonly parsedLines: Map<string, DeletedMapping | null>;
   readonly ignored: (name: string) => boolean;
   unreadable: number;
 }
@@ -128,6 +139,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     root: options.proc ?? "/proc",
     units: options.units ?? false,
     deletedByFile: new Map(),
+    parsedLines: new Map(),
     ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
     unreadable: 0,
   };
@@ -217,16 +229,33 @@ function linkCountSaysDeleted(path: string): boolean | undefined {
   }
 }
 
+/**
+ * `parseMapsLine`, less the ignored names, parsed once per scan for each file:
+ * after an update hundreds of processes map the same deleted library, and their
+ * lines differ only in the address range.
+ */
+function parseCandidate(context: ScanContext, line: string): DeletedMapping | null {
+  const split = splitAddressRange(line);
+  if (split === null) return null;
+  const [range, rest] = split;
+  let parsed = context.parsedLines.get(rest);
+  if (parsed === undefined) {
+    // Parsed with a placeholder range, so the verdict holds for any range.
+    const mapping = parseMapsLine(`0-0${rest}`);
+    parsed = mapping && !context.ignored(mapping.path) ? mapping : null;
+    context.parsedLines.set(rest, parsed);
+  }
+  return parsed && { range, file: parsed.file, path: parsed.path };
+}
+
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   const lines = readCandidateLines(`${context.root}/${pid}/maps`);
   if (lines.length === 0) return [];
   const dir = `${context.root}/${pid}`;
   const mappings = new Map<string, DeletedMapping>();
   for (const line of lines) {
-    const mapping = parseMapsLine(line);
-    if (mapping && !mappings.has(mapping.path) && !context.ignored(mapping.path)) {
-      mappings.set(mapping.path, mapping);
-    }
+    const mapping = parseCandidate(context, line);
+    if (mapping && !mappings.has(mapping.path)) mappings.set(mapping.path, mapping);
   }
   if (mappings.size === 0) return [];
   const files: DeletedFile[] = [];

@@ -1,5 +1,10 @@
 import { assertEquals } from "@std/assert";
-import { forEachCandidateLine, mapFilesName, parseMapsLine } from "../lib/maps.ts";
+import {
+  forEachCandidateLine,
+  mapFilesName,
+  parseMapsLine,
+  splitAddressRange,
+} from "../lib/maps.ts";
 import { decodeName } from "../lib/names.ts";
 
 const PREFIX = "7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 131090                     ";
@@ -142,4 +147,14 @@ Deno.test("parseMapsLine() never throws and only reports marked lines (random an
   }
   // The mutations keep enough lines intact that the positive path is exercised too.
   assertEquals(reported > 200, true, `only ${reported} lines reported`);
+});
+
+Deno.test("splitAddressRange() splits at the end of a well-formed range only", () => {
+  assertEquals(splitAddressRange("7f00-7f21 r-xp 0 fd:01 1 /x"), [
+    "7f00-7f21",
+    " r-xp 0 fd:01 1 /x",
+  ]);
+  assertEquals(splitAddressRange("7f00-7f2g r-xp 0 fd:01 1 /x"), null);
+  assertEquals(splitAddressRange("7f00-7f21"), null);
+  assertEquals(splitAddressRange(""), null);
 });

@@ -107,3 +107,28 @@ Deno.test("scanLibs() splits argv at NULs exactly: empty, raw and unterminated a
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("scanLibs() judges each line by its own address range, though it parses a file once", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const rest = " r-xp 00000000 fd:01 42 /usr/lib/libgone.so.1 (deleted)\n";
+    const ignored = "7f00-7f21 r-xp 00000000 00:05 7 /dev/shm/x (deleted)\n";
+    const maps: Record<string, string> = {
+      "20": `zz-7f21${rest}${ignored}`, // a garbled range first: not a mapping
+      "21": `7f00-7f21${rest}${ignored}`,
+      "22": `7e00-7e21${rest}`,
+    };
+    for (const [pid, text] of Object.entries(maps)) {
+      Deno.mkdirSync(`${dir}/${pid}`);
+      Deno.writeTextFileSync(`${dir}/${pid}/maps`, text);
+      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, "x\0");
+    }
+    const { processes } = await scanLibs({ proc: dir });
+    assertEquals(processes.map((p) => [p.pid, p.files.map((f) => f.path)]), [
+      [21, ["/usr/lib/libgone.so.1"]],
+      [22, ["/usr/lib/libgone.so.1"]],
+    ]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
