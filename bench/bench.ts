@@ -64,14 +64,14 @@ const bundled = new Deno.Command(deno, {
   cwd: ROOT,
 }).outputSync();
 if (!bundled.success) throw new Error(new TextDecoder().decode(bundled.stderr));
-// As `deno task scan` and `deno task compile` pass them.
-const FLAGS = /--v8-flags=\S+/.exec(config.tasks.scan)![0];
+// The flags `deno task scan` runs main.ts with ("deno run -A … main.ts").
+const FLAGS = config.tasks.scan.split(" ").slice(2, -1);
 
 /** Runs a command under runstat, which prints its wall time, CPU time and peak RSS. */
 const timed = (...command: string[]): string[] => [runstat, ...command];
-const cli = (...args: string[]) => timed(deno, "run", "-A", FLAGS, `${ROOT}/main.ts`, ...args);
+const cli = (...args: string[]) => timed(deno, "run", ...FLAGS, `${ROOT}/main.ts`, ...args);
 const cliBundled = (...args: string[]) =>
-  timed(deno, "run", "-A", "--no-config", FLAGS, bundle, ...args);
+  timed(deno, "run", ...FLAGS, "--no-config", bundle, ...args);
 const probe = (mode: string) => [deno, "run", "-A", `${ROOT}/bench/inprocess.ts`, mode];
 
 /** What is measured: each command prints one JSON sample (runstat's, or the probe's own). */
