@@ -10,7 +10,7 @@
  * `lsof +L1` when installed. Prints medians with min–max and ratios; asserts
  * nothing. Stops every process it started.
  *
- * Usage: deno task bench [--sizes=200,1000,2000] [--rounds=5]
+ * Usage: deno task bench [--sizes=200,1000,2000] [--rounds=9]
  */
 
 import { parseArgs } from "@std/cli/parse-args";
@@ -20,9 +20,9 @@ import config from "../deno.json" with { type: "json" };
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const args = parseArgs(Deno.args, { string: ["sizes", "rounds"] });
 const sizes = String(args.sizes ?? "200,1000,2000").split(",").map(Number);
-const rounds = Number(args.rounds ?? 5);
+const rounds = Number(args.rounds ?? 9);
 if (sizes.some((n) => !Number.isInteger(n) || n < 3) || !Number.isInteger(rounds) || rounds < 1) {
-  console.error("Usage: deno task bench [--sizes=200,1000,2000] [--rounds=5]");
+  console.error("Usage: deno task bench [--sizes=200,1000,2000] [--rounds=9]");
   Deno.exit(2);
 }
 
@@ -182,7 +182,6 @@ try {
       const wall = (name: string) => median(samples.get(name)!.map((s) => s.wall));
       const floorMaps = wall("C floor, maps");
       const floorFds = wall("C floor, fds");
-      const startup = wall("deno run (empty)");
       const total = Deno.readDirSync("/proc").reduce(
         (c, e) => c + (/^\d+$/.test(e.name) ? 1 : 0),
         0,
@@ -206,26 +205,37 @@ try {
         );
       }
       const verdict = (ok: boolean) => ok ? "met" : "NOT met";
-      const budget = startup + 2 * floorMaps;
-      console.log(
-        `\nTargets (start-up ${startup.toFixed(1)} ms, floor ${floorMaps.toFixed(1)} ms):`,
-      );
-      for (const name of SUBJECTS.map(([n]) => n).filter((n) => n.startsWith("CLI libs"))) {
-        const rss = median(samples.get(name)!.map((s) => s.rss)) / 1024;
+      // Noise on a shared host only ever adds time: the best round is the other honest reading.
+      const readings: [string, (values: number[]) => number][] = [
+        ["medians", median],
+        ["best rounds", (values) => Math.min(...values)],
+      ];
+      for (const [reading, pick] of readings) {
+        const of = (name: string) => pick(samples.get(name)!.map((s) => s.wall));
+        const [start, floor] = [of("deno run (empty)"), of("C floor, maps")];
         console.log(
-          `- ${name}: ${wall(name).toFixed(1)} ms ≤ start-up + 2× floor = ${
-            budget.toFixed(1)
-          } ms: ${verdict(wall(name) <= budget)}; peak RSS ${
-            rss.toFixed(1)
-          } MiB ≤ 45 MB (42.9 MiB): ${verdict(rss <= 45e6 / 1048576)}`,
+          `\nTargets, ${reading} (start-up ${start.toFixed(1)} ms, floor ${floor.toFixed(1)} ms):`,
+        );
+        for (const name of SUBJECTS.map(([n]) => n).filter((n) => n.startsWith("CLI libs"))) {
+          const budget = start + 2 * floor;
+          console.log(
+            `- ${name}: ${of(name).toFixed(1)} ms ≤ start-up + 2× floor = ${
+              budget.toFixed(1)
+            } ms: ${verdict(of(name) <= budget)}`,
+          );
+        }
+        const lib = of("library libs, in-process");
+        console.log(
+          `- library libs, in-process: ${lib.toFixed(1)} ms ≤ 2× floor = ${
+            (2 * floor).toFixed(1)
+          } ms: ${verdict(lib <= 2 * floor)}`,
         );
       }
-      const lib = wall("library libs, in-process");
-      console.log(
-        `- library libs, in-process: ${lib.toFixed(1)} ms ≤ 2× floor = ${
-          (2 * floorMaps).toFixed(1)
-        } ms: ${verdict(lib <= 2 * floorMaps)}`,
-      );
+      console.log("\nPeak RSS ≤ 45 MB (42.9 MiB), medians:");
+      for (const name of SUBJECTS.map(([n]) => n).filter((n) => n.startsWith("CLI libs"))) {
+        const rss = median(samples.get(name)!.map((s) => s.rss)) / 1024;
+        console.log(`- ${name}: ${rss.toFixed(1)} MiB: ${verdict(rss <= 45e6 / 1048576)}`);
+      }
     } finally {
       await started.stop();
     }

@@ -37,7 +37,18 @@ Deno.test("bench/bench.ts runs end to end at a tiny size and stops what it start
       new RegExp(`^\\| ${subject.replace(/[()]/g, "\\$&")} \\| [0-9.]+ \\(`, "m"),
     );
   }
-  assertMatch(stdout, /^- library libs, in-process: [0-9.]+ ms ≤ 2× floor/m);
+  for (const reading of ["medians", "best rounds"]) {
+    assertMatch(
+      stdout,
+      new RegExp(`^Targets, ${reading} \\(start-up [0-9.]+ ms, floor [0-9.]+ ms\\):$`, "m"),
+    );
+  }
+  assertEquals(
+    stdout.match(/^- library libs, in-process: [0-9.]+ ms ≤ 2× floor = [0-9.]+ ms: (NOT )?met$/gm)
+      ?.length,
+    2,
+  );
+  assertMatch(stdout, /^- CLI libs -m, bundled: [0-9.]+ MiB: (NOT )?met$/m);
   // Every process the benchmark started is gone (its spawner reaps them).
   const leftover = [...Deno.readDirSync("/proc")]
     .filter((e) => /^\d+$/.test(e.name) && !before.has(e.name))
