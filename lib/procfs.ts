@@ -47,21 +47,28 @@ const NONE: readonly string[] = Object.freeze([]);
  * decoded, so each run of segments costs one decode and one parse.
  */
 export function readCandidateLines(path: string): readonly string[] {
-  using file = Deno.openSync(path);
-  let filled = 0;
+  // A read that failed part-way (the process exited) may have left lines behind.
+  found.length = 0;
   lastLength = -1;
-  for (;;) {
-    // One byte stays free for the newline that ends an unterminated last line.
-    if (filled >= sharedBuffer.length - 1) growBuffer(path);
-    const view = filled === 0 ? fullView : sharedBuffer.subarray(filled, sharedBuffer.length - 1);
-    const count = file.readSync(view);
-    if (count === null || count === 0) break;
-    filled += count;
-    const consumed = forEachCandidateLine(sharedBuffer, filled, takeCandidate);
-    if (consumed > 0) {
-      sharedBuffer.copyWithin(0, consumed, filled);
-      filled -= consumed;
+  const file = Deno.openSync(path);
+  let filled = 0;
+  try {
+    for (;;) {
+      // One byte stays free for the newline that ends an unterminated last line.
+      if (filled >= sharedBuffer.length - 1) growBuffer(path);
+      const view = filled === 0 ? fullView : sharedBuffer.subarray(filled, sharedBuffer.length - 1);
+      const count = file.readSync(view);
+      if (count === null || count === 0) break;
+      filled += count;
+      const consumed = forEachCandidateLine(sharedBuffer, filled, takeCandidate);
+      if (consumed > 0) {
+        sharedBuffer.copyWithin(0, consumed, filled);
+        filled -= consumed;
+      }
     }
+  } finally {
+    // close(), not `using`: the dispose path costs 6,600 more instructions per file.
+    file.close();
   }
   if (filled > 0) {
     // A last line without a newline (fixtures, truncated files).

@@ -135,3 +135,22 @@ Deno.test("readWholeName() reads past its buffer, keeps raw bytes, and reads an 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("readCandidateLines() starts clean after a read that failed part-way", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const gone = "1-2 r-xp 0 0:0 1 /lib/gone.so (deleted)";
+    // A candidate, then a line longer than the buffer may grow: the read fails after the first.
+    const file = Deno.openSync(`${dir}/broken`, { write: true, create: true });
+    file.writeSync(new TextEncoder().encode(`${gone}\n`));
+    const chunk = new Uint8Array(1 << 20).fill(0x61);
+    for (let i = 0; i < 17; i++) file.writeSync(chunk);
+    file.close();
+    assertThrows(() => readCandidateLines(`${dir}/broken`), RangeError);
+    const other = "1-2 r-xp 0 0:0 2 /lib/other.so (deleted)";
+    Deno.writeTextFileSync(`${dir}/maps`, `${other}\n`);
+    assertEquals(readCandidateLines(`${dir}/maps`), [other]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
