@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { scanFds, scanLibs } from "../lib/scan.ts";
+import { scanFds, scanLibs, type ScanResult } from "../lib/scan.ts";
 import { FIXTURE_PROC } from "./_helpers.ts";
 import { encodeName } from "../lib/names.ts";
 
@@ -82,53 +82,50 @@ Deno.test({
   },
 });
 
-Deno.test("scanLibs() splits argv at NULs exactly: empty, raw and unterminated arguments", async () => {
+/** Writes a proc tree (PID → file name → content), scans it with scanLibs, and removes it. */
+async function scanTree(
+  tree: Record<string, Record<string, string | Uint8Array>>,
+): Promise<ScanResult> {
   const dir = Deno.makeTempDirSync();
   try {
-    const line = "7f00-7f21 r-xp 00000000 fd:01 42 /usr/lib/libgone.so.1 (deleted)\n";
-    const cmdlines: Record<string, Uint8Array> = {
-      "10": Uint8Array.from([0x61, 0, 0, 0x62, 0xff, 0]), // "a", "", "b\xff"
-      "11": Uint8Array.from([0x61, 0, 0x62]), // rewritten by the process: no final NUL
-      "12": Uint8Array.from([0, 0]), // two empty arguments
-      "13": new Uint8Array(), // a kernel thread: no argv, left out
-    };
-    for (const [pid, cmdline] of Object.entries(cmdlines)) {
+    for (const [pid, files] of Object.entries(tree)) {
       Deno.mkdirSync(`${dir}/${pid}`);
-      Deno.writeTextFileSync(`${dir}/${pid}/maps`, line);
-      Deno.writeFileSync(`${dir}/${pid}/cmdline`, cmdline);
+      for (const [name, content] of Object.entries(files)) {
+        if (typeof content === "string") Deno.writeTextFileSync(`${dir}/${pid}/${name}`, content);
+        else Deno.writeFileSync(`${dir}/${pid}/${name}`, content);
+      }
     }
-    const { processes } = await scanLibs({ proc: dir });
-    assertEquals(processes.map((p) => [p.pid, p.argv.map(encodeName)]), [
-      [10, [[0x61], [], [0x62, 0xff]].map((b) => Uint8Array.from(b))],
-      [11, [[0x61], [0x62]].map((b) => Uint8Array.from(b))],
-      [12, [new Uint8Array(), new Uint8Array()]],
-    ]);
+    return await scanLibs({ proc: dir });
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+}
+
+Deno.test("scanLibs() splits argv at NULs exactly: empty, raw and unterminated arguments", async () => {
+  const maps = "7f00-7f21 r-xp 00000000 fd:01 42 /usr/lib/libgone.so.1 (deleted)\n";
+  const { processes } = await scanTree({
+    "10": { maps, cmdline: Uint8Array.from([0x61, 0, 0, 0x62, 0xff, 0]) }, // "a", "", "b\xff"
+    "11": { maps, cmdline: Uint8Array.from([0x61, 0, 0x62]) }, // rewritten: no final NUL
+    "12": { maps, cmdline: Uint8Array.from([0, 0]) }, // two empty arguments
+    "13": { maps, cmdline: new Uint8Array() }, // a kernel thread: no argv, left out
+  });
+  assertEquals(processes.map((p) => [p.pid, p.argv.map(encodeName)]), [
+    [10, [[0x61], [], [0x62, 0xff]].map((b) => Uint8Array.from(b))],
+    [11, [[0x61], [0x62]].map((b) => Uint8Array.from(b))],
+    [12, [new Uint8Array(), new Uint8Array()]],
+  ]);
 });
 
 Deno.test("scanLibs() judges each line by its own address range, though it parses a file once", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    const rest = " r-xp 00000000 fd:01 42 /usr/lib/libgone.so.1 (deleted)\n";
-    const ignored = "7f00-7f21 r-xp 00000000 00:05 7 /dev/shm/x (deleted)\n";
-    const maps: Record<string, string> = {
-      "20": `zz-7f21${rest}${ignored}`, // a garbled range first: not a mapping
-      "21": `7f00-7f21${rest}${ignored}`,
-      "22": `7e00-7e21${rest}`,
-    };
-    for (const [pid, text] of Object.entries(maps)) {
-      Deno.mkdirSync(`${dir}/${pid}`);
-      Deno.writeTextFileSync(`${dir}/${pid}/maps`, text);
-      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, "x\0");
-    }
-    const { processes } = await scanLibs({ proc: dir });
-    assertEquals(processes.map((p) => [p.pid, p.files.map((f) => f.path)]), [
-      [21, ["/usr/lib/libgone.so.1"]],
-      [22, ["/usr/lib/libgone.so.1"]],
-    ]);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  const rest = " r-xp 00000000 fd:01 42 /usr/lib/libgone.so.1 (deleted)\n";
+  const ignored = "7f00-7f21 r-xp 00000000 00:05 7 /dev/shm/x (deleted)\n";
+  const { processes } = await scanTree({
+    "20": { maps: `zz-7f21${rest}${ignored}`, cmdline: "x\0" }, // a garbled range first
+    "21": { maps: `7f00-7f21${rest}${ignored}`, cmdline: "x\0" },
+    "22": { maps: `7e00-7e21${rest}`, cmdline: "x\0" },
+  });
+  assertEquals(processes.map((p) => [p.pid, p.files.map((f) => f.path)]), [
+    [21, ["/usr/lib/libgone.so.1"]],
+    [22, ["/usr/lib/libgone.so.1"]],
+  ]);
 });
