@@ -67,7 +67,7 @@ export function readCandidateLines(path: string): readonly string[] {
       }
     }
   } finally {
-    // close(), not `using`: the dispose path costs 6,600 more instructions per file.
+    // close(), not `using`: the dispose path (op_try_close) measured dearer per file.
     file.close();
   }
   if (filled > 0) {
