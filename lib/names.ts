@@ -10,7 +10,8 @@
 
 const FIRST_ESCAPE = 0xdc80;
 const LAST_ESCAPE = 0xdcff;
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: without it the decoder drops those three bytes.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8 = new TextEncoder();
 
 /** Decodes bytes into a lossless string (see the module doc).

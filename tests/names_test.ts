@@ -29,3 +29,11 @@ Deno.test("decodeName() gives different strings for different bytes", () => {
   const b = decodeName(new TextEncoder().encode("\ufffd"));
   assert(a !== b);
 });
+
+Deno.test("decodeName() keeps a byte order mark, leading or after a raw byte", () => {
+  const bom = [0xef, 0xbb, 0xbf];
+  for (const bytes of [[...bom, 0x61], [0xff, ...bom], bom].map((b) => Uint8Array.from(b))) {
+    assertEquals(encodeName(decodeName(bytes)), bytes);
+  }
+  assertEquals(decodeName(Uint8Array.from([...bom, 0x61])), "\ufeffa");
+});

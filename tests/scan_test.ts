@@ -108,11 +108,13 @@ Deno.test("scanLibs() splits argv at NULs exactly: empty, raw and unterminated a
     "11": { maps, cmdline: Uint8Array.from([0x61, 0, 0x62]) }, // rewritten: no final NUL
     "12": { maps, cmdline: Uint8Array.from([0, 0]) }, // two empty arguments
     "13": { maps, cmdline: new Uint8Array() }, // a kernel thread: no argv, left out
+    "14": { maps, cmdline: Uint8Array.from([0xef, 0xbb, 0xbf, 0x61, 0]) }, // a leading BOM is kept
   });
   assertEquals(processes.map((p) => [p.pid, p.argv.map(encodeName)]), [
     [10, [[0x61], [], [0x62, 0xff]].map((b) => Uint8Array.from(b))],
     [11, [[0x61], [0x62]].map((b) => Uint8Array.from(b))],
     [12, [new Uint8Array(), new Uint8Array()]],
+    [14, [Uint8Array.from([0xef, 0xbb, 0xbf, 0x61])]],
   ]);
 });
 
