@@ -17,14 +17,18 @@ const SHORT_ESCAPES: Readonly<Record<string, string>> = {
   "\r": "\\r",
 };
 
-/** Characters that would move the cursor, change colours or reorder text. */
-function isUnsafe(code: number): boolean {
-  return code < 0x20 || code === 0x7f ||
-    (code >= 0x80 && code <= 0x9f) || // C1 controls, including CSI (0x9b)
-    (code >= 0x200e && code <= 0x200f) || // directional marks
-    (code >= 0x2028 && code <= 0x202e) || // line/paragraph separators, embeddings
-    (code >= 0x2066 && code <= 0x2069) || // directional isolates
-    (code >= 0xd800 && code <= 0xdfff); // lone surrogates (raw bytes)
+/**
+ * Unicode controls and format characters — bidirectional controls (which
+ * reorder text), zero-width characters, the byte order mark, tag characters
+ * (which are invisible) — and the line and paragraph separators.
+ */
+const UNSAFE_UNICODE = /^[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]$/u;
+
+/** Characters that would move the cursor, change colours, reorder text or hide in it. */
+function isUnsafe(codePoint: number): boolean {
+  if (codePoint < 0x80) return codePoint < 0x20 || codePoint === 0x7f;
+  if (codePoint >= 0xd800 && codePoint <= 0xdfff) return true; // lone surrogates (raw bytes)
+  return UNSAFE_UNICODE.test(String.fromCodePoint(codePoint));
 }
 
 function hex(value: number, width: number): string {
@@ -35,38 +39,39 @@ function escapeWith(text: string, extra: string): string {
   let out = "";
   let start = 0;
   for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    const ch = text[i]!;
-    let replacement: string | undefined;
-    if (code >= 0xd800 && code <= 0xdbff) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        i++; // a valid pair: an ordinary astral character
-        continue;
-      }
-    }
-    if (ch in SHORT_ESCAPES) {
-      replacement = SHORT_ESCAPES[ch];
-    } else if (extra.includes(ch)) {
-      replacement = `\\x${hex(code, 2)}`;
-    } else if (isUnsafe(code)) {
-      const byte = escapedByte(code);
-      if (byte !== undefined) replacement = `\\x${hex(byte, 2)}`;
-      else if (code < 0x80) replacement = `\\x${hex(code, 2)}`;
-      else replacement = `\\u${hex(code, 4)}`;
-    }
+    // A whole character: a valid surrogate pair is one; a lone surrogate (a raw byte) is too.
+    const codePoint = text.codePointAt(i)!;
+    const width = codePoint > 0xffff ? 2 : 1;
+    const replacement = escapeCharacter(text.slice(i, i + width), codePoint, extra);
     if (replacement !== undefined) {
       out += text.slice(start, i) + replacement;
-      start = i + 1;
+      start = i + width;
     }
+    i += width - 1;
   }
   return start === 0 ? text : out + text.slice(start);
 }
 
+/** The escape of one character, or undefined when it prints as itself. */
+function escapeCharacter(ch: string, codePoint: number, extra: string): string | undefined {
+  if (ch in SHORT_ESCAPES) return SHORT_ESCAPES[ch];
+  if (extra.includes(ch)) return `\\x${hex(codePoint, 2)}`;
+  if (!isUnsafe(codePoint)) return undefined;
+  const byte = escapedByte(codePoint);
+  if (byte !== undefined) return `\\x${hex(byte, 2)}`;
+  if (codePoint < 0x80) return `\\x${hex(codePoint, 2)}`;
+  // Beyond U+FFFF, one \uNNNN per UTF-16 half: unescapeField reads them back as the pair.
+  let escaped = "";
+  for (let k = 0; k < ch.length; k++) escaped += `\\u${hex(ch.charCodeAt(k), 4)}`;
+  return escaped;
+}
+
 /**
- * Escapes a name for a terminal: control characters, bidirectional controls,
+ * Escapes a name for a terminal: control and format characters (bidirectional
+ * controls, zero-width characters, the byte order mark, tags), line separators,
  * undecodable bytes and the backslash become `\n`, `\t`, `\r`, `\\`, `\xNN`
- * (a byte or an ASCII control) or `\uNNNN` (a Unicode control).
+ * (a byte or an ASCII control) or `\uNNNN` (a Unicode character; one per half of
+ * a character beyond U+FFFF).
 
  *
  * @param text A name or command line.

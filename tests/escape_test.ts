@@ -18,6 +18,11 @@ Deno.test("escapeForTerminal() escapes controls, backslash, bidi and raw bytes",
     ["c1\u009bcsi", "c1\\u009bcsi"],
     ["rtl\u202eevil", "rtl\\u202eevil"],
     ["sep\u2028x", "sep\\u2028x"],
+    ["alm\u061cbidi", "alm\\u061cbidi"], // a bidirectional control outside the U+2000 block
+    ["ssh\u200bd", "ssh\\u200bd"], // zero width space: looks like "sshd"
+    ["\ufeff/usr/bin/x", "\\ufeff/usr/bin/x"], // byte order mark
+    ["soft\u00adhyphen", "soft\\u00adhyphen"],
+    ["tag\u{e0041}", "tag\\udb40\\udc41"], // an invisible tag character, beyond U+FFFF
     [decodeName(Uint8Array.from([0x78, 0xff, 0xfe])), "x\\xff\\xfe"],
   ];
   for (const [input, expected] of cases) {
@@ -48,6 +53,8 @@ Deno.test("unescapeField() inverts escapeField() on random strings", () => {
     "😀",
     "\udcff",
     "\ud800",
+    "\u200b",
+    "\u{e0041}",
   ];
   for (let round = 0; round < 300; round++) {
     let text = "";
@@ -55,7 +62,7 @@ Deno.test("unescapeField() inverts escapeField() on random strings", () => {
       text += alphabet[Math.floor(Math.random() * alphabet.length)];
     }
     const escaped = escapeField(text, ",;");
-    for (const forbidden of [",", ";", "\n", "\x1b"]) {
+    for (const forbidden of [",", ";", "\n", "\x1b", "\u200b", "\u{e0041}"]) {
       assertEquals(escaped.includes(forbidden), false);
     }
     assertEquals(unescapeField(escaped), text);
