@@ -136,6 +136,9 @@ const HOSTILE_ARGS = [
   RAW,
   "x (deleted)",
   "back\\slash",
+  "ssh\u200bd", // looks like "sshd"
+  "\u061calm\u202erlo", // bidirectional controls
+  "\ufeffbom tag\u{e0041}", // invisible characters
 ];
 
 interface Expected {
@@ -147,7 +150,8 @@ interface Expected {
 /** A character that must never reach the terminal raw (the newline ends lines). */
 function isUnsafeInTerminal(ch: string): boolean {
   const code = ch.codePointAt(0)!;
-  return (code < 0x20 && ch !== "\n") || (code >= 0x7f && code <= 0x9f) || code === 0xfffd;
+  return (code < 0x20 && ch !== "\n") || (code >= 0x7f && code <= 0x9f) || code === 0xfffd ||
+    /\p{Cf}/u.test(ch);
 }
 
 /** What the CLI must print for these processes, built from the expected names. */
@@ -240,6 +244,8 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
         assertStringIncludes(run.stdout, "\\x1b[");
         assertStringIncludes(run.stdout, "\\xff\\xfe");
         assertStringIncludes(run.stdout, "back\\\\slash");
+        assertStringIncludes(run.stdout, "ssh\\u200bd");
+        assertStringIncludes(run.stdout, "\\udb40\\udc41");
       });
       await t.step(`${mode}: machine output parses back to the exact names`, async () => {
         const run = await runCli(["-A"], [...modeArgs, "-m"]);
