@@ -39,18 +39,20 @@ export function decodeName(bytes: Uint8Array): string {
 
 function decodeMixed(bytes: Uint8Array): string {
   let out = "";
+  let run = 0; // start of the current run of valid UTF-8, decoded in one call
   let i = 0;
   while (i < bytes.length) {
     const length = validSequenceLength(bytes, i);
-    if (length === 0) {
-      out += String.fromCharCode(FIRST_ESCAPE - 0x80 + bytes[i]!);
-      i += 1;
-    } else {
-      out += strictUtf8.decode(bytes.subarray(i, i + length));
+    if (length > 0) {
       i += length;
+      continue;
     }
+    out += strictUtf8.decode(bytes.subarray(run, i));
+    out += String.fromCharCode(FIRST_ESCAPE - 0x80 + bytes[i]!);
+    i += 1;
+    run = i;
   }
-  return out;
+  return out + strictUtf8.decode(bytes.subarray(run));
 }
 
 /** Length of the valid UTF-8 sequence starting at `i`, or 0 when there is none. */
