@@ -149,7 +149,10 @@ export function forEachCandidateLine(
     }
     if (match) {
       const start = lines.lastIndexOf(NEWLINE, at) + 1;
-      const end = lines.indexOf(NEWLINE, at);
+      // A loop, not indexOf (a call costs more than the few bytes to the end of
+      // the line); it stops, as every complete line ends with a newline.
+      let end = at + DELETED_TAIL.length;
+      while (lines[end] !== NEWLINE) end++;
       onLine(start, end);
       at = lines.indexOf(OPEN_PAREN, end + 1);
     } else {
