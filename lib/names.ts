@@ -12,6 +12,8 @@ const FIRST_ESCAPE = 0xdc80;
 const LAST_ESCAPE = 0xdcff;
 // ignoreBOM keeps a leading U+FEFF: without it the decoder drops those three bytes.
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+// Deno decodes UTF-8 in one pass only when not `fatal`: ≈ 0.5 instead of 1.4 µs a name.
+const looseUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8 = new TextEncoder();
 
 /** Decodes bytes into a lossless string (see the module doc).
@@ -30,6 +32,11 @@ const utf8 = new TextEncoder();
  * ```
  */
 export function decodeName(bytes: Uint8Array): string {
+  const text = looseUtf8.decode(bytes);
+  // Every invalid sequence decodes to U+FFFD, so without one the bytes were valid
+  // UTF-8 and the loose result is exact. With one, whether a byte or a real
+  // U+FFFD, the strict path decides.
+  if (!text.includes("\uFFFD")) return text;
   try {
     return strictUtf8.decode(bytes);
   } catch {

@@ -30,6 +30,13 @@ Deno.test("decodeName() gives different strings for different bytes", () => {
   assert(a !== b);
 });
 
+Deno.test("decodeName() keeps a real U+FFFD, alone and next to a raw byte", () => {
+  assertEquals(decodeName(Uint8Array.from([0x41, 0xef, 0xbf, 0xbd])), "A\ufffd");
+  const mixed = Uint8Array.from([0xef, 0xbf, 0xbd, 0xff, 0x41]);
+  assertEquals(decodeName(mixed), "\ufffd\udcffA");
+  assertEquals(encodeName(decodeName(mixed)), mixed);
+});
+
 Deno.test("decodeName() keeps a byte order mark, leading or after a raw byte", () => {
   const bom = [0xef, 0xbb, 0xbf];
   for (const bytes of [[...bom, 0x61], [0xff, ...bom], bom].map((b) => Uint8Array.from(b))) {
