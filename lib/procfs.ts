@@ -107,12 +107,15 @@ function growBuffer(path: string): void {
 
 /**
  * Reads a whole small file (cmdline, cgroup), decoded losslessly (see
- * `decodeName`). One `Deno.readFileSync` is one call into Deno; reading through
- * the shared buffer takes four (open, read, read to the end, close) and measured
- * slower, although the kernel does less.
+ * `decodeName`). One `Deno.readTextFileSync` is one call into Deno and no call
+ * to decode; reading through the shared buffer takes four (open, read, read to
+ * the end, close) and measured slower, although the kernel does less.
  */
 export function readWholeName(path: string): string {
-  return decodeName(Deno.readFileSync(path));
+  // Text straight from Deno is exact unless it holds U+FFFD, the mark of every
+  // invalid sequence (or a real U+FFFD): then the bytes are read and decoded.
+  const text = Deno.readTextFileSync(path);
+  return text.includes("\uFFFD") ? decodeName(Deno.readFileSync(path)) : text;
 }
 
 const UTF8_ERROR = /^File name or path "(.*)" is not valid UTF-8$/s;

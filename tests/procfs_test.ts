@@ -119,7 +119,7 @@ Deno.test("classifyReadError() tells exited, refused and Deno-refused apart", ()
   assertThrows(() => classifyReadError(new Deno.errors.NotCapable("x")), Deno.errors.NotCapable);
 });
 
-Deno.test("readWholeName() reads past its buffer, keeps raw bytes, and reads an empty file", () => {
+Deno.test("readWholeName() reads past its buffer, keeps raw bytes, marks and U+FFFD, and reads an empty file", () => {
   const dir = Deno.makeTempDirSync();
   try {
     const big = new Uint8Array(70_000).fill(0x61);
@@ -131,6 +131,11 @@ Deno.test("readWholeName() reads past its buffer, keeps raw bytes, and reads an 
     // The shared buffer is reused: a shorter file after a longer one has no tail.
     Deno.writeTextFileSync(`${dir}/short`, "ab");
     assertEquals(readWholeName(`${dir}/short`), "ab");
+    // A byte order mark stays; a real U+FFFD stays itself, apart from a raw byte beside it.
+    const marks = Uint8Array.from([0xef, 0xbb, 0xbf, 0x61, 0x00, 0xef, 0xbf, 0xbd, 0xff]);
+    Deno.writeFileSync(`${dir}/marks`, marks);
+    assertEquals(readWholeName(`${dir}/marks`), "\ufeffa\0\ufffd\udcff");
+    assertEquals(encodeName(readWholeName(`${dir}/marks`)), marks);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
