@@ -210,14 +210,15 @@ try {
         ["medians", median],
         ["best rounds", (values) => Math.min(...values)],
       ];
+      const cliLibs = SUBJECTS.map(([name]) => name).filter((name) => name.startsWith("CLI libs"));
       for (const [reading, pick] of readings) {
         const of = (name: string) => pick(samples.get(name)!.map((s) => s.wall));
         const [start, floor] = [of("deno run (empty)"), of("C floor, maps")];
         console.log(
           `\nTargets, ${reading} (start-up ${start.toFixed(1)} ms, floor ${floor.toFixed(1)} ms):`,
         );
-        for (const name of SUBJECTS.map(([n]) => n).filter((n) => n.startsWith("CLI libs"))) {
-          const budget = start + 2 * floor;
+        const budget = start + 2 * floor;
+        for (const name of cliLibs) {
           console.log(
             `- ${name}: ${of(name).toFixed(1)} ms ≤ start-up + 2× floor = ${
               budget.toFixed(1)
@@ -232,7 +233,7 @@ try {
         );
       }
       console.log("\nPeak RSS ≤ 45 MB (42.9 MiB), medians:");
-      for (const name of SUBJECTS.map(([n]) => n).filter((n) => n.startsWith("CLI libs"))) {
+      for (const name of cliLibs) {
         const rss = median(samples.get(name)!.map((s) => s.rss)) / 1024;
         console.log(`- ${name}: ${rss.toFixed(1)} MiB: ${verdict(rss <= 45e6 / 1048576)}`);
       }

@@ -33,15 +33,17 @@ const utf8 = new TextEncoder();
  */
 export function decodeName(bytes: Uint8Array): string {
   const text = looseUtf8.decode(bytes);
-  // Every invalid sequence decodes to U+FFFD, so without one the bytes were valid
-  // UTF-8 and the loose result is exact. With one, whether a byte or a real
-  // U+FFFD, the strict path decides.
-  if (!text.includes("\uFFFD")) return text;
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    return decodeMixed(bytes);
-  }
+  return lenientIsExact(text) ? text : decodeMixed(bytes);
+}
+
+/**
+ * Whether text that a lenient UTF-8 decoder made (every invalid sequence becomes
+ * U+FFFD) is what {@linkcode decodeName} would give for the same bytes: exactly
+ * when it holds no U+FFFD. With one, a raw byte or a real U+FFFD, decode the
+ * bytes with `decodeName`.
+ */
+export function lenientIsExact(text: string): boolean {
+  return !text.includes("\uFFFD");
 }
 
 function decodeMixed(bytes: Uint8Array): string {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodeName } from "./names.ts";
+import { decodeName, lenientIsExact } from "./names.ts";
 import { forEachCandidateLine, nameOffset } from "./maps.ts";
 
 /** What a failed read of one process's entry means for the scan. */
@@ -112,10 +112,9 @@ function growBuffer(path: string): void {
  * the end, close) and measured slower, although the kernel does less.
  */
 export function readWholeName(path: string): string {
-  // Text straight from Deno is exact unless it holds U+FFFD, the mark of every
-  // invalid sequence (or a real U+FFFD): then the bytes are read and decoded.
+  // Deno's text is lenient: where it may have lost bytes, they are read again.
   const text = Deno.readTextFileSync(path);
-  return text.includes("\uFFFD") ? decodeName(Deno.readFileSync(path)) : text;
+  return lenientIsExact(text) ? text : decodeName(Deno.readFileSync(path));
 }
 
 const UTF8_ERROR = /^File name or path "(.*)" is not valid UTF-8$/s;

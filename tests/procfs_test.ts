@@ -119,7 +119,7 @@ Deno.test("classifyReadError() tells exited, refused and Deno-refused apart", ()
   assertThrows(() => classifyReadError(new Deno.errors.NotCapable("x")), Deno.errors.NotCapable);
 });
 
-Deno.test("readWholeName() reads past its buffer, keeps raw bytes, marks and U+FFFD, and reads an empty file", () => {
+Deno.test("readWholeName() reads large files, keeps raw bytes, marks and U+FFFD, and reads an empty file", () => {
   const dir = Deno.makeTempDirSync();
   try {
     const big = new Uint8Array(70_000).fill(0x61);
@@ -128,7 +128,7 @@ Deno.test("readWholeName() reads past its buffer, keeps raw bytes, marks and U+F
     assertEquals(encodeName(readWholeName(`${dir}/cmdline`)), big);
     Deno.writeFileSync(`${dir}/empty`, new Uint8Array());
     assertEquals(readWholeName(`${dir}/empty`), "");
-    // The shared buffer is reused: a shorter file after a longer one has no tail.
+    // A shorter file after a longer one has no tail of it.
     Deno.writeTextFileSync(`${dir}/short`, "ab");
     assertEquals(readWholeName(`${dir}/short`), "ab");
     // A byte order mark stays; a real U+FFFD stays itself, apart from a raw byte beside it.
