@@ -123,28 +123,54 @@ async function startProcesses(n: number): Promise<{ pids: number[]; stop(): Prom
     pending += value;
   }
   for (const line of pending.split("\n")) if (/^\d+$/.test(line)) pids.push(Number(line));
-  // ld.so maps the preloaded copy right after exec; wait for the last one, then delete.
-  const last = pids.filter((_, i) => i % 3 === 0).at(-1)!;
-  for (
-    let i = 0;
-    i < 500 && !Deno.readTextFileSync(`/proc/${last}/maps`).includes("libbench");
-    i++
-  ) {
-    await new Promise((r) => setTimeout(r, 10));
+  const stop = async () => {
+    for (const pid of pids) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await reader.cancel().catch(() => {});
+    await parent.status;
+  };
+  // The files go only when every process holds what it should: forks run in any
+  // order, and one not yet past exec would fail to open its file, or to exec.
+  let waiting = pids.map((pid, i) => ({ pid, i }));
+  for (let tries = 0; waiting.length > 0 && tries < 1000; tries++) {
+    if (tries > 0) await new Promise((r) => setTimeout(r, 10));
+    waiting = waiting.filter(({ pid, i }) => !hasStarted(pid, i));
   }
   sh('rm -f "$1"/*', dir);
-  return {
-    pids,
-    async stop() {
-      for (const pid of pids) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone */ }
-      }
-      await reader.cancel().catch(() => {});
-      await parent.status;
-    },
-  };
+  const astray = pids.filter((pid, i) => !isStale(pid, i));
+  if (astray.length > 0) {
+    await stop();
+    throw new Error(`${astray.length} of ${n} processes did not start as planned`);
+  }
+  return { pids, stop };
+}
+
+/** Whether the i-th spawned process has exec'd (its redirections are open) and mapped its copy. */
+function hasStarted(pid: number, i: number): boolean {
+  try {
+    if (!/\/sleep(-bench)?$/.test(Deno.readLinkSync(`/proc/${pid}/exe`))) return false;
+    return i % 3 !== 0 || Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/libbench.so.1");
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the i-th spawned process uses the deleted file it was started to use. */
+function isStale(pid: number, i: number): boolean {
+  try {
+    if (i % 3 === 0) {
+      return Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/libbench.so.1 (deleted)");
+    }
+    if (i % 3 === 1) {
+      return Deno.readLinkSync(`/proc/${pid}/fd/3`).endsWith("/held.log (deleted)");
+    }
+    return hasStarted(pid, i);
+  } catch {
+    return false;
+  }
 }
 
 function measure(command: string[]): Sample {
