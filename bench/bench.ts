@@ -148,11 +148,17 @@ async function startProcesses(n: number): Promise<{ pids: number[]; stop(): Prom
   return { pids, stop };
 }
 
+/** The role of the i-th process SPAWN starts, as its `case $((i % 3))` chooses it. */
+function roleOf(i: number): "library" | "holder" | "plain" {
+  return i % 3 === 0 ? "library" : i % 3 === 1 ? "holder" : "plain";
+}
+
 /** Whether the i-th spawned process has exec'd (its redirections are open) and mapped its copy. */
 function hasStarted(pid: number, i: number): boolean {
   try {
     if (!/\/sleep(-bench)?$/.test(Deno.readLinkSync(`/proc/${pid}/exe`))) return false;
-    return i % 3 !== 0 || Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/libbench.so.1");
+    return roleOf(i) !== "library" ||
+      Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/libbench.so.1");
   } catch {
     return false;
   }
@@ -161,13 +167,14 @@ function hasStarted(pid: number, i: number): boolean {
 /** Whether the i-th spawned process uses the deleted file it was started to use. */
 function isStale(pid: number, i: number): boolean {
   try {
-    if (i % 3 === 0) {
-      return Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/libbench.so.1 (deleted)");
+    switch (roleOf(i)) {
+      case "library":
+        return Deno.readTextFileSync(`/proc/${pid}/maps`).includes("/libbench.so.1 (deleted)");
+      case "holder":
+        return Deno.readLinkSync(`/proc/${pid}/fd/3`).endsWith("/held.log (deleted)");
+      case "plain":
+        return hasStarted(pid, i);
     }
-    if (i % 3 === 1) {
-      return Deno.readLinkSync(`/proc/${pid}/fd/3`).endsWith("/held.log (deleted)");
-    }
-    return hasStarted(pid, i);
   } catch {
     return false;
   }
