@@ -64,7 +64,13 @@ async function runScan(options: CliOptions): Promise<ScanResult | string> {
   if (!isGranted(scanPermission(proc))) return noPermissionMessage(proc);
   const scan = options.mode === "fds" ? scanFds : scanLibs;
   try {
-    return await scan({ proc, ignore: options.ignore, units: wantsUnits(options) });
+    return await scan({
+      proc,
+      ignore: options.ignore,
+      units: wantsUnits(options),
+      // Only JSON prints a file's kind; the others spare the exe link.
+      kinds: options.format === "json",
+    });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) return noPermissionMessage(proc);
     if (error instanceof Deno.errors.NotFound) return `Cannot read "${proc}": no such directory`;

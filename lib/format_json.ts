@@ -23,13 +23,24 @@ export interface JsonFile {
   path_base64?: string;
   /** How the file is used. */
   kind: FileKind;
+  /**
+   * True when the identity rule decided: the object in use is not the file now
+   * at its path in the process's root. False when that could not be checked
+   * and the kernel's ` (deleted)` marker decided (see `unverified_reason`).
+   */
+  verified: boolean;
+  /** Why the identity could not be checked, present only when `verified` is false. */
+  unverified_reason?: string;
 }
 
 /** A group of processes in the JSON report. */
 export interface JsonGroup {
   /** Process IDs, ascending. */
   pids: number[];
-  /** The argument vector; undecodable bytes shown as U+FFFD, in which case `argv_base64` is set. */
+  /**
+   * The argument vector; undecodable bytes shown as U+FFFD, in which case
+   * `argv_base64` is set. Empty when the process cleared it (`cmdline` is then `[NAME]`).
+   */
   argv: string[];
   /** The exact bytes of every argument, base64, present only when one is not valid UTF-8. */
   argv_base64?: string[];
@@ -95,9 +106,14 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
         argv,
         cmdline: toDisplayText(group.cmdline),
         files: group.files.map((file) => {
-          const entry: JsonFile = { path: toDisplayText(file.path), kind: file.kind };
+          const entry: JsonFile = {
+            path: toDisplayText(file.path),
+            kind: file.kind,
+            verified: file.unverified === undefined,
+          };
           // The display text differs from the name exactly when the name holds raw bytes.
           if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
+          if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
           return entry;
         }),
         unit: group.unit?.unit ?? null,

@@ -56,7 +56,9 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
   const byKey = new Map<string, Building>();
   for (const process of processes) {
     // NUL cannot occur inside an argument, so it separates them unambiguously.
-    const key = process.argv.join("\0") + "\0\0" + JSON.stringify(process.unit ?? null);
+    // Without arguments, the `[NAME]` from comm tells programs apart.
+    const program = process.argv.length > 0 ? process.argv.join("\0") : `\0${process.cmdline}`;
+    const key = program + "\0\0" + JSON.stringify(process.unit ?? null);
     let group = byKey.get(key);
     if (!group) {
       group = {
@@ -69,7 +71,16 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
       byKey.set(key, group);
     }
     group.pids.push(process.pid);
-    for (const file of process.files) group.files.set(`${file.kind}\0${file.path}`, file);
+    for (const file of process.files) {
+      // Where one process's use was checked and another's only marked, say the latter.
+      const key = `${file.kind}\0${file.path}`;
+      const known = group.files.get(key);
+      if (
+        known === undefined || (known.unverified === undefined && file.unverified !== undefined)
+      ) {
+        group.files.set(key, file);
+      }
+    }
   }
   return [...byKey.values()]
     .map((group) => ({

@@ -108,16 +108,43 @@ const SPACE = 0x20;
  * and the padding; `end` when the line has no name or too few fields.
  */
 export function nameOffset(buf: Uint8Array, start: number, end: number): number {
+  let pos = skipFields(buf, start, end, 5);
+  while (pos < end && buf[pos] === SPACE) pos++;
+  return pos;
+}
+
+/**
+ * Offset of the device field in the maps line `buf[start, end)`: what follows
+ * (device, inode, name) names one file, whatever segment of it a line maps;
+ * `end` when the line has too few fields.
+ */
+export function deviceOffset(buf: Uint8Array, start: number, end: number): number {
+  return skipFields(buf, start, end, 3);
+}
+
+function skipFields(buf: Uint8Array, start: number, end: number, count: number): number {
   let pos = start;
   // A loop, not `indexOf`: the fields are a few bytes each, and each call of a
   // typed array's built-in costs ≈ 600 instructions, more than walking them.
-  for (let field = 0; field < 5; field++) {
+  for (let field = 0; field < count; field++) {
     while (pos < end && buf[pos] !== SPACE) pos++;
     if (pos === end) return end;
     pos++;
   }
-  while (pos < end && buf[pos] === SPACE) pos++;
   return pos;
+}
+
+/**
+ * Where the device field starts in a decoded maps line (after three spaces),
+ * or -1: the text from there names one file in every segment and process.
+ */
+export function fileKeyOffset(line: string): number {
+  let pos = -1;
+  for (let field = 0; field < 3; field++) {
+    pos = line.indexOf(" ", pos + 1);
+    if (pos < 0) return -1;
+  }
+  return pos + 1;
 }
 
 const OPEN_PAREN = 0x28;

@@ -6,7 +6,7 @@
  */
 
 import { decodeName, lenientIsExact } from "./names.ts";
-import { forEachCandidateLine, nameOffset } from "./maps.ts";
+import { deviceOffset, forEachCandidateLine } from "./maps.ts";
 
 /** What a failed read of one process's entry means for the scan. */
 export type ReadFailure = "gone" | "unreadable";
@@ -30,26 +30,25 @@ const MAX_BUFFER = 1 << 24;
 let sharedBuffer = new Uint8Array(1 << 16);
 /** `sharedBuffer` less the byte kept for a final newline: the view most reads use. */
 let fullView = sharedBuffer.subarray(0, sharedBuffer.length - 1);
-/** The name bytes of the last candidate line, to pass over repeated segments. */
-let lastName = new Uint8Array(256);
+/** The device, inode and name bytes of the last candidate line, to pass over repeated segments. */
+let lastFile = new Uint8Array(256);
 let lastLength = -1;
-/** Candidate lines of the file being read. */
-const found: string[] = [];
-const NONE: readonly string[] = Object.freeze([]);
+/** Where the lines of the file being read go. */
+let deliver: (line: string) => void = () => {};
 
 /**
- * Reads a maps file in chunks through one reused buffer and returns the decoded
- * lines that contain `(deleted)`. Memory stays bounded by the longest line,
- * however many mappings the process has.
+ * Reads a maps file in chunks through one reused buffer and hands each decoded
+ * line that contains `(deleted)` to `onLine`, as it is read: memory stays
+ * bounded by the longest line, however many mappings the process has.
  *
- * A file is mapped in several consecutive segments, one line each; a line whose
- * name is the same as the previous candidate's is passed over before it is
- * decoded, so each run of segments costs one decode and one parse.
+ * A file is mapped in several consecutive segments, one line each; a line that
+ * names the same file (device, inode and name) as the previous candidate is
+ * passed over before it is decoded, so each run of segments costs one decode.
  */
-export function readCandidateLines(path: string): readonly string[] {
-  // A read that failed part-way (the process exited) may have left lines behind.
-  found.length = 0;
+export function readCandidateLines(path: string, onLine: (line: string) => void): void {
+  // A read that failed part-way (the process exited) may have left its last line behind.
   lastLength = -1;
+  deliver = onLine;
   const file = Deno.openSync(path);
   let filled = 0;
   try {
@@ -75,17 +74,16 @@ export function readCandidateLines(path: string): readonly string[] {
     sharedBuffer[filled] = 0x0a;
     forEachCandidateLine(sharedBuffer, filled + 1, takeCandidate);
   }
-  return found.length === 0 ? NONE : found.splice(0);
 }
 
 function takeCandidate(start: number, end: number): void {
-  const name = nameOffset(sharedBuffer, start, end);
-  const length = end - name;
-  if (length === lastLength && sameBytes(sharedBuffer, name, lastName, length)) return;
-  if (length > lastName.length) lastName = new Uint8Array(length * 2);
-  lastName.set(sharedBuffer.subarray(name, end));
+  const from = deviceOffset(sharedBuffer, start, end);
+  const length = end - from;
+  if (length === lastLength && sameBytes(sharedBuffer, from, lastFile, length)) return;
+  if (length > lastFile.length) lastFile = new Uint8Array(length * 2);
+  lastFile.set(sharedBuffer.subarray(from, end));
   lastLength = length;
-  found.push(decodeName(sharedBuffer.subarray(start, end)));
+  deliver(decodeName(sharedBuffer.subarray(start, end)));
 }
 
 function sameBytes(buf: Uint8Array, at: number, other: Uint8Array, length: number): boolean {

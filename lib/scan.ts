@@ -8,13 +8,20 @@
 import {
   DELETED_SUFFIX,
   type DeletedMapping,
+  fileKeyOffset,
   mapFilesName,
   parseMapsLine,
-  splitAddressRange,
 } from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import { classifyReadError, readCandidateLines, readLinkName, readWholeName } from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
+import {
+  createIdentityJudge,
+  type IdentityJudge,
+  type ProcessJudge,
+  type UsedFile,
+  type Verdict,
+} from "./identity.ts";
 
 /** How a process uses a deleted file. */
 export type FileKind = "library" | "executable" | "fd";
@@ -25,15 +32,24 @@ export interface DeletedFile {
   readonly path: string;
   /** `library`: mapped (shared libraries, also other mapped files); `executable`: the program itself; `fd`: held open. */
   readonly kind: FileKind;
+  /**
+   * Present when the file's identity could not be checked and the kernel's
+   * ` (deleted)` marker decided: why (a fixture tree, no privilege, a network
+   * or FUSE file system, a name that is not UTF-8).
+   */
+  readonly unverified?: string;
 }
 
 /** One process that uses deleted files. */
 export interface ProcessFinding {
   /** The process ID. */
   readonly pid: number;
-  /** The exact argument vector from `/proc/PID/cmdline`. */
+  /** The exact argument vector from `/proc/PID/cmdline`; empty when the process cleared it. */
   readonly argv: readonly string[];
-  /** The argument vector joined with spaces, trailing whitespace removed, as the Python tools print it. */
+  /**
+   * The argument vector joined with spaces, trailing whitespace removed, as the
+   * Python tools print it; `[NAME]` from `/proc/PID/comm` when argv is empty, as `ps` shows it.
+   */
   readonly cmdline: string;
   /** The deleted files, sorted by name, one entry per name and kind. */
   readonly files: readonly DeletedFile[];
@@ -61,21 +77,24 @@ export interface ScanOptions {
    * extra reads.
    */
   readonly units?: boolean;
+  /**
+   * Tell a deleted executable from a deleted library (one read of
+   * `/proc/PID/exe` per stale process). Default true; when false every mapped
+   * file has kind `library`, which suits outputs that print no kinds.
+   */
+  readonly kinds?: boolean;
 }
 
 interface ScanContext {
   readonly root: string;
   readonly units: boolean;
+  readonly kinds: boolean;
+  readonly identity: IdentityJudge;
   /**
-   * Link-count verdicts by the device and inode maps prints: after an update,
-   * hundreds of processes map the same deleted file, and one stat tells for all.
+   * Candidate lines parsed so far, by their device, inode and name (the same in
+   * every segment and every process that maps the file), ignored names as null.
    */
-  readonly deletedByFile: Map<string, boolean>;
-  /**
-   * Candidate lines parsed so far, by everything after their address range (the
-   * same in every process that maps the file), with ignored names as null.
-   */
-  readonly parsedLines: Map<string, DeletedMapping | null>;
+  readonly parsedLines: Map<string, ParsedLine | null>;
   readonly ignored: (name: string) => boolean;
   unreadable: number;
 }
@@ -87,9 +106,10 @@ type Collector = (context: ScanContext, pid: number) => DeletedFile[];
  * Finds processes that map deleted files (`/proc/PID/maps`), such as shared
  * libraries replaced by a package update.
  *
- * Where `/proc/PID/map_files` can be read (root on a live procfs), a file only
- * counts when its link count is 0, so a live file merely named `x (deleted)`
- * is not reported; elsewhere the kernel's text marker decides.
+ * A mapping marked ` (deleted)` counts when the object it maps is not the file
+ * now at its path in the process's own root (see `DeletedFile.unverified` for
+ * where that cannot be checked and the marker decides). File systems that may
+ * not answer (FUSE, NFS, …) are never asked, so a scan cannot hang on them.
  *
  * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
  * @throws {Deno.errors.NotFound} when the proc root does not exist
@@ -135,10 +155,12 @@ export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
 }
 
 function scan(options: ScanOptions, collect: Collector): ScanResult {
+  const root = options.proc ?? "/proc";
   const context: ScanContext = {
-    root: options.proc ?? "/proc",
+    root,
     units: options.units ?? false,
-    deletedByFile: new Map(),
+    kinds: options.kinds ?? true,
+    identity: createIdentityJudge(root),
     parsedLines: new Map(),
     ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
     unreadable: 0,
@@ -156,8 +178,10 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     }
     if (files.length === 0) continue;
     const argv = readArgv(context, pid);
-    if (argv === undefined || argv.length === 0) continue;
-    const finding = { pid, argv, cmdline: argv.join(" ").trimEnd(), files: sortFiles(files) };
+    if (argv === undefined) continue;
+    const cmdline = argv.length > 0 ? argv.join(" ").trimEnd() : readComm(context, pid);
+    if (cmdline === undefined) continue;
+    const finding = { pid, argv, cmdline, files: sortFiles(files) };
     processes.push(context.units ? { ...finding, unit: readUnit(context, pid) } : finding);
   }
   return { processes, unreadable: context.unreadable };
@@ -204,6 +228,20 @@ function readArgv(context: ScanContext, pid: number): string[] | undefined {
   return argv;
 }
 
+/**
+ * `[NAME]` from `/proc/PID/comm`, as `ps` shows a process without arguments: a
+ * process that cleared its argv must not hide. Undefined when it exited.
+ */
+function readComm(context: ScanContext, pid: number): string | undefined {
+  try {
+    const comm = readWholeName(`${context.root}/${pid}/comm`);
+    return `[${comm.endsWith("\n") ? comm.slice(0, -1) : comm}]`;
+  } catch (error) {
+    if (classifyReadError(error) === "unreadable") context.unreadable++;
+    return undefined;
+  }
+}
+
 /** The process's unit; unknown when its cgroup file is missing or unreadable. */
 function readUnit(context: ScanContext, pid: number): UnitInfo {
   try {
@@ -215,64 +253,102 @@ function readUnit(context: ScanContext, pid: number): UnitInfo {
   }
 }
 
-/**
- * Confirms a marked file by its link count: 0 means deleted. Returns undefined
- * when the entry cannot be stat'ed (fixture trees, OpenVZ, no privilege), and the
- * caller trusts the marker.
- */
-function linkCountSaysDeleted(path: string): boolean | undefined {
-  try {
-    return Deno.statSync(path).nlink === 0;
-  } catch (error) {
-    classifyReadError(error);
-    return undefined;
-  }
+/** A candidate line's file: its identity as maps prints it, and its names. */
+interface ParsedLine extends UsedFile {
+  /** The device field, hexadecimal (`fd:01`). */
+  readonly device: string;
+  readonly inode: string;
 }
+
+/** A range as maps prints it: a bad one must not borrow a verdict, nor name another link. */
+const RANGE = /^[0-9a-f]+-[0-9a-f]+$/;
 
 /**
  * `parseMapsLine`, less the ignored names, parsed once per scan for each file:
  * after an update hundreds of processes map the same deleted library, and their
- * lines differ only in the address range.
+ * lines differ only in the address range, permissions and offset.
  */
-function parseCandidate(context: ScanContext, line: string): DeletedMapping | null {
-  const split = splitAddressRange(line);
-  if (split === null) return null;
-  const [range, rest] = split;
-  let parsed = context.parsedLines.get(rest);
+function parseCandidate(context: ScanContext, line: string): [range: string, ParsedLine] | null {
+  const key = fileKeyOffset(line);
+  if (key < 0) return null;
+  const range = line.slice(0, line.indexOf(" "));
+  if (!RANGE.test(range)) return null;
+  const tail = line.slice(key);
+  let parsed = context.parsedLines.get(tail);
   if (parsed === undefined) {
-    // Parsed with a placeholder range, so the verdict holds for any range.
-    const mapping = parseMapsLine(`0-0${rest}`);
-    parsed = mapping && !context.ignored(mapping.path) ? mapping : null;
-    context.parsedLines.set(rest, parsed);
+    const mapping = parseMapsLine(line);
+    if (mapping === null || context.ignored(mapping.path)) {
+      parsed = null;
+    } else {
+      const [device, inode] = mapping.file.split(" ") as [string, string];
+      // The OpenVZ form, `(deleted)/NAME`, cannot be a real name.
+      const printed = line.endsWith(DELETED_SUFFIX) ? mapping.path + DELETED_SUFFIX : mapping.path;
+      parsed = { path: mapping.path, printed, device, inode };
+    }
+    context.parsedLines.set(tail, parsed);
   }
-  return parsed && { range, file: parsed.file, path: parsed.path };
+  return parsed && [range, parsed];
 }
 
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
-  const lines = readCandidateLines(`${context.root}/${pid}/maps`);
-  if (lines.length === 0) return [];
+  // One entry per file (device, inode, name), never per mapping: a process may
+  // map one file 60,000 times.
+  const candidates = new Map<ParsedLine, string>();
+  readCandidateLines(`${context.root}/${pid}/maps`, (line) => {
+    const candidate = parseCandidate(context, line);
+    if (candidate && !candidates.has(candidate[1])) candidates.set(candidate[1], candidate[0]);
+  });
+  if (candidates.size === 0) return [];
   const dir = `${context.root}/${pid}`;
-  const mappings = new Map<string, DeletedMapping>();
-  for (const line of lines) {
-    const mapping = parseCandidate(context, line);
-    if (mapping && !mappings.has(mapping.path)) mappings.set(mapping.path, mapping);
-  }
-  if (mappings.size === 0) return [];
-  const files: DeletedFile[] = [];
+  const judge = context.identity.forProcess(pid);
+  const found = new Map<string, DeletedFile>();
   let executable: string | undefined;
-  for (const { path, range, file } of mappings.values()) {
-    // Inode 0 names no file (pseudo mappings): never share a verdict through it.
-    const key = file.endsWith(" 0") ? undefined : file;
-    let deleted = key === undefined ? undefined : context.deletedByFile.get(key);
-    if (deleted === undefined) {
-      deleted = linkCountSaysDeleted(`${dir}/map_files/${mapFilesName(range)}`);
-      if (deleted !== undefined && key !== undefined) context.deletedByFile.set(key, deleted);
-    }
-    if (deleted === false) continue;
-    executable ??= readExecutable(dir);
-    files.push({ path, kind: path === executable ? "executable" : "library" });
+  for (const [parsed, range] of candidates) {
+    const link = mapFilesName(range);
+    const file = exactNames(`${dir}/map_files/${link}`, parsed);
+    const verdict = judge.mapping(file, link, parsed.device, parsed.inode);
+    if (!verdict.stale) continue;
+    if (context.kinds) executable ??= readExecutable(dir);
+    addFile(found, file.path, file.path === executable ? "executable" : "library", verdict);
   }
-  return files;
+  return [...found.values()];
+}
+
+/**
+ * maps writes a newline in a name as `\012`, so a name holding those four
+ * characters reads the same: only then the `map_files` link, whose target is
+ * the exact name, is read as well.
+ */
+function exactNames(link: string, parsed: ParsedLine): UsedFile {
+  if (!parsed.path.includes("\n")) return parsed;
+  try {
+    const target = readLinkName(link);
+    const marked = target.endsWith(DELETED_SUFFIX);
+    return { path: marked ? target.slice(0, -DELETED_SUFFIX.length) : target, printed: target };
+  } catch (error) {
+    classifyReadError(error);
+    return parsed;
+  }
+}
+
+/** One entry per name and kind; a name checked one way and decided by the marker another keeps why. */
+function addFile(
+  found: Map<string, DeletedFile>,
+  path: string,
+  kind: FileKind,
+  verdict: Verdict,
+): void {
+  const key = `${kind}\0${path}`;
+  const known = found.get(key);
+  if (known !== undefined && (known.unverified !== undefined || verdict.unverified === undefined)) {
+    return;
+  }
+  found.set(
+    key,
+    verdict.unverified === undefined
+      ? { path, kind }
+      : { path, kind, unverified: verdict.unverified },
+  );
 }
 
 /** The deleted executable's name, or "" when the program file is not deleted or unknown. */
@@ -288,14 +364,13 @@ function readExecutable(dir: string): string {
 
 function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   const dir = `${context.root}/${pid}/fd`;
-  const seen = new Set<string>();
-  const files: DeletedFile[] = [];
+  const found = new Map<string, DeletedFile>();
+  let judge: ProcessJudge | undefined;
   let unreadable = false;
   for (const entry of Deno.readDirSync(dir)) {
-    const link = `${dir}/${entry.name}`;
     let target: string;
     try {
-      target = readLinkName(link);
+      target = readLinkName(`${dir}/${entry.name}`);
     } catch (error) {
       // Counted once per process: a refused process refuses every fd alike.
       if (classifyReadError(error) === "unreadable") unreadable = true;
@@ -303,13 +378,14 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     }
     if (!target.endsWith(DELETED_SUFFIX)) continue;
     const path = target.slice(0, -DELETED_SUFFIX.length);
-    if (seen.has(path) || context.ignored(path)) continue;
-    if (linkCountSaysDeleted(link) === false) continue;
-    seen.add(path);
-    files.push({ path, kind: "fd" });
+    // Each fd is judged on its own: a live decoy named `x (deleted)` must not speak for x.
+    if (found.has(`fd\0${path}`) || context.ignored(path)) continue;
+    judge ??= context.identity.forProcess(pid);
+    const verdict = judge.openFile({ path, printed: target }, entry.name);
+    if (verdict.stale) addFile(found, path, "fd", verdict);
   }
   if (unreadable) context.unreadable++;
-  return files;
+  return [...found.values()];
 }
 
 function sortFiles(files: DeletedFile[]): DeletedFile[] {

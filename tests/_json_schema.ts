@@ -103,6 +103,9 @@ function check(root: Schema, schema: Schema, v: unknown, at: string, errors: str
     case "null":
       if (v !== null) errors.push(`${at}: not null`);
       break;
+    case "boolean":
+      if (typeof v !== "boolean") errors.push(`${at}: not a boolean`);
+      break;
     case undefined:
       break;
     default:

@@ -14,6 +14,12 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
   const groups = groupByArgv([
     { pid: 9, argv: ["a", RAW], cmdline: `a ${RAW}`, files: [{ path: RAW, kind: "fd" }] },
     { pid: 3, argv: ["b"], cmdline: "b", files: [{ path: "/lib/x.so", kind: "library" }] },
+    {
+      pid: 12,
+      argv: [],
+      cmdline: "[hidden]",
+      files: [{ path: "/lib/y.so", kind: "library", unverified: "its fdinfo cannot be read" }],
+    },
   ]);
   const report = JSON.parse(formatJson(groups, { scan: "fds", unreadable: 2 }));
   assertEquals(validate(await loadSchema(), report), []);
@@ -23,7 +29,7 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
     pids: [3],
     argv: ["b"],
     cmdline: "b",
-    files: [{ path: "/lib/x.so", kind: "library" }],
+    files: [{ path: "/lib/x.so", kind: "library", verified: true }],
     unit: null,
     class: "unknown",
     user: null,
@@ -34,6 +40,17 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
   assertEquals(decodeBase64(raw.files[0].path_base64), encodeName(RAW));
   assertEquals(decodeBase64(raw.argv_base64[1]), encodeName(RAW));
   assertEquals(decodeBase64(raw.argv_base64[0]), new TextEncoder().encode("a"));
+  // Decided by the kernel's marker, and said why; a cleared argv stays empty.
+  const hidden = report.groups[2];
+  assertEquals([hidden.argv, hidden.cmdline], [[], "[hidden]"]);
+  assertEquals(hidden.files, [
+    {
+      path: "/lib/y.so",
+      kind: "library",
+      verified: false,
+      unverified_reason: "its fdinfo cannot be read",
+    },
+  ]);
 });
 
 Deno.test("formatJson() of nothing is a valid empty report", async () => {

@@ -68,9 +68,9 @@ Deno.test("CLI on the live kernel reports a deleted library, executable and open
         assertEquals(mine[0].cmdline, cmdline);
         assertEquals(
           mine[0].files,
-          mode === "fds" ? [{ path: log, kind: "fd" }] : [
-            { path: lib, kind: "library" },
-            { path: exe, kind: "executable" },
+          mode === "fds" ? [{ path: log, kind: "fd", verified: true }] : [
+            { path: lib, kind: "library", verified: true },
+            { path: exe, kind: "executable", verified: true },
           ],
         );
       }

@@ -8,6 +8,13 @@ import {
 } from "../lib/procfs.ts";
 import { decodeName, encodeName } from "../lib/names.ts";
 
+/** The candidate lines of a maps file, in the order they were handed over. */
+function candidateLines(path: string): string[] {
+  const lines: string[] = [];
+  readCandidateLines(path, (line) => lines.push(line));
+  return lines;
+}
+
 Deno.test("readCandidateLines() finds lines across chunk borders in a long maps file", () => {
   const dir = Deno.makeTempDirSync();
   try {
@@ -27,7 +34,7 @@ Deno.test("readCandidateLines() finds lines across chunk borders in a long maps 
     text += last; // no final newline
     expected.push(last);
     Deno.writeTextFileSync(`${dir}/maps`, text);
-    assertEquals(readCandidateLines(`${dir}/maps`), expected);
+    assertEquals(candidateLines(`${dir}/maps`), expected);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
@@ -38,19 +45,19 @@ Deno.test("readCandidateLines() handles a line longer than its buffer and an emp
   try {
     const line = `1-2 r-xp 0 0:0 1 /${"x".repeat(200_000)} (deleted)`;
     Deno.writeTextFileSync(`${dir}/maps`, `${line}\n`);
-    assertEquals(readCandidateLines(`${dir}/maps`), [line]);
+    assertEquals(candidateLines(`${dir}/maps`), [line]);
     Deno.writeTextFileSync(`${dir}/empty`, "");
-    assertEquals(readCandidateLines(`${dir}/empty`), []);
+    assertEquals(candidateLines(`${dir}/empty`), []);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });
 
-Deno.test("readCandidateLines() passes consecutive segments of one file once", () => {
+Deno.test("readCandidateLines() passes consecutive segments of one file once, by device, inode and name", () => {
   const dir = Deno.makeTempDirSync();
   try {
-    const line = (range: string, name: string) =>
-      `${range} r-xp 00000000 fd:01 7   ${name} (deleted)`;
+    const line = (range: string, name: string, inode = 7) =>
+      `${range} r-xp 00000000 fd:01 ${inode}   ${name} (deleted)`;
     Deno.writeTextFileSync(
       `${dir}/maps`,
       [
@@ -59,13 +66,16 @@ Deno.test("readCandidateLines() passes consecutive segments of one file once", (
         line("3-4", "/lib/b.so"),
         line("4-5", "/lib/a.so"),
         line("5-6", "/lib/a.sx"),
+        // The same name on another inode (a live decoy named `a.sx (deleted)`): another file.
+        line("6-7", "/lib/a.sx", 8),
       ].join("\n") + "\n",
     );
-    assertEquals(readCandidateLines(`${dir}/maps`), [
+    assertEquals(candidateLines(`${dir}/maps`), [
       line("1-2", "/lib/a.so"),
       line("3-4", "/lib/b.so"),
       line("4-5", "/lib/a.so"),
       line("5-6", "/lib/a.sx"),
+      line("6-7", "/lib/a.sx", 8),
     ]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
@@ -151,10 +161,10 @@ Deno.test("readCandidateLines() starts clean after a read that failed part-way",
     const chunk = new Uint8Array(1 << 20).fill(0x61);
     for (let i = 0; i < 17; i++) file.writeSync(chunk);
     file.close();
-    assertThrows(() => readCandidateLines(`${dir}/broken`), RangeError);
+    assertThrows(() => candidateLines(`${dir}/broken`), RangeError);
     const other = "1-2 r-xp 0 0:0 2 /lib/other.so (deleted)";
     Deno.writeTextFileSync(`${dir}/maps`, `${other}\n`);
-    assertEquals(readCandidateLines(`${dir}/maps`), [other]);
+    assertEquals(candidateLines(`${dir}/maps`), [other]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -4,6 +4,8 @@ import { FIXTURE_PROC } from "./_helpers.ts";
 import { encodeName } from "../lib/names.ts";
 
 const READ_FIXTURE: Deno.PermissionOptions = { read: [FIXTURE_PROC] };
+/** A fixture tree has no namespace, root or map_files links: the kernel's marker decides. */
+const UNVERIFIED = "the process's root cannot be read";
 
 Deno.test({
   name: "scanLibs() finds deleted mappings in the fixture tree, with argv and kinds",
@@ -16,8 +18,8 @@ Deno.test({
     assertEquals(server.argv, ["/opt/my app/bin/server", "--name", "a b"]);
     assertEquals(server.cmdline, "/opt/my app/bin/server --name a b");
     assertEquals(server.files, [
-      { path: "/opt/my app/bin/server", kind: "executable" },
-      { path: "/opt/my app/lib/libfoo 1.so", kind: "library" },
+      { path: "/opt/my app/bin/server", kind: "executable", unverified: UNVERIFIED },
+      { path: "/opt/my app/lib/libfoo 1.so", kind: "library", unverified: UNVERIFIED },
     ]);
     const xorg = result.processes.find((p) => p.pid === 3000)!;
     assertEquals(xorg.files.map((f) => f.path), ["/lib/SYSV00000000", "/usr/lib/i915"]);
@@ -27,13 +29,45 @@ Deno.test({
   },
 });
 
+Deno.test("scanLibs() reports a process that cleared its argv by its comm, as ps shows it", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    for (const pid of [7, 8]) {
+      Deno.mkdirSync(`${dir}/${pid}`);
+      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, "");
+      Deno.writeTextFileSync(`${dir}/${pid}/maps`, "1-2 r-xp 0 fd:01 5 /lib/gone.so (deleted)\n");
+    }
+    Deno.writeTextFileSync(`${dir}/7/comm`, "hidden\n");
+    // 8 has no comm: it exited between the reads.
+    const result = await scanLibs({ proc: dir });
+    assertEquals(
+      result.processes.map((p) => [p.pid, p.argv, p.cmdline]),
+      [[7, [], "[hidden]"]],
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "scanLibs() with kinds: false reads no exe link and calls every mapped file a library",
+  permissions: READ_FIXTURE,
+  async fn() {
+    const result = await scanLibs({ proc: FIXTURE_PROC, kinds: false });
+    const server = result.processes.find((p) => p.pid === 1234)!;
+    assertEquals(server.files.map((f) => f.kind), ["library", "library"]);
+  },
+});
+
 Deno.test({
   name: "scanLibs() reads the OpenVZ form and de-duplicates a file mapped twice",
   permissions: READ_FIXTURE,
   async fn() {
     const result = await scanLibs({ proc: FIXTURE_PROC });
     const openvpn = result.processes.find((p) => p.pid === 2000)!;
-    assertEquals(openvpn.files, [{ path: "/v/t/p/usr/sbin/openvpn", kind: "library" }]);
+    assertEquals(openvpn.files, [
+      { path: "/v/t/p/usr/sbin/openvpn", kind: "library", unverified: UNVERIFIED },
+    ]);
   },
 });
 

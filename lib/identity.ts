@@ -1,0 +1,362 @@
+/**
+ * Whether a file a process uses is still the file at its path, judged in the
+ * process's own view of the file system, without ever asking a file system
+ * that may not answer.
+ *
+ * The rule: a mapped or open file is stale when the object the process uses
+ * (device and inode) is not the object now found at its path inside the
+ * process's root (`/proc/PID/root`), where the path is the name as printed or
+ * that name less the kernel's ` (deleted)` marker. Where that cannot be
+ * checked (no `map_files`, no root, a file system that is not local, a name
+ * that is not UTF-8), the kernel's marker decides and the verdict says why.
+ *
+ * @module
+ */
+
+import {
+  deviceName,
+  isLocalType,
+  isStackingType,
+  mapsDeviceName,
+  type Mount,
+  mountOf,
+  type MountTable,
+  parseMountInfo,
+} from "./mounts.ts";
+import { classifyReadError, readLinkName, readWholeName } from "./procfs.ts";
+import { hasRawBytes } from "./names.ts";
+
+/** What the identity rule says of one file a process uses. */
+export interface Verdict {
+  /** Whether the file counts as stale. */
+  readonly stale: boolean;
+  /** Present when the kernel's marker decided: why identity could not be checked. */
+  readonly unverified?: string;
+}
+
+const NOT_STALE: Verdict = Object.freeze({ stale: false });
+const STALE: Verdict = Object.freeze({ stale: true });
+
+/** The kernel's marker decides: stale, and why the identity rule could not. */
+function byMarker(unverified: string): Verdict {
+  return { stale: true, unverified };
+}
+
+/** A file as a process uses it. */
+export interface UsedFile {
+  /** The name without the kernel's marker. */
+  readonly path: string;
+  /** The name as printed (with the marker when there was one), which may be a real name too. */
+  readonly printed: string;
+}
+
+/** The identity checks of one process; made by {@linkcode IdentityJudge.forProcess}. */
+export interface ProcessJudge {
+  /** Judges a mapping: its address range and the device (hex, as in maps) and inode maps printed. */
+  mapping(file: UsedFile, range: string, device: string, inode: string): Verdict;
+  /** Judges an open file: the name of its entry in `/proc/PID/fd`. */
+  openFile(file: UsedFile, fd: string): Verdict;
+}
+
+/** The identity checks of one scan, with what they share across processes. */
+export interface IdentityJudge {
+  /** The checks of one process. */
+  forProcess(pid: number): ProcessJudge;
+}
+
+/** Processes that see the same tree: one mount namespace and one root. */
+interface View {
+  readonly key: string;
+  /** The root as the scanner names it (`/` for most, the directory of a chroot). */
+  readonly rootLink: string;
+  /** The mount a path inside the root lies on, or undefined when no table tells. */
+  readonly mountAt: (path: string) => Mount | undefined;
+}
+
+/** How a lookup inside a process's root ended. */
+type Lookup =
+  | { readonly found: true; readonly dev: number; readonly ino: number; readonly type: string }
+  | { readonly found: false; readonly unresolvable?: string };
+
+const MAX_LINKS = 40;
+const MISSING: Lookup = Object.freeze({ found: false });
+
+/**
+ * Makes the identity checks of one scan of `proc`. Verdicts are cached per
+ * (view, device, inode, printed name), so hundreds of processes of one
+ * namespace that map one file cost one lookup; a verdict is stored only when the
+ * `stat` of the process's own link showed the device and inode its maps line or
+ * fdinfo named, so a mapping that changed under the scan never speaks for
+ * another process.
+ */
+export function createIdentityJudge(proc: string): IdentityJudge {
+  const views = new Map<string, View>();
+  const verdicts = new Map<string, Verdict>();
+  // Devices and mount IDs name one file system wherever they are seen, so the
+  // mount tables of every process read serve every process.
+  const byDevice = new Map<string, Mount>();
+  const byId = new Map<number, Mount>();
+  let scanner: { ns: string; table: MountTable | null } | null | undefined;
+
+  function readTable(pid: number | "self"): MountTable | null {
+    try {
+      const table = parseMountInfo(readWholeName(`${proc}/${pid}/mountinfo`));
+      for (const [device, mount] of table.byDevice) {
+        if (!byDevice.has(device)) byDevice.set(device, mount);
+      }
+      for (const [id, mount] of table.byId) byId.set(id, mount);
+      return table;
+    } catch (error) {
+      classifyReadError(error);
+      return null;
+    }
+  }
+
+  /** The scanner's own mount namespace and table: a chroot's table lists no mount above its root. */
+  function scannerView(): { ns: string; table: MountTable | null } | null {
+    if (scanner !== undefined) return scanner;
+    try {
+      scanner = { ns: readLinkName(`${proc}/self/ns/mnt`), table: readTable("self") };
+    } catch (error) {
+      classifyReadError(error);
+      scanner = null;
+    }
+    return scanner;
+  }
+
+  function readView(pid: number): View | null {
+    let ns: string;
+    let rootLink: string;
+    try {
+      ns = readLinkName(`${proc}/${pid}/ns/mnt`);
+      rootLink = readLinkName(`${proc}/${pid}/root`);
+    } catch (error) {
+      classifyReadError(error);
+      return null;
+    }
+    const key = `${ns}\0${rootLink}`;
+    let view = views.get(key);
+    if (view === undefined) {
+      const own = scannerView();
+      const table = readTable(pid);
+      const outer = own !== null && own.ns === ns && rootLink !== "/" ? own.table : null;
+      view = {
+        key,
+        rootLink,
+        mountAt(path) {
+          const mount = table === null ? undefined : mountOf(table, path);
+          if (mount !== undefined || outer === null) return mount;
+          // Same namespace, chrooted: the scanner's table names the mounts above the root.
+          return mountOf(outer, rootLink + path);
+        },
+      };
+      views.set(key, view);
+    }
+    return view;
+  }
+
+  return {
+    forProcess(pid: number): ProcessJudge {
+      const dir = `${proc}/${pid}`;
+      let view: View | null | undefined;
+      const viewOf = () => view === undefined ? (view = readView(pid)) : view;
+
+      /** Judges a file whose object the caller has found: by the cache, or by a lookup. */
+      const judge = (
+        file: UsedFile,
+        device: string,
+        inode: string,
+        identify: () => { dev: number; ino: number } | string,
+      ): Verdict => {
+        const current = viewOf();
+        if (current === null) return byMarker("the process's root cannot be read");
+        const key = `${current.key}\0${device}\0${inode}\0${file.printed}`;
+        const cached = verdicts.get(key);
+        if (cached !== undefined) return cached;
+        const type = byDevice.get(device)?.type;
+        if (type === undefined) {
+          return byMarker(`its device ${device} is in no mount table the scan could read`);
+        }
+        if (!isLocalType(type)) return remember(key, byMarker(notAsked(type)));
+        const object = identify();
+        if (typeof object === "string") return byMarker(object);
+        if (deviceName(object.dev) !== device || String(object.ino) !== inode) {
+          return byMarker("it changed while it was read (or a stacking file system shows it)");
+        }
+        return remember(key, judgeByPath(dir, current, file, object, type));
+      };
+      const remember = (key: string, verdict: Verdict): Verdict => {
+        verdicts.set(key, verdict);
+        return verdict;
+      };
+
+      return {
+        mapping(file, range, device, inode) {
+          // Inode 0 names no file (pseudo mappings).
+          if (inode === "0") return byMarker("it has no inode");
+          const link = `${dir}/map_files/${range}`;
+          return judge(file, mapsDeviceName(device), inode, () => statLink(link));
+        },
+        openFile(file, fd) {
+          const current = viewOf();
+          if (current === null) return byMarker("the process's root cannot be read");
+          let info: { mountId: number; ino: string | undefined };
+          try {
+            info = parseFdInfo(readWholeName(`${dir}/fdinfo/${fd}`));
+          } catch (error) {
+            classifyReadError(error);
+            return byMarker("its fdinfo cannot be read");
+          }
+          const mount = byId.get(info.mountId);
+          if (mount === undefined) {
+            return byMarker(`its mount ${info.mountId} is in no mount table`);
+          }
+          if (!isLocalType(mount.type)) return byMarker(notAsked(mount.type));
+          const stat = () => statLink(`${dir}/fd/${fd}`);
+          if (info.ino !== undefined) return judge(file, mount.device, info.ino, stat);
+          // Kernels before 5.14 print no inode in fdinfo: the stat alone names the object.
+          const object = stat();
+          if (typeof object === "string") return byMarker(object);
+          return judge(file, mount.device, String(object.ino), () => object);
+        },
+      };
+    },
+  };
+}
+
+function notAsked(type: string): string {
+  return `it is on ${type}, which is not asked (it may never answer)`;
+}
+
+/** The device and inode a `/proc` link leads to, or why they cannot be read. */
+function statLink(link: string): { dev: number; ino: number } | string {
+  try {
+    const info = Deno.statSync(link);
+    return { dev: info.dev, ino: info.ino ?? -1 };
+  } catch (error) {
+    return classifyReadError(error) === "gone"
+      ? "it changed while it was read"
+      : "its /proc link cannot be read";
+  }
+}
+
+/** The `mnt_id:` and `ino:` lines of a `/proc/PID/fdinfo/N` file. */
+function parseFdInfo(text: string): { mountId: number; ino: string | undefined } {
+  const mountId = /^mnt_id:\s*([0-9]+)$/m.exec(text)?.[1];
+  if (mountId === undefined) throw new SyntaxError("fdinfo has no mnt_id");
+  return { mountId: Number(mountId), ino: /^ino:\s*([0-9]+)$/m.exec(text)?.[1] };
+}
+
+/**
+ * Not stale when the name as printed, or the name less the marker, leads to
+ * the very object the process uses; stale when neither does.
+ */
+function judgeByPath(
+  dir: string,
+  view: View,
+  file: UsedFile,
+  object: { dev: number; ino: number },
+  type: string,
+): Verdict {
+  const names = file.printed === file.path ? [file.path] : [file.printed, file.path];
+  for (const name of names) {
+    const found = lookUp(dir, view, name);
+    if (!found.found) {
+      if (found.unresolvable !== undefined) return byMarker(found.unresolvable);
+      continue;
+    }
+    if (found.dev === object.dev && found.ino === object.ino) return NOT_STALE;
+    if (isStackingType(found.type) || isStackingType(type)) {
+      return byMarker("it lies under a stacking file system (overlay), whose identities differ");
+    }
+  }
+  return STALE;
+}
+
+/**
+ * Looks a name up inside the process's root, one component at a time, as
+ * `openat2`'s `RESOLVE_IN_ROOT` would: an absolute link target starts again at
+ * that root, `..` stops there, and a component on a file system that is not
+ * local is never asked for, so no lookup leaves the process's tree or waits on
+ * a server.
+ */
+function lookUp(dir: string, view: View, name: string): Lookup {
+  if (hasRawBytes(name)) return { found: false, unresolvable: "its name is not valid UTF-8" };
+  let inner: string;
+  if (view.rootLink === "/") inner = name;
+  else if (name.startsWith(`${view.rootLink}/`)) inner = name.slice(view.rootLink.length);
+  else return { found: false, unresolvable: "it lies outside the process's root" };
+  const anchor = `${dir}/root`;
+  const pending = inner.split("/").reverse();
+  const resolved: string[] = [];
+  let links = 0;
+  let last: Deno.FileInfo | undefined;
+  while (pending.length > 0) {
+    const part = pending.pop()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      resolved.pop();
+      last = undefined;
+      continue;
+    }
+    if (last !== undefined && !last.isDirectory) return MISSING;
+    const path = `/${resolved.length > 0 ? `${resolved.join("/")}/` : ""}${part}`;
+    const mount = view.mountAt(path);
+    if (mount === undefined) return { found: false, unresolvable: "no mount holds its path" };
+    if (!isLocalType(mount.type)) {
+      return { found: false, unresolvable: `its path crosses ${mount.type}, which is not asked` };
+    }
+    try {
+      last = Deno.lstatSync(anchor + path);
+      if (last.isSymlink) {
+        if (++links > MAX_LINKS) return { found: false, unresolvable: "too many symbolic links" };
+        const target = readLinkName(anchor + path);
+        if (hasRawBytes(target)) {
+          return { found: false, unresolvable: "a link on its path is not valid UTF-8" };
+        }
+        if (target.startsWith("/")) resolved.length = 0;
+        pending.push(...target.split("/").reverse());
+        last = undefined;
+        continue;
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotADirectory) return MISSING;
+      if (classifyReadError(error) === "gone") return stillThere(anchor) ? MISSING : gone();
+      return { found: false, unresolvable: "a directory on its path cannot be read" };
+    }
+    resolved.push(part);
+  }
+  const path = `/${resolved.join("/")}`;
+  const type = view.mountAt(path)?.type;
+  if (type === undefined || !isLocalType(type)) {
+    return { found: false, unresolvable: "its file system is not asked" };
+  }
+  last ??= statResolved(anchor + path);
+  if (last === undefined) return gone();
+  return { found: true, dev: last.dev, ino: last.ino ?? -1, type };
+}
+
+/** A name not found is missing only while the process's root is still there. */
+function stillThere(anchor: string): boolean {
+  try {
+    Deno.readLinkSync(anchor);
+    return true;
+  } catch (error) {
+    classifyReadError(error);
+    return false;
+  }
+}
+
+/** Stats a path free of links below the anchor (after `..` or at the root itself). */
+function statResolved(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch (error) {
+    classifyReadError(error);
+    return undefined;
+  }
+}
+
+function gone(): Lookup {
+  return { found: false, unresolvable: "the process exited while it was read" };
+}
