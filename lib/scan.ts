@@ -7,7 +7,6 @@
 
 import {
   DELETED_SUFFIX,
-  type DeletedMapping,
   fileKeyOffset,
   mapFilesName,
   parseMapsLine,
