@@ -83,17 +83,6 @@ export function parseMapsLine(line: string): DeletedMapping | null {
 }
 
 /**
- * Splits a maps line at the end of its address range: the range, and the rest
- * from the space after it; null when the line does not start with a range.
- */
-export function splitAddressRange(line: string): [range: string, rest: string] | null {
-  const space = line.indexOf(" ");
-  if (space < 0) return null;
-  const range = line.slice(0, space);
-  return FIELDS[0]!.test(range) ? [range, line.slice(space)] : null;
-}
-
-/**
  * The name of the `map_files` entry for a maps range: the kernel prints maps
  * addresses zero-padded to 8 digits but names map_files entries without padding.
  */

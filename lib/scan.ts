@@ -5,12 +5,7 @@
  * @module
  */
 
-import {
-  DELETED_SUFFIX,
-  fileKeyOffset,
-  mapFilesName,
-  parseMapsLine,
-} from "./maps.ts";
+import { DELETED_SUFFIX, fileKeyOffset, mapFilesName, parseMapsLine } from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import { classifyReadError, readCandidateLines, readLinkName, readWholeName } from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";

@@ -1,10 +1,11 @@
 import { assertEquals } from "@std/assert";
 import {
+  deviceOffset,
+  fileKeyOffset,
   forEachCandidateLine,
   mapFilesName,
   nameOffset,
   parseMapsLine,
-  splitAddressRange,
 } from "../lib/maps.ts";
 import { decodeName } from "../lib/names.ts";
 
@@ -175,12 +176,15 @@ Deno.test("parseMapsLine() never throws and only reports marked lines (random an
   assertEquals(reported > 200, true, `only ${reported} lines reported`);
 });
 
-Deno.test("splitAddressRange() splits at the end of a well-formed range only", () => {
-  assertEquals(splitAddressRange("7f00-7f21 r-xp 0 fd:01 1 /x"), [
-    "7f00-7f21",
-    " r-xp 0 fd:01 1 /x",
-  ]);
-  assertEquals(splitAddressRange("7f00-7f2g r-xp 0 fd:01 1 /x"), null);
-  assertEquals(splitAddressRange("7f00-7f21"), null);
-  assertEquals(splitAddressRange(""), null);
+Deno.test("fileKeyOffset() finds the device field, where a line's file is named", () => {
+  const line = "7f00-7f21 r-xp 00001000 fd:01 42   /x (deleted)";
+  assertEquals(line.slice(fileKeyOffset(line)), "fd:01 42   /x (deleted)");
+  assertEquals(fileKeyOffset("7f00-7f21 r-xp"), -1);
+  assertEquals(fileKeyOffset(""), -1);
+});
+
+Deno.test("deviceOffset() finds the device field in bytes, within the line only", () => {
+  const bytes = new TextEncoder().encode("1-2 r-xp 0 fd:01 7 /a\n1-2 r-xp");
+  assertEquals(deviceOffset(bytes, 0, 21), 11);
+  assertEquals(deviceOffset(bytes, 22, bytes.length), bytes.length);
 });
