@@ -56,9 +56,9 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
   const byKey = new Map<string, Building>();
   for (const process of processes) {
     // NUL cannot occur inside an argument, so it separates them unambiguously.
-    // Without arguments, the `[NAME]` from comm tells programs apart.
-    const program = process.argv.length > 0 ? process.argv.join("\0") : `\0${process.cmdline}`;
-    const key = program + "\0\0" + JSON.stringify(process.unit ?? null);
+    // The command line tells apart programs that cleared their arguments (`[comm]`).
+    const key = `${process.argv.join("\0")}\0\0${process.cmdline}\0\0` +
+      JSON.stringify(process.unit ?? null);
     let group = byKey.get(key);
     if (!group) {
       group = {

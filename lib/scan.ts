@@ -38,11 +38,11 @@ export interface DeletedFile {
 export interface ProcessFinding {
   /** The process ID. */
   readonly pid: number;
-  /** The exact argument vector from `/proc/PID/cmdline`; empty when the process cleared it. */
+  /** The exact argument vector from `/proc/PID/cmdline` (empty, or empty strings, when the process cleared it). */
   readonly argv: readonly string[];
   /**
    * The argument vector joined with spaces, trailing whitespace removed, as the
-   * Python tools print it; `[NAME]` from `/proc/PID/comm` when argv is empty, as `ps` shows it.
+   * Python tools print it; `[NAME]` from `/proc/PID/comm` when that is empty, as `ps` shows it.
    */
   readonly cmdline: string;
   /** The deleted files, sorted by name, one entry per name and kind. */
@@ -173,7 +173,9 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     if (files.length === 0) continue;
     const argv = readArgv(context, pid);
     if (argv === undefined) continue;
-    const cmdline = argv.length > 0 ? argv.join(" ").trimEnd() : readComm(context, pid);
+    // A process that cleared its arguments must not hide: ps shows it as [comm].
+    let cmdline: string | undefined = argv.join(" ").trimEnd();
+    if (cmdline === "") cmdline = readComm(context, pid);
     if (cmdline === undefined) continue;
     const finding = { pid, argv, cmdline, files: sortFiles(files) };
     processes.push(context.units ? { ...finding, unit: readUnit(context, pid) } : finding);
@@ -222,10 +224,7 @@ function readArgv(context: ScanContext, pid: number): string[] | undefined {
   return argv;
 }
 
-/**
- * `[NAME]` from `/proc/PID/comm`, as `ps` shows a process without arguments: a
- * process that cleared its argv must not hide. Undefined when it exited.
- */
+/** `[NAME]` from `/proc/PID/comm`, as `ps` shows a process without arguments; undefined when it exited. */
 function readComm(context: ScanContext, pid: number): string | undefined {
   try {
     const comm = readWholeName(`${context.root}/${pid}/comm`);

@@ -140,8 +140,8 @@ Deno.test("scanLibs() splits argv at NULs exactly: empty, raw and unterminated a
   const { processes } = await scanTree({
     "10": { maps, cmdline: Uint8Array.from([0x61, 0, 0, 0x62, 0xff, 0]) }, // "a", "", "b\xff"
     "11": { maps, cmdline: Uint8Array.from([0x61, 0, 0x62]) }, // rewritten: no final NUL
-    "12": { maps, cmdline: Uint8Array.from([0, 0]) }, // two empty arguments
-    "13": { maps, cmdline: new Uint8Array() }, // a kernel thread: no argv, left out
+    "12": { maps, cmdline: Uint8Array.from([0, 0]), comm: "cleared\n" }, // two empty arguments
+    "13": { maps, cmdline: new Uint8Array() }, // no argv and no comm (it exited): left out
     "14": { maps, cmdline: Uint8Array.from([0xef, 0xbb, 0xbf, 0x61, 0]) }, // a leading BOM is kept
   });
   assertEquals(processes.map((p) => [p.pid, p.argv.map(encodeName)]), [
@@ -150,6 +150,7 @@ Deno.test("scanLibs() splits argv at NULs exactly: empty, raw and unterminated a
     [12, [new Uint8Array(), new Uint8Array()]],
     [14, [Uint8Array.from([0xef, 0xbb, 0xbf, 0x61])]],
   ]);
+  assertEquals(processes.find((p) => p.pid === 12)?.cmdline, "[cleared]");
 });
 
 Deno.test("scanLibs() judges each line by its own address range, though it parses a file once", async () => {
