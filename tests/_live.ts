@@ -180,3 +180,66 @@ async function waitForMappings(pid: number, count: number, dir: string): Promise
   }
   throw new Error(`Process ${pid} did not map ${count} files of ${dir}`);
 }
+
+let mapperBuild: Promise<string | null> | undefined;
+
+/**
+ * Builds `tests/helpers/mapper.c` once per test process (statically, so it also
+ * runs inside a bare chroot); null when no C compiler or static libc is here.
+ */
+export function buildMapper(): Promise<string | null> {
+  mapperBuild ??= (async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "lib_users_mapper_" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const out = `${dir}/mapper`;
+    const source = new URL("./helpers/mapper.c", import.meta.url).pathname;
+    try {
+      const made = await new Deno.Command("cc", {
+        args: ["-O2", "-static", "-o", out, source],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      return made.success ? out : null;
+    } catch {
+      return null;
+    }
+  })();
+  return mapperBuild;
+}
+
+/** A running mapper (see `tests/helpers/mapper.c`). */
+export interface Mapper {
+  readonly pid: number;
+  /** Ends it (closes its standard input, then kills it). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `command` (a mapper, or a wrapper that execs one) and waits for its
+ * "ready". Files are mapped and held open once this returns.
+ */
+export async function spawnMapper(command: readonly string[]): Promise<Mapper> {
+  const child = new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    await readLine(child.stdout);
+  } catch (error) {
+    await kill(child);
+    throw error;
+  }
+  return { pid: child.pid, stop: () => kill(child) };
+}
+
+/** Runs a shell script with `args` as $1…; throws with its stderr when it fails. */
+export async function sh(script: string, ...args: string[]): Promise<void> {
+  const done = await new Deno.Command("/bin/sh", {
+    args: ["-c", `set -eu\n${script}`, "sh", ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!done.success) throw new Error(`Shell step failed: ${new TextDecoder().decode(done.stderr)}`);
+}

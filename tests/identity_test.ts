@@ -1,0 +1,364 @@
+/**
+ * The identity rule on the live kernel: files replaced while another link
+ * keeps their old inode, decoys, a process that flips its mappings under the
+ * scan, processes in their own mount namespace or chroot, exact names, and a
+ * FUSE file system whose daemon stopped answering.
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import { runCli } from "./_helpers.ts";
+import { buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "./_live.ts";
+import { type JsonFile, type JsonGroup, parseMachine } from "../mod.ts";
+
+const MAPPER = await buildMapper();
+const IS_ROOT = Deno.uid() === 0;
+const NO_MAPPER = MAPPER === null ? "no C compiler with a static libc (cc -static)" : undefined;
+const NOT_ROOT = IS_ROOT ? undefined : "needs root (mount namespaces, chroot, other users)";
+for (const reason of [NO_MAPPER, NOT_ROOT]) {
+  if (reason !== undefined) console.warn(`identity_test: live cases ignored: ${reason}`);
+}
+const ignore = NO_MAPPER !== undefined || NOT_ROOT !== undefined;
+
+/** The files the machine output lists for `pid`, or undefined when it is not there. */
+async function filesOf(
+  pid: number,
+  args: string[] = [],
+): Promise<readonly string[] | undefined> {
+  const run = await runCli(["-A"], ["-m", ...args]);
+  assertEquals(run.code, 0, run.stderr);
+  const rows = run.stdout.split("\n").filter((line) => line.startsWith(`${pid};`));
+  return rows.length === 0 ? undefined : parseMachine(rows.join("\n"))[0]!.files;
+}
+
+/** The JSON files of the group holding `pid`. */
+async function jsonFilesOf(pid: number, args: string[] = []): Promise<JsonFile[] | undefined> {
+  const run = await runCli(["-A"], ["--json", ...args]);
+  assertEquals(run.code, 0, run.stderr);
+  const groups: JsonGroup[] = JSON.parse(run.stdout).groups;
+  return groups.find((group) => group.pids.includes(pid))?.files;
+}
+
+/** Runs `body` with a temporary directory holding a copy of a real library, `lib.so`. */
+async function withLibrary(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_identity_" });
+  try {
+    Deno.copyFileSync(realLibrary(), `${dir}/lib.so`);
+    await body(dir);
+  } finally {
+    await sh('umount -l "$1"/* 2>/dev/null || true', dir);
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** Replaces a file as dpkg does: a new file written beside it, renamed over it. */
+const REPLACE = 'cp "$1" "$1.new" && mv "$1.new" "$1"';
+
+Deno.test({
+  name: "scan reports a library replaced while a hard link keeps its old inode",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      const lib = `${dir}/lib.so`;
+      const mapper = await spawnMapper([MAPPER!, lib]);
+      try {
+        await sh(`ln "$1" "$1.keep"; ${REPLACE}`, lib);
+        assertEquals(await filesOf(mapper.pid), [lib]);
+        assertEquals(await filesOf(mapper.pid, ["--fds"]), [lib]);
+        assertEquals(await jsonFilesOf(mapper.pid), [{
+          path: lib,
+          kind: "library",
+          verified: true,
+        }]);
+      } finally {
+        await mapper.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "scan is not fooled by a decoy named x (deleted), nor by a process flipping its mapping",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      const lib = `${dir}/lib.so`;
+      const started: Mapper[] = [];
+      try {
+        // The attacker, unprivileged, opened the library before the update and
+        // keeps swapping one mapping between its old inode and a live file.
+        Deno.copyFileSync(lib, `${dir}/live.so`);
+        started.push(await spawnMapper([MAPPER!, "-u", "65534", "-F", lib, `${dir}/live.so`]));
+        const victims: Mapper[] = [];
+        for (let i = 0; i < 3; i++) victims.push(await spawnMapper([MAPPER!, lib]));
+        started.push(...victims);
+        // A live file named like a marked one, and the really deleted file of that name.
+        const self = `${dir}/libself.so`;
+        Deno.copyFileSync(lib, `${self} (deleted)`);
+        Deno.copyFileSync(lib, self);
+        const decoy = await spawnMapper([MAPPER!, `${self} (deleted)`, self]);
+        started.push(decoy);
+        Deno.removeSync(self);
+        await sh(REPLACE, lib);
+        for (let scan = 0; scan < 20; scan++) {
+          const run = await runCli(["-A"], ["-m"]);
+          const records = parseMachine(
+            run.stdout.split("\n").filter((line) => line.includes(dir)).join("\n"),
+          );
+          const pids = records.flatMap((record) => record.pids);
+          for (const victim of victims) {
+            assert(pids.includes(victim.pid), `scan ${scan}: ${victim.pid} missing`);
+          }
+          const mine = records.find((record) => record.pids.includes(decoy.pid));
+          assertEquals(mine?.files, [self], `scan ${scan}`);
+        }
+      } finally {
+        for (const process of started) await process.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "scan reports a process that cleared its argv as [comm]",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      const lib = `${dir}/lib.so`;
+      const mapper = await spawnMapper([MAPPER!, "-z", lib]);
+      try {
+        Deno.removeSync(lib);
+        const run = await runCli(["-A"], ["-m"]);
+        const row = run.stdout.split("\n").find((line) => line.startsWith(`${mapper.pid};`));
+        assertEquals(row, `${mapper.pid};${lib};[mapper]`);
+      } finally {
+        await mapper.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "scan judges a process in its own mount namespace by its own view, not the host's",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      // In the process's namespace `host/` is a bind mount of `inner/`.
+      Deno.mkdirSync(`${dir}/host`);
+      Deno.mkdirSync(`${dir}/inner`);
+      Deno.copyFileSync(`${dir}/lib.so`, `${dir}/inner/lib.so`);
+      // The host's file of that name is the very inode the process maps.
+      Deno.linkSync(`${dir}/inner/lib.so`, `${dir}/host/lib.so`);
+      // A live file named like a marked one, which exists only in the process's view.
+      Deno.copyFileSync(`${dir}/lib.so`, `${dir}/inner/fake.so (deleted)`);
+      const mapper = await spawnMapper([
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        'mount --bind "$1/inner" "$1/host" && exec "$2" "$1/host/lib.so" "$1/host/fake.so (deleted)"',
+        "sh",
+        dir,
+        MAPPER!,
+      ]);
+      try {
+        await sh(REPLACE, `${dir}/inner/lib.so`);
+        // Host side, the old inode is still at host/lib.so: only the process's view tells.
+        assertEquals(await filesOf(mapper.pid), [`${dir}/host/lib.so`]);
+        assertEquals(await jsonFilesOf(mapper.pid), [
+          { path: `${dir}/host/lib.so`, kind: "library", verified: true },
+        ]);
+      } finally {
+        await mapper.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "scan resolves names inside a chroot and never follows a link out of it",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      const root = `${dir}/root`;
+      Deno.mkdirSync(`${root}/lib`, { recursive: true });
+      Deno.mkdirSync(`${dir}/outside`);
+      Deno.copyFileSync(MAPPER!, `${root}/mapper`);
+      Deno.chmodSync(`${root}/mapper`, 0o755);
+      Deno.copyFileSync(`${dir}/lib.so`, `${root}/lib/a.so`);
+      Deno.copyFileSync(`${dir}/lib.so`, `${root}/lib/kept.so`);
+      // Outside the root, the old inode of lib/a.so lives on under the host path the link names.
+      Deno.linkSync(`${root}/lib/a.so`, `${dir}/outside/a.so`);
+      const mapper = await spawnMapper([
+        "unshare",
+        `--root=${root}`,
+        "/mapper",
+        "/lib/a.so",
+        "/lib/kept.so",
+      ]);
+      try {
+        Deno.removeSync(`${root}/lib/a.so`);
+        Deno.symlinkSync(`${dir}/outside/a.so`, `${root}/lib/a.so`);
+        // kept.so's name now leads, by an absolute link through `..`, to its own inode:
+        // inside the root that is the file in use; on the host the link leads nowhere.
+        Deno.linkSync(`${root}/lib/kept.so`, `${root}/kept.so`);
+        Deno.removeSync(`${root}/lib/kept.so`);
+        Deno.symlinkSync("/lib/../kept.so", `${root}/lib/kept.so`);
+        assertEquals(await filesOf(mapper.pid), [`${root}/lib/a.so`]);
+        const files = await jsonFilesOf(mapper.pid);
+        assertEquals(files, [{ path: `${root}/lib/a.so`, kind: "library", verified: true }]);
+      } finally {
+        await mapper.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "scan names a file holding the four characters \\012 exactly, apart from a newline",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      const literal = `${dir}/a\\012b.so`;
+      const newline = `${dir}/a\nb.so`;
+      Deno.copyFileSync(`${dir}/lib.so`, literal);
+      Deno.copyFileSync(`${dir}/lib.so`, newline);
+      const mapper = await spawnMapper([MAPPER!, literal, newline]);
+      try {
+        Deno.removeSync(literal);
+        Deno.removeSync(newline);
+        assertEquals(await filesOf(mapper.pid), [newline, literal]);
+        assertEquals((await jsonFilesOf(mapper.pid))?.map((f) => f.path), [newline, literal]);
+      } finally {
+        await mapper.stop();
+      }
+    });
+  },
+});
+
+const FUSE_PYTHON = "/usr/bin/python3";
+
+/** Why the FUSE case cannot run here, or undefined when it can. */
+async function fuseMissing(): Promise<string | undefined> {
+  try {
+    Deno.statSync("/dev/fuse");
+  } catch {
+    return "no /dev/fuse";
+  }
+  try {
+    const probe = await new Deno.Command(FUSE_PYTHON, {
+      args: ["-c", "import fusepy"],
+      stderr: "null",
+    }).output();
+    return probe.success ? undefined : "no fusepy (Debian python3-fusepy)";
+  } catch {
+    return `no ${FUSE_PYTHON}`;
+  }
+}
+
+const NO_FUSE = await fuseMissing();
+if (NO_FUSE !== undefined) console.warn(`identity_test: FUSE case ignored: ${NO_FUSE}`);
+
+Deno.test({
+  name: "every output mode finishes and reports when a FUSE daemon stops answering",
+  ignore: ignore || NO_FUSE !== undefined,
+  async fn(t) {
+    const dir = Deno.makeTempDirSync({ prefix: "lib_users_fuse_" });
+    const mountpoint = `${dir}/mnt`;
+    Deno.mkdirSync(mountpoint);
+    const daemon = new Deno.Command(FUSE_PYTHON, {
+      args: [
+        new URL("./helpers/hangfs.py", import.meta.url).pathname,
+        mountpoint,
+        realLibrary(),
+        `${dir}/trigger`,
+      ],
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+    let mapper: Mapper | undefined;
+    const endDaemon = () => {
+      try {
+        // Its death answers every request still waiting: a stuck stat returns.
+        daemon.kill("SIGKILL");
+      } catch { /* already gone */ }
+    };
+    try {
+      await waitFor(() => exists(`${mountpoint}/lib.so`), "the FUSE mount");
+      mapper = await spawnMapper([MAPPER!, `${mountpoint}/lib.so`, `${mountpoint}/held.log`]);
+      Deno.removeSync(`${mountpoint}/lib.so`);
+      Deno.removeSync(`${mountpoint}/held.log`);
+      Deno.writeTextFileSync(`${dir}/trigger`, "");
+      const pid = mapper.pid;
+      // Both files are mapped and held open.
+      const both = [`${mountpoint}/held.log`, `${mountpoint}/lib.so`];
+      const modes: [string[], (stdout: string) => void][] = [
+        [["-m"], (out) => assertEquals(rowFiles(out, pid), both)],
+        [["-s"], (out) => assert(out.includes(`${pid} "`) && out.includes(both[1]!))],
+        [["--fds", "-m"], (out) => assertEquals(rowFiles(out, pid), both)],
+        [["-m", "-S"], (out) => assertEquals(rowFiles(out, pid), both)],
+        [["--json"], (out) => assertFuseJson(out, pid, both)],
+        [["--fds", "--json"], (out) => assertFuseJson(out, pid, both)],
+        [["--format=nagios"], (out) => assert(/^(WARNING|CRITICAL) - /.test(out), out)],
+        [
+          ["--format=prometheus"],
+          (out) => assert(/^lib_users_stale_files\{[^}]*\} [1-9]/m.test(out)),
+        ],
+        [["-m", "--restart-hints"], (out) => assertEquals(rowFiles(out, pid), both)],
+      ];
+      for (const [args, check] of modes) {
+        await t.step(args.join(" "), async () => {
+          const timer = setTimeout(endDaemon, 15_000);
+          const started = performance.now();
+          const run = await runCli(["-A"], args);
+          clearTimeout(timer);
+          const seconds = (performance.now() - started) / 1000;
+          assert(seconds < 15, `${args.join(" ")} hung on the FUSE file system (${seconds} s)`);
+          check(run.stdout);
+        });
+      }
+    } finally {
+      endDaemon();
+      await daemon.status;
+      await mapper?.stop();
+      await sh(
+        'fusermount -u -z "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true',
+        mountpoint,
+      );
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+function rowFiles(stdout: string, pid: number): readonly string[] | undefined {
+  const row = stdout.split("\n").find((line) => line.startsWith(`${pid};`));
+  return row === undefined ? undefined : parseMachine(row)[0]!.files;
+}
+
+function assertFuseJson(stdout: string, pid: number, paths: string[]): void {
+  const groups: JsonGroup[] = JSON.parse(stdout).groups;
+  const files = groups.find((group) => group.pids.includes(pid))?.files ?? [];
+  assertEquals(files.map((f) => f.path), paths);
+  for (const file of files) {
+    assertEquals(file.verified, false);
+    assert(file.unverified_reason?.includes("fuse"), file.unverified_reason);
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(ready: () => boolean, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    if (ready()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
