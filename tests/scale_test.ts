@@ -6,7 +6,8 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { groupByArgv, scanFds, scanLibs } from "../mod.ts";
 import { ROOT, runCli } from "./_helpers.ts";
-import { spawnStale } from "./_live.ts";
+import config from "../deno.json" with { type: "json" };
+import { buildMapper, realLibrary, spawnMapper, spawnStale } from "./_live.ts";
 
 const LIVE_LINE =
   "7f0000000000-7f0000001000 r-xp 00000000 fd:01 1 /usr/lib/x86_64-linux-gnu/liblive.so.1\n";
@@ -149,4 +150,61 @@ Deno.test("CLI on the live kernel stays exact while processes start and exit", a
     await stale.stop();
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+const MAPPER = await buildMapper();
+/** The flags `deno task scan` runs main.ts with ("deno run -A … main.ts"). */
+const SCAN_FLAGS = config.tasks.scan.split(" ").slice(2, -1);
+if (MAPPER === null) console.warn("scale_test: the 60,000-mapping case is ignored: no cc -static");
+
+Deno.test({
+  name:
+    "scanLibs() on the live kernel: 60,000 mappings of deleted files cost no more memory than 60",
+  ignore: MAPPER === null,
+  async fn() {
+    const dir = Deno.makeTempDirSync();
+    try {
+      const script = `${dir}/measure.ts`;
+      Deno.writeTextFileSync(
+        script,
+        `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
+const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
+const before = peak();
+const result = await scanLibs();
+const mine = result.processes.find((p) => p.pid === Number(Deno.args[0]));
+console.log(JSON.stringify({ grown: peak() - before, files: mine?.files.map((f) => f.path) }));
+`,
+      );
+      /** Peak RSS growth of a scan while one process maps `files` `count` times in all. */
+      const measure = async (count: number, files: string[]) => {
+        for (const file of files) Deno.copyFileSync(realLibrary(), file);
+        const mapper = await spawnMapper([MAPPER!, "-n", String(count), ...files]);
+        try {
+          for (const file of files) Deno.removeSync(file);
+          const output = await new Deno.Command(Deno.execPath(), {
+            // Measured as the CLI runs: with the V8 flags of `deno task scan`.
+            args: ["run", "--quiet", ...SCAN_FLAGS, script, String(mapper.pid)],
+            stdout: "piped",
+            stderr: "inherit",
+          }).output();
+          assertEquals(output.code, 0);
+          const { grown, files: found } = JSON.parse(new TextDecoder().decode(output.stdout));
+          assertEquals(found, [...files].sort());
+          return grown as number;
+        } finally {
+          await mapper.stop();
+        }
+      };
+      const one = [`${dir}/a.so`];
+      const two = [`${dir}/a.so`, `${dir}/b.so`];
+      const base = await measure(60, two);
+      for (const [name, files] of [["one file", one], ["two alternating", two]] as const) {
+        const grown = await measure(60_000, files);
+        const extra = (grown - base) / 1048576;
+        assert(extra <= 5, `${name}: 60,000 mappings took ${extra.toFixed(1)} MiB more than 60`);
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
 });
