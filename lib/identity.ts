@@ -17,12 +17,12 @@ import {
   deviceName,
   isLocalType,
   isStackingType,
-  mapsDeviceName,
   type Mount,
   mountOf,
   type MountTable,
   parseMountInfo,
 } from "./mounts.ts";
+import { mapFilesName } from "./maps.ts";
 import { classifyReadError, readLinkName, readWholeName } from "./procfs.ts";
 import { hasRawBytes } from "./names.ts";
 
@@ -50,23 +50,30 @@ export interface UsedFile {
   readonly printed: string;
 }
 
-/** The identity checks of one process; made by {@linkcode IdentityJudge.forProcess}. */
-export interface ProcessJudge {
-  /** Judges a mapping: its address range and the device (hex, as in maps) and inode maps printed. */
-  mapping(file: UsedFile, range: string, device: string, inode: string): Verdict;
-  /** Judges an open file: the name of its entry in `/proc/PID/fd`. */
-  openFile(file: UsedFile, fd: string): Verdict;
+/**
+ * A mapped file as maps names it. The object is also the cache key of its
+ * verdict: pass one object for one device, inode and printed name (the scan
+ * passes the line it parsed once for every process).
+ */
+export interface MappedFile extends UsedFile {
+  /** `MAJOR:MINOR`, decimal. */
+  readonly device: string;
+  readonly inode: string;
 }
 
 /** The identity checks of one scan, with what they share across processes. */
 export interface IdentityJudge {
-  /** The checks of one process. */
-  forProcess(pid: number): ProcessJudge;
+  /** Judges a mapping of process `pid`, given its address range as maps prints it. */
+  mapping(pid: number, file: MappedFile, range: string): Verdict;
+  /** Judges an open file of process `pid`: the name of its entry in `/proc/PID/fd`. */
+  openFile(pid: number, file: UsedFile, fd: string): Verdict;
 }
 
 /** Processes that see the same tree: one mount namespace and one root. */
 interface View {
-  readonly key: string;
+  /** Verdicts in this view, by the mapped file's object or by `device, inode, name` text. */
+  readonly verdicts: Map<MappedFile | string, Verdict>;
+  readonly ns: string;
   /** The root as the scanner names it (`/` for most, the directory of a chroot). */
   readonly rootLink: string;
   /** The mount a path inside the root lies on, or undefined when no table tells. */
@@ -91,7 +98,6 @@ const MISSING: Lookup = Object.freeze({ found: false });
  */
 export function createIdentityJudge(proc: string): IdentityJudge {
   const views = new Map<string, View>();
-  const verdicts = new Map<string, Verdict>();
   // Devices and mount IDs name one file system wherever they are seen, so the
   // mount tables of every process read serve every process.
   const byDevice = new Map<string, Mount>();
@@ -124,6 +130,7 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     return scanner;
   }
 
+  let last: View | null = null;
   function readView(pid: number): View | null {
     let ns: string;
     let rootLink: string;
@@ -134,6 +141,8 @@ export function createIdentityJudge(proc: string): IdentityJudge {
       classifyReadError(error);
       return null;
     }
+    // Most processes share the view of the one before: no key to build.
+    if (last !== null && last.ns === ns && last.rootLink === rootLink) return last;
     const key = `${ns}\0${rootLink}`;
     let view = views.get(key);
     if (view === undefined) {
@@ -141,7 +150,8 @@ export function createIdentityJudge(proc: string): IdentityJudge {
       const table = readTable(pid);
       const outer = own !== null && own.ns === ns && rootLink !== "/" ? own.table : null;
       view = {
-        key,
+        verdicts: new Map(),
+        ns,
         rootLink,
         mountAt(path) {
           const mount = table === null ? undefined : mountOf(table, path);
@@ -152,76 +162,91 @@ export function createIdentityJudge(proc: string): IdentityJudge {
       };
       views.set(key, view);
     }
+    last = view;
     return view;
   }
 
+  // A scan asks about one process at a time: its view is read once.
+  let viewPid = -1;
+  let view: View | null = null;
+  const viewOf = (pid: number): View | null => {
+    if (pid !== viewPid) {
+      viewPid = pid;
+      view = readView(pid);
+    }
+    return view;
+  };
+
+  /** Judges a file whose object `identify` finds (a stat of the process's own link). */
+  function judge(
+    pid: number,
+    current: View,
+    key: MappedFile | string,
+    file: UsedFile,
+    device: string,
+    inode: string,
+    identify: () => { dev: number; ino: number } | string,
+  ): Verdict {
+    const cached = current.verdicts.get(key);
+    if (cached !== undefined) return cached;
+    const type = byDevice.get(device)?.type;
+    if (type === undefined) {
+      return byMarker(`its device ${device} is in no mount table the scan could read`);
+    }
+    if (!isLocalType(type)) return remember(current, key, byMarker(notAsked(type)));
+    const object = identify();
+    if (typeof object === "string") return byMarker(object);
+    if (deviceName(object.dev) !== device || String(object.ino) !== inode) {
+      return byMarker("it changed while it was read (or a stacking file system shows it)");
+    }
+    return remember(current, key, judgeByPath(`${proc}/${pid}`, current, file, object, type));
+  }
+
   return {
-    forProcess(pid: number): ProcessJudge {
+    mapping(pid, file, range) {
+      // Inode 0 names no file (pseudo mappings).
+      if (file.inode === "0") return byMarker("it has no inode");
+      const current = viewOf(pid);
+      if (current === null) return byMarker(ROOT_UNREADABLE);
+      const cached = current.verdicts.get(file);
+      if (cached !== undefined) return cached;
+      return judge(pid, current, file, file, file.device, file.inode, () => {
+        return statLink(`${proc}/${pid}/map_files/${mapFilesName(range)}`);
+      });
+    },
+    openFile(pid, file, fd) {
+      const current = viewOf(pid);
+      if (current === null) return byMarker(ROOT_UNREADABLE);
       const dir = `${proc}/${pid}`;
-      let view: View | null | undefined;
-      const viewOf = () => view === undefined ? (view = readView(pid)) : view;
-
-      /** Judges a file whose object the caller has found: by the cache, or by a lookup. */
-      const judge = (
-        file: UsedFile,
-        device: string,
-        inode: string,
-        identify: () => { dev: number; ino: number } | string,
-      ): Verdict => {
-        const current = viewOf();
-        if (current === null) return byMarker("the process's root cannot be read");
-        const key = `${current.key}\0${device}\0${inode}\0${file.printed}`;
-        const cached = verdicts.get(key);
-        if (cached !== undefined) return cached;
-        const type = byDevice.get(device)?.type;
-        if (type === undefined) {
-          return byMarker(`its device ${device} is in no mount table the scan could read`);
-        }
-        if (!isLocalType(type)) return remember(key, byMarker(notAsked(type)));
-        const object = identify();
-        if (typeof object === "string") return byMarker(object);
-        if (deviceName(object.dev) !== device || String(object.ino) !== inode) {
-          return byMarker("it changed while it was read (or a stacking file system shows it)");
-        }
-        return remember(key, judgeByPath(dir, current, file, object, type));
+      let info: { mountId: number; ino: string | undefined };
+      try {
+        info = parseFdInfo(readWholeName(`${dir}/fdinfo/${fd}`));
+      } catch (error) {
+        classifyReadError(error);
+        return byMarker("its fdinfo cannot be read");
+      }
+      const mount = byId.get(info.mountId);
+      if (mount === undefined) return byMarker(`its mount ${info.mountId} is in no mount table`);
+      if (!isLocalType(mount.type)) return byMarker(notAsked(mount.type));
+      const stat = () => statLink(`${dir}/fd/${fd}`);
+      const judgeAs = (ino: string, identify: typeof stat) => {
+        const key = `${mount.device}\0${ino}\0${file.printed}`;
+        return judge(pid, current, key, file, mount.device, ino, identify);
       };
-      const remember = (key: string, verdict: Verdict): Verdict => {
-        verdicts.set(key, verdict);
-        return verdict;
-      };
-
-      return {
-        mapping(file, range, device, inode) {
-          // Inode 0 names no file (pseudo mappings).
-          if (inode === "0") return byMarker("it has no inode");
-          const link = `${dir}/map_files/${range}`;
-          return judge(file, mapsDeviceName(device), inode, () => statLink(link));
-        },
-        openFile(file, fd) {
-          const current = viewOf();
-          if (current === null) return byMarker("the process's root cannot be read");
-          let info: { mountId: number; ino: string | undefined };
-          try {
-            info = parseFdInfo(readWholeName(`${dir}/fdinfo/${fd}`));
-          } catch (error) {
-            classifyReadError(error);
-            return byMarker("its fdinfo cannot be read");
-          }
-          const mount = byId.get(info.mountId);
-          if (mount === undefined) {
-            return byMarker(`its mount ${info.mountId} is in no mount table`);
-          }
-          if (!isLocalType(mount.type)) return byMarker(notAsked(mount.type));
-          const stat = () => statLink(`${dir}/fd/${fd}`);
-          if (info.ino !== undefined) return judge(file, mount.device, info.ino, stat);
-          // Kernels before 5.14 print no inode in fdinfo: the stat alone names the object.
-          const object = stat();
-          if (typeof object === "string") return byMarker(object);
-          return judge(file, mount.device, String(object.ino), () => object);
-        },
-      };
+      if (info.ino !== undefined) return judgeAs(info.ino, stat);
+      // Kernels before 5.14 print no inode in fdinfo: the stat alone names the object.
+      const object = stat();
+      if (typeof object === "string") return byMarker(object);
+      return judgeAs(String(object.ino), () => object);
     },
   };
+}
+
+const ROOT_UNREADABLE = "the process's root cannot be read";
+
+function remember(view: View, key: MappedFile | string, verdict: Verdict): Verdict {
+  view.verdicts.set(key, verdict);
+  return verdict;
 }
 
 function notAsked(type: string): string {
@@ -266,7 +291,9 @@ function judgeByPath(
       continue;
     }
     if (found.dev === object.dev && found.ino === object.ino) return NOT_STALE;
-    if (isStackingType(found.type) || isStackingType(type)) {
+    // Kernels before 6.x show a mapping through overlayfs by the inode of the
+    // layer below, while a lookup shows the overlay's own: not like with like.
+    if (found.dev !== object.dev && (isStackingType(found.type) || isStackingType(type))) {
       return byMarker("it lies under a stacking file system (overlay), whose identities differ");
     }
   }

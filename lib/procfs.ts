@@ -37,10 +37,17 @@ let lastLength = -1;
 let deliver: (line: string) => void = () => {};
 /**
  * The files (device, inode and name bytes) handed over from the file being
- * read, by a hash of their bytes: a process that maps two files 30,000 times
- * each, alternately, costs two decodes, not 60,000.
+ * read: a process that maps two files 30,000 times each, alternately, costs two
+ * decodes, not 60,000. Their bytes lie end to end in one reused buffer (an
+ * ArrayBuffer of its own per file measured dear); they are compared one by one
+ * while few (most processes), through a hash of their bytes beyond that.
  */
-const delivered = new Map<number, Uint8Array[]>();
+let seenBytes = new Uint8Array(4096);
+let seenUsed = 0;
+const seenStarts: number[] = [];
+const seenLengths: number[] = [];
+const seenByHash = new Map<number, number[]>();
+const FEW = 16;
 
 /**
  * Reads a maps file in chunks through one reused buffer and hands each decoded
@@ -54,7 +61,10 @@ const delivered = new Map<number, Uint8Array[]>();
 export function readCandidateLines(path: string, onLine: (line: string) => void): void {
   // A read that failed part-way (the process exited) may have left its last line behind.
   lastLength = -1;
-  delivered.clear();
+  seenUsed = 0;
+  seenStarts.length = 0;
+  seenLengths.length = 0;
+  seenByHash.clear();
   deliver = onLine;
   const file = Deno.openSync(path);
   let filled = 0;
@@ -87,21 +97,71 @@ function takeCandidate(start: number, end: number): void {
   const from = deviceOffset(sharedBuffer, start, end);
   const length = end - from;
   // Most repeats are the next segment of the same file.
-  if (length === lastLength && sameBytes(sharedBuffer, from, lastFile, length)) return;
+  if (length === lastLength && sameBytes(sharedBuffer, from, lastFile, 0, length)) return;
   if (length > lastFile.length) lastFile = new Uint8Array(length * 2);
   lastFile.set(sharedBuffer.subarray(from, end));
   lastLength = length;
-  const hash = hashBytes(sharedBuffer, from, end);
-  const seen = delivered.get(hash);
-  if (
-    seen?.some((bytes) => bytes.length === length && sameBytes(sharedBuffer, from, bytes, length))
-  ) {
-    return;
-  }
-  const copy = sharedBuffer.slice(from, end);
-  if (seen) seen.push(copy);
-  else delivered.set(hash, [copy]);
+  if (wasDelivered(from, end)) return;
   deliver(decodeName(sharedBuffer.subarray(start, end)));
+}
+
+/** Whether the file `sharedBuffer[from, end)` names was handed over already; records it if not. */
+function wasDelivered(from: number, end: number): boolean {
+  const length = end - from;
+  const count = seenStarts.length;
+  if (count < FEW) {
+    for (let k = 0; k < count; k++) {
+      if (
+        seenLengths[k] === length &&
+        sameBytes(sharedBuffer, from, seenBytes, seenStarts[k]!, length)
+      ) {
+        return true;
+      }
+    }
+    remember(from, end);
+    if (count + 1 === FEW) {
+      for (let k = 0; k < FEW; k++) {
+        const start = seenStarts[k]!;
+        addByHash(hashBytes(seenBytes, start, start + seenLengths[k]!), k);
+      }
+    }
+    return false;
+  }
+  const hash = hashBytes(sharedBuffer, from, end);
+  const bucket = seenByHash.get(hash);
+  if (bucket !== undefined) {
+    for (const k of bucket) {
+      if (
+        seenLengths[k] === length &&
+        sameBytes(sharedBuffer, from, seenBytes, seenStarts[k]!, length)
+      ) {
+        return true;
+      }
+    }
+  }
+  addByHash(hash, remember(from, end));
+  return false;
+}
+
+/** Copies `sharedBuffer[from, end)` to the seen files; returns its index. */
+function remember(from: number, end: number): number {
+  const length = end - from;
+  if (seenUsed + length > seenBytes.length) {
+    const bigger = new Uint8Array(Math.max(seenBytes.length * 2, seenUsed + length));
+    bigger.set(seenBytes.subarray(0, seenUsed));
+    seenBytes = bigger;
+  }
+  for (let i = 0; i < length; i++) seenBytes[seenUsed + i] = sharedBuffer[from + i]!;
+  seenStarts.push(seenUsed);
+  seenLengths.push(length);
+  seenUsed += length;
+  return seenStarts.length - 1;
+}
+
+function addByHash(hash: number, index: number): void {
+  const bucket = seenByHash.get(hash);
+  if (bucket) bucket.push(index);
+  else seenByHash.set(hash, [index]);
 }
 
 /** FNV-1a over `buf[from, end)`. */
@@ -111,9 +171,15 @@ function hashBytes(buf: Uint8Array, from: number, end: number): number {
   return hash;
 }
 
-function sameBytes(buf: Uint8Array, at: number, other: Uint8Array, length: number): boolean {
+function sameBytes(
+  buf: Uint8Array,
+  at: number,
+  other: Uint8Array,
+  otherAt: number,
+  length: number,
+): boolean {
   for (let i = length - 1; i >= 0; i--) {
-    if (buf[at + i] !== other[i]) return false;
+    if (buf[at + i] !== other[otherAt + i]) return false;
   }
   return true;
 }

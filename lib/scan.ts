@@ -12,10 +12,10 @@ import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./
 import {
   createIdentityJudge,
   type IdentityJudge,
-  type ProcessJudge,
-  type UsedFile,
+  type MappedFile,
   type Verdict,
 } from "./identity.ts";
+import { mapsDeviceName } from "./mounts.ts";
 
 /** How a process uses a deleted file. */
 export type FileKind = "library" | "executable" | "fd";
@@ -89,6 +89,10 @@ interface ScanContext {
    * every segment and every process that maps the file), ignored names as null.
    */
   readonly parsedLines: Map<string, ParsedLine | null>;
+  /** The candidate files of the process being read, with the first range of each. */
+  readonly candidates: Map<ParsedLine, string>;
+  /** Takes one candidate line of the process being read (one function for the whole scan). */
+  readonly takeLine: (line: string) => void;
   readonly ignored: (name: string) => boolean;
   unreadable: number;
 }
@@ -156,6 +160,8 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     kinds: options.kinds ?? true,
     identity: createIdentityJudge(root),
     parsedLines: new Map(),
+    candidates: new Map(),
+    takeLine: (line) => parseCandidate(context, line),
     ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
     unreadable: 0,
   };
@@ -247,10 +253,9 @@ function readUnit(context: ScanContext, pid: number): UnitInfo {
 }
 
 /** A candidate line's file: its identity as maps prints it, and its names. */
-interface ParsedLine extends UsedFile {
-  /** The device field, hexadecimal (`fd:01`). */
-  readonly device: string;
-  readonly inode: string;
+interface ParsedLine extends MappedFile {
+  /** Whether maps may have written the name ambiguously (`\012`: a newline, or those four characters). */
+  readonly ambiguous: boolean;
 }
 
 /** A range as maps prints it: a bad one must not borrow a verdict, nor name another link. */
@@ -261,11 +266,11 @@ const RANGE = /^[0-9a-f]+-[0-9a-f]+$/;
  * after an update hundreds of processes map the same deleted library, and their
  * lines differ only in the address range, permissions and offset.
  */
-function parseCandidate(context: ScanContext, line: string): [range: string, ParsedLine] | null {
+function parseCandidate(context: ScanContext, line: string): void {
   const key = fileKeyOffset(line);
-  if (key < 0) return null;
+  if (key < 0) return;
   const range = line.slice(0, line.indexOf(" "));
-  if (!RANGE.test(range)) return null;
+  if (!RANGE.test(range)) return;
   const tail = line.slice(key);
   let parsed = context.parsedLines.get(tail);
   if (parsed === undefined) {
@@ -276,35 +281,31 @@ function parseCandidate(context: ScanContext, line: string): [range: string, Par
       const [device, inode] = mapping.file.split(" ") as [string, string];
       // The OpenVZ form, `(deleted)/NAME`, cannot be a real name.
       const printed = line.endsWith(DELETED_SUFFIX) ? mapping.path + DELETED_SUFFIX : mapping.path;
-      parsed = { path: mapping.path, printed, device, inode };
+      const ambiguous = mapping.path.includes("\n");
+      parsed = { path: mapping.path, printed, device: mapsDeviceName(device), inode, ambiguous };
     }
     context.parsedLines.set(tail, parsed);
   }
-  return parsed && [range, parsed];
+  if (parsed !== null && !context.candidates.has(parsed)) context.candidates.set(parsed, range);
 }
 
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   // One entry per file (device, inode, name), never per mapping: a process may
   // map one file 60,000 times.
-  const candidates = new Map<ParsedLine, string>();
-  readCandidateLines(`${context.root}/${pid}/maps`, (line) => {
-    const candidate = parseCandidate(context, line);
-    if (candidate && !candidates.has(candidate[1])) candidates.set(candidate[1], candidate[0]);
-  });
+  const candidates = context.candidates;
+  candidates.clear();
+  readCandidateLines(`${context.root}/${pid}/maps`, context.takeLine);
   if (candidates.size === 0) return [];
-  const dir = `${context.root}/${pid}`;
-  const judge = context.identity.forProcess(pid);
-  const found = new Map<string, DeletedFile>();
+  const found: DeletedFile[] = [];
   let executable: string | undefined;
   for (const [parsed, range] of candidates) {
-    const link = mapFilesName(range);
-    const file = exactNames(`${dir}/map_files/${link}`, parsed);
-    const verdict = judge.mapping(file, link, parsed.device, parsed.inode);
+    const file = parsed.ambiguous ? exactNames(context, pid, parsed, range) : parsed;
+    const verdict = context.identity.mapping(pid, file, range);
     if (!verdict.stale) continue;
-    if (context.kinds) executable ??= readExecutable(dir);
+    if (context.kinds) executable ??= readExecutable(`${context.root}/${pid}`);
     addFile(found, file.path, file.path === executable ? "executable" : "library", verdict);
   }
-  return [...found.values()];
+  return found;
 }
 
 /**
@@ -312,36 +313,36 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
  * characters reads the same: only then the `map_files` link, whose target is
  * the exact name, is read as well.
  */
-function exactNames(link: string, parsed: ParsedLine): UsedFile {
-  if (!parsed.path.includes("\n")) return parsed;
+function exactNames(
+  context: ScanContext,
+  pid: number,
+  parsed: ParsedLine,
+  range: string,
+): MappedFile {
   try {
-    const target = readLinkName(link);
+    const target = readLinkName(`${context.root}/${pid}/map_files/${mapFilesName(range)}`);
     const marked = target.endsWith(DELETED_SUFFIX);
-    return { path: marked ? target.slice(0, -DELETED_SUFFIX.length) : target, printed: target };
+    const path = marked ? target.slice(0, -DELETED_SUFFIX.length) : target;
+    // A new object: its verdict is not shared with the ambiguous name's.
+    return { path, printed: target, device: parsed.device, inode: parsed.inode };
   } catch (error) {
     classifyReadError(error);
     return parsed;
   }
 }
 
-/** One entry per name and kind; a name checked one way and decided by the marker another keeps why. */
-function addFile(
-  found: Map<string, DeletedFile>,
-  path: string,
-  kind: FileKind,
-  verdict: Verdict,
-): void {
-  const key = `${kind}\0${path}`;
-  const known = found.get(key);
-  if (known !== undefined && (known.unverified !== undefined || verdict.unverified === undefined)) {
-    return;
-  }
-  found.set(
-    key,
-    verdict.unverified === undefined
-      ? { path, kind }
-      : { path, kind, unverified: verdict.unverified },
-  );
+/**
+ * One entry per name and kind; a name checked one way and decided by the
+ * marker another keeps why. A process uses few stale files: a list will do.
+ */
+function addFile(found: DeletedFile[], path: string, kind: FileKind, verdict: Verdict): void {
+  const at = found.findIndex((file) => file.path === path && file.kind === kind);
+  if (at >= 0 && (found[at]!.unverified !== undefined || verdict.unverified === undefined)) return;
+  const file = verdict.unverified === undefined
+    ? { path, kind }
+    : { path, kind, unverified: verdict.unverified };
+  if (at >= 0) found[at] = file;
+  else found.push(file);
 }
 
 /** The deleted executable's name, or "" when the program file is not deleted or unknown. */
@@ -357,8 +358,7 @@ function readExecutable(dir: string): string {
 
 function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   const dir = `${context.root}/${pid}/fd`;
-  const found = new Map<string, DeletedFile>();
-  let judge: ProcessJudge | undefined;
+  const found: DeletedFile[] = [];
   let unreadable = false;
   for (const entry of Deno.readDirSync(dir)) {
     let target: string;
@@ -372,13 +372,12 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     if (!target.endsWith(DELETED_SUFFIX)) continue;
     const path = target.slice(0, -DELETED_SUFFIX.length);
     // Each fd is judged on its own: a live decoy named `x (deleted)` must not speak for x.
-    if (found.has(`fd\0${path}`) || context.ignored(path)) continue;
-    judge ??= context.identity.forProcess(pid);
-    const verdict = judge.openFile({ path, printed: target }, entry.name);
+    if (found.some((file) => file.path === path) || context.ignored(path)) continue;
+    const verdict = context.identity.openFile(pid, { path, printed: target }, entry.name);
     if (verdict.stale) addFile(found, path, "fd", verdict);
   }
   if (unreadable) context.unreadable++;
-  return [...found.values()];
+  return found;
 }
 
 function sortFiles(files: DeletedFile[]): DeletedFile[] {

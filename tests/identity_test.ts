@@ -362,3 +362,33 @@ async function waitFor(ready: () => boolean, what: string): Promise<void> {
   }
   throw new Error(`Timed out waiting for ${what}`);
 }
+
+Deno.test({
+  name: "scan judges files under overlayfs: a file replaced through the overlay, a live decoy",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      for (const sub of ["lower", "upper", "work", "merged"]) Deno.mkdirSync(`${dir}/${sub}`);
+      Deno.copyFileSync(`${dir}/lib.so`, `${dir}/lower/lib.so`);
+      Deno.copyFileSync(`${dir}/lib.so`, `${dir}/lower/fake.so (deleted)`);
+      const options = `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`;
+      await sh('mount -t overlay overlay -o "$1" "$2"', options, `${dir}/merged`);
+      const merged = `${dir}/merged`;
+      const mapper = await spawnMapper([
+        MAPPER!,
+        `${merged}/lib.so`,
+        `${merged}/fake.so (deleted)`,
+      ]);
+      try {
+        // As a package manager inside a container replaces it: a new file renamed over the old.
+        await sh(REPLACE, `${merged}/lib.so`);
+        assertEquals(await filesOf(mapper.pid), [`${merged}/lib.so`]);
+        const files = await jsonFilesOf(mapper.pid);
+        assertEquals(files?.map((f) => f.path), [`${merged}/lib.so`]);
+      } finally {
+        await mapper.stop();
+        await sh('umount "$1"', merged);
+      }
+    });
+  },
+});
