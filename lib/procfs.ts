@@ -61,10 +61,7 @@ const FEW = 16;
 export function readCandidateLines(path: string, onLine: (line: string) => void): void {
   // A read that failed part-way (the process exited) may have left its last line behind.
   lastLength = -1;
-  seenUsed = 0;
-  seenStarts.length = 0;
-  seenLengths.length = 0;
-  seenByHash.clear();
+  if (seenStarts.length > 0) forgetSeen();
   deliver = onLine;
   const file = Deno.openSync(path);
   let filled = 0;
@@ -103,6 +100,14 @@ function takeCandidate(start: number, end: number): void {
   lastLength = length;
   if (wasDelivered(from, end)) return;
   deliver(decodeName(sharedBuffer.subarray(start, end)));
+}
+
+/** Most maps files hand over no file: the seen files are cleared only when there are some. */
+function forgetSeen(): void {
+  seenUsed = 0;
+  seenStarts.length = 0;
+  seenLengths.length = 0;
+  if (seenByHash.size > 0) seenByHash.clear();
 }
 
 /** Whether the file `sharedBuffer[from, end)` names was handed over already; records it if not. */

@@ -293,19 +293,19 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   // One entry per file (device, inode, name), never per mapping: a process may
   // map one file 60,000 times.
   const candidates = context.candidates;
-  candidates.clear();
+  if (candidates.size > 0) candidates.clear();
   readCandidateLines(`${context.root}/${pid}/maps`, context.takeLine);
   if (candidates.size === 0) return [];
-  const found: DeletedFile[] = [];
+  const found = new FoundFiles();
   let executable: string | undefined;
   for (const [parsed, range] of candidates) {
     const file = parsed.ambiguous ? exactNames(context, pid, parsed, range) : parsed;
     const verdict = context.identity.mapping(pid, file, range);
     if (!verdict.stale) continue;
     if (context.kinds) executable ??= readExecutable(`${context.root}/${pid}`);
-    addFile(found, file.path, file.path === executable ? "executable" : "library", verdict);
+    found.add(file.path, file.path === executable ? "executable" : "library", verdict);
   }
-  return found;
+  return found.files;
 }
 
 /**
@@ -332,17 +332,41 @@ function exactNames(
 }
 
 /**
- * One entry per name and kind; a name checked one way and decided by the
- * marker another keeps why. A process uses few stale files: a list will do.
+ * The stale files of one process: one entry per name and kind, in a list (a
+ * process uses few), indexed once it grows (a hostile one may map thousands).
  */
-function addFile(found: DeletedFile[], path: string, kind: FileKind, verdict: Verdict): void {
-  const at = found.findIndex((file) => file.path === path && file.kind === kind);
-  if (at >= 0 && (found[at]!.unverified !== undefined || verdict.unverified === undefined)) return;
-  const file = verdict.unverified === undefined
-    ? { path, kind }
-    : { path, kind, unverified: verdict.unverified };
-  if (at >= 0) found[at] = file;
-  else found.push(file);
+class FoundFiles {
+  readonly files: DeletedFile[] = [];
+  #index: Map<string, number> | null = null;
+
+  /** Adds a file; a name checked one way and decided by the marker another keeps why. */
+  add(path: string, kind: FileKind, verdict: Verdict): void {
+    const at = this.#find(path, kind);
+    const known = at < 0 ? undefined : this.files[at];
+    if (known && (known.unverified !== undefined || verdict.unverified === undefined)) return;
+    const file: DeletedFile = verdict.unverified === undefined
+      ? { path, kind }
+      : { path, kind, unverified: verdict.unverified };
+    if (at >= 0) {
+      this.files[at] = file;
+      return;
+    }
+    this.files.push(file);
+    if (this.#index !== null) this.#index.set(`${kind}\0${path}`, this.files.length - 1);
+    else if (this.files.length === 16) {
+      this.#index = new Map(this.files.map((f, i) => [`${f.kind}\0${f.path}`, i]));
+    }
+  }
+
+  /** Whether a file of that name and kind is in. */
+  has(path: string, kind: FileKind): boolean {
+    return this.#find(path, kind) >= 0;
+  }
+
+  #find(path: string, kind: FileKind): number {
+    if (this.#index !== null) return this.#index.get(`${kind}\0${path}`) ?? -1;
+    return this.files.findIndex((file) => file.path === path && file.kind === kind);
+  }
 }
 
 /** The deleted executable's name, or "" when the program file is not deleted or unknown. */
@@ -358,7 +382,7 @@ function readExecutable(dir: string): string {
 
 function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   const dir = `${context.root}/${pid}/fd`;
-  const found: DeletedFile[] = [];
+  const found = new FoundFiles();
   let unreadable = false;
   for (const entry of Deno.readDirSync(dir)) {
     let target: string;
@@ -372,12 +396,12 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     if (!target.endsWith(DELETED_SUFFIX)) continue;
     const path = target.slice(0, -DELETED_SUFFIX.length);
     // Each fd is judged on its own: a live decoy named `x (deleted)` must not speak for x.
-    if (found.some((file) => file.path === path) || context.ignored(path)) continue;
+    if (found.has(path, "fd") || context.ignored(path)) continue;
     const verdict = context.identity.openFile(pid, { path, printed: target }, entry.name);
-    if (verdict.stale) addFile(found, path, "fd", verdict);
+    if (verdict.stale) found.add(path, "fd", verdict);
   }
   if (unreadable) context.unreadable++;
-  return found;
+  return found.files;
 }
 
 function sortFiles(files: DeletedFile[]): DeletedFile[] {

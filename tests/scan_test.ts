@@ -166,3 +166,25 @@ Deno.test("scanLibs() judges each line by its own address range, though it parse
     [22, ["/usr/lib/libgone.so.1"]],
   ]);
 });
+
+Deno.test("scanLibs() and scanFds() keep thousands of distinct deleted files of one process, once each", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.mkdirSync(`${dir}/5/fd`, { recursive: true });
+    Deno.writeTextFileSync(`${dir}/5/cmdline`, "many\0");
+    let maps = "";
+    for (let i = 0; i < 20_000; i++) {
+      // Each file twice, the second time far from the first.
+      maps += `1-2 r--p 0 fd:01 ${i + 1} /lib/gone${i}.so (deleted)\n`;
+      if (i < 10_000) Deno.symlinkSync(`/var/log/gone${i}.log (deleted)`, `${dir}/5/fd/${i}`);
+    }
+    Deno.writeTextFileSync(`${dir}/5/maps`, maps + maps);
+    const libs = await scanLibs({ proc: dir });
+    assertEquals(libs.processes[0]!.files.length, 20_000);
+    assertEquals(new Set(libs.processes[0]!.files.map((f) => f.path)).size, 20_000);
+    const fds = await scanFds({ proc: dir });
+    assertEquals(fds.processes[0]!.files.length, 10_000);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
