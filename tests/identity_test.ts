@@ -150,6 +150,9 @@ Deno.test({
       Deno.linkSync(`${dir}/inner/lib.so`, `${dir}/host/lib.so`);
       // A live file named like a marked one, which exists only in the process's view.
       Deno.copyFileSync(`${dir}/lib.so`, `${dir}/inner/fake.so (deleted)`);
+      // Replaced on the host only: the process keeps using its own, current file.
+      Deno.copyFileSync(`${dir}/lib.so`, `${dir}/inner/own.so`);
+      Deno.copyFileSync(`${dir}/lib.so`, `${dir}/host/own.so`);
       const mapper = await spawnMapper([
         "unshare",
         "-m",
@@ -157,13 +160,14 @@ Deno.test({
         "private",
         "/bin/sh",
         "-c",
-        'mount --bind "$1/inner" "$1/host" && exec "$2" "$1/host/lib.so" "$1/host/fake.so (deleted)"',
+        'mount --bind "$1/inner" "$1/host" && exec "$2" "$1/host/lib.so" "$1/host/fake.so (deleted)" "$1/host/own.so"',
         "sh",
         dir,
         MAPPER!,
       ]);
       try {
         await sh(REPLACE, `${dir}/inner/lib.so`);
+        await sh(REPLACE, `${dir}/host/own.so`);
         // Host side, the old inode is still at host/lib.so: only the process's view tells.
         assertEquals(await filesOf(mapper.pid), [`${dir}/host/lib.so`]);
         assertEquals(await jsonFilesOf(mapper.pid), [
