@@ -234,6 +234,19 @@ export async function spawnMapper(command: readonly string[]): Promise<Mapper> {
   return { pid: child.pid, stop: () => kill(child) };
 }
 
+/** Starts a mapper (see {@linkcode spawnMapper}), runs `body` with it, and stops it whatever happens. */
+export async function withMapper(
+  command: readonly string[],
+  body: (mapper: Mapper) => Promise<void>,
+): Promise<void> {
+  const mapper = await spawnMapper(command);
+  try {
+    await body(mapper);
+  } finally {
+    await mapper.stop();
+  }
+}
+
 /** Runs a shell script with `args` as $1…; throws with its stderr when it fails. */
 export async function sh(script: string, ...args: string[]): Promise<void> {
   const done = await new Deno.Command("/bin/sh", {

@@ -7,7 +7,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { runCli } from "./_helpers.ts";
-import { buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "./_live.ts";
+import { buildMapper, type Mapper, realLibrary, sh, spawnMapper, withMapper } from "./_live.ts";
 import { type JsonFile, type JsonGroup, parseMachine } from "../mod.ts";
 
 const MAPPER = await buildMapper();
@@ -59,8 +59,7 @@ Deno.test({
   async fn() {
     await withLibrary(async (dir) => {
       const lib = `${dir}/lib.so`;
-      const mapper = await spawnMapper([MAPPER!, lib]);
-      try {
+      await withMapper([MAPPER!, lib], async (mapper) => {
         await sh(`ln "$1" "$1.keep"; ${REPLACE}`, lib);
         assertEquals(await filesOf(mapper.pid), [lib]);
         assertEquals(await filesOf(mapper.pid, ["--fds"]), [lib]);
@@ -69,9 +68,7 @@ Deno.test({
           kind: "library",
           verified: true,
         }]);
-      } finally {
-        await mapper.stop();
-      }
+      });
     });
   },
 });
@@ -124,15 +121,12 @@ Deno.test({
   async fn() {
     await withLibrary(async (dir) => {
       const lib = `${dir}/lib.so`;
-      const mapper = await spawnMapper([MAPPER!, "-z", lib]);
-      try {
+      await withMapper([MAPPER!, "-z", lib], async (mapper) => {
         Deno.removeSync(lib);
         const run = await runCli(["-A"], ["-m"]);
         const row = run.stdout.split("\n").find((line) => line.startsWith(`${mapper.pid};`));
         assertEquals(row, `${mapper.pid};${lib};[mapper]`);
-      } finally {
-        await mapper.stop();
-      }
+      });
     });
   },
 });
@@ -153,7 +147,7 @@ Deno.test({
       // Replaced on the host only: the process keeps using its own, current file.
       Deno.copyFileSync(`${dir}/lib.so`, `${dir}/inner/own.so`);
       Deno.copyFileSync(`${dir}/lib.so`, `${dir}/host/own.so`);
-      const mapper = await spawnMapper([
+      await withMapper([
         "unshare",
         "-m",
         "--propagation",
@@ -164,8 +158,7 @@ Deno.test({
         "sh",
         dir,
         MAPPER!,
-      ]);
-      try {
+      ], async (mapper) => {
         await sh(REPLACE, `${dir}/inner/lib.so`);
         await sh(REPLACE, `${dir}/host/own.so`);
         // Host side, the old inode is still at host/lib.so: only the process's view tells.
@@ -173,9 +166,7 @@ Deno.test({
         assertEquals(await jsonFilesOf(mapper.pid), [
           { path: `${dir}/host/lib.so`, kind: "library", verified: true },
         ]);
-      } finally {
-        await mapper.stop();
-      }
+      });
     });
   },
 });
@@ -194,14 +185,13 @@ Deno.test({
       Deno.copyFileSync(`${dir}/lib.so`, `${root}/lib/kept.so`);
       // Outside the root, the old inode of lib/a.so lives on under the host path the link names.
       Deno.linkSync(`${root}/lib/a.so`, `${dir}/outside/a.so`);
-      const mapper = await spawnMapper([
+      await withMapper([
         "unshare",
         `--root=${root}`,
         "/mapper",
         "/lib/a.so",
         "/lib/kept.so",
-      ]);
-      try {
+      ], async (mapper) => {
         Deno.removeSync(`${root}/lib/a.so`);
         Deno.symlinkSync(`${dir}/outside/a.so`, `${root}/lib/a.so`);
         // kept.so's name now leads, by an absolute link through `..`, to its own inode:
@@ -212,9 +202,7 @@ Deno.test({
         assertEquals(await filesOf(mapper.pid), [`${root}/lib/a.so`]);
         const files = await jsonFilesOf(mapper.pid);
         assertEquals(files, [{ path: `${root}/lib/a.so`, kind: "library", verified: true }]);
-      } finally {
-        await mapper.stop();
-      }
+      });
     });
   },
 });
@@ -228,15 +216,12 @@ Deno.test({
       const newline = `${dir}/a\nb.so`;
       Deno.copyFileSync(`${dir}/lib.so`, literal);
       Deno.copyFileSync(`${dir}/lib.so`, newline);
-      const mapper = await spawnMapper([MAPPER!, literal, newline]);
-      try {
+      await withMapper([MAPPER!, literal, newline], async (mapper) => {
         Deno.removeSync(literal);
         Deno.removeSync(newline);
         assertEquals(await filesOf(mapper.pid), [newline, literal]);
         assertEquals((await jsonFilesOf(mapper.pid))?.map((f) => f.path), [newline, literal]);
-      } finally {
-        await mapper.stop();
-      }
+      });
     });
   },
 });

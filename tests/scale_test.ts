@@ -4,7 +4,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { groupByArgv, scanFds, scanLibs } from "../mod.ts";
+import { groupByArgv, type ProcessFinding, scanFds, scanLibs } from "../mod.ts";
 import { ROOT, runCli } from "./_helpers.ts";
 import config from "../deno.json" with { type: "json" };
 import { buildMapper, realLibrary, spawnMapper, spawnStale } from "./_live.ts";
@@ -45,6 +45,34 @@ Deno.test("scanLibs() and scanFds() find all of 2,000 processes", async () => {
   }
 });
 
+/**
+ * Runs `scanLibs(options)` in a fresh process with `flags`: how much its peak
+ * RSS (VmHWM) grew during the scan, and what it found.
+ */
+async function measureScan(
+  dir: string,
+  flags: readonly string[],
+  options: { proc?: string },
+): Promise<{ grown: number; result: ProcessFinding[] }> {
+  const script = `${dir}/measure.ts`;
+  Deno.writeTextFileSync(
+    script,
+    `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
+const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
+const before = peak();
+const result = await scanLibs(JSON.parse(Deno.args[0]));
+console.log(JSON.stringify({ grown: peak() - before, result: result.processes }));
+`,
+  );
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...flags, script, JSON.stringify(options)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assertEquals(output.code, 0);
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
 Deno.test("scanLibs() reads processes with 100,000 mappings each in bounded memory", async () => {
   const dir = Deno.makeTempDirSync();
   try {
@@ -58,25 +86,8 @@ Deno.test("scanLibs() reads processes with 100,000 mappings each in bounded memo
       Deno.writeTextFileSync(`${dir}/${pid}/maps`, maps);
       Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, `big${pid}\0`);
     }
-    // Measured in a fresh process: its peak RSS (VmHWM) before and after the scan.
-    const script = `${dir}/measure.ts`;
-    Deno.writeTextFileSync(
-      script,
-      `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
-const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
-const before = peak();
-const result = await scanLibs({ proc: Deno.args[0] });
-console.log(JSON.stringify({ grown: peak() - before, found: result.processes.map((p) => p.files.length) }));
-`,
-    );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "-A", script, dir],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    assertEquals(output.code, 0);
-    const { grown, found } = JSON.parse(new TextDecoder().decode(output.stdout));
-    assertEquals(found, Array(processes).fill(100));
+    const { grown, result } = await measureScan(dir, ["-A"], { proc: dir });
+    assertEquals(result.map((p) => p.files.length), Array(processes).fill(100));
     assert(grown < 32 * 1024 * 1024, `peak RSS grew by ${(grown / 1048576).toFixed(1)} MiB`);
   } finally {
     Deno.removeSync(dir, { recursive: true });
@@ -164,33 +175,17 @@ Deno.test({
   async fn() {
     const dir = Deno.makeTempDirSync();
     try {
-      const script = `${dir}/measure.ts`;
-      Deno.writeTextFileSync(
-        script,
-        `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
-const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
-const before = peak();
-const result = await scanLibs();
-const mine = result.processes.find((p) => p.pid === Number(Deno.args[0]));
-console.log(JSON.stringify({ grown: peak() - before, files: mine?.files.map((f) => f.path) }));
-`,
-      );
       /** Peak RSS growth of a scan while one process maps `files` `count` times in all. */
       const measure = async (count: number, files: string[]) => {
         for (const file of files) Deno.copyFileSync(realLibrary(), file);
         const mapper = await spawnMapper([MAPPER!, "-n", String(count), ...files]);
         try {
           for (const file of files) Deno.removeSync(file);
-          const output = await new Deno.Command(Deno.execPath(), {
-            // Measured as the CLI runs: with the V8 flags of `deno task scan`.
-            args: ["run", "--quiet", ...SCAN_FLAGS, script, String(mapper.pid)],
-            stdout: "piped",
-            stderr: "inherit",
-          }).output();
-          assertEquals(output.code, 0);
-          const { grown, files: found } = JSON.parse(new TextDecoder().decode(output.stdout));
-          assertEquals(found, [...files].sort());
-          return grown as number;
+          // Measured as the CLI runs: with the V8 flags of `deno task scan`.
+          const { grown, result } = await measureScan(dir, SCAN_FLAGS, {});
+          const mine = result.find((p) => p.pid === mapper.pid);
+          assertEquals(mine?.files.map((f) => f.path), [...files].sort());
+          return grown;
         } finally {
           await mapper.stop();
         }
