@@ -7,6 +7,7 @@
 
 import type { ContainerRef, UnitInfo } from "./cgroup.ts";
 import { escapeForTerminal } from "./escape.ts";
+import { encodeName } from "./names.ts";
 import type { Group } from "./group.ts";
 
 /** A unit that is risky to restart blindly, and why. */
@@ -186,13 +187,33 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
   };
 }
 
-/** The shell-safe form of a unit or user name (they come from cgroup paths, which users can create). */
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9@%+=:,./_-]+$/.test(word)
-    ? word
-    : `'${escapeForTerminal(word).replaceAll("'", "'\\''")}'`;
+/**
+ * A unit, user or container name as one shell word that names it exactly when
+ * pasted into bash or zsh, and shows no raw control character on the way: as
+ * is when it holds only plain characters; in single quotes when it holds other
+ * printable ones; as an ANSI-C word (`$'…'`) when it holds a control or format
+ * character or a byte that is not UTF-8, each written as its bytes in `\xHH`,
+ * so the word does not depend on the locale. Names come from cgroup paths,
+ * which users may create in their own delegated subtree.
+ */
+export function shellWord(word: string): string {
+  if (/^[A-Za-z0-9@%+=:,./_-]+$/.test(word)) return word;
+  if (escapeForTerminal(word) === word) return `'${word.replaceAll("'", "'\\''")}'`;
+  let out = "$'";
+  for (const ch of word) {
+    if (ch === "'" || ch === "\\") out += `\\${ch}`;
+    // `!` would start history expansion in an interactive shell.
+    else if (ch !== "!" && escapeForTerminal(ch) === ch) out += ch;
+    else for (const byte of encodeName(ch)) out += `\\x${byte.toString(16).padStart(2, "0")}`;
+  }
+  return `${out}'`;
 }
 
+/**
+ * The command that restarts a container. Every tool here ends its options at
+ * `--` (getopt for systemd's tools, Go's flag parsers for the others), so no
+ * name can pass for an option.
+ */
 function containerCommand(container: ContainerRef): string {
   const id = /^[0-9a-f]{64}$/.test(container.id) ? container.id.slice(0, 12) : container.id;
   if (
@@ -200,19 +221,20 @@ function containerCommand(container: ContainerRef): string {
     container.runtime === "kubernetes"
   ) {
     // The kubelet starts a stopped container of a pod again (restartPolicy).
-    return `crictl stop ${container.id}${container.pod ? `  # pod UID ${container.pod}` : ""}`;
+    const pod = container.pod ? `  # pod UID ${escapeForTerminal(container.pod)}` : "";
+    return `crictl stop -- ${shellWord(container.id)}${pod}`;
   }
   switch (container.runtime) {
     case "docker":
-      return `docker restart ${id}`;
+      return `docker restart -- ${shellWord(id)}`;
     case "podman":
-      return `podman restart ${id}`;
+      return `podman restart -- ${shellWord(id)}`;
     case "containerd":
-      return `nerdctl restart ${id}`;
+      return `nerdctl restart -- ${shellWord(id)}`;
     case "lxc":
-      return `lxc restart ${shellWord(id)}  # or incus restart, lxc-stop/lxc-start`;
+      return `lxc restart -- ${shellWord(id)}  # or incus restart, lxc-stop/lxc-start`;
     case "machined":
-      return `machinectl reboot ${shellWord(id)}`;
+      return `machinectl reboot -- ${shellWord(id)}`;
   }
 }
 
@@ -227,15 +249,16 @@ function containerCommand(container: ContainerRef): string {
 export function formatRestartPlan(plan: RestartPlan): string {
   const lines: string[] = [];
   if (plan.systemServices.length) {
-    lines.push(`systemctl restart ${plan.systemServices.map(shellWord).join(" ")}`);
+    lines.push(`systemctl restart -- ${plan.systemServices.map(shellWord).join(" ")}`);
   }
   for (const { user, units } of plan.userServices) {
-    lines.push(`systemctl --user -M ${shellWord(user)}@ restart ${units.map(shellWord).join(" ")}`);
+    const machine = shellWord(`${user}@`);
+    lines.push(`systemctl --user -M ${machine} restart -- ${units.map(shellWord).join(" ")}`);
   }
   for (const container of plan.containers) lines.push(containerCommand(container));
   if (plan.reexecManager) lines.push("systemctl daemon-reexec");
   for (const user of plan.reexecUserManagers) {
-    lines.push(`systemctl --user -M ${shellWord(user)}@ daemon-reexec`);
+    lines.push(`systemctl --user -M ${shellWord(`${user}@`)} daemon-reexec`);
   }
   for (const session of plan.sessions) {
     const who = session.user === null ? "" : ` of user ${escapeForTerminal(session.user)}`;

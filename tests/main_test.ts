@@ -269,17 +269,17 @@ Deno.test("CLI --restart-hints prints the plan: commands per kind, risky units a
   assertEquals([run.code, run.stderr], [0, ""]);
   assertEquals(
     run.stdout.split("\n\n")[1],
-    `systemctl restart cron.service nginx.service ssh.service
-systemctl --user -M 1000@ restart pipewire.service 'x;rm -rf ~\\x1b[2J.service'
-docker restart 0123456789ab
-crictl stop 1111111111112222222222223333333333334444444444445555555555556666  # pod UID 0000abcd-5678-90ab-cdef-1234567890ab
-docker restart 999999999999
-crictl stop aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeee1234  # pod UID 1234abcd-5678-90ab-cdef-1234567890ab
-crictl stop abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdef0000  # pod UID 4321abcd-5678-90ab-cdef-1234567890ab
-machinectl reboot debian
-podman restart fedcba987654
-machinectl reboot qemu-1-vm1
-lxc restart web01  # or incus restart, lxc-stop/lxc-start
+    `systemctl restart -- cron.service nginx.service ssh.service
+systemctl --user -M 1000@ restart -- pipewire.service $'x;rm -rf ~\\x1b[2J.service'
+docker restart -- 0123456789ab
+crictl stop -- 1111111111112222222222223333333333334444444444445555555555556666  # pod UID 0000abcd-5678-90ab-cdef-1234567890ab
+docker restart -- 999999999999
+crictl stop -- aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeee1234  # pod UID 1234abcd-5678-90ab-cdef-1234567890ab
+crictl stop -- abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdef0000  # pod UID 4321abcd-5678-90ab-cdef-1234567890ab
+machinectl reboot -- debian
+podman restart -- fedcba987654
+machinectl reboot -- qemu-1-vm1
+lxc restart -- web01  # or incus restart, lxc-stop/lxc-start
 systemctl daemon-reexec
 systemctl --user -M 1000@ daemon-reexec
 systemctl --user -M 1001@ daemon-reexec

@@ -1,7 +1,9 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { classifyCgroup } from "../lib/cgroup.ts";
 import type { Group } from "../lib/group.ts";
-import { formatRestartPlan, planRestarts, riskOf } from "../lib/restart.ts";
+import { formatRestartPlan, planRestarts, riskOf, shellWord } from "../lib/restart.ts";
+import { escapeForTerminal } from "../lib/escape.ts";
+import { decodeName, encodeName } from "../lib/names.ts";
 
 function group(pid: number, cgroup: string | null): Group {
   return {
@@ -73,9 +75,9 @@ Deno.test("planRestarts() sorts every kind apart, de-duplicated", () => {
   });
   assertEquals(
     formatRestartPlan(plan),
-    `systemctl restart cron.service nginx.service
-systemctl --user -M alice@ restart pipewire.service
-docker restart 0123456789ab
+    `systemctl restart -- cron.service nginx.service
+systemctl --user -M alice@ restart -- pipewire.service
+docker restart -- 0123456789ab
 systemctl daemon-reexec
 systemctl --user -M alice@ daemon-reexec
 # end or restart by hand: session-3.scope of user alice (PIDs 40,41)
@@ -91,10 +93,118 @@ Deno.test("formatRestartPlan() quotes unit names a user could have made up", () 
   ]);
   assertEquals(
     formatRestartPlan(plan),
-    "systemctl --user -M 1000@ restart 'x;rm -rf ~\\x1b[2J.service'\n",
+    "systemctl --user -M 1000@ restart -- $'x;rm -rf ~\\x1b[2J.service'\n",
   );
 });
 
 Deno.test("formatRestartPlan() is empty for an empty plan", () => {
   assertEquals(formatRestartPlan(planRestarts([])), "");
 });
+
+/** Unit, container and machine names a user could create, each one word that must arrive whole. */
+const HOSTILE_UNITS = [
+  "--host=attacker@evil.example.service",
+  "$(reboot).service",
+  "--machine=evil.service",
+  "it's!here.service",
+  "back\\slash\x1b[31m.service",
+  "bidi\u202egnp.service",
+  "raw\udcff.service", // the byte 0xff
+];
+const HOSTILE_LXC = "--force;id";
+const HOSTILE_MACHINE = "--host=evil";
+
+const TOOLS = ["systemctl", "docker", "podman", "nerdctl", "crictl", "machinectl", "lxc"];
+
+Deno.test({
+  name:
+    "formatRestartPlan() lines, run by bash with stand-in tools, pass every hostile name as one operand after --",
+  ignore: !hasBash(),
+  async fn() {
+    const dir = Deno.makeTempDirSync();
+    try {
+      const calls = `${dir}/calls`;
+      Deno.mkdirSync(calls);
+      Deno.mkdirSync(`${dir}/bin`);
+      for (const tool of TOOLS) {
+        Deno.writeTextFileSync(
+          `${dir}/bin/${tool}`,
+          `#!/bin/sh\nprintf '%s\\0' "$(basename "$0")" "$@" > "$(mktemp "${calls}/call.XXXXXX")"\n`,
+        );
+        Deno.chmodSync(`${dir}/bin/${tool}`, 0o755);
+      }
+      const groups = [
+        ...HOSTILE_UNITS.map((unit, i) => group(100 + i, `/system.slice/${unit}`)),
+        ...HOSTILE_UNITS.map((unit, i) =>
+          group(200 + i, `/user.slice/user-1000.slice/user@1000.service/app.slice/${unit}`)
+        ),
+        group(300, `/lxc.payload.${HOSTILE_LXC}`),
+        group(301, `/machine.slice/machine-${HOSTILE_MACHINE.replaceAll("-", "\\x2d")}.scope`),
+      ];
+      const text = formatRestartPlan(planRestarts(groups));
+      const commands = text.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+      for (const line of commands) {
+        const run = await new Deno.Command("bash", {
+          args: ["-c", line],
+          env: { PATH: `${dir}/bin:/usr/bin:/bin` },
+        }).output();
+        assertEquals(run.code, 0, `${line}: ${new TextDecoder().decode(run.stderr)}`);
+      }
+      const operands: string[] = [];
+      for (const entry of Deno.readDirSync(calls)) {
+        const argv = decodeName(Deno.readFileSync(`${calls}/${entry.name}`)).split("\0");
+        argv.pop(); // the last NUL ends the last argument
+        const end = argv.indexOf("--");
+        assert(end > 0, `no -- in ${JSON.stringify(argv)}`);
+        const options = argv.slice(1, end);
+        for (const name of [...HOSTILE_UNITS, HOSTILE_LXC, HOSTILE_MACHINE]) {
+          assertEquals(options.includes(name), false, `${name} among the options`);
+        }
+        operands.push(...argv.slice(end + 1));
+      }
+      assertEquals(
+        operands.sort(),
+        [...HOSTILE_UNITS, ...HOSTILE_UNITS, HOSTILE_LXC, HOSTILE_MACHINE].sort(),
+      );
+      // No raw control character reaches the terminal that shows the plan.
+      assertEquals([...text].filter((ch) => /[\p{Cc}\p{Cf}]/u.test(ch) && ch !== "\n"), []);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "shellWord() gives the exact name back through bash, and shows no raw control character",
+  ignore: !hasBash(),
+  async fn() {
+    const words = [
+      ...HOSTILE_UNITS,
+      HOSTILE_LXC,
+      "plain.service",
+      "a b",
+      "é.service",
+      "\u{e0041}x",
+    ];
+    for (const word of words) {
+      const quoted = shellWord(word);
+      assertEquals(escapeForTerminal(quoted), quoted.replaceAll("\\", "\\\\"), quoted);
+      const syntax = await new Deno.Command("bash", { args: ["-n", "-c", `echo ${quoted}`] })
+        .output();
+      assertEquals(syntax.code, 0, quoted);
+      const printed = await new Deno.Command("bash", {
+        args: ["-c", `printf %s ${quoted}`],
+        env: { LC_ALL: "C" },
+      }).output();
+      assertEquals(printed.stdout, encodeName(word), quoted);
+    }
+  },
+});
+
+function hasBash(): boolean {
+  try {
+    return Deno.statSync("/bin/bash").isFile;
+  } catch {
+    return false;
+  }
+}
