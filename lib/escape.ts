@@ -38,14 +38,17 @@ function hex(value: number, width: number): string {
   return value.toString(16).padStart(width, "0");
 }
 
-function escapeWith(text: string, extra: string): string {
+function escapeWith(text: string, extra: string, keepBackslash = false): string {
   let out = "";
   let start = 0;
   for (let i = 0; i < text.length; i++) {
     // A whole character: a valid surrogate pair is one; a lone surrogate (a raw byte) is too.
     const codePoint = text.codePointAt(i)!;
     const width = codePoint > 0xffff ? 2 : 1;
-    const replacement = escapeCharacter(text.slice(i, i + width), codePoint, extra);
+    const ch = text.slice(i, i + width);
+    const replacement = keepBackslash && ch === "\\"
+      ? undefined
+      : escapeCharacter(ch, codePoint, extra);
     if (replacement !== undefined) {
       out += text.slice(start, i) + replacement;
       start = i + width;
@@ -90,6 +93,15 @@ function escapeCharacter(ch: string, codePoint: number, extra: string): string |
  */
 export function escapeForTerminal(text: string): string {
   return escapeWith(text, "");
+}
+
+/**
+ * Like {@linkcode escapeForTerminal}, but a backslash stays itself: for text
+ * that people read and no program parses back (Prometheus label values, where
+ * systemd's own unit names hold backslashes, `dev-disk-by\x2duuid-….swap`).
+ */
+export function escapeUnsafe(text: string): string {
+  return escapeWith(text, "", true);
 }
 
 /**

@@ -149,7 +149,27 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
  * ```
  */
 export function formatJson(groups: readonly Group[], options: JsonFormatOptions): string {
-  return JSON.stringify(toJsonReport(groups, options), null, 2) + "\n";
+  return escapeInvisible(JSON.stringify(toJsonReport(groups, options), null, 2)) + "\n";
+}
+
+let invisible: RegExp | undefined;
+
+/**
+ * JSON.stringify leaves DEL, C1 controls and format characters raw, and `cat`
+ * of the document would hand them to the terminal (an 8-bit CSI, a
+ * right-to-left override). They can only stand inside strings here, where
+ * `\uXXXX` is the same character to every parser.
+ */
+function escapeInvisible(json: string): string {
+  // Built on first use: a Unicode property class costs start-up time as a literal.
+  invisible ??= new RegExp("[\\u007f-\\u009f\\p{Cf}\\p{Zl}\\p{Zp}]", "gu");
+  return json.replace(invisible, (ch) => {
+    let out = "";
+    for (let i = 0; i < ch.length; i++) {
+      out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`;
+    }
+    return out;
+  });
 }
 
 /** Replaces each undecodable byte with U+FFFD, so the text is valid Unicode. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { escapeUnsafe } from "./escape.ts";
 import { countDistinctFiles, type Group } from "./group.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
@@ -50,7 +51,9 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
   const byUnit = new Map<string, { cls: string; unit: string; count: number }>();
   for (const group of groups) {
     const cls = group.unit?.class ?? "unknown";
-    const unit = group.unit?.unit ?? "";
+    // Read on dashboards and with cat: no control or format character raw. Two
+    // names that escape alike are one series (a label set may appear once).
+    const unit = escapeUnsafe(group.unit?.unit ?? "");
     const key = `${cls}\0${unit}`;
     const entry = byUnit.get(key) ?? { cls, unit, count: 0 };
     entry.count += group.pids.length;

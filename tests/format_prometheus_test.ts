@@ -35,7 +35,8 @@ Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadab
   assertEquals(Object.fromEntries(samples), {
     'lib_users_stale_processes{scan="libs",class="system-service",unit="nginx.service"}': 3,
     'lib_users_stale_processes{scan="libs",class="unknown",unit=""}': 1,
-    'lib_users_stale_processes{scan="libs",class="user-service",unit="q\\"\\\\\\n.service"}': 1,
+    // The newline shown as the human output shows it (\n), then escaped for the format.
+    'lib_users_stale_processes{scan="libs",class="user-service",unit="q\\"\\\\\\\\n.service"}': 1,
     'lib_users_stale_files{scan="libs"}': 3,
     'lib_users_unreadable_processes{scan="libs"}': 3,
     'lib_users_scan_success{scan="libs"}': 1,

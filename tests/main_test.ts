@@ -374,3 +374,55 @@ Deno.test("CLI --format=prometheus prints textfile-collector metrics, and scan_s
   assertEquals(parseExposition(failed.stdout).get('lib_users_scan_success{scan="fds"}'), 0);
   assertStringIncludes(failed.stderr, "Deno allows reads under /proc");
 });
+
+/** Characters that must never reach a terminal raw from any output (the newline ends lines). */
+function unsafeCharacters(text: string): string[] {
+  return [...text].filter((ch) => {
+    const code = ch.codePointAt(0)!;
+    return (code < 0x20 && ch !== "\n") || (code >= 0x7f && code <= 0x9f) ||
+      /[\p{Cf}\p{Zl}\p{Zp}]/u.test(ch);
+  });
+}
+
+Deno.test("CLI prints no raw control or format character in any output mode", async (t) => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const evil = "x\x1b[2J\u009b31m\u202eabc\u200b\u2028\ufeff\x7f\u{e0041}";
+    Deno.mkdirSync(`${dir}/42/fd`, { recursive: true });
+    Deno.writeTextFileSync(`${dir}/42/cmdline`, `/usr/bin/${evil}\0--name=${evil}\0`);
+    Deno.writeTextFileSync(
+      `${dir}/42/maps`,
+      `7f00-7f21 r-xp 00000000 fd:01 42 /usr/lib/lib${evil}.so (deleted)\n`,
+    );
+    Deno.writeTextFileSync(
+      `${dir}/42/cgroup`,
+      `0::/user.slice/user-1000.slice/user@1000.service/app.slice/${evil}.service\n`,
+    );
+    Deno.symlinkSync(`/var/log/${evil}.log (deleted)`, `${dir}/42/fd/3`);
+    const modes = [
+      [],
+      ["-s"],
+      ["-m"],
+      ["--json"],
+      ["--format=nagios"],
+      ["--format=prometheus"],
+      ["-s", "-S"],
+      ["-m", "--restart-hints"],
+    ];
+    for (const mode of modes) {
+      for (const scan of [[], ["--fds"]]) {
+        const args = [...scan, ...mode];
+        await t.step(args.join(" ") || "(human)", async () => {
+          const run = await runCli([`--allow-read=${dir}`], ["--proc", dir, ...args]);
+          // The name is there, escaped (JSON as \u001b, the others as \x1b; the
+          // exposition format doubles the backslash).
+          assertMatch(run.stdout, /x\\{1,2}(x1b|u001b)\[2J/);
+          assertEquals(unsafeCharacters(run.stdout), []);
+          assertEquals(unsafeCharacters(run.stderr), []);
+        });
+      }
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
