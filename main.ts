@@ -207,28 +207,42 @@ function fail(message: string): void {
 }
 
 function write(text: string): number {
-  writeTo(Deno.stdout, text);
+  const error = writeTo(Deno.stdout, text);
+  if (error !== undefined) throw new OutputError(error);
   return EXIT.OK;
 }
 
-/** Writes everything; a reader that went away (`| head`) is no error. */
-function writeTo(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+/** The output could not be written (a full disk, an I/O error): exit 2, not a bug. */
+class OutputError extends Error {
+  override name = "OutputError";
+}
+
+/**
+ * Writes everything and returns why it could not, if so. A reader that went
+ * away (`| head`) is no error. Used for stderr too, where a failure must never
+ * throw: a warning that cannot be written must not change the exit code.
+ */
+function writeTo(stream: { writeSync(p: Uint8Array): number }, text: string): string | undefined {
   let bytes = encoder.encode(text);
   try {
     while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
   } catch (error) {
-    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    if (error instanceof Deno.errors.BrokenPipe) return undefined;
+    return error instanceof Error ? error.message : String(error);
   }
+  return undefined;
 }
 
 if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {
-    console.error(
-      `lib_users: unexpected error: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    console.error("Please report this as a bug.");
+    if (error instanceof OutputError) {
+      fail(`cannot write the output: ${error.message}`);
+      Deno.exit(EXIT.USAGE);
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    fail(`unexpected error: ${message}\nPlease report this as a bug.`);
     Deno.exit(EXIT.INTERNAL);
   }
 }

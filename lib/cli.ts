@@ -14,7 +14,7 @@ export const EXIT = Object.freeze({
   OK: 0,
   /** `--check` and something stale was found. */
   STALE: 1,
-  /** Bad usage, or no permission to read the proc root. */
+  /** Bad usage, no permission to read the proc root, or the output could not be written. */
   USAGE: 2,
   /** An unexpected error (a bug): please report it. */
   INTERNAL: 3,
@@ -234,8 +234,9 @@ Scan:
 
 Exit status:
       --check                exit 1 when anything stale was found
-  0 the scan completed; 1 --check found something; 2 bad usage or no
-  permission to read the proc root; 3 an unexpected error. With
+  0 the scan completed; 1 --check found something; 2 bad usage, no
+  permission to read the proc root, or the output could not be written;
+  3 an unexpected error. With
   --format=nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage too).
 
 Other:

@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
+import { type CliRun, fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import { parseExposition } from "./_exposition.ts";
 
@@ -425,4 +425,65 @@ Deno.test("CLI prints no raw control or format character in any output mode", as
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+/** Runs the CLI through sh, so that its stdout or stderr can be /dev/full. */
+async function runRedirected(args: string[], redirect: string): Promise<CliRun> {
+  const output = await new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      `exec "$0" run --quiet "$@" ${redirect}`,
+      Deno.execPath(),
+      ...args,
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it changes nothing", async (t) => {
+  const garbage = `${ROOT}/testdata/proc_garbage`;
+  const cli = (tree: string, ...args: string[]) => [
+    `--allow-read=${tree}`,
+    `${ROOT}/main.ts`,
+    "--proc",
+    tree,
+    ...args,
+  ];
+  await t.step("stdout", async () => {
+    const run = await runRedirected(cli(FIXTURE_PROC, "-m"), ">/dev/full");
+    assertEquals(run.code, 2);
+    assertMatch(
+      run.stderr,
+      /^lib_users: cannot write the output: No space left on device[^\n]*\n$/,
+    );
+  });
+  await t.step("stderr, with a warning to write", async () => {
+    const run = await runRedirected(cli(garbage, "-m"), "2>/dev/full");
+    assertEquals(run.code, 0);
+    assertStringIncludes(run.stdout, "10;/lib/ok.so,/lib/tail.so;garbage-owner\n");
+  });
+  await t.step("stderr, --check with nothing stale keeps exit 0", async () => {
+    // Nothing stale, one entry unreadable (its maps is a directory): a warning to write.
+    const tree = Deno.makeTempDirSync();
+    try {
+      Deno.mkdirSync(`${tree}/7/maps`, { recursive: true });
+      Deno.writeTextFileSync(`${tree}/7/cmdline`, "x\0");
+      const run = await runRedirected(cli(tree, "--check", "-m"), "2>/dev/full");
+      assertEquals([run.code, run.stdout], [0, ""]);
+    } finally {
+      Deno.removeSync(tree, { recursive: true });
+    }
+  });
+  await t.step("stderr, a usage error keeps exit 2", async () => {
+    const run = await runRedirected(cli(garbage, "--bogus"), "2>/dev/full");
+    assertEquals(run.code, 2);
+  });
 });
