@@ -78,6 +78,13 @@ async function runScan(options: CliOptions): Promise<ScanResult | string> {
       return `Cannot read "${proc}": permission denied`;
     }
     if (error instanceof Deno.errors.NotADirectory) return `Cannot read "${proc}": not a directory`;
+    if (error instanceof Deno.errors.FilesystemLoop) {
+      return `Cannot read "${proc}": too many levels of symbolic links`;
+    }
+    // Any other refusal by the operating system to list the root is about the root, not a bug.
+    if (Object.values(Deno.errors).some((kind) => error instanceof kind)) {
+      return `Cannot read "${proc}": ${(error as Error).message}`;
+    }
     throw error;
   }
 }

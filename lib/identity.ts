@@ -244,6 +244,12 @@ export function createIdentityJudge(proc: string): IdentityJudge {
 
 const ROOT_UNREADABLE = "the process's root cannot be read";
 
+/** Judges that let the kernel's marker decide everything, saying why. */
+export function markerOnlyJudge(reason: string): IdentityJudge {
+  const verdict: Verdict = Object.freeze({ stale: true, unverified: reason });
+  return { mapping: () => verdict, openFile: () => verdict };
+}
+
 function remember(view: View, key: MappedFile | string, verdict: Verdict): Verdict {
   view.verdicts.set(key, verdict);
   return verdict;

@@ -58,13 +58,19 @@ const FEW = 16;
  * a file is mapped in several segments, one line each, and a process may map
  * one file thousands of times. Lines are compared as bytes, before any decode.
  */
-export function readCandidateLines(path: string, onLine: (line: string) => void): void {
+export function readCandidateLines(
+  path: string,
+  onLine: (line: string) => void,
+  limit?: ReadLimit,
+): void {
   // A read that failed part-way (the process exited) may have left its last line behind.
   lastLength = -1;
   if (seenStarts.length > 0) forgetSeen();
   deliver = onLine;
+  if (limit) checkRegularFile(path, limit);
   const file = Deno.openSync(path);
   let filled = 0;
+  let total = 0;
   try {
     for (;;) {
       // One byte stays free for the newline that ends an unterminated last line.
@@ -73,6 +79,8 @@ export function readCandidateLines(path: string, onLine: (line: string) => void)
       const count = file.readSync(view);
       if (count === null || count === 0) break;
       filled += count;
+      total += count;
+      if (limit && total > limit.maxBytes) throw tooLarge(path, limit);
       const consumed = forEachCandidateLine(sharedBuffer, filled, takeCandidate);
       if (consumed > 0) {
         sharedBuffer.copyWithin(0, consumed, filled);
@@ -205,10 +213,63 @@ function growBuffer(path: string): void {
  * to decode; reading through the shared buffer takes four (open, read, read to
  * the end, close) and measured slower, although the kernel does less.
  */
-export function readWholeName(path: string): string {
+export function readWholeName(path: string, limit?: ReadLimit): string {
+  if (limit) return decodeName(readBounded(path, limit));
   // Deno's text is lenient: where it may have lost bytes, they are read again.
   const text = Deno.readTextFileSync(path);
   return lenientIsExact(text) ? text : decodeName(Deno.readFileSync(path));
+}
+
+/**
+ * How much a file of a tree that is not a confirmed procfs may hold: what the
+ * kernel itself could produce there. Such a file is read only when it is a
+ * regular file (no link out of the tree, no FIFO or device that would block
+ * or never end), and a larger one is refused.
+ */
+export interface ReadLimit {
+  /** The most bytes the kernel could write to this file. */
+  readonly maxBytes: number;
+}
+
+/**
+ * Throws unless `path` is a regular file (not a link, FIFO, device or
+ * directory) no larger than the limit. Checked before the open, since opening
+ * a FIFO blocks; a file swapped for a FIFO between the two cannot be told.
+ */
+function checkRegularFile(path: string, limit: ReadLimit): void {
+  const info = Deno.lstatSync(path);
+  if (!info.isFile) throw new TypeError(`Cannot read "${path}": not a regular file`);
+  if (info.size > limit.maxBytes) throw tooLarge(path, limit);
+}
+
+function tooLarge(path: string, limit: ReadLimit): RangeError {
+  return new RangeError(`Cannot read "${path}": larger than ${limit.maxBytes} bytes`);
+}
+
+function readBounded(path: string, limit: ReadLimit): Uint8Array {
+  checkRegularFile(path, limit);
+  const file = Deno.openSync(path);
+  try {
+    // One byte more than allowed tells a file that grew past the limit.
+    const buffer = new Uint8Array(Math.min(limit.maxBytes + 1, 1 << 16));
+    let bytes = buffer;
+    let filled = 0;
+    for (;;) {
+      if (filled === bytes.length) {
+        if (bytes.length > limit.maxBytes) throw tooLarge(path, limit);
+        const bigger = new Uint8Array(Math.min(bytes.length * 2, limit.maxBytes + 1));
+        bigger.set(bytes);
+        bytes = bigger;
+      }
+      const count = file.readSync(bytes.subarray(filled));
+      if (count === null || count === 0) break;
+      filled += count;
+    }
+    if (filled > limit.maxBytes) throw tooLarge(path, limit);
+    return bytes.subarray(0, filled);
+  } finally {
+    file.close();
+  }
 }
 
 const UTF8_ERROR = /^File name or path "(.*)" is not valid UTF-8$/s;

@@ -7,15 +7,23 @@
 
 import { DELETED_SUFFIX, fileKeyOffset, mapFilesName, parseMapsLine } from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
-import { classifyReadError, readCandidateLines, readLinkName, readWholeName } from "./procfs.ts";
+import {
+  classifyReadError,
+  readCandidateLines,
+  type ReadLimit,
+  readLinkName,
+  readWholeName,
+} from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
 import {
   createIdentityJudge,
   type IdentityJudge,
   type MappedFile,
+  markerOnlyJudge,
   type Verdict,
 } from "./identity.ts";
-import { mapsDeviceName } from "./mounts.ts";
+import { mapsDeviceName, parseMountInfo } from "./mounts.ts";
+import { isGranted } from "./permissions.ts";
 
 /** How a process uses a deleted file. */
 export type FileKind = "library" | "executable" | "fd";
@@ -94,8 +102,38 @@ interface ScanContext {
   /** Takes one candidate line of the process being read (one function for the whole scan). */
   readonly takeLine: (line: string) => void;
   readonly ignored: (name: string) => boolean;
+  /** What each file may hold when the proc root is not a confirmed procfs; null when it is. */
+  readonly limits: TreeLimits | null;
+  /** Bytes of names the scan may still keep from such a tree, which may hold any amount. */
+  namesLeft: number;
   unreadable: number;
 }
+
+/** The limits of a tree that is not a confirmed procfs, file by file: what the kernel could write. */
+interface TreeLimits {
+  readonly maps: ReadLimit;
+  readonly cmdline: ReadLimit;
+  readonly cgroup: ReadLimit;
+  readonly comm: ReadLimit;
+  /** Open files of one process (the kernel's `nr_open` default). */
+  readonly fds: number;
+}
+
+const TREE_LIMITS: TreeLimits = Object.freeze({
+  // The kernel's lines are a path and five short fields: 60,000 mappings take ≈ 6 MB.
+  maps: { maxBytes: 32 << 20 },
+  // The argument vector fits in ARG_MAX (a quarter of the stack limit, a few MiB).
+  cmdline: { maxBytes: 4 << 20 },
+  cgroup: { maxBytes: 64 << 10 },
+  comm: { maxBytes: 4 << 10 },
+  fds: 1 << 20,
+});
+
+/** Bytes of names a scan of a tree that is not a confirmed procfs keeps at most. */
+const TREE_NAME_BUDGET = 32 << 20;
+
+/** Why the marker decides everywhere in a tree that is not a confirmed procfs. */
+const NOT_PROCFS = "the proc root is not a procfs the scan could confirm";
 
 /** How one process's candidate files are found. */
 type Collector = (context: ScanContext, pid: number) => DeletedFile[];
@@ -154,15 +192,20 @@ export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
 
 function scan(options: ScanOptions, collect: Collector): ScanResult {
   const root = options.proc ?? "/proc";
+  // A tree that is not a procfs is untrusted input: its files may be links out
+  // of it, FIFOs, devices or of any size, and it has no identity to check.
+  const trusted = isConfirmedProcfs(root);
   const context: ScanContext = {
     root,
     units: options.units ?? false,
     kinds: options.kinds ?? true,
-    identity: createIdentityJudge(root),
+    identity: trusted ? createIdentityJudge(root) : markerOnlyJudge(NOT_PROCFS),
     parsedLines: new Map(),
     candidates: new Map(),
     takeLine: (line) => parseCandidate(context, line),
     ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
+    limits: trusted ? null : TREE_LIMITS,
+    namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
     unreadable: 0,
   };
   const self = collect === collectOpen ? ownPid(context.root) : undefined;
@@ -179,6 +222,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     if (files.length === 0) continue;
     const argv = readArgv(context, pid);
     if (argv === undefined) continue;
+    if (context.limits && !keepArgv(context, argv)) continue;
     // A process that cleared its arguments must not hide: ps shows it as [comm].
     let cmdline: string | undefined = argv.join(" ").trimEnd();
     if (cmdline === "") cmdline = readComm(context, pid);
@@ -187,6 +231,60 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     processes.push(context.units ? { ...finding, unit: readUnit(context, pid) } : finding);
   }
   return { processes, unreadable: context.unreadable };
+}
+
+/**
+ * Whether the proc root is a procfs by the kernel's own word: a mount of type
+ * `proc` in the scanner's `/proc/self/mountinfo`. Where that cannot be read
+ * (only `--allow-read` on the tree) the tree counts as untrusted.
+ */
+function isConfirmedProcfs(root: string): boolean {
+  // Asked first: an ungranted read would make Deno prompt on a terminal.
+  if (!isGranted(OWN_MOUNTS)) return false;
+  try {
+    const table = parseMountInfo(Deno.readTextFileSync(OWN_MOUNTS.path!));
+    return table.byPoint.get(Deno.realPathSync(root))?.type === "proc";
+  } catch {
+    return false;
+  }
+}
+
+const OWN_MOUNTS: Deno.ReadPermissionDescriptor = Object.freeze({
+  name: "read",
+  path: "/proc/self/mountinfo",
+});
+
+/**
+ * What keeping one more name costs beyond its characters: its objects, map
+ * entries and copies in the reader, measured at about this much.
+ */
+const ENTRY_COST = 1024;
+
+/** Counts a name the scan keeps against the budget of an untrusted tree. */
+function keepName(context: ScanContext, name: string): void {
+  context.namesLeft -= name.length + ENTRY_COST;
+  if (context.namesLeft < 0) {
+    throw new RangeError("The tree holds more names than a scan keeps: is it a procfs?");
+  }
+}
+
+/** Counts an argument vector against the budget; false (and counted unreadable) past it. */
+function keepArgv(context: ScanContext, argv: readonly string[]): boolean {
+  try {
+    keepName(context, argv.join("\0"));
+    return true;
+  } catch (error) {
+    classifyReadError(error);
+    context.unreadable++;
+    return false;
+  }
+}
+
+/** Throws unless `path` is a directory itself, not a link to one. */
+function checkDirectory(path: string): void {
+  if (!Deno.lstatSync(path).isDirectory) {
+    throw new TypeError(`Cannot read "${path}": not a directory`);
+  }
 }
 
 /** Numeric directory names of the proc root, ascending. */
@@ -216,7 +314,7 @@ function ownPid(root: string): number | undefined {
 function readArgv(context: ScanContext, pid: number): string[] | undefined {
   let cmdline: string;
   try {
-    cmdline = readWholeName(`${context.root}/${pid}/cmdline`);
+    cmdline = readWholeName(`${context.root}/${pid}/cmdline`, context.limits?.cmdline);
   } catch (error) {
     if (classifyReadError(error) === "unreadable") context.unreadable++;
     return undefined;
@@ -233,7 +331,7 @@ function readArgv(context: ScanContext, pid: number): string[] | undefined {
 /** `[NAME]` from `/proc/PID/comm`, as `ps` shows a process without arguments; undefined when it exited. */
 function readComm(context: ScanContext, pid: number): string | undefined {
   try {
-    const comm = readWholeName(`${context.root}/${pid}/comm`);
+    const comm = readWholeName(`${context.root}/${pid}/comm`, context.limits?.comm);
     return `[${comm.endsWith("\n") ? comm.slice(0, -1) : comm}]`;
   } catch (error) {
     if (classifyReadError(error) === "unreadable") context.unreadable++;
@@ -244,7 +342,8 @@ function readComm(context: ScanContext, pid: number): string | undefined {
 /** The process's unit; unknown when its cgroup file is missing or unreadable. */
 function readUnit(context: ScanContext, pid: number): UnitInfo {
   try {
-    const path = parseCgroupFile(readWholeName(`${context.root}/${pid}/cgroup`));
+    const text = readWholeName(`${context.root}/${pid}/cgroup`, context.limits?.cgroup);
+    const path = parseCgroupFile(text);
     return path === null ? UNKNOWN_UNIT : classifyCgroup(path);
   } catch (error) {
     classifyReadError(error);
@@ -274,6 +373,7 @@ function parseCandidate(context: ScanContext, line: string): void {
   const tail = line.slice(key);
   let parsed = context.parsedLines.get(tail);
   if (parsed === undefined) {
+    if (context.limits) keepName(context, tail);
     const mapping = parseMapsLine(line);
     if (mapping === null || context.ignored(mapping.path)) {
       parsed = null;
@@ -294,7 +394,7 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   // map one file 60,000 times.
   const candidates = context.candidates;
   if (candidates.size > 0) candidates.clear();
-  readCandidateLines(`${context.root}/${pid}/maps`, context.takeLine);
+  readCandidateLines(`${context.root}/${pid}/maps`, context.takeLine, context.limits?.maps);
   if (candidates.size === 0) return [];
   const found = new FoundFiles();
   let executable: string | undefined;
@@ -384,7 +484,12 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   const dir = `${context.root}/${pid}/fd`;
   const found = new FoundFiles();
   let unreadable = false;
+  if (context.limits) checkDirectory(dir);
+  let entries = 0;
   for (const entry of Deno.readDirSync(dir)) {
+    if (context.limits && ++entries > context.limits.fds) {
+      throw new RangeError(`Cannot read "${dir}": more entries than a process may open`);
+    }
     let target: string;
     try {
       target = readLinkName(`${dir}/${entry.name}`);
@@ -398,7 +503,9 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     // Each fd is judged on its own: a live decoy named `x (deleted)` must not speak for x.
     if (found.has(path, "fd") || context.ignored(path)) continue;
     const verdict = context.identity.openFile(pid, { path, printed: target }, entry.name);
-    if (verdict.stale) found.add(path, "fd", verdict);
+    if (!verdict.stale) continue;
+    if (context.limits) keepName(context, path);
+    found.add(path, "fd", verdict);
   }
   if (unreadable) context.unreadable++;
   return found.files;

@@ -4,8 +4,8 @@ import { FIXTURE_PROC } from "./_helpers.ts";
 import { encodeName } from "../lib/names.ts";
 
 const READ_FIXTURE: Deno.PermissionOptions = { read: [FIXTURE_PROC] };
-/** A fixture tree has no namespace, root or map_files links: the kernel's marker decides. */
-const UNVERIFIED = "the process's root cannot be read";
+/** A fixture tree is no procfs: the kernel's marker decides, and says why. */
+const UNVERIFIED = "the proc root is not a procfs the scan could confirm";
 
 Deno.test({
   name: "scanLibs() finds deleted mappings in the fixture tree, with argv and kinds",
