@@ -1,6 +1,7 @@
 /** Shared helpers for the tests (not part of the library). */
 
 import { fromFileUrl } from "@std/path/from-file-url";
+import { decodeName } from "../lib/names.ts";
 
 /** The repository root. */
 export const ROOT: string = fromFileUrl(new URL("..", import.meta.url));
@@ -50,4 +51,44 @@ esac
   );
   Deno.chmodSync(path, 0o755);
   return path;
+}
+
+/** The tools the restart plan names. */
+const PLAN_TOOLS = ["systemctl", "docker", "podman", "nerdctl", "crictl", "machinectl", "lxc"];
+
+/**
+ * Runs every command line of a restart plan with bash, with stand-ins for the
+ * tools it names first on PATH, and returns the argument vector each stand-in
+ * received (tool name first), exactly, bytes decoded losslessly.
+ */
+export async function runPlanLines(plan: string): Promise<string[][]> {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const calls = `${dir}/calls`;
+    Deno.mkdirSync(calls);
+    Deno.mkdirSync(`${dir}/bin`);
+    for (const tool of PLAN_TOOLS) {
+      Deno.writeTextFileSync(
+        `${dir}/bin/${tool}`,
+        `#!/bin/sh\nprintf '%s\\0' "$(basename "$0")" "$@" > "$(mktemp "${calls}/call.XXXXXX")"\n`,
+      );
+      Deno.chmodSync(`${dir}/bin/${tool}`, 0o755);
+    }
+    for (const line of plan.split("\n").filter((l) => l !== "" && !l.startsWith("#"))) {
+      const run = await new Deno.Command("bash", {
+        args: ["-c", line],
+        env: { PATH: `${dir}/bin:/usr/bin:/bin` },
+      }).output();
+      if (!run.success) {
+        throw new Error(`${line}: ${new TextDecoder().decode(run.stderr)}`);
+      }
+    }
+    return [...Deno.readDirSync(calls)].map((entry) => {
+      const argv = decodeName(Deno.readFileSync(`${calls}/${entry.name}`)).split("\0");
+      argv.pop(); // the last NUL ends the last argument
+      return argv;
+    });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 }

@@ -4,7 +4,7 @@
  */
 
 import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { runCli } from "./_helpers.ts";
+import { runCli, runPlanLines } from "./_helpers.ts";
 import { spawnStale, type StaleProcess } from "./_live.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import {
@@ -358,5 +358,43 @@ Deno.test("CLI on the live kernel reads a process's unit from its own cgroup fil
   } finally {
     await stale.stop();
     cleanup?.();
+  }
+});
+
+Deno.test("CLI on the live kernel: a restart plan for units users named to attack it passes each name as one operand", async (t) => {
+  const names = [
+    "--host=attacker@evil.example.service",
+    "$(reboot).service",
+    "esc\x1b[31m.service",
+  ];
+  const started: StaleProcess[] = [];
+  const cleanups: (() => void)[] = [];
+  try {
+    for (const [i, name] of names.entries()) {
+      const stale = await spawnStale({ program: "sleep", exe: `hostile-${i}`, files: ["h.log"] });
+      started.push(stale);
+      const cleanup = moveIntoNewCgroup(stale.pid, name);
+      if (cleanup) cleanups.push(cleanup);
+    }
+    await t.step({
+      name: "every printed line, run with stand-ins for the tools",
+      ignore: cleanups.length !== names.length,
+      async fn() {
+        const run = await runCli(["-A"], ["--fds", "-m", "--restart-hints"]);
+        assertEquals(run.code, 0, run.stderr);
+        const plan = run.stdout.split("\n\n")[1] ?? "";
+        const line = plan.split("\n").find((l) => l.startsWith("systemctl restart -- "));
+        assertMatch(line ?? "", /\$'esc\\x1b\[31m\.service'/);
+        const restarted = (await runPlanLines(plan))
+          .filter((argv) => argv[0] === "systemctl" && argv[1] === "restart")
+          .flatMap((argv) => argv.slice(argv.indexOf("--") + 1));
+        for (const name of names) {
+          assertEquals(restarted.filter((operand) => operand === name).length, 1, name);
+        }
+      },
+    });
+  } finally {
+    for (const process of started) await process.stop();
+    for (const cleanup of cleanups.reverse()) cleanup();
   }
 });
