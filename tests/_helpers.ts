@@ -2,6 +2,7 @@
 
 import { fromFileUrl } from "@std/path/from-file-url";
 import { decodeName } from "../lib/names.ts";
+import type { ProcessFinding } from "../lib/scan.ts";
 
 /** The repository root. */
 export const ROOT: string = fromFileUrl(new URL("..", import.meta.url));
@@ -28,12 +29,46 @@ export async function runCli(
     stdout: "piped",
     stderr: "piped",
   }).output();
+  return decodeRun(output);
+}
+
+/** A finished command's exit code and output as text. */
+export function decodeRun(output: Deno.CommandOutput): CliRun {
   const decoder = new TextDecoder();
   return {
     code: output.code,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/**
+ * Runs `scanLibs(options)` in a fresh process with `flags`: how much its peak
+ * RSS (VmHWM) grew during the scan, and what it found.
+ */
+export async function measureScan(
+  dir: string,
+  flags: readonly string[],
+  options: { proc?: string },
+): Promise<{ grown: number; result: ProcessFinding[]; unreadable: number }> {
+  const script = `${dir}/measure.ts`;
+  Deno.writeTextFileSync(
+    script,
+    `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
+const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
+const before = peak();
+const result = await scanLibs(JSON.parse(Deno.args[0]));
+const grown = peak() - before;
+console.log(JSON.stringify({ grown, result: result.processes, unreadable: result.unreadable }));
+`,
+  );
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...flags, script, JSON.stringify(options)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`The measuring scan failed (exit ${output.code})`);
+  return JSON.parse(new TextDecoder().decode(output.stdout));
 }
 
 /** Writes a fake `systemctl` that knows PIDs 99 and 1000 and nothing else. */

@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { ROOT } from "./_helpers.ts";
+import { decodeRun, measureScan, ROOT } from "./_helpers.ts";
 
 const MAPS_LINE = (name: string, inode = 7) =>
   `7f00-7f21 r-xp 00000000 fd:01 ${inode} /usr/lib/${name} (deleted)\n`;
@@ -28,12 +28,7 @@ async function runWithin(tree: string, args: string[], seconds = 20) {
   const output = await child.output();
   clearTimeout(timer);
   assert(!hung, `lib_users ${args.join(" ")} did not finish within ${seconds} s`);
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return decodeRun(output);
 }
 
 function mkfifo(path: string): void {
@@ -155,23 +150,8 @@ Deno.test("scanLibs() of a tree with more distinct names than any host keeps mem
       }
       file.close();
     }
-    const script = `${dir}/measure.ts`;
-    Deno.writeTextFileSync(
-      script,
-      `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
-const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
-const before = peak();
-const result = await scanLibs({ proc: Deno.args[0] });
-console.log(JSON.stringify({ grown: peak() - before, unreadable: result.unreadable, found: result.processes.length }));
-`,
-    );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "-A", script, tree],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    assertEquals(output.code, 0);
-    const { grown, unreadable, found } = JSON.parse(new TextDecoder().decode(output.stdout));
+    const { grown, unreadable, result } = await measureScan(dir, ["-A"], { proc: tree });
+    const found = result.length;
     // The names a scan keeps are bounded: past the budget, processes count as unreadable.
     assert(unreadable >= 1, `unreadable ${unreadable}`);
     assertEquals(found + unreadable, 4);

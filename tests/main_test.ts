@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type CliRun, fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
+import { type CliRun, decodeRun, fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import { parseExposition } from "./_exposition.ts";
 
@@ -440,12 +440,7 @@ async function runRedirected(args: string[], redirect: string): Promise<CliRun> 
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return decodeRun(output);
 }
 
 Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it changes nothing", async (t) => {

@@ -4,8 +4,8 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { groupByArgv, type ProcessFinding, scanFds, scanLibs } from "../mod.ts";
-import { ROOT, runCli } from "./_helpers.ts";
+import { groupByArgv, scanFds, scanLibs } from "../mod.ts";
+import { measureScan, ROOT, runCli } from "./_helpers.ts";
 import config from "../deno.json" with { type: "json" };
 import { buildMapper, realLibrary, spawnMapper, spawnStale } from "./_live.ts";
 
@@ -44,34 +44,6 @@ Deno.test("scanLibs() and scanFds() find all of 2,000 processes", async () => {
     Deno.removeSync(dir, { recursive: true });
   }
 });
-
-/**
- * Runs `scanLibs(options)` in a fresh process with `flags`: how much its peak
- * RSS (VmHWM) grew during the scan, and what it found.
- */
-async function measureScan(
-  dir: string,
-  flags: readonly string[],
-  options: { proc?: string },
-): Promise<{ grown: number; result: ProcessFinding[] }> {
-  const script = `${dir}/measure.ts`;
-  Deno.writeTextFileSync(
-    script,
-    `import { scanLibs } from ${JSON.stringify(`${ROOT}/mod.ts`)};
-const peak = () => Number(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
-const before = peak();
-const result = await scanLibs(JSON.parse(Deno.args[0]));
-console.log(JSON.stringify({ grown: peak() - before, result: result.processes }));
-`,
-  );
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...flags, script, JSON.stringify(options)],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assertEquals(output.code, 0);
-  return JSON.parse(new TextDecoder().decode(output.stdout));
-}
 
 Deno.test("scanLibs() reads processes with 100,000 mappings each in bounded memory", async () => {
   const dir = Deno.makeTempDirSync();
