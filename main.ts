@@ -5,7 +5,15 @@
  */
 
 import config from "./deno.json" with { type: "json" };
-import { type CliOptions, EXIT, HELP_TEXT, parseCli, USAGE_HINT, UsageError } from "./lib/cli.ts";
+import {
+  type CliOptions,
+  EXIT,
+  helpText,
+  NAGIOS_UNKNOWN,
+  parseCli,
+  USAGE_HINT,
+  UsageError,
+} from "./lib/cli.ts";
 // The modules every run needs. The others (other formats, restart plan, units
 // via systemctl, colours) are imported when asked for: start-up is most of a
 // scan's cost, and cron and monitoring run this every minute.
@@ -21,9 +29,6 @@ import {
 } from "./lib/permissions.ts";
 import { scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
 
-/** Nagios plugin exit codes; kept here so a usage error needs no other module. */
-const NAGIOS_UNKNOWN = 3;
-
 const encoder = new TextEncoder();
 
 /** Runs the CLI with `args` and returns the exit code. */
@@ -33,15 +38,12 @@ export async function main(args: readonly string[]): Promise<number> {
     options = parseCli(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    // The Nagios plugin API wants UNKNOWN (3) for bad usage too.
-    if (args.some((arg) => /^--format=nagios$|^nagios$/.test(arg))) {
-      write(`UNKNOWN - ${error.message}\n`);
-      return NAGIOS_UNKNOWN;
-    }
-    fail(`${error.message}\n${USAGE_HINT}`);
+    // The Nagios plugin API wants UNKNOWN (3) for bad usage too, on stdout.
+    if (error.nagios) write(`UNKNOWN - ${error.message}\n`);
+    else fail(`${error.message}\n${USAGE_HINT}`);
     return error.exitCode;
   }
-  if (options.help) return write(HELP_TEXT);
+  if (options.help) return write(helpText());
   if (options.version) return write(`lib_users ${config.version}\n`);
 
   const scanned = await runScan(options);
@@ -62,7 +64,7 @@ function wantsUnits(options: CliOptions): boolean {
 async function runScan(options: CliOptions): Promise<ScanResult | string> {
   const { proc } = options;
   if (!isGranted(scanPermission(proc))) return noPermissionMessage(proc);
-  const scan = options.mode === "fds" ? scanFds : scanLibs;
+  const scan = options.scan === "fds" ? scanFds : scanLibs;
   try {
     return await scan({
       proc,
@@ -97,7 +99,7 @@ async function reportScanFailure(reason: string, options: CliOptions): Promise<n
   if (options.format === "prometheus") {
     // A textfile collector should see the failure, not stale numbers.
     const { formatPrometheus } = await import("./lib/format_prometheus.ts");
-    write(formatPrometheus([], { scan: options.mode, success: false }));
+    write(formatPrometheus([], { scan: options.scan, success: false }));
   }
   fail(reason);
   return EXIT.USAGE;
@@ -126,7 +128,7 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
     case "nagios": {
       const { formatNagios } = await import("./lib/format_nagios.ts");
       const { text, exitCode } = formatNagios(groups, {
-        scan: options.mode,
+        scan: options.scan,
         warning: options.warning,
         unreadable: result.unreadable,
         ...(options.critical === undefined ? {} : { critical: options.critical }),
@@ -136,14 +138,14 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
     }
     case "prometheus": {
       const { formatPrometheus } = await import("./lib/format_prometheus.ts");
-      write(formatPrometheus(groups, { scan: options.mode, unreadable: result.unreadable }));
+      write(formatPrometheus(groups, { scan: options.scan, unreadable: result.unreadable }));
       break;
     }
     case "json": {
       const { formatJson } = await import("./lib/format_json.ts");
       write(
         formatJson(groups, {
-          scan: options.mode,
+          scan: options.scan,
           unreadable: result.unreadable,
           userNames: await userNames(),
         }),
@@ -197,8 +199,8 @@ function warnUnreadable(options: CliOptions): void {
   let text = "Warning: Some files could not be read.\n";
   const uidKnown = isGranted({ name: "sys", kind: "uid" });
   if (!uidKnown || Deno.uid() !== 0) {
-    const tool = options.mode === "fds" ? "fd_users" : "lib_users";
-    const what = options.mode === "fds" ? "files" : "libraries";
+    const tool = options.scan === "fds" ? "fd_users" : "lib_users";
+    const what = options.scan === "fds" ? "files" : "libraries";
     text +=
       `Note that ${tool} has to be run as root to get a full list of deleted in-use ${what}.\n`;
   }

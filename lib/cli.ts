@@ -22,10 +22,22 @@ export const EXIT = Object.freeze({
 
 /** An error in the command line; `main.ts` prints it with a usage hint. */
 export class UsageError extends Error {
-  /** The exit code the CLI ends with. */
-  readonly exitCode: number = EXIT.USAGE;
+  /** The exit code the CLI ends with: 2, or the Nagios plugin API's UNKNOWN (3) in a Nagios run. */
+  readonly exitCode: number;
+  /** Whether the command line asked for the Nagios format, which reports usage errors as UNKNOWN. */
+  readonly nagios: boolean;
   override name = "UsageError";
+
+  /** A usage error; `nagios` when the command line asked for `--format=nagios`. */
+  constructor(message: string, nagios = false) {
+    super(message);
+    this.nagios = nagios;
+    this.exitCode = nagios ? NAGIOS_UNKNOWN : EXIT.USAGE;
+  }
 }
+
+/** The Nagios plugin API's UNKNOWN, also for bad usage. */
+export const NAGIOS_UNKNOWN = 3;
 
 /** The output formats of `--format`. */
 export const FORMATS = ["human", "machine", "json", "nagios", "prometheus"] as const;
@@ -36,7 +48,8 @@ export type OutputFormat = typeof FORMATS[number];
 export interface CliOptions {
   readonly help: boolean;
   readonly version: boolean;
-  readonly mode: "libs" | "fds";
+  /** Which scan: mappings (libs) or open files (fds). */
+  readonly scan: "libs" | "fds";
   readonly format: OutputFormat;
   readonly showFiles: boolean;
   /** Where `-S` takes units from, or null without `-S`. */
@@ -50,78 +63,224 @@ export interface CliOptions {
   readonly ignore: IgnoreRules;
 }
 
-const BOOLEANS = [
-  "help",
-  "version",
-  "machine-readable",
-  "json",
-  "showlibs",
-  "services",
-  "fds",
-  "check",
-  "restart-hints",
-  "default-ignores",
-] as const;
-const STRINGS = [
-  "format",
-  "proc",
-  "ignore-pattern",
-  "ignore-literal",
-  "warning",
-  "critical",
-] as const;
+/** Where an option is listed in `--help`. */
+type Section = "Output" | "Monitoring (--format=nagios)" | "Scan" | "Exit status" | "Other";
+
+/** One option: what parseArgs is told, what is validated, and its `--help` rows. */
+interface OptionSpec {
+  /** The long name, without dashes. */
+  readonly name: string;
+  /** A one-letter alias. */
+  readonly short?: string;
+  /** Other long names. */
+  readonly aliases?: readonly string[];
+  /** A switch, a value, or a value that may be repeated. */
+  readonly kind: "switch" | "value" | "list";
+  readonly section: Section;
+  /** The `--help` rows: the left column and its description lines. */
+  readonly help: readonly (readonly [string, readonly string[]])[];
+}
+
+/** Every option, once: parseArgs' configuration, the checks and `--help` all come from here. */
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    name: "showlibs",
+    short: "s",
+    aliases: ["showfiles"],
+    kind: "switch",
+    section: "Output",
+    help: [["-s, --showlibs, --showfiles", ['also show the files: PIDS "CMDLINE" uses F1,F2']]],
+  },
+  {
+    name: "machine-readable",
+    short: "m",
+    kind: "switch",
+    section: "Output",
+    help: [["-m, --machine-readable", ["PIDS;F1,F2;CMDLINE (same as --format=machine)"]]],
+  },
+  {
+    name: "json",
+    kind: "switch",
+    section: "Output",
+    help: [["    --json", [
+      "a JSON document (same as --format=json), with the",
+      "unit, class, user and container of each group",
+    ]]],
+  },
+  {
+    name: "format",
+    kind: "value",
+    section: "Output",
+    help: [["    --format=FORMAT", ["human, machine, json, nagios or prometheus"]]],
+  },
+  {
+    name: "services",
+    short: "S",
+    kind: "switch",
+    section: "Output",
+    help: [
+      ["-S, --services", [
+        "then list the systemd unit of each PID, read from",
+        "/proc/PID/cgroup",
+      ]],
+      ["    --services=SOURCE", [
+        "the same; SOURCE cgroup (default) or systemctl",
+        "(runs systemctl status PID: --allow-run=systemctl)",
+      ]],
+    ],
+  },
+  {
+    name: "restart-hints",
+    kind: "switch",
+    section: "Output",
+    help: [["    --restart-hints", [
+      "then print the restart plan: commands per kind",
+      "(services, user services, containers, manager),",
+      "sessions to end, risky units apart; runs nothing",
+    ]]],
+  },
+  {
+    name: "warning",
+    kind: "value",
+    section: "Monitoring (--format=nagios)",
+    help: [["    --warning N", [
+      "WARNING when more than N processes are stale",
+      "(default 0: any)",
+    ]]],
+  },
+  {
+    name: "critical",
+    kind: "value",
+    section: "Monitoring (--format=nagios)",
+    help: [["    --critical N", [
+      "CRITICAL when more than N processes are stale",
+      "(default: never)",
+    ]]],
+  },
+  {
+    name: "fds",
+    kind: "switch",
+    section: "Scan",
+    help: [["    --fds", [
+      "look at open files (/proc/PID/fd) instead of",
+      "mappings (/proc/PID/maps); the fd_users tool",
+    ]]],
+  },
+  {
+    name: "proc",
+    kind: "value",
+    section: "Scan",
+    help: [["    --proc DIR", ["the proc root to scan (default /proc)"]]],
+  },
+  {
+    name: "ignore-pattern",
+    short: "i",
+    kind: "list",
+    section: "Scan",
+    help: [["-i, --ignore-pattern GLOB", ["also ignore names matching GLOB (repeatable)"]]],
+  },
+  {
+    name: "ignore-literal",
+    short: "I",
+    kind: "list",
+    section: "Scan",
+    help: [["-I, --ignore-literal NAME", ["also ignore the name NAME (repeatable)"]]],
+  },
+  {
+    name: "default-ignores",
+    kind: "switch",
+    section: "Scan",
+    help: [["    --no-default-ignores", ["drop the built-in ignores (/SYSV*, /memfd:*, ...)"]]],
+  },
+  {
+    name: "check",
+    kind: "switch",
+    section: "Exit status",
+    help: [["    --check", ["exit 1 when anything stale was found"]]],
+  },
+  {
+    name: "help",
+    short: "h",
+    kind: "switch",
+    section: "Other",
+    help: [["-h, --help", ["show this help"]]],
+  },
+  {
+    name: "version",
+    kind: "switch",
+    section: "Other",
+    help: [["    --version", ["show the version"]]],
+  },
+];
+
+const SWITCHES = OPTIONS.filter((o) => o.kind === "switch").flatMap((o) => [
+  o.name,
+  ...(o.aliases ?? []),
+]);
 const SERVICE_SOURCES = ["cgroup", "systemctl"] as const;
 
+/** The parseArgs configuration, from the table. */
+const PARSE_CONFIG = {
+  boolean: OPTIONS.filter((o) => o.kind === "switch").map((o) => o.name),
+  string: OPTIONS.filter((o) => o.kind !== "switch").map((o) => o.name),
+  collect: OPTIONS.filter((o) => o.kind === "list").map((o) => o.name),
+  negatable: ["default-ignores"],
+  default: { "default-ignores": true },
+  alias: Object.fromEntries(
+    OPTIONS.filter((o) => o.short !== undefined || o.aliases !== undefined).map((o) => [
+      o.short ?? o.aliases![0]!,
+      [
+        ...(o.short !== undefined ? [o.name] : []),
+        ...(o.short !== undefined ? o.aliases ?? [] : [o.name]),
+      ],
+    ]),
+  ),
+  stopEarly: false,
+};
+
 /**
- * Parses and validates the arguments.
+ * Parses and validates the arguments, in one pass. A usage error found on the
+ * way is raised only once the whole command line is read, so that it knows
+ * whether this is a Nagios run (the plugin API wants UNKNOWN, exit 3, then).
  *
  * @throws {UsageError} on an unknown flag, a missing or bad value, or a conflict
  */
 export function parseCli(args: readonly string[]): CliOptions {
+  let firstError: string | undefined;
+  const problem = (message: string) => {
+    firstError ??= message;
+  };
   // `--services` is a switch (`-S`) that may name its source: `--services=systemctl`.
   let source: "cgroup" | "systemctl" | null = null;
-  args = args.filter((arg) => {
+  const rest = args.filter((arg) => {
     const value = /^--services=(.*)$/s.exec(arg)?.[1];
     if (value === undefined) return true;
-    if (!(SERVICE_SOURCES as readonly string[]).includes(value)) {
-      throw new UsageError(`Unknown services source "${value}": use cgroup or systemctl`);
+    if ((SERVICE_SOURCES as readonly string[]).includes(value)) {
+      source = value as "cgroup" | "systemctl";
+    } else {
+      problem(`Unknown services source "${value}": use cgroup or systemctl`);
     }
-    source = value as "cgroup" | "systemctl";
     return false;
   });
-  for (const arg of args) {
+  for (const arg of rest) {
     // parseArgs would read `--fds=yes` as true; a value on a switch is a mistake.
     const name = /^--(?:no-)?([^=]+)=/s.exec(arg)?.[1];
-    if (name && (BOOLEANS as readonly string[]).concat("showfiles").includes(name)) {
-      throw new UsageError(`Option "--${name}" takes no value`);
-    }
+    if (name && SWITCHES.includes(name)) problem(`Option "--${name}" takes no value`);
   }
-  const raw: Record<string, unknown> = parseArgs([...args], {
-    boolean: [...BOOLEANS],
-    string: [...STRINGS],
-    collect: ["ignore-pattern", "ignore-literal"],
-    negatable: ["default-ignores"],
-    default: { "default-ignores": true },
-    alias: {
-      h: "help",
-      m: "machine-readable",
-      s: ["showlibs", "showfiles"],
-      S: "services",
-      i: "ignore-pattern",
-      I: "ignore-literal",
-    },
-    stopEarly: false,
+  const raw: Record<string, unknown> = parseArgs([...rest], {
+    ...PARSE_CONFIG,
     unknown: (arg: string, key?: string) => {
-      if (key === undefined) throw new UsageError(`Unexpected argument "${arg}"`);
-      throw new UsageError(`Unknown option "${arg.replace(/=.*$/s, "")}"`);
+      if (key === undefined) problem(`Unexpected argument "${arg}"`);
+      else problem(`Unknown option "${arg.replace(/=.*$/s, "")}"`);
+      return false;
     },
   });
   // parseArgs passes what follows "--" through without asking `unknown`.
-  const rest = raw._;
-  if (Array.isArray(rest) && rest.length > 0) {
-    throw new UsageError(`Unexpected argument "${String(rest[0])}"`);
+  const positional = raw._;
+  if (Array.isArray(positional) && positional.length > 0) {
+    problem(`Unexpected argument "${String(positional[0])}"`);
   }
-  const flag = (name: typeof BOOLEANS[number]): boolean => {
+  const flag = (name: string): boolean => {
     const value = raw[name];
     if (typeof value !== "boolean") throw new TypeError(`parseArgs gave "${name}" no boolean`);
     return value;
@@ -130,118 +289,128 @@ export function parseCli(args: readonly string[]): CliOptions {
     const value = raw[name];
     if (value === undefined) return undefined;
     if (typeof value !== "string" || value === "") {
-      throw new UsageError(`Option "--${name}" needs a value`);
+      problem(`Option "--${name}" needs a value`);
+      return undefined;
     }
     return value;
   };
   const list = (name: "ignore-pattern" | "ignore-literal"): string[] => {
     const value = raw[name];
     if (!Array.isArray(value)) return [];
-    return value.map((item) => {
-      if (typeof item !== "string" || item === "") {
-        throw new UsageError(`Option "--${name}" needs a value`);
-      }
-      return item;
+    return value.filter((item): item is string => {
+      if (typeof item === "string" && item !== "") return true;
+      problem(`Option "--${name}" needs a value`);
+      return false;
     });
   };
 
   const formats = new Set<OutputFormat>();
   const format = text("format");
   if (format !== undefined) {
-    if (!(FORMATS as readonly string[]).includes(format)) {
-      throw new UsageError(`Unknown format "${format}": use one of ${FORMATS.join(", ")}`);
-    }
-    formats.add(format as OutputFormat);
+    if ((FORMATS as readonly string[]).includes(format)) formats.add(format as OutputFormat);
+    else problem(`Unknown format "${format}": use one of ${FORMATS.join(", ")}`);
   }
   if (flag("machine-readable")) formats.add("machine");
   if (flag("json")) formats.add("json");
-  if (formats.size > 1) {
-    throw new UsageError(`Conflicting output formats: ${[...formats].join(" and ")}`);
-  }
+  if (formats.size > 1) problem(`Conflicting output formats: ${[...formats].join(" and ")}`);
+  const chosen: OutputFormat = [...formats][0] ?? "human";
 
   const threshold = (name: "warning" | "critical"): number | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
-    if (!/^[0-9]+$/.test(value)) {
-      throw new UsageError(`Option "--${name}" needs a whole number, not "${value}"`);
-    }
-    return Number(value);
+    if (/^[0-9]+$/.test(value)) return Number(value);
+    problem(`Option "--${name}" needs a whole number, not "${value}"`);
+    return undefined;
   };
   const warning = threshold("warning");
   const critical = threshold("critical");
-  const chosen: OutputFormat = [...formats][0] ?? "human";
-  if ((warning !== undefined || critical !== undefined) && chosen !== "nagios") {
-    throw new UsageError(`Options "--warning" and "--critical" go with --format=nagios`);
+  if ((raw.warning !== undefined || raw.critical !== undefined) && chosen !== "nagios") {
+    problem(`Options "--warning" and "--critical" go with --format=nagios`);
   }
+  const services = source ?? (flag("services") ? "cgroup" : null);
+  const restartHints = flag("restart-hints");
+  // Sections of text after the groups would break a document or a status line.
+  if (DOCUMENTS.includes(chosen)) {
+    if (services) problem(`Option "-S" goes with the human or machine output, not ${chosen}`);
+    if (restartHints) {
+      problem(`Option "--restart-hints" goes with the human or machine output, not ${chosen}`);
+    }
+  }
+  const proc = text("proc") ?? "/proc";
   const defaults = flag("default-ignores");
+  const patterns = list("ignore-pattern");
+  const literals = list("ignore-literal");
+  if (firstError !== undefined) throw new UsageError(firstError, chosen === "nagios");
   return {
     help: flag("help"),
     version: flag("version"),
-    mode: flag("fds") ? "fds" : "libs",
+    scan: flag("fds") ? "fds" : "libs",
     format: chosen,
     showFiles: flag("showlibs"),
-    services: source ?? (flag("services") ? "cgroup" : null),
-    restartHints: flag("restart-hints"),
+    services,
+    restartHints,
     check: flag("check"),
     warning: warning ?? 0,
     critical,
-    proc: text("proc") ?? "/proc",
+    proc,
     ignore: {
-      patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...list("ignore-pattern")],
-      literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...list("ignore-literal")],
+      patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
+      literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...literals],
     },
   };
 }
 
+/** Formats whose output is one document or status: no text sections may follow. */
+const DOCUMENTS: readonly OutputFormat[] = ["json", "nagios", "prometheus"];
+
+/** The option rows of `--help`, section by section, from the table. */
+function optionHelp(): string {
+  const sections: Section[] = [
+    "Output",
+    "Monitoring (--format=nagios)",
+    "Scan",
+    "Exit status",
+    "Other",
+  ];
+  const column = 29;
+  return sections.map((section) => {
+    const rows = OPTIONS.filter((o) => o.section === section).flatMap((o) => o.help);
+    const lines = [`${section}:`];
+    if (section === "Output") {
+      lines.push(`  ${"(default)".padEnd(column - 2)}PIDS "CMDLINE", one line per command line`);
+    }
+    for (const [left, description] of rows) {
+      const head = `  ${left}`;
+      const [first, ...more] = description;
+      if (head.length < column - 1) lines.push(`${head.padEnd(column)}${first}`);
+      else lines.push(head, `${" ".repeat(column)}${first}`);
+      for (const line of more) lines.push(`${" ".repeat(column)}${line}`);
+    }
+    if (section === "Exit status") lines.push(...EXIT_HELP);
+    return lines.join("\n");
+  }).join("\n\n");
+}
+
+const EXIT_HELP = [
+  "  0 the scan completed; 1 --check found something; 2 bad usage, no",
+  "  permission to read the proc root, or the output could not be written;",
+  "  3 an unexpected error. With --format=nagios: 0 OK, 1 WARNING,",
+  "  2 CRITICAL, 3 UNKNOWN (bad usage too). -s changes only the human",
+  "  output; -S and --restart-hints go with the human and machine output,",
+  "  where machine records end at the first blank line.",
+];
+
 /** The one-line hint printed after a usage error. */
 export const USAGE_HINT = "Try 'lib_users --help' for more information.";
 
-/** The `--help` text. */
-export const HELP_TEXT = `\
+/** The `--help` text (built when asked: start-up is most of a scan's cost). */
+export function helpText(): string {
+  return `\
 Usage: lib_users [OPTIONS]
 Lists processes that use deleted files: mapped libraries and executables
 (default) or open files (--fds), so you know what to restart after an update.
 
-Output:
-  (default)                  PIDS "CMDLINE", one line per command line
-  -s, --showlibs, --showfiles
-                             also show the files: PIDS "CMDLINE" uses F1,F2
-  -m, --machine-readable     PIDS;F1,F2;CMDLINE (same as --format=machine)
-      --json                 a JSON document (same as --format=json), with the
-                             unit, class, user and container of each group
-      --format=FORMAT        human, machine, json, nagios or prometheus
-  -S, --services             then list the systemd unit of each PID, read from
-                             /proc/PID/cgroup
-      --services=SOURCE      the same; SOURCE cgroup (default) or systemctl
-                             (runs systemctl status PID: --allow-run=systemctl)
-      --restart-hints        then print the restart plan: commands per kind
-                             (services, user services, containers, manager),
-                             sessions to end, risky units apart; runs nothing
-
-Monitoring (--format=nagios):
-      --warning N            WARNING when more than N processes are stale
-                             (default 0: any)
-      --critical N           CRITICAL when more than N processes are stale
-                             (default: never)
-
-Scan:
-      --fds                  look at open files (/proc/PID/fd) instead of
-                             mappings (/proc/PID/maps); the fd_users tool
-      --proc DIR             the proc root to scan (default /proc)
-  -i, --ignore-pattern GLOB  also ignore names matching GLOB (repeatable)
-  -I, --ignore-literal NAME  also ignore the name NAME (repeatable)
-      --no-default-ignores   drop the built-in ignores (/SYSV*, /memfd:*, ...)
-
-Exit status:
-      --check                exit 1 when anything stale was found
-  0 the scan completed; 1 --check found something; 2 bad usage, no
-  permission to read the proc root, or the output could not be written;
-  3 an unexpected error. With
-  --format=nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage too).
-
-Other:
-  -h, --help                 show this help
-      --version              show the version
+${optionHelp()}
 
 Permissions: Deno reads /proc only with --allow-all (-A). A procfs mounted
 elsewhere (mount -t proc proc /mnt/proc) needs only --allow-read=/mnt/proc.
@@ -255,3 +424,4 @@ Examples:
   deno run -A main.ts --format=prometheus > /var/lib/node_exporter/lib_users.prom
   deno run --allow-read=/mnt/proc main.ts --proc /mnt/proc --json
 `;
+}

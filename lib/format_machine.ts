@@ -62,7 +62,9 @@ export interface MachineRecord {
 
 /**
  * Parses the machine format back into exact names: the inverse of
- * {@linkcode formatMachine}, for scripts written in TypeScript.
+ * {@linkcode formatMachine}, for scripts written in TypeScript. The records
+ * end at the first blank line, after which `lib_users -m -S` and
+ * `-m --restart-hints` print their sections.
  *
  * @throws {SyntaxError} on a line that is not a record
 
@@ -81,7 +83,8 @@ export interface MachineRecord {
 export function parseMachine(text: string): MachineRecord[] {
   const records: MachineRecord[] = [];
   for (const line of text.split("\n")) {
-    if (line === "") continue;
+    // The records end at the first blank line: `-S` and `--restart-hints` sections follow one.
+    if (line === "") break;
     const fields = line.split(";");
     if (fields.length !== 3 || !/^[0-9]+(,[0-9]+)*$/.test(fields[0]!)) {
       throw new SyntaxError(`Not a machine-format record: "${line}"`);

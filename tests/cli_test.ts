@@ -1,12 +1,12 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { EXIT, HELP_TEXT, parseCli, UsageError } from "../lib/cli.ts";
+import { EXIT, helpText, parseCli, UsageError } from "../lib/cli.ts";
 import { DEFAULT_IGNORE_LITERALS, DEFAULT_IGNORE_PATTERNS } from "../lib/ignore.ts";
 
 Deno.test("parseCli() defaults to a human libs scan of /proc with the default ignores", () => {
   assertEquals(parseCli([]), {
     help: false,
     version: false,
-    mode: "libs",
+    scan: "libs",
     format: "human",
     showFiles: false,
     services: null,
@@ -42,7 +42,7 @@ Deno.test("parseCli() accepts the Python tools' flags and their long forms", asy
       critical: 10,
     }],
     [["--format=prometheus"], { format: "prometheus" }],
-    [["--fds"], { mode: "fds" }],
+    [["--fds"], { scan: "fds" }],
     [["--check"], { check: true }],
     [["--proc", "/mnt/proc"], { proc: "/mnt/proc" }],
     [["--proc=/mnt/proc"], { proc: "/mnt/proc" }],
@@ -89,7 +89,7 @@ Deno.test("parseCli() rejects bad usage with a UsageError of exit code 2", async
     [["--format=human", "-m"], "Conflicting output formats: human and machine"],
     [["--fds=yes"], 'Option "--fds" takes no value'],
     [["--services=dbus"], 'Unknown services source "dbus": use cgroup or systemctl'],
-    [["--format=nagios", "--warning=x"], 'Option "--warning" needs a whole number, not "x"'],
+    [["--warning=x"], 'Option "--warning" needs a whole number, not "x"'],
     [["--critical=3"], 'Options "--warning" and "--critical" go with --format=nagios'],
   ];
   for (const [args, message] of cases) {
@@ -101,7 +101,7 @@ Deno.test("parseCli() rejects bad usage with a UsageError of exit code 2", async
   }
 });
 
-Deno.test("HELP_TEXT documents every flag", () => {
+Deno.test("helpText() documents every flag", () => {
   for (
     const flag of [
       "-s, --showlibs, --showfiles",
@@ -123,6 +123,41 @@ Deno.test("HELP_TEXT documents every flag", () => {
       "--version",
     ]
   ) {
-    assertEquals(HELP_TEXT.includes(flag), true, flag);
+    assertEquals(helpText().includes(flag), true, flag);
   }
+});
+
+Deno.test("parseCli() reports bad usage in a Nagios run as UNKNOWN (exit 3), wherever the flag stands", async (t) => {
+  const cases: string[][] = [
+    ["--format=nagios", "--bogus"],
+    ["--bogus", "--format", "nagios"],
+    ["--format=nagios", "--warning=x"],
+    ["--format=nagios", "-S"],
+  ];
+  for (const args of cases) {
+    await t.step(args.join(" "), () => {
+      const error = assertThrows(() => parseCli(args), UsageError);
+      assertEquals([error.nagios, error.exitCode], [true, 3]);
+    });
+  }
+  // "nagios" as the value of another option is no Nagios run.
+  const error = assertThrows(() => parseCli(["-I", "nagios", "--bogus"]), UsageError);
+  assertEquals([error.nagios, error.exitCode, error.message], [
+    false,
+    2,
+    'Unknown option "--bogus"',
+  ]);
+});
+
+Deno.test("parseCli() refuses sections of text after a document or a status line; -s changes only the human output", async (t) => {
+  for (const format of ["--json", "--format=nagios", "--format=prometheus"]) {
+    for (const section of ["-S", "--services=systemctl", "--restart-hints"]) {
+      await t.step(`${format} ${section}`, () => {
+        const error = assertThrows(() => parseCli([format, section]), UsageError);
+        assertEquals(error.message.includes("goes with the human or machine output"), true);
+      });
+    }
+    await t.step(`${format} -s`, () => assertEquals(parseCli([format, "-s"]).showFiles, true));
+  }
+  assertEquals(parseCli(["-m", "-S", "--restart-hints"]).services, "cgroup");
 });

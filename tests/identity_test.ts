@@ -371,6 +371,8 @@ Deno.test({
       try {
         // As a package manager inside a container replaces it: a new file renamed over the old.
         await sh(REPLACE, `${merged}/lib.so`);
+        const json = await jsonFilesOf(mapper.pid);
+        assertEquals(json?.map((f) => f.path), [`${merged}/lib.so`], JSON.stringify(json));
         assertEquals(await filesOf(mapper.pid), [`${merged}/lib.so`]);
         const files = await jsonFilesOf(mapper.pid);
         assertEquals(files?.map((f) => f.path), [`${merged}/lib.so`]);

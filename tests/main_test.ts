@@ -2,6 +2,7 @@ import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { type CliRun, decodeRun, fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import { parseExposition } from "./_exposition.ts";
+import { parseMachine } from "../lib/format_machine.ts";
 
 /** The real footprint of a scan of a tree: read access to that tree, nothing else. */
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];
@@ -225,6 +226,10 @@ const UNITS_TREE = ["--proc", UNITS];
 Deno.test("CLI -S names units from cgroups (v1 and v2) with only --allow-read", async () => {
   const run = await runCli(READ_UNITS, [...UNITS_TREE, "-m", "-S"]);
   assertEquals([run.code, run.stderr], [0, ""]);
+  // Machine records end at the blank line before the section: still parseable.
+  const records = parseMachine(run.stdout);
+  assertEquals(records.length, run.stdout.split("\n\n")[0]!.split("\n").length);
+  assertEquals(records.length > 20, true);
   const services = run.stdout.split("\n\n")[1];
   assertEquals(
     services,
@@ -352,6 +357,13 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
     code: 3,
     stdout: 'UNKNOWN - Option "--warning" needs a whole number, not "x"\n',
     stderr: "",
+  });
+  // The word "nagios" as another option's value makes no Nagios run of a usage error.
+  const other = await runCli([], ["-I", "nagios", "--bogus"]);
+  assertEquals(other, {
+    code: 2,
+    stdout: "",
+    stderr: `lib_users: Unknown option "--bogus"\nTry 'lib_users --help' for more information.\n`,
   });
 });
 
