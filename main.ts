@@ -46,8 +46,9 @@ export async function main(args: readonly string[]): Promise<number> {
   if (options.help) return write(helpText());
   if (options.version) return write(`lib_users ${config.version}\n`);
 
-  const scanned = await runScan(options);
-  if (typeof scanned === "string") return await reportScanFailure(scanned, options);
+  const outcome = await runScan(options);
+  if (!outcome.ok) return await reportScanFailure(outcome.reason, options);
+  const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
   const code = await output(groups, scanned, options);
   if (scanned.unreadable > 0 && options.format !== "nagios") warnUnreadable(options);
@@ -60,35 +61,45 @@ function wantsUnits(options: CliOptions): boolean {
     ["json", "nagios", "prometheus"].includes(options.format);
 }
 
-/** Scans; on failure returns the one-line reason. */
-async function runScan(options: CliOptions): Promise<ScanResult | string> {
+/** A scan's result, or the one-line reason it could not run. */
+type ScanOutcome =
+  | { readonly ok: true; readonly result: ScanResult }
+  | { readonly ok: false; readonly reason: string };
+
+/** Scans; a proc root that cannot be read is a reason, not an exception. */
+async function runScan(options: CliOptions): Promise<ScanOutcome> {
   const { proc } = options;
-  if (!isGranted(scanPermission(proc))) return noPermissionMessage(proc);
+  const failed = (reason: string): ScanOutcome => ({ ok: false, reason });
+  if (!isGranted(scanPermission(proc))) return failed(noPermissionMessage(proc));
   const scan = options.scan === "fds" ? scanFds : scanLibs;
   try {
-    return await scan({
+    const result = await scan({
       proc,
       ignore: options.ignore,
       units: wantsUnits(options),
       // Only JSON prints a file's kind; the others spare the exe link.
       kinds: options.format === "json",
     });
+    return { ok: true, result };
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) return noPermissionMessage(proc);
-    if (error instanceof Deno.errors.NotFound) return `Cannot read "${proc}": no such directory`;
-    if (error instanceof Deno.errors.PermissionDenied) {
-      return `Cannot read "${proc}": permission denied`;
-    }
-    if (error instanceof Deno.errors.NotADirectory) return `Cannot read "${proc}": not a directory`;
-    if (error instanceof Deno.errors.FilesystemLoop) {
-      return `Cannot read "${proc}": too many levels of symbolic links`;
-    }
-    // Any other refusal by the operating system to list the root is about the root, not a bug.
-    if (Object.values(Deno.errors).some((kind) => error instanceof kind)) {
-      return `Cannot read "${proc}": ${(error as Error).message}`;
-    }
-    throw error;
+    if (error instanceof Deno.errors.NotCapable) return failed(noPermissionMessage(proc));
+    const reason = rootError(error);
+    if (reason === undefined) throw error;
+    return failed(`Cannot read "${proc}": ${reason}`);
   }
+}
+
+/** Why the proc root could not be listed, or undefined for an error that is a bug. */
+function rootError(error: unknown): string | undefined {
+  if (error instanceof Deno.errors.NotFound) return "no such directory";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotADirectory) return "not a directory";
+  if (error instanceof Deno.errors.FilesystemLoop) return "too many levels of symbolic links";
+  // Any other refusal by the operating system to list the root is about the root.
+  if (Object.values(Deno.errors).some((kind) => error instanceof kind)) {
+    return (error as Error).message;
+  }
+  return undefined;
 }
 
 async function reportScanFailure(reason: string, options: CliOptions): Promise<number> {
