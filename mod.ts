@@ -11,11 +11,14 @@
  * anything less. A procfs mounted elsewhere, or a fixture tree, needs only
  * `--allow-read` on it (pass it as `proc`).
  *
- * ```ts no-assert
- * import { formatHuman, groupByArgv, scanLibs } from "./mod.ts";
+ * ```ts
+ * import { formatMachine, groupByArgv, scanLibs } from "./mod.ts";
+ * import { assertStringIncludes } from "@std/assert";
  *
- * const result = await scanLibs();
- * console.log(formatHuman(groupByArgv(result.processes), { showFiles: true }));
+ * // The fixture tree of this repository; `scanLibs()` alone reads /proc (needs -A).
+ * const result = await scanLibs({ proc: "testdata/proc" });
+ * const text = formatMachine(groupByArgv(result.processes));
+ * assertStringIncludes(text, "99,1000;/usr/lib/x86_64-linux-gnu/libc.so.6");
  * ```
  *
  * @module
@@ -48,11 +51,10 @@ export {
   DEFAULT_IGNORE_LITERALS,
   DEFAULT_IGNORE_PATTERNS,
   DEFAULT_IGNORE_RULES,
-  globToRegExp,
   type IgnoreRules,
 } from "./lib/ignore.ts";
-export { DELETED_SUFFIX, type DeletedMapping, parseMapsLine } from "./lib/maps.ts";
-export { escapeField, escapeForTerminal, unescapeField } from "./lib/escape.ts";
+export { type DeletedMapping, parseMapsLine } from "./lib/maps.ts";
+export { escapeForTerminal } from "./lib/escape.ts";
 export { decodeName, encodeName, hasRawBytes } from "./lib/names.ts";
 export {
   formatServices,
@@ -87,10 +89,3 @@ export {
   type NagiosResult,
 } from "./lib/format_nagios.ts";
 export { formatPrometheus, type PrometheusOptions } from "./lib/format_prometheus.ts";
-export {
-  isGranted,
-  needsAllowAll,
-  PASSWD_PERMISSION,
-  scanPermission,
-  SYSTEMCTL_PERMISSION,
-} from "./lib/permissions.ts";

@@ -153,13 +153,16 @@ type Collector = (context: ScanContext, pid: number) => DeletedFile[];
  * @param options The proc root and the ignore rules.
  * @returns The processes found and how many could not be read.
  *
- * @example Scan a procfs (needs `-A` for /proc)
- * ```ts no-assert
+ * @example Scan a proc tree (`/proc` by default, which needs `-A`)
+ * ```ts
  * import { scanLibs } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
  *
- * const { processes, unreadable } = await scanLibs({ proc: "/proc" });
- * for (const p of processes) console.log(p.pid, p.cmdline, p.files.map((f) => f.path));
- * if (unreadable) console.error(`${unreadable} processes could not be read`);
+ * // The fixture tree of this repository, readable with --allow-read alone.
+ * const { processes } = await scanLibs({ proc: "testdata/proc" });
+ * const server = processes.find((p) => p.pid === 1234)!;
+ * assertEquals(server.argv, ["/opt/my app/bin/server", "--name", "a b"]);
+ * assertEquals(server.files.map((f) => f.kind), ["executable", "library"]);
  * ```
  */
 export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
@@ -177,12 +180,13 @@ export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
  * @param options The proc root and the ignore rules.
  * @returns The processes found and how many could not be read.
  *
- * @example
- * ```ts no-assert
+ * @example Deleted files held open, such as a rotated log
+ * ```ts
  * import { scanFds } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
  *
- * const { processes } = await scanFds();
- * console.log(processes.map((p) => p.pid));
+ * const { processes } = await scanFds({ proc: "testdata/proc" });
+ * assertEquals(processes.find((p) => p.pid === 99)?.files[0]?.path, "/var/log/cron.log.1");
  * ```
  */
 export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
