@@ -13,13 +13,13 @@ import {
   parseCli,
   USAGE_HINT,
   UsageError,
-} from "./lib/cli.ts";
+} from "./cli/flags.ts";
 // The modules every run needs. The others (other formats, restart plan, units
 // via systemctl, colours) are imported when asked for: start-up is most of a
 // scan's cost, and cron and monitoring run this every minute.
 import { type Group, groupByArgv } from "./lib/group.ts";
-import { formatHuman, type HumanStyle } from "./lib/format_human.ts";
-import { formatMachine } from "./lib/format_machine.ts";
+import { formatHuman, type HumanStyle } from "./lib/format/human.ts";
+import { formatMachine } from "./lib/format/machine.ts";
 import {
   isGranted,
   needsAllowAll,
@@ -109,7 +109,7 @@ async function reportScanFailure(reason: string, options: CliOptions): Promise<n
   }
   if (options.format === "prometheus") {
     // A textfile collector should see the failure, not stale numbers.
-    const { formatPrometheus } = await import("./lib/format_prometheus.ts");
+    const { formatPrometheus } = await import("./lib/format/prometheus.ts");
     write(formatPrometheus([], { scan: options.scan, success: false }));
   }
   fail(reason);
@@ -132,12 +132,12 @@ function noPermissionMessage(proc: string): string {
 async function output(groups: Group[], result: ScanResult, options: CliOptions): Promise<number> {
   const userNames = async () => {
     if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
-    const { readUserNames } = await import("./lib/passwd.ts");
+    const { readUserNames } = await import("./cli/passwd.ts");
     return readUserNames();
   };
   switch (options.format) {
     case "nagios": {
-      const { formatNagios } = await import("./lib/format_nagios.ts");
+      const { formatNagios } = await import("./lib/format/nagios.ts");
       const { text, exitCode } = formatNagios(groups, {
         scan: options.scan,
         warning: options.warning,
@@ -148,12 +148,12 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
       return exitCode;
     }
     case "prometheus": {
-      const { formatPrometheus } = await import("./lib/format_prometheus.ts");
+      const { formatPrometheus } = await import("./lib/format/prometheus.ts");
       write(formatPrometheus(groups, { scan: options.scan, unreadable: result.unreadable }));
       break;
     }
     case "json": {
-      const { formatJson } = await import("./lib/format_json.ts");
+      const { formatJson } = await import("./lib/format/json.ts");
       write(
         formatJson(groups, {
           scan: options.scan,
@@ -175,7 +175,8 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
         out += "\n" + await describeServices(groups, options);
       }
       if (options.restartHints && groups.length > 0) {
-        const { formatRestartPlan, planRestarts } = await import("./lib/restart.ts");
+        const { planRestarts } = await import("./lib/restart.ts");
+        const { formatRestartPlan } = await import("./lib/format/restart.ts");
         out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
       }
       write(out);
@@ -191,7 +192,8 @@ async function colourStyle(): Promise<HumanStyle> {
 }
 
 async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
-  const { formatServices, unitsFromGroups, unitsFromSystemctl } = await import("./lib/services.ts");
+  const { unitsFromGroups, unitsFromSystemctl } = await import("./lib/services.ts");
+  const { formatServices } = await import("./lib/format/services.ts");
   if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
   if (!isGranted(SYSTEMCTL_PERMISSION)) {
     return "Could not run systemctl: not permitted (run with --allow-run=systemctl or -A)\n";

@@ -34,8 +34,8 @@ export {
   type ScanResult,
 } from "./lib/scan.ts";
 export { fileNames, type Group, groupByArgv } from "./lib/group.ts";
-export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format_human.ts";
-export { formatMachine, type MachineRecord, parseMachine } from "./lib/format_machine.ts";
+export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format/human.ts";
+export { formatMachine, type MachineRecord, parseMachine } from "./lib/format/machine.ts";
 export {
   formatJson,
   JSON_SCHEMA_VERSION,
@@ -45,7 +45,7 @@ export {
   type JsonReport,
   type ScanKind,
   toJsonReport,
-} from "./lib/format_json.ts";
+} from "./lib/format/json.ts";
 export {
   compileIgnore,
   DEFAULT_IGNORE_LITERALS,
@@ -54,10 +54,10 @@ export {
   type IgnoreRules,
 } from "./lib/ignore.ts";
 export { type DeletedMapping, parseMapsLine } from "./lib/maps.ts";
-export { escapeForTerminal } from "./lib/escape.ts";
+export { escapeForTerminal } from "./lib/format/escape.ts";
 export { decodeName, encodeName, hasRawBytes } from "./lib/names.ts";
+export { formatServices } from "./lib/format/services.ts";
 export {
-  formatServices,
   parseSystemctlStatus,
   type SystemctlOptions,
   type UnitsByPid,
@@ -73,8 +73,8 @@ export {
   type UnitInfo,
   UNKNOWN_UNIT,
 } from "./lib/cgroup.ts";
+export { formatRestartPlan } from "./lib/format/restart.ts";
 export {
-  formatRestartPlan,
   type PlanOptions,
   planRestarts,
   type RestartPlan,
@@ -87,5 +87,5 @@ export {
   NAGIOS_STATUS,
   type NagiosOptions,
   type NagiosResult,
-} from "./lib/format_nagios.ts";
-export { formatPrometheus, type PrometheusOptions } from "./lib/format_prometheus.ts";
+} from "./lib/format/nagios.ts";
+export { formatPrometheus, type PrometheusOptions } from "./lib/format/prometheus.ts";

@@ -3,6 +3,8 @@
 import { fromFileUrl } from "@std/path/from-file-url";
 import { decodeName } from "../lib/names.ts";
 import type { ProcessFinding } from "../lib/scan.ts";
+import { classifyCgroup } from "../lib/cgroup.ts";
+import type { Group } from "../lib/group.ts";
 
 /** The repository root. */
 export const ROOT: string = fromFileUrl(new URL("..", import.meta.url));
@@ -126,4 +128,15 @@ export async function runPlanLines(plan: string): Promise<string[][]> {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+}
+
+/** A group of one process `p<PID>` using one deleted library, in the unit its cgroup path names. */
+export function unitGroup(pid: number, cgroup: string | null): Group {
+  return {
+    pids: [pid],
+    argv: [`p${pid}`],
+    cmdline: `p${pid}`,
+    files: [{ path: "/lib/x.so", kind: "library" }],
+    ...(cgroup === null ? {} : { unit: classifyCgroup(cgroup) }),
+  };
 }

@@ -2,7 +2,7 @@ import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { type CliRun, decodeRun, fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import { parseExposition } from "./_exposition.ts";
-import { parseMachine } from "../lib/format_machine.ts";
+import { parseMachine } from "../lib/format/machine.ts";
 
 /** The real footprint of a scan of a tree: read access to that tree, nothing else. */
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];

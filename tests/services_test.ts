@@ -1,7 +1,6 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { groupByArgv } from "../lib/group.ts";
 import { fakeSystemctl } from "./_helpers.ts";
-import { formatServices, parseSystemctlStatus, unitsFromSystemctl } from "../lib/services.ts";
+import { parseSystemctlStatus, unitsFromSystemctl } from "../lib/services.ts";
 
 Deno.test("parseSystemctlStatus() reads the unit from both header forms", () => {
   assertEquals(
@@ -37,18 +36,4 @@ Deno.test("unitsFromSystemctl() throws NotFound when systemctl is missing", asyn
     () => unitsFromSystemctl([1], { command: "/nonexistent/systemctl" }),
     Deno.errors.NotFound,
   );
-});
-
-Deno.test("formatServices() prints PIDS belong to UNIT per unit", () => {
-  const groups = groupByArgv([
-    { pid: 99, argv: ["cron"], cmdline: "cron", files: [{ path: "/a", kind: "library" }] },
-    { pid: 7, argv: ["x"], cmdline: "x", files: [{ path: "/a", kind: "library" }] },
-    { pid: 100, argv: ["cron"], cmdline: "cron", files: [{ path: "/a", kind: "library" }] },
-  ]);
-  const units = new Map([[99, "cron.service"], [100, "cron.service"], [7, "evil\x1b[2J.scope"]]);
-  assertEquals(
-    formatServices(groups, units),
-    "7 belong to evil\\x1b[2J.scope\n99,100 belong to cron.service\n",
-  );
-  assertEquals(formatServices(groups, new Map()), "");
 });

@@ -1,7 +1,7 @@
 import { assertEquals, assertMatch } from "@std/assert";
-import { classifyCgroup } from "../lib/cgroup.ts";
-import { formatNagios, NAGIOS_STATUS } from "../lib/format_nagios.ts";
-import type { Group } from "../lib/group.ts";
+import { classifyCgroup } from "../../lib/cgroup.ts";
+import { formatNagios, NAGIOS_STATUS } from "../../lib/format/nagios.ts";
+import type { Group } from "../../lib/group.ts";
 
 function group(pids: number[], cgroup: string, path = "/lib/x.so"): Group {
   return {

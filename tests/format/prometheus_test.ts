@@ -1,8 +1,8 @@
 import { assertEquals } from "@std/assert";
-import { classifyCgroup } from "../lib/cgroup.ts";
-import { formatPrometheus } from "../lib/format_prometheus.ts";
-import type { Group } from "../lib/group.ts";
-import { parseExposition } from "./_exposition.ts";
+import { classifyCgroup } from "../../lib/cgroup.ts";
+import { formatPrometheus } from "../../lib/format/prometheus.ts";
+import type { Group } from "../../lib/group.ts";
+import { parseExposition } from "../_exposition.ts";
 
 Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadable and success", () => {
   const groups: Group[] = [

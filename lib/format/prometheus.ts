@@ -6,7 +6,7 @@
  */
 
 import { escapeUnsafe } from "./escape.ts";
-import { countDistinctFiles, type Group } from "./group.ts";
+import { countDistinctFiles, type Group } from "../group.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
 export interface PrometheusOptions {

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { escapeField, escapeForTerminal, unescapeField } from "../lib/escape.ts";
-import { decodeName } from "../lib/names.ts";
+import { escapeField, escapeForTerminal, unescapeField } from "../../lib/format/escape.ts";
+import { decodeName } from "../../lib/names.ts";
 
 Deno.test("escapeForTerminal() leaves ordinary names alone", () => {
   for (const name of ["/usr/lib/libc.so.6", '/opt/my app/x,y;z "q"', "ünï 😀"]) {

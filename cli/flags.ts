@@ -6,7 +6,11 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { DEFAULT_IGNORE_LITERALS, DEFAULT_IGNORE_PATTERNS, type IgnoreRules } from "./ignore.ts";
+import {
+  DEFAULT_IGNORE_LITERALS,
+  DEFAULT_IGNORE_PATTERNS,
+  type IgnoreRules,
+} from "../lib/ignore.ts";
 
 /** Exit codes of the CLI, documented in the README. */
 export const EXIT = Object.freeze({

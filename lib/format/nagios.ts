@@ -6,7 +6,7 @@
  */
 
 import { escapeForTerminal } from "./escape.ts";
-import { countDistinctFiles, type Group } from "./group.ts";
+import { countDistinctFiles, type Group } from "../group.ts";
 
 /** Nagios plugin states and their exit codes. */
 export const NAGIOS_STATUS: Readonly<Record<"OK" | "WARNING" | "CRITICAL" | "UNKNOWN", number>> =

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { parsePasswd, readUserNames } from "../lib/passwd.ts";
+import { parsePasswd, readUserNames } from "../../cli/passwd.ts";
 
 Deno.test("parsePasswd() maps UIDs to the first name, skipping junk", () => {
   const names = parsePasswd(

@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { Group } from "./group.ts";
-import { encodeName, replaceRawBytes } from "./names.ts";
-import type { FileKind } from "./scan.ts";
-import type { ContainerRuntime, UnitClass } from "./cgroup.ts";
+import type { Group } from "../group.ts";
+import { encodeName, replaceRawBytes } from "../names.ts";
+import type { FileKind } from "../scan.ts";
+import type { ContainerRuntime, UnitClass } from "../cgroup.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
 export const JSON_SCHEMA_VERSION = 1;
