@@ -279,7 +279,8 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
             group.files.map((f) => [encodeName(f.path), f.kind]),
           );
         }
-        assertEquals(report.groups.some((g: JsonGroup) => g.pids.includes(kept.pid)), false);
+        const keptGroup = report.groups.find((g: JsonGroup) => g.pids.includes(kept.pid));
+        assertEquals(keptGroup, undefined, JSON.stringify(keptGroup));
       });
     }
   } finally {
