@@ -148,6 +148,11 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     if (view === undefined) {
       const own = scannerView();
       const table = readTable(pid);
+      // The view serves every later process of this namespace and root: it is
+      // made only from a table read whole, of a process that stayed in them
+      // meanwhile (one that exited, or entered a chroot or namespace, would
+      // leave every later process of the view without mounts).
+      if (table === null || !sameView(pid, ns, rootLink)) return null;
       const outer = own !== null && own.ns === ns && rootLink !== "/" ? own.table : null;
       view = {
         verdicts: new Map(),
@@ -164,6 +169,16 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     }
     last = view;
     return view;
+  }
+
+  function sameView(pid: number, ns: string, rootLink: string): boolean {
+    try {
+      return readLinkName(`${proc}/${pid}/ns/mnt`) === ns &&
+        readLinkName(`${proc}/${pid}/root`) === rootLink;
+    } catch (error) {
+      classifyReadError(error);
+      return false;
+    }
   }
 
   // A scan asks about one process at a time: its view is read once.
@@ -199,7 +214,9 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     if (deviceName(object.dev) !== device || String(object.ino) !== inode) {
       return byMarker("it changed while it was read (or a stacking file system shows it)");
     }
-    return remember(current, key, judgeByPath(`${proc}/${pid}`, current, file, object, type));
+    const verdict = judgeByPath(`${proc}/${pid}`, current, file, object, type);
+    // A lookup cut short by this process's exit speaks for no other process.
+    return verdict.unverified === EXITED ? verdict : remember(current, key, verdict);
   }
 
   return {
@@ -390,6 +407,8 @@ function statResolved(path: string): Deno.FileInfo | undefined {
   }
 }
 
+const EXITED = "the process exited while it was read";
+
 function gone(): Lookup {
-  return { found: false, unresolvable: "the process exited while it was read" };
+  return { found: false, unresolvable: EXITED };
 }

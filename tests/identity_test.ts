@@ -9,6 +9,8 @@ import { assert, assertEquals } from "@std/assert";
 import { runCli } from "./_helpers.ts";
 import { buildMapper, type Mapper, realLibrary, sh, spawnMapper, withMapper } from "./_live.ts";
 import { type JsonFile, type JsonGroup, parseMachine } from "../mod.ts";
+import { createIdentityJudge } from "../lib/identity.ts";
+import { deviceName } from "../lib/mounts.ts";
 
 const MAPPER = await buildMapper();
 const IS_ROOT = Deno.uid() === 0;
@@ -382,4 +384,39 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("createIdentityJudge() makes no view from a process that exited while it was read", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const proc = `${dir}/proc`;
+    const decoy = `${dir}/x.so (deleted)`;
+    Deno.writeTextFileSync(decoy, "live");
+    const info = Deno.statSync(decoy);
+    const device = deviceName(info.dev);
+    const mountinfo = `27 1 ${device} / / rw - ext4 /dev/root rw\n`;
+    const process = (pid: number | "self", withMounts: boolean) => {
+      Deno.mkdirSync(`${proc}/${pid}/ns`, { recursive: true });
+      Deno.mkdirSync(`${proc}/${pid}/map_files`);
+      Deno.symlinkSync("mnt:[4026531832]", `${proc}/${pid}/ns/mnt`);
+      Deno.symlinkSync("/", `${proc}/${pid}/root`);
+      Deno.symlinkSync(decoy, `${proc}/${pid}/map_files/1-2`);
+      if (withMounts) Deno.writeTextFileSync(`${proc}/${pid}/mountinfo`, mountinfo);
+    };
+    process("self", true);
+    process(10, false); // gone before its mount table could be read
+    process(11, true);
+    const judge = createIdentityJudge(proc);
+    const file = {
+      path: `${dir}/x.so`,
+      printed: decoy,
+      device,
+      inode: String(info.ino),
+    };
+    assertEquals(judge.mapping(10, file, "1-2").stale, true);
+    // 11 sees the same tree, whole: the live file named like a marked one is no finding.
+    assertEquals(judge.mapping(11, file, "1-2"), { stale: false });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
