@@ -80,6 +80,8 @@ interface OptionSpec {
   readonly aliases?: readonly string[];
   /** A switch, a value, or a value that may be repeated. */
   readonly kind: "switch" | "value" | "list";
+  /** A switch that is on by default and turned off by `--no-NAME`. */
+  readonly negatable?: boolean;
   readonly section: Section;
   /** The `--help` rows: the left column and its description lines. */
   readonly help: readonly (readonly [string, readonly string[]])[];
@@ -193,6 +195,7 @@ const OPTIONS: readonly OptionSpec[] = [
   {
     name: "default-ignores",
     kind: "switch",
+    negatable: true,
     section: "Scan",
     help: [["    --no-default-ignores", ["drop the built-in ignores (/SYSV*, /memfd:*, ...)"]]],
   },
@@ -228,17 +231,13 @@ const PARSE_CONFIG = {
   boolean: OPTIONS.filter((o) => o.kind === "switch").map((o) => o.name),
   string: OPTIONS.filter((o) => o.kind !== "switch").map((o) => o.name),
   collect: OPTIONS.filter((o) => o.kind === "list").map((o) => o.name),
-  negatable: ["default-ignores"],
-  default: { "default-ignores": true },
-  alias: Object.fromEntries(
-    OPTIONS.filter((o) => o.short !== undefined || o.aliases !== undefined).map((o) => [
-      o.short ?? o.aliases![0]!,
-      [
-        ...(o.short !== undefined ? [o.name] : []),
-        ...(o.short !== undefined ? o.aliases ?? [] : [o.name]),
-      ],
-    ]),
-  ),
+  // A negatable switch is on unless its `--no-` form is given.
+  negatable: OPTIONS.filter((o) => o.negatable).map((o) => o.name),
+  default: Object.fromEntries(OPTIONS.filter((o) => o.negatable).map((o) => [o.name, true])),
+  alias: Object.fromEntries(OPTIONS.flatMap((o) => {
+    if (o.short !== undefined) return [[o.short, [o.name, ...(o.aliases ?? [])]]];
+    return o.aliases ? [[o.name, [...o.aliases]]] : [];
+  })),
   stopEarly: false,
 };
 
