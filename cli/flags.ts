@@ -5,6 +5,7 @@
  * @module
  */
 
+import { NAGIOS_STATUS } from "../lib/format/nagios_status.ts";
 import { parseArgs } from "@std/cli/parse-args";
 import {
   DEFAULT_IGNORE_LITERALS,
@@ -41,7 +42,7 @@ export class UsageError extends Error {
 }
 
 /** The Nagios plugin API's UNKNOWN, also for bad usage. */
-export const NAGIOS_UNKNOWN = 3;
+export const NAGIOS_UNKNOWN: number = NAGIOS_STATUS.UNKNOWN;
 
 /** The output formats of `--format`. */
 export const FORMATS = ["human", "machine", "json", "nagios", "prometheus"] as const;

@@ -142,7 +142,7 @@ function unitAt(parts: readonly string[], from: number): [string | null, number]
  * @param path A path from {@linkcode parseCgroupFile}, e.g. `/system.slice/nginx.service`.
  * @returns The unit, class, user and container.
  *
- * @example
+ * @example A getty instance and a user service
  * ```ts
  * import { classifyCgroup } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

@@ -32,7 +32,7 @@ export interface Group {
  * @param processes Findings of {@linkcode scanLibs} or {@linkcode scanFds}.
  * @returns The groups.
  *
- * @example
+ * @example One row per command line, PIDs in numeric order
  * ```ts
  * import { groupByArgv } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

@@ -89,7 +89,7 @@ function classEnd(glob: string, open: number): number {
  * @param rules Patterns and literals.
  * @returns The predicate.
  *
- * @example
+ * @example Pseudo files are left out
  * ```ts
  * import { compileIgnore, DEFAULT_IGNORE_RULES } from "@lib-users/lib-users";
  * import { assert, assertFalse } from "@std/assert";

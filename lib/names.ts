@@ -20,7 +20,7 @@ const utf8 = new TextEncoder();
  * @param bytes The raw bytes.
  * @returns The lossless string.
  *
- * @example
+ * @example Names that are not UTF-8 round-trip exactly
  * ```ts
  * import { decodeName, encodeName, hasRawBytes } from "@lib-users/lib-users";
  * import { assert, assertEquals } from "@std/assert";

@@ -88,7 +88,7 @@ export interface PlanOptions {
  * @param options User names.
  * @returns The plan.
  *
- * @example
+ * @example Services to restart, risky units apart
  * ```ts
  * import { classifyCgroup, planRestarts } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

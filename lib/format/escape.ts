@@ -83,7 +83,7 @@ function escapeCharacter(ch: string, codePoint: number, extra: string): string |
  * @param text A name or command line.
  * @returns The escaped text.
  *
- * @example
+ * @example Control characters cannot reach the terminal
  * ```ts
  * import { escapeForTerminal } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

@@ -41,7 +41,7 @@ const PLAIN: HumanStyle = { pids: (t) => t, cmdline: (t) => t, files: (t) => t }
  * @param options Whether to show files, and a style.
  * @returns The lines.
  *
- * @example
+ * @example Names are escaped, one line per group
  * ```ts
  * import { formatHuman } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

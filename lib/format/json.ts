@@ -86,7 +86,7 @@ export interface JsonFormatOptions {
  * @param options Which scan, and how many processes were unreadable.
  * @returns The report, ready for `JSON.stringify`.
  *
- * @example
+ * @example The report as data
  * ```ts
  * import { toJsonReport } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";
@@ -139,7 +139,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
  * @param options Which scan, and how many processes were unreadable.
  * @returns The JSON text.
  *
- * @example
+ * @example The report as text
  * ```ts
  * import { formatJson } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

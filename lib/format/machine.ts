@@ -23,7 +23,7 @@ const CMDLINE_SEPARATORS = ";";
  * @param groups From {@linkcode groupByArgv}.
  * @returns The records.
  *
- * @example
+ * @example Separators in names are escaped
  * ```ts
  * import { formatMachine, parseMachine } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";
@@ -72,7 +72,7 @@ export interface MachineRecord {
  * @param text Output of {@linkcode formatMachine} (or of `lib_users -m`).
  * @returns One record per line.
  *
- * @example
+ * @example Back to the exact names
  * ```ts
  * import { parseMachine } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

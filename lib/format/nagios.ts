@@ -5,12 +5,11 @@
  * @module
  */
 
+import { NAGIOS_STATUS } from "./nagios_status.ts";
 import { escapeForTerminal } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
 
-/** Nagios plugin states and their exit codes. */
-export const NAGIOS_STATUS: Readonly<Record<"OK" | "WARNING" | "CRITICAL" | "UNKNOWN", number>> =
-  Object.freeze({ OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 });
+export { NAGIOS_STATUS } from "./nagios_status.ts";
 
 /** Options of {@linkcode formatNagios}. */
 export interface NagiosOptions {
@@ -43,7 +42,7 @@ const MAX_NAMED = 5;
  * @param options Thresholds and the unreadable count.
  * @returns The line and the exit code.
  *
- * @example
+ * @example A status line and its exit code
  * ```ts
  * import { formatNagios } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";

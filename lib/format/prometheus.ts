@@ -38,7 +38,7 @@ function labels(pairs: Record<string, string>): string {
  * @param options The scan kind, unreadable count and success.
  * @returns The exposition text, ending in a newline.
  *
- * @example
+ * @example Metrics for node_exporter's textfile collector
  * ```ts
  * import { formatPrometheus } from "@lib-users/lib-users";
  * import { assertStringIncludes } from "@std/assert";
