@@ -55,12 +55,6 @@ export async function main(args: readonly string[]): Promise<number> {
   return code;
 }
 
-/** Whether the chosen output needs each process's unit (one cgroup read per stale process). */
-function wantsUnits(options: CliOptions): boolean {
-  return options.services === "cgroup" || options.restartHints ||
-    ["json", "nagios", "prometheus"].includes(options.format);
-}
-
 /** A scan's result, or the one-line reason it could not run. */
 type ScanOutcome =
   | { readonly ok: true; readonly result: ScanResult }
@@ -76,7 +70,7 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
     const result = await scan({
       proc,
       ignore: options.ignore,
-      units: wantsUnits(options),
+      units: options.units,
       // Only JSON prints a file's kind; the others spare the exe link.
       kinds: options.format === "json",
     });

@@ -49,6 +49,16 @@ export const FORMATS = ["human", "machine", "json", "nagios", "prometheus"] as c
 /** One of {@linkcode FORMATS}. */
 export type OutputFormat = typeof FORMATS[number];
 
+/** What each format is: whether it names units, and whether it is one document or status line. */
+const FORMAT_TRAITS: Readonly<Record<OutputFormat, { units: boolean; document: boolean }>> = {
+  human: { units: false, document: false },
+  machine: { units: false, document: false },
+  // Each group's unit, class, user and container; units name the Nagios and Prometheus series.
+  json: { units: true, document: true },
+  nagios: { units: true, document: true },
+  prometheus: { units: true, document: true },
+};
+
 /** What the command line asks for, validated. */
 export interface CliOptions {
   readonly help: boolean;
@@ -60,6 +70,8 @@ export interface CliOptions {
   /** Where `-S` takes units from, or null without `-S`. */
   readonly services: "cgroup" | "systemctl" | null;
   readonly restartHints: boolean;
+  /** Whether the output names each process's unit, so the scan must read it. */
+  readonly units: boolean;
   readonly check: boolean;
   /** Nagios thresholds: a state is raised above them. */
   readonly warning: number;
@@ -334,7 +346,7 @@ export function parseCli(args: readonly string[]): CliOptions {
   const services = source ?? (flag("services") ? "cgroup" : null);
   const restartHints = flag("restart-hints");
   // Sections of text after the groups would break a document or a status line.
-  if (DOCUMENTS.includes(chosen)) {
+  if (FORMAT_TRAITS[chosen].document) {
     if (services) problem(`Option "-S" goes with the human or machine output, not ${chosen}`);
     if (restartHints) {
       problem(`Option "--restart-hints" goes with the human or machine output, not ${chosen}`);
@@ -353,6 +365,8 @@ export function parseCli(args: readonly string[]): CliOptions {
     showFiles: flag("showlibs"),
     services,
     restartHints,
+    // One cgroup read per stale process, only when something printed names units.
+    units: FORMAT_TRAITS[chosen].units || services === "cgroup" || restartHints,
     check: flag("check"),
     warning: warning ?? 0,
     critical,
@@ -363,9 +377,6 @@ export function parseCli(args: readonly string[]): CliOptions {
     },
   };
 }
-
-/** Formats whose output is one document or status: no text sections may follow. */
-const DOCUMENTS: readonly OutputFormat[] = ["json", "nagios", "prometheus"];
 
 /** The option rows of `--help`, section by section, from the table. */
 function optionHelp(): string {
