@@ -54,6 +54,18 @@ const FIELDS: readonly RegExp[] = [
  * ```
  */
 export function parseMapsLine(line: string): DeletedMapping | null {
+  const marked = parseMarkedLine(line);
+  return marked && { range: marked.range, file: marked.file, path: marked.path };
+}
+
+/** A marked maps line's fields, with the name as printed as well (it may be a real name). */
+export interface MarkedLine extends DeletedMapping {
+  /** The name as printed, marker included, `\012` read as a newline; the path for the OpenVZ form. */
+  readonly printed: string;
+}
+
+/** {@linkcode parseMapsLine}, keeping the name as printed: the one place a maps name loses its marker. */
+export function parseMarkedLine(line: string): MarkedLine | null {
   // address perms offset dev inode [padding] pathname
   let pos = 0;
   let range = "";
@@ -69,17 +81,22 @@ export function parseMapsLine(line: string): DeletedMapping | null {
     pos = end + 1;
   }
   while (line.charCodeAt(pos) === 0x20) pos++;
-  let name: string;
-  if (line.endsWith(DELETED_SUFFIX)) {
-    name = line.slice(pos, line.length - DELETED_SUFFIX.length);
-  } else if (line.startsWith(OPENVZ_PREFIX, pos)) {
-    name = line.slice(pos + OPENVZ_PREFIX.length - 1);
-  } else {
-    return null;
-  }
-  if (!name.startsWith("/")) return null;
-  const path = name.includes("\\012") ? name.replaceAll("\\012", "\n") : name;
-  return { range, file: device, path };
+  let name = line.slice(pos);
+  if (name.includes("\\012")) name = name.replaceAll("\\012", "\n");
+  const unmarked = withoutMarker(name);
+  // The OpenVZ form, `(deleted)/NAME`, cannot be a real name: printed is the path.
+  const path = unmarked ??
+    (name.startsWith(OPENVZ_PREFIX) ? name.slice(OPENVZ_PREFIX.length - 1) : undefined);
+  if (path === undefined || !path.startsWith("/")) return null;
+  return { range, file: device, path, printed: unmarked === undefined ? path : name };
+}
+
+/**
+ * A name less the kernel's trailing ` (deleted)` marker, or undefined when it
+ * has none: for maps names and for the targets of `exe`, `fd` and `map_files` links.
+ */
+export function withoutMarker(name: string): string | undefined {
+  return name.endsWith(DELETED_SUFFIX) ? name.slice(0, -DELETED_SUFFIX.length) : undefined;
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DELETED_SUFFIX, fileKeyOffset, mapFilesName, parseMapsLine } from "./maps.ts";
+import { fileKeyOffset, mapFilesName, parseMarkedLine, withoutMarker } from "./maps.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import {
   classifyReadError,
@@ -378,15 +378,14 @@ function parseCandidate(context: ScanContext, line: string): void {
   let parsed = context.parsedLines.get(tail);
   if (parsed === undefined) {
     if (context.limits) keepName(context, tail);
-    const mapping = parseMapsLine(line);
+    const mapping = parseMarkedLine(line);
     if (mapping === null || context.ignored(mapping.path)) {
       parsed = null;
     } else {
       const [device, inode] = mapping.file.split(" ") as [string, string];
-      // The OpenVZ form, `(deleted)/NAME`, cannot be a real name.
-      const printed = line.endsWith(DELETED_SUFFIX) ? mapping.path + DELETED_SUFFIX : mapping.path;
-      const ambiguous = mapping.path.includes("\n");
-      parsed = { path: mapping.path, printed, device: mapsDeviceName(device), inode, ambiguous };
+      const { path, printed } = mapping;
+      const ambiguous = path.includes("\n");
+      parsed = { path, printed, device: mapsDeviceName(device), inode, ambiguous };
     }
     context.parsedLines.set(tail, parsed);
   }
@@ -425,8 +424,7 @@ function exactNames(
 ): MappedFile {
   try {
     const target = readLinkName(`${context.root}/${pid}/map_files/${mapFilesName(range)}`);
-    const marked = target.endsWith(DELETED_SUFFIX);
-    const path = marked ? target.slice(0, -DELETED_SUFFIX.length) : target;
+    const path = withoutMarker(target) ?? target;
     // A new object: its verdict is not shared with the ambiguous name's.
     return { path, printed: target, device: parsed.device, inode: parsed.inode };
   } catch (error) {
@@ -477,7 +475,7 @@ class FoundFiles {
 function readExecutable(dir: string): string {
   try {
     const target = readLinkName(`${dir}/exe`);
-    return target.endsWith(DELETED_SUFFIX) ? target.slice(0, -DELETED_SUFFIX.length) : "";
+    return withoutMarker(target) ?? "";
   } catch (error) {
     classifyReadError(error);
     return "";
@@ -502,8 +500,8 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
       if (classifyReadError(error) === "unreadable") unreadable = true;
       continue;
     }
-    if (!target.endsWith(DELETED_SUFFIX)) continue;
-    const path = target.slice(0, -DELETED_SUFFIX.length);
+    const path = withoutMarker(target);
+    if (path === undefined) continue;
     // Each fd is judged on its own: a live decoy named `x (deleted)` must not speak for x.
     if (found.has(path, "fd") || context.ignored(path)) continue;
     const verdict = context.identity.openFile(pid, { path, printed: target }, entry.name);
