@@ -110,16 +110,6 @@ export function mapFilesName(range: string): string {
 const SPACE = 0x20;
 
 /**
- * Offset of the name in the maps line `buf[start, end)`: past the five fields
- * and the padding; `end` when the line has no name or too few fields.
- */
-export function nameOffset(buf: Uint8Array, start: number, end: number): number {
-  let pos = skipFields(buf, start, end, 5);
-  while (pos < end && buf[pos] === SPACE) pos++;
-  return pos;
-}
-
-/**
  * Offset of the device field in the maps line `buf[start, end)`: what follows
  * (device, inode, name) names one file, whatever segment of it a line maps;
  * `end` when the line has too few fields.

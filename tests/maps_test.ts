@@ -4,7 +4,6 @@ import {
   fileKeyOffset,
   forEachCandidateLine,
   mapFilesName,
-  nameOffset,
   parseMapsLine,
 } from "../lib/maps.ts";
 import { decodeName } from "../lib/names.ts";
@@ -92,31 +91,6 @@ Deno.test("forEachCandidateLine() visits only complete lines containing (deleted
   assertEquals(seen, ["b (deleted)", "(deleted)d"]);
   assertEquals(consumed, text.lastIndexOf("\n") + 1);
   assertEquals(forEachCandidateLine(bytes, 0, () => seen.push("never")), 0);
-});
-
-Deno.test("nameOffset() finds the name past five fields and the padding, within the line only", async (t) => {
-  const encoder = new TextEncoder();
-  const offsetIn = (before: string, line: string, after: string): number => {
-    const bytes = encoder.encode(before + line + after);
-    const start = encoder.encode(before).length;
-    return nameOffset(bytes, start, start + encoder.encode(line).length) - start;
-  };
-  await t.step("a padded name, spaces kept inside it", () => {
-    assertEquals(offsetIn("", `${PREFIX}/opt/my app/x.so`, ""), PREFIX.length);
-    assertEquals(offsetIn("x y\n", `${PREFIX}/a b (deleted)`, "\n1 2 3 4 5 6"), PREFIX.length);
-  });
-  await t.step("one space between the inode and the name", () => {
-    assertEquals(offsetIn("", "0-1 r--p 0 0:0 7 /x", ""), "0-1 r--p 0 0:0 7 ".length);
-  });
-  await t.step("no name, or too few fields: the end of the line, not a space after it", () => {
-    const bare = "7f00-7f21 rw-p 00000000 00:00 0 ";
-    assertEquals(offsetIn("", bare, ""), bare.length);
-    assertEquals(
-      offsetIn("", "7f00-7f21 rw-p 00000000 00:00", " 1 2 3 /x"),
-      "7f00-7f21 rw-p 00000000 00:00".length,
-    );
-    assertEquals(offsetIn("", "", "a b c d e f"), 0);
-  });
 });
 
 /** The only shapes of line that may yield a path: the marker at the end, or OpenVZ's. */
