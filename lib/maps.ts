@@ -35,7 +35,6 @@ const FIELDS: readonly RegExp[] = [
  * The name is everything after the inode field, leading spaces removed, so names
  * with spaces survive. Marked are `NAME (deleted)` and the OpenVZ form
  * `(deleted)/NAME`; `(deleted)` elsewhere in a name is part of the name.
-
  *
  * @param line One line of `/proc/PID/maps`, without its newline.
  * @returns The deleted mapping, or `null`.
@@ -54,18 +53,6 @@ const FIELDS: readonly RegExp[] = [
  * ```
  */
 export function parseMapsLine(line: string): DeletedMapping | null {
-  const marked = parseMarkedLine(line);
-  return marked && { range: marked.range, file: marked.file, path: marked.path };
-}
-
-/** A marked maps line's fields, with the name as printed as well (it may be a real name). */
-export interface MarkedLine extends DeletedMapping {
-  /** The name as printed, marker included, `\012` read as a newline; the path for the OpenVZ form. */
-  readonly printed: string;
-}
-
-/** {@linkcode parseMapsLine}, keeping the name as printed: the one place a maps name loses its marker. */
-export function parseMarkedLine(line: string): MarkedLine | null {
   // address perms offset dev inode [padding] pathname
   let pos = 0;
   let range = "";
@@ -81,14 +68,30 @@ export function parseMarkedLine(line: string): MarkedLine | null {
     pos = end + 1;
   }
   while (line.charCodeAt(pos) === 0x20) pos++;
-  let name = line.slice(pos);
-  if (name.includes("\\012")) name = name.replaceAll("\\012", "\n");
+  const name = parseMarkedName(line.slice(pos));
+  return name && { range, file: device, path: name.path };
+}
+
+/** A marked maps name: the file's path, and the name as printed (which may be a real name). */
+export interface MarkedName {
+  /** The name without the marker, `\012` read as a newline. */
+  readonly path: string;
+  /** The name as printed, marker included, `\012` read as a newline; the path for the OpenVZ form. */
+  readonly printed: string;
+}
+
+/**
+ * The name field of a maps line (after the inode and its padding) when it is
+ * marked deleted, or `null`: the one place a maps name loses its marker.
+ */
+export function parseMarkedName(field: string): MarkedName | null {
+  const name = field.includes("\\012") ? field.replaceAll("\\012", "\n") : field;
   const unmarked = withoutMarker(name);
   // The OpenVZ form, `(deleted)/NAME`, cannot be a real name: printed is the path.
   const path = unmarked ??
     (name.startsWith(OPENVZ_PREFIX) ? name.slice(OPENVZ_PREFIX.length - 1) : undefined);
   if (path === undefined || !path.startsWith("/")) return null;
-  return { range, file: device, path, printed: unmarked === undefined ? path : name };
+  return { path, printed: unmarked === undefined ? path : name };
 }
 
 /**
@@ -105,82 +108,4 @@ export function withoutMarker(name: string): string | undefined {
  */
 export function mapFilesName(range: string): string {
   return range.split("-").map((hex) => hex.replace(/^0+(?=.)/, "")).join("-");
-}
-
-const SPACE = 0x20;
-
-/**
- * Offset of the device field in the maps line `buf[start, end)`: what follows
- * (device, inode, name) names one file, whatever segment of it a line maps;
- * `end` when the line has too few fields.
- */
-export function deviceOffset(buf: Uint8Array, start: number, end: number): number {
-  return skipFields(buf, start, end, 3);
-}
-
-function skipFields(buf: Uint8Array, start: number, end: number, count: number): number {
-  let pos = start;
-  // A loop, not `indexOf`: the fields are a few bytes each, and each call of a
-  // typed array's built-in costs ≈ 600 instructions, more than walking them.
-  for (let field = 0; field < count; field++) {
-    while (pos < end && buf[pos] !== SPACE) pos++;
-    if (pos === end) return end;
-    pos++;
-  }
-  return pos;
-}
-
-/**
- * Where the device field starts in a decoded maps line (after three spaces),
- * or -1: the text from there names one file in every segment and process.
- */
-export function fileKeyOffset(line: string): number {
-  let pos = -1;
-  for (let field = 0; field < 3; field++) {
-    pos = line.indexOf(" ", pos + 1);
-    if (pos < 0) return -1;
-  }
-  return pos + 1;
-}
-
-const OPEN_PAREN = 0x28;
-const NEWLINE = 0x0a;
-const DELETED_TAIL = [0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x64, 0x29]; // "deleted)"
-
-/**
- * Calls `onLine(start, end)` for every complete line in `buf[0, length)` that
- * contains `(deleted)`, the only lines that can name a deleted file, so the
- * others are never decoded. Returns the offset just past the last complete line.
- */
-export function forEachCandidateLine(
-  buf: Uint8Array,
-  length: number,
-  onLine: (start: number, end: number) => void,
-): number {
-  if (length === 0) return 0;
-  const limit = buf.lastIndexOf(NEWLINE, length - 1) + 1;
-  // Search only the complete lines: the rest of the buffer holds stale bytes.
-  const lines = buf.subarray(0, limit);
-  let at = lines.indexOf(OPEN_PAREN);
-  while (at >= 0) {
-    let match = true;
-    for (let k = 0; k < DELETED_TAIL.length; k++) {
-      if (lines[at + 1 + k] !== DELETED_TAIL[k]) {
-        match = false;
-        break;
-      }
-    }
-    if (match) {
-      const start = lines.lastIndexOf(NEWLINE, at) + 1;
-      // A loop, not indexOf (a call costs more than the few bytes to the end of
-      // the line); it stops, as every complete line ends with a newline.
-      let end = at + DELETED_TAIL.length;
-      while (lines[end] !== NEWLINE) end++;
-      onLine(start, end);
-      at = lines.indexOf(OPEN_PAREN, end + 1);
-    } else {
-      at = lines.indexOf(OPEN_PAREN, at + 1);
-    }
-  }
-  return limit;
 }

@@ -5,15 +5,10 @@
  * @module
  */
 
-import { fileKeyOffset, mapFilesName, parseMarkedLine, withoutMarker } from "./maps.ts";
+import { mapFilesName, withoutMarker } from "./maps.ts";
+import { type CandidateFile, MapsReader } from "./maps_reader.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
-import {
-  classifyReadError,
-  readCandidateLines,
-  type ReadLimit,
-  readLinkName,
-  readWholeName,
-} from "./procfs.ts";
+import { classifyReadError, type ReadLimit, readLinkName, readWholeName } from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
 import {
   createIdentityJudge,
@@ -22,7 +17,7 @@ import {
   markerOnlyJudge,
   type Verdict,
 } from "./identity.ts";
-import { mapsDeviceName, parseMountInfo } from "./mounts.ts";
+import { parseMountInfo } from "./mounts.ts";
 import { isGranted } from "./permissions.ts";
 
 /** How a process uses a deleted file. */
@@ -92,15 +87,8 @@ interface ScanContext {
   readonly units: boolean;
   readonly kinds: boolean;
   readonly identity: IdentityJudge;
-  /**
-   * Candidate lines parsed so far, by their device, inode and name (the same in
-   * every segment and every process that maps the file), ignored names as null.
-   */
-  readonly parsedLines: Map<string, ParsedLine | null>;
-  /** The candidate files of the process being read, with the first range of each. */
-  readonly candidates: Map<ParsedLine, string>;
-  /** Takes one candidate line of the process being read (one function for the whole scan). */
-  readonly takeLine: (line: string) => void;
+  /** Reads each maps file, with what it parsed of the files met so far. */
+  readonly maps: MapsReader;
   readonly ignored: (name: string) => boolean;
   /** What each file may hold when the proc root is not a confirmed procfs; null when it is. */
   readonly limits: TreeLimits | null;
@@ -199,15 +187,17 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
   // A tree that is not a procfs is untrusted input: its files may be links out
   // of it, FIFOs, devices or of any size, and it has no identity to check.
   const trusted = isConfirmedProcfs(root);
+  const ignored = compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES);
   const context: ScanContext = {
     root,
     units: options.units ?? false,
     kinds: options.kinds ?? true,
     identity: trusted ? createIdentityJudge(root) : markerOnlyJudge(NOT_PROCFS),
-    parsedLines: new Map(),
-    candidates: new Map(),
-    takeLine: (line) => parseCandidate(context, line),
-    ignored: compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES),
+    maps: new MapsReader({
+      ignored,
+      ...(trusted ? {} : { keep: (text: string) => keepName(context, text) }),
+    }),
+    ignored,
     limits: trusted ? null : TREE_LIMITS,
     namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
     unreadable: 0,
@@ -355,49 +345,10 @@ function readUnit(context: ScanContext, pid: number): UnitInfo {
   }
 }
 
-/** A candidate line's file: its identity as maps prints it, and its names. */
-interface ParsedLine extends MappedFile {
-  /** Whether maps may have written the name ambiguously (`\012`: a newline, or those four characters). */
-  readonly ambiguous: boolean;
-}
-
-/** A range as maps prints it: a bad one must not borrow a verdict, nor name another link. */
-const RANGE = /^[0-9a-f]+-[0-9a-f]+$/;
-
-/**
- * `parseMapsLine`, less the ignored names, parsed once per scan for each file:
- * after an update hundreds of processes map the same deleted library, and their
- * lines differ only in the address range, permissions and offset.
- */
-function parseCandidate(context: ScanContext, line: string): void {
-  const key = fileKeyOffset(line);
-  if (key < 0) return;
-  const range = line.slice(0, line.indexOf(" "));
-  if (!RANGE.test(range)) return;
-  const tail = line.slice(key);
-  let parsed = context.parsedLines.get(tail);
-  if (parsed === undefined) {
-    if (context.limits) keepName(context, tail);
-    const mapping = parseMarkedLine(line);
-    if (mapping === null || context.ignored(mapping.path)) {
-      parsed = null;
-    } else {
-      const [device, inode] = mapping.file.split(" ") as [string, string];
-      const { path, printed } = mapping;
-      const ambiguous = path.includes("\n");
-      parsed = { path, printed, device: mapsDeviceName(device), inode, ambiguous };
-    }
-    context.parsedLines.set(tail, parsed);
-  }
-  if (parsed !== null && !context.candidates.has(parsed)) context.candidates.set(parsed, range);
-}
-
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   // One entry per file (device, inode, name), never per mapping: a process may
   // map one file 60,000 times.
-  const candidates = context.candidates;
-  if (candidates.size > 0) candidates.clear();
-  readCandidateLines(`${context.root}/${pid}/maps`, context.takeLine, context.limits?.maps);
+  const candidates = context.maps.read(`${context.root}/${pid}/maps`, context.limits?.maps);
   if (candidates.size === 0) return [];
   const found = new FoundFiles();
   let executable: string | undefined;
@@ -419,7 +370,7 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
 function exactNames(
   context: ScanContext,
   pid: number,
-  parsed: ParsedLine,
+  parsed: CandidateFile,
   range: string,
 ): MappedFile {
   try {

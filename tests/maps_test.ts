@@ -1,12 +1,7 @@
 import { assertEquals } from "@std/assert";
-import {
-  deviceOffset,
-  fileKeyOffset,
-  forEachCandidateLine,
-  mapFilesName,
-  parseMapsLine,
-} from "../lib/maps.ts";
+import { mapFilesName, parseMapsLine } from "../lib/maps.ts";
 import { decodeName } from "../lib/names.ts";
+import { mutate } from "./_mutate.ts";
 
 const PREFIX = "7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 131090                     ";
 
@@ -81,43 +76,9 @@ Deno.test("mapFilesName() drops the zero padding maps prints", () => {
   assertEquals(mapFilesName("00000000-00001000"), "0-1000");
 });
 
-Deno.test("forEachCandidateLine() visits only complete lines containing (deleted)", () => {
-  const text = "a\nb (deleted)\nc (x)\n(deleted)d\ne (deleted)";
-  const bytes = new TextEncoder().encode(text);
-  const seen: string[] = [];
-  const consumed = forEachCandidateLine(bytes, bytes.length, (start, end) => {
-    seen.push(new TextDecoder().decode(bytes.subarray(start, end)));
-  });
-  assertEquals(seen, ["b (deleted)", "(deleted)d"]);
-  assertEquals(consumed, text.lastIndexOf("\n") + 1);
-  assertEquals(forEachCandidateLine(bytes, 0, () => seen.push("never")), 0);
-});
-
 /** The only shapes of line that may yield a path: the marker at the end, or OpenVZ's. */
 function isMarked(line: string): boolean {
   return line.endsWith(" (deleted)") || /^\S+ \S+ \S+ \S+ [0-9]+ +\(deleted\)\//.test(line);
-}
-
-function mutate(bytes: Uint8Array): Uint8Array {
-  const out = [...bytes];
-  const edits = Math.floor(Math.random() * 4);
-  for (let i = 0; i < edits; i++) {
-    const at = Math.floor(Math.random() * (out.length + 1));
-    switch (Math.floor(Math.random() * 4)) {
-      case 0:
-        out.splice(at, 1);
-        break;
-      case 1:
-        out.splice(at, 0, Math.floor(Math.random() * 256));
-        break;
-      case 2:
-        out[at] = [0x20, 0x28, 0x29, 0x2f, 0x0a, 0x5c][Math.floor(Math.random() * 6)]!;
-        break;
-      default:
-        out.length = at;
-    }
-  }
-  return Uint8Array.from(out);
 }
 
 Deno.test("parseMapsLine() never throws and only reports marked lines (random and mutated input)", () => {
@@ -148,17 +109,4 @@ Deno.test("parseMapsLine() never throws and only reports marked lines (random an
   }
   // The mutations keep enough lines intact that the positive path is exercised too.
   assertEquals(reported > 200, true, `only ${reported} lines reported`);
-});
-
-Deno.test("fileKeyOffset() finds the device field, where a line's file is named", () => {
-  const line = "7f00-7f21 r-xp 00001000 fd:01 42   /x (deleted)";
-  assertEquals(line.slice(fileKeyOffset(line)), "fd:01 42   /x (deleted)");
-  assertEquals(fileKeyOffset("7f00-7f21 r-xp"), -1);
-  assertEquals(fileKeyOffset(""), -1);
-});
-
-Deno.test("deviceOffset() finds the device field in bytes, within the line only", () => {
-  const bytes = new TextEncoder().encode("1-2 r-xp 0 fd:01 7 /a\n1-2 r-xp");
-  assertEquals(deviceOffset(bytes, 0, 21), 11);
-  assertEquals(deviceOffset(bytes, 22, bytes.length), bytes.length);
 });

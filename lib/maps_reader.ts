@@ -1,0 +1,313 @@
+/**
+ * The reader of `/proc/PID/maps` files for one scan. It owns its read buffer
+ * and what it has parsed, so each file a scan meets is parsed once, however
+ * many segments and processes map it; bytes are compared before any decode,
+ * and memory stays bounded by the longest line, however many mappings a
+ * process has.
+ *
+ * @module
+ */
+
+import { parseMarkedName } from "./maps.ts";
+import { mapsDeviceName } from "./mounts.ts";
+import { decodeName } from "./names.ts";
+import type { MappedFile } from "./identity.ts";
+import { checkRegularFile, type ReadLimit, tooLarge } from "./procfs.ts";
+
+/** A file a maps line marks deleted, as the scan judges it. */
+export interface CandidateFile extends MappedFile {
+  /** Whether maps may have written the name ambiguously (`\012`: a newline, or those four characters). */
+  readonly ambiguous: boolean;
+}
+
+/** What a {@linkcode MapsReader} leaves out and what it may keep. */
+export interface MapsReaderOptions {
+  /** Whether a path is ignored: its lines are parsed once and dropped. */
+  readonly ignored: (path: string) => boolean;
+  /**
+   * Called with the text naming each new file (device, inode, name) before it
+   * is parsed and kept for the rest of the scan; it may throw to stop a read
+   * (the name budget of a tree that is not a confirmed procfs).
+   */
+  readonly keep?: (text: string) => void;
+}
+
+const MAX_BUFFER = 1 << 24;
+
+/** Reads the maps files of one scan; one reader per scan, one process at a time. */
+export class MapsReader {
+  #buffer = new Uint8Array(1 << 16);
+  /** `#buffer` less the byte kept for a final newline: the view most reads use. */
+  #fullView = this.#buffer.subarray(0, this.#buffer.length - 1);
+  /** The device, inode and name bytes of the last candidate line, to pass over repeated segments. */
+  #last = new Uint8Array(256);
+  #lastLength = -1;
+  readonly #seen = new SeenFiles();
+  /** Files parsed so far, by the text from the device field on; ignored ones as null. */
+  readonly #parsed = new Map<string, CandidateFile | null>();
+  /** The candidate files of the maps file being read, each with its first range. */
+  readonly #found = new Map<CandidateFile, string>();
+  readonly #ignored: (path: string) => boolean;
+  readonly #keep: ((text: string) => void) | undefined;
+
+  /** A reader that leaves out what `options.ignored` names. */
+  constructor(options: MapsReaderOptions) {
+    this.#ignored = options.ignored;
+    this.#keep = options.keep;
+  }
+
+  /**
+   * Reads one maps file and returns its files marked deleted, each once with
+   * the first address range that maps it. The map is the reader's own: it is
+   * valid until the next read.
+   *
+   * @param limit Set when the file is not a confirmed procfs's: it is read
+   *   only when it is a regular file no larger than that.
+   */
+  read(path: string, limit?: ReadLimit): ReadonlyMap<CandidateFile, string> {
+    // A read that failed part-way (the process exited) may have left its last line behind.
+    this.#lastLength = -1;
+    this.#seen.clear();
+    if (this.#found.size > 0) this.#found.clear();
+    if (limit) checkRegularFile(path, limit);
+    const file = Deno.openSync(path);
+    let filled = 0;
+    let total = 0;
+    try {
+      for (;;) {
+        // One byte stays free for the newline that ends an unterminated last line.
+        if (filled >= this.#buffer.length - 1) this.#grow(path);
+        const view = filled === 0
+          ? this.#fullView
+          : this.#buffer.subarray(filled, this.#buffer.length - 1);
+        const count = file.readSync(view);
+        if (count === null || count === 0) break;
+        filled += count;
+        total += count;
+        if (limit && total > limit.maxBytes) throw tooLarge(path, limit);
+        const consumed = forEachCandidateLine(this.#buffer, filled, this.#take);
+        if (consumed > 0) {
+          this.#buffer.copyWithin(0, consumed, filled);
+          filled -= consumed;
+        }
+      }
+    } finally {
+      // close(), not `using`: the dispose path (op_try_close) measured dearer per file.
+      file.close();
+    }
+    if (filled > 0) {
+      // A last line without a newline (fixtures, truncated files).
+      this.#buffer[filled] = NEWLINE;
+      forEachCandidateLine(this.#buffer, filled + 1, this.#take);
+    }
+    return this.#found;
+  }
+
+  /** Takes the candidate line `#buffer[start, end)`; one function for the reader's life. */
+  readonly #take = (start: number, end: number): void => {
+    const buffer = this.#buffer;
+    // One walk over the fields, in bytes: the range ends at the first space,
+    // the device field starts after the third. A loop, not `indexOf`: the
+    // fields are a few bytes each, and each call of a typed array's built-in
+    // costs ≈ 600 instructions, more than walking them.
+    let from = start;
+    let rangeEnd = start;
+    for (let field = 0; field < 3; field++) {
+      while (from < end && buffer[from] !== SPACE) from++;
+      if (from === end) return;
+      if (field === 0) rangeEnd = from;
+      from++;
+    }
+    const length = end - from;
+    // Most repeats are the next segment of the same file.
+    if (length === this.#lastLength && sameBytes(buffer, from, this.#last, 0, length)) return;
+    if (length > this.#last.length) this.#last = new Uint8Array(length * 2);
+    this.#last.set(buffer.subarray(from, end));
+    this.#lastLength = length;
+    if (!this.#seen.add(buffer, from, end)) return;
+    const line = decodeName(buffer.subarray(start, end));
+    // A bad range must not borrow a verdict, nor name another map_files link.
+    if (!LEADING_FIELDS.test(line)) return;
+    // Those fields are ASCII: byte offsets are offsets in the text.
+    const tail = line.slice(from - start);
+    let file = this.#parsed.get(tail);
+    if (file === undefined) {
+      file = this.#parse(tail);
+      this.#parsed.set(tail, file);
+    }
+    if (file !== null) this.#found.set(file, line.slice(0, rangeEnd - start));
+  };
+
+  /** The file `tail` (a line from its device field on) names, or null. */
+  #parse(tail: string): CandidateFile | null {
+    this.#keep?.(tail);
+    const fields = FILE_FIELDS.exec(tail);
+    if (fields === null) return null;
+    const name = parseMarkedName(tail.slice(fields[0].length));
+    if (name === null || this.#ignored(name.path)) return null;
+    return {
+      path: name.path,
+      printed: name.printed,
+      device: mapsDeviceName(fields[1]!),
+      inode: fields[2]!,
+      ambiguous: name.path.includes("\n"),
+    };
+  }
+
+  #grow(path: string): void {
+    if (this.#buffer.length >= MAX_BUFFER) {
+      throw new RangeError(`Cannot read "${path}": a line is longer than ${MAX_BUFFER} bytes`);
+    }
+    const bigger = new Uint8Array(this.#buffer.length * 2);
+    bigger.set(this.#buffer);
+    this.#buffer = bigger;
+    this.#fullView = bigger.subarray(0, bigger.length - 1);
+  }
+}
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const OPEN_PAREN = 0x28;
+const DELETED_TAIL = [0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x64, 0x29]; // "deleted)"
+
+/** The address range, permissions and offset, as proc(5) prints them; checked once per file and process. */
+const LEADING_FIELDS = /^[0-9a-f]+-[0-9a-f]+ [-r][-w][-x][ps] [0-9a-f]+ /;
+/** The device and inode, and the padding before the name; checked once per file and scan. */
+const FILE_FIELDS = /^([0-9a-f]+:[0-9a-f]+) ([0-9]+) +/;
+
+/**
+ * Calls `onLine(start, end)` for every complete line in `buf[0, length)` that
+ * contains `(deleted)`, the only lines that can name a deleted file, so the
+ * others are never decoded; `buf[end]` is the line's newline. Returns the
+ * offset just past the last complete line.
+ */
+export function forEachCandidateLine(
+  buf: Uint8Array,
+  length: number,
+  onLine: (start: number, end: number) => void,
+): number {
+  if (length === 0) return 0;
+  const limit = buf.lastIndexOf(NEWLINE, length - 1) + 1;
+  // Search only the complete lines: the rest of the buffer holds stale bytes.
+  const lines = buf.subarray(0, limit);
+  let at = lines.indexOf(OPEN_PAREN);
+  while (at >= 0) {
+    let match = true;
+    for (let k = 0; k < DELETED_TAIL.length; k++) {
+      if (lines[at + 1 + k] !== DELETED_TAIL[k]) {
+        match = false;
+        break;
+      }
+    }
+    if (match) {
+      const start = lines.lastIndexOf(NEWLINE, at) + 1;
+      // A loop, not indexOf (a call costs more than the few bytes to the end of
+      // the line); it stops, as every complete line ends with a newline.
+      let end = at + DELETED_TAIL.length;
+      while (lines[end] !== NEWLINE) end++;
+      onLine(start, end);
+      at = lines.indexOf(OPEN_PAREN, end + 1);
+    } else {
+      at = lines.indexOf(OPEN_PAREN, at + 1);
+    }
+  }
+  return limit;
+}
+
+/** Up to this many files a process's maps name are compared one by one; beyond, through a hash. */
+const FEW = 16;
+
+/**
+ * The files (device, inode and name bytes) handed over from one maps file: a
+ * process that maps two files 30,000 times each, alternately, costs two
+ * decodes, not 60,000. Their bytes lie end to end in one reused buffer (an
+ * ArrayBuffer of its own per file measured dear).
+ */
+class SeenFiles {
+  #bytes = new Uint8Array(4096);
+  #used = 0;
+  readonly #starts: number[] = [];
+  readonly #lengths: number[] = [];
+  readonly #byHash = new Map<number, number[]>();
+
+  /** Forgets every file; most maps files hand over none, so that costs nothing then. */
+  clear(): void {
+    if (this.#starts.length === 0) return;
+    this.#used = 0;
+    this.#starts.length = 0;
+    this.#lengths.length = 0;
+    if (this.#byHash.size > 0) this.#byHash.clear();
+  }
+
+  /** Records the file `buf[from, end)` names; false when it was recorded already. */
+  add(buf: Uint8Array, from: number, end: number): boolean {
+    const count = this.#starts.length;
+    if (count < FEW) {
+      for (let k = 0; k < count; k++) if (this.#holds(k, buf, from, end)) return false;
+      this.#remember(buf, from, end);
+      if (count + 1 === FEW) {
+        for (let k = 0; k < FEW; k++) {
+          const start = this.#starts[k]!;
+          this.#index(hashBytes(this.#bytes, start, start + this.#lengths[k]!), k);
+        }
+      }
+      return true;
+    }
+    const hash = hashBytes(buf, from, end);
+    const bucket = this.#byHash.get(hash);
+    if (bucket !== undefined) {
+      for (const k of bucket) if (this.#holds(k, buf, from, end)) return false;
+    }
+    this.#index(hash, this.#remember(buf, from, end));
+    return true;
+  }
+
+  #holds(k: number, buf: Uint8Array, from: number, end: number): boolean {
+    const length = end - from;
+    return this.#lengths[k] === length &&
+      sameBytes(buf, from, this.#bytes, this.#starts[k]!, length);
+  }
+
+  /** Copies `buf[from, end)` to the seen files; returns its index. */
+  #remember(buf: Uint8Array, from: number, end: number): number {
+    const length = end - from;
+    if (this.#used + length > this.#bytes.length) {
+      const bigger = new Uint8Array(Math.max(this.#bytes.length * 2, this.#used + length));
+      bigger.set(this.#bytes.subarray(0, this.#used));
+      this.#bytes = bigger;
+    }
+    const bytes = this.#bytes;
+    const used = this.#used;
+    for (let i = 0; i < length; i++) bytes[used + i] = buf[from + i]!;
+    this.#starts.push(used);
+    this.#lengths.push(length);
+    this.#used += length;
+    return this.#starts.length - 1;
+  }
+
+  #index(hash: number, k: number): void {
+    const bucket = this.#byHash.get(hash);
+    if (bucket) bucket.push(k);
+    else this.#byHash.set(hash, [k]);
+  }
+}
+
+/** FNV-1a over `buf[from, end)`. */
+function hashBytes(buf: Uint8Array, from: number, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = from; i < end; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+  return hash;
+}
+
+function sameBytes(
+  buf: Uint8Array,
+  at: number,
+  other: Uint8Array,
+  otherAt: number,
+  length: number,
+): boolean {
+  for (let i = length - 1; i >= 0; i--) {
+    if (buf[at + i] !== other[otherAt + i]) return false;
+  }
+  return true;
+}
