@@ -37,7 +37,13 @@ export interface ContainerRef {
 
 /** The unit a process belongs to, and what kind it is. */
 export interface UnitInfo {
-  /** The systemd unit (`nginx.service`, `session-3.scope`, `init.scope`), or null. */
+  /** The systemd unit's name (`nginx.service`, `session-3.scope`, `init.scope`), or null. */
+  readonly name: string | null;
+  /**
+   * The same as `name`.
+   *
+   * @deprecated Use `name`: `finding.unit.unit` named two things alike. Kept until 1.0.
+   */
   readonly unit: string | null;
   /** What kind of unit. */
   readonly class: UnitClass;
@@ -48,12 +54,17 @@ export interface UnitInfo {
 }
 
 /** The classification of a process whose cgroup says nothing. */
-export const UNKNOWN_UNIT: UnitInfo = Object.freeze({
-  unit: null,
-  class: "unknown",
-  uid: null,
-  container: null,
-});
+export const UNKNOWN_UNIT: UnitInfo = unitInfo(null, "unknown", null, null);
+
+/** A frozen {@linkcode UnitInfo}, with the deprecated `unit` alias filled in. */
+function unitInfo(
+  name: string | null,
+  kind: UnitClass,
+  uid: number | null,
+  container: ContainerRef | null,
+): UnitInfo {
+  return Object.freeze({ name, unit: name, class: kind, uid, container });
+}
 
 /**
  * Picks the systemd hierarchy's path from a `/proc/PID/cgroup` file: the
@@ -148,6 +159,7 @@ function unitAt(parts: readonly string[], from: number): [string | null, number]
  * import { assertEquals } from "@std/assert";
  *
  * assertEquals(classifyCgroup("/system.slice/system-getty.slice/getty@tty1.service"), {
+ *   name: "getty@tty1.service",
  *   unit: "getty@tty1.service",
  *   class: "system-service",
  *   uid: null,
@@ -169,20 +181,20 @@ export function classifyCgroup(path: string): UnitInfo {
     const scope = parts.find((p) =>
       UNIT_NAME.test(p) && unescapeUnitName(p).includes(container.id)
     );
-    return { unit: scope ?? unit, class: "container", uid, container };
+    return unitInfo(scope ?? unit, "container", uid, container);
   }
   if (unit === null) return UNKNOWN_UNIT;
-  if (unit === "init.scope") return { unit, class: "manager", uid: null, container: null };
+  if (unit === "init.scope") return unitInfo(unit, "manager", null, null);
   const manager = /^user@(\d+)\.service$/.exec(unit);
   if (manager) {
     const owner = Number(manager[1]);
     const [inner] = unitAt(parts, at + 1);
     if (inner === null || inner === "init.scope") {
-      return { unit, class: "user-manager", uid: owner, container: null };
+      return unitInfo(unit, "user-manager", owner, null);
     }
     const kind = inner.endsWith(".service") ? "user-service" : "session";
-    return { unit: inner, class: kind, uid: owner, container: null };
+    return unitInfo(inner, kind, owner, null);
   }
-  if (unit.endsWith(".scope")) return { unit, class: "session", uid, container: null };
-  return { unit, class: "system-service", uid, container: null };
+  if (unit.endsWith(".scope")) return unitInfo(unit, "session", uid, null);
+  return unitInfo(unit, "system-service", uid, null);
 }

@@ -121,11 +121,11 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
 
   for (const group of groups) {
     const info = group.unit;
-    if (!info || info.class === "unknown" || (info.unit === null && info.class !== "container")) {
+    if (!info || info.class === "unknown" || (info.name === null && info.class !== "container")) {
       unknown.push(...group.pids);
       continue;
     }
-    const unit = info.unit ?? "";
+    const unit = info.name ?? "";
     const owner = userOf(info);
     const reason = info.class === "container" ? undefined : riskOf(unit);
     if (reason !== undefined && info.class !== "user-manager") {

@@ -74,7 +74,7 @@ export function unitsFromGroups(groups: readonly Group[]): Map<number, string> {
   const units = new Map<number, string>();
   for (const group of groups) {
     const container = group.unit?.container;
-    const unit = group.unit?.unit ??
+    const unit = group.unit?.name ??
       (container ? `${container.runtime} container ${container.id}` : undefined);
     if (unit === undefined) continue;
     for (const pid of group.pids) units.set(pid, unit);

@@ -60,7 +60,7 @@ export function formatHuman(groups: readonly Group[], options: HumanFormatOption
   let out = "";
   for (const group of groups) {
     out += style.pids(group.pids.join(","));
-    const unit = group.unit?.unit;
+    const unit = group.unit?.name;
     if (options.showUnits && unit) out += ` (${escapeForTerminal(unit)})`;
     out += ` ${style.cmdline(`"${escapeForTerminal(group.cmdline)}"`)}`;
     if (options.showFiles) {

@@ -116,7 +116,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
           if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
           return entry;
         }),
-        unit: group.unit?.unit ?? null,
+        unit: group.unit?.name ?? null,
         class: group.unit?.class ?? "unknown",
         user: null,
         container: group.unit?.container ? { ...group.unit.container } : null,

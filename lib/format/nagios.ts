@@ -58,7 +58,7 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
   const unreadable = options.unreadable ?? 0;
   const processes = groups.reduce((sum, group) => sum + group.pids.length, 0);
   const files = countDistinctFiles(groups);
-  const names = [...new Set(groups.map((group) => group.unit?.unit ?? group.cmdline))];
+  const names = [...new Set(groups.map((group) => group.unit?.name ?? group.cmdline))];
   const what = options.scan === "fds" ? "deleted open files" : "deleted libraries";
   const state = critical !== undefined && processes > critical
     ? "CRITICAL"

@@ -53,7 +53,7 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
     const cls = group.unit?.class ?? "unknown";
     // Read on dashboards and with cat: no control or format character raw. Two
     // names that escape alike are one series (a label set may appear once).
-    const unit = escapeUnsafe(group.unit?.unit ?? "");
+    const unit = escapeUnsafe(group.unit?.name ?? "");
     const key = `${cls}\0${unit}`;
     const entry = byUnit.get(key) ?? { cls, unit, count: 0 };
     entry.count += group.pids.length;
