@@ -28,8 +28,14 @@ import {
   SYSTEMCTL_PERMISSION,
 } from "./lib/permissions.ts";
 import { scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
-
-const encoder = new TextEncoder();
+import {
+  Interrupted,
+  OutputError,
+  writeDocument,
+  writeFileAtomically,
+  writeRecords,
+  writeTo,
+} from "./cli/output.ts";
 
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -51,8 +57,19 @@ export async function main(args: readonly string[]): Promise<number> {
   const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
   const code = await output(groups, scanned, options);
-  if (scanned.unreadable > 0 && options.format !== "nagios") warnUnreadable(options);
+  if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;
+}
+
+/**
+ * Why monitoring must not take this answer as the whole truth: the scan did
+ * not finish in time, or could not see every process (unless accepted).
+ */
+function incompleteReason(result: ScanResult, options: CliOptions): string | undefined {
+  if (!result.finished) {
+    return `the scan did not finish within ${options.timeout} s (${result.scanned} processes checked)`;
+  }
+  return options.allowPartial ? undefined : result.limited;
 }
 
 /** A scan's result, or the one-line reason it could not run. */
@@ -73,6 +90,10 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
       units: options.units,
       // Only JSON prints a file's kind; the others spare the exe link.
       kinds: options.format === "json",
+      // performance.now() counts from start-up; a margin is left for the output.
+      ...(options.timeout === undefined
+        ? {}
+        : { deadline: Math.max(0, options.timeout * 1000 - DEADLINE_MARGIN_MS) }),
     });
     return { ok: true, result };
   } catch (error) {
@@ -82,6 +103,9 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
     return failed(`Cannot read "${proc}": ${reason}`);
   }
 }
+
+/** What a Nagios run keeps of its timeout for printing the answer. */
+const DEADLINE_MARGIN_MS = 50;
 
 /** Why the proc root could not be listed, or undefined for an error that is a bug. */
 function rootError(error: unknown): string | undefined {
@@ -98,13 +122,15 @@ function rootError(error: unknown): string | undefined {
 
 async function reportScanFailure(reason: string, options: CliOptions): Promise<number> {
   if (options.format === "nagios") {
-    write(`UNKNOWN - ${reason.split("\n")[0]}\n`);
+    emit(`UNKNOWN - ${reason.split("\n")[0]}\n`, options);
     return NAGIOS_UNKNOWN;
   }
-  if (options.format === "prometheus") {
-    // A textfile collector should see the failure, not stale numbers.
+  // A textfile collector should see the failure, not stale numbers; a file
+  // written by --output keeps its last good contents (node_exporter reports
+  // its age as node_textfile_mtime_seconds).
+  if (options.format === "prometheus" && options.output === undefined) {
     const { formatPrometheus } = await import("./lib/format/prometheus.ts");
-    write(formatPrometheus([], { scan: options.scan, success: false }));
+    write(formatPrometheus([], { scan: options.scan, success: false, version: config.version }));
   }
   fail(reason);
   return EXIT.USAGE;
@@ -129,58 +155,83 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
     const { readUserNames } = await import("./cli/passwd.ts");
     return readUserNames();
   };
+  const counts = { unreadable: result.unreadable, scanned: result.scanned };
+  const incomplete = incompleteReason(result, options);
   switch (options.format) {
     case "nagios": {
       const { formatNagios } = await import("./lib/format/nagios.ts");
       const { text, exitCode } = formatNagios(groups, {
         scan: options.scan,
         warning: options.warning,
-        unreadable: result.unreadable,
+        ...counts,
         ...(options.critical === undefined ? {} : { critical: options.critical }),
+        ...(incomplete === undefined ? {} : { incomplete }),
       });
-      write(text);
+      emit(text, options);
       return exitCode;
     }
     case "prometheus": {
       const { formatPrometheus } = await import("./lib/format/prometheus.ts");
-      write(formatPrometheus(groups, { scan: options.scan, unreadable: result.unreadable }));
+      emit(
+        formatPrometheus(groups, {
+          scan: options.scan,
+          ...counts,
+          version: config.version,
+          ...(incomplete === undefined ? {} : { incomplete }),
+        }),
+        options,
+      );
       break;
     }
     case "json": {
       const { formatJson } = await import("./lib/format/json.ts");
-      write(
+      emit(
         formatJson(groups, {
           scan: options.scan,
-          unreadable: result.unreadable,
+          ...counts,
+          ...(result.limited === undefined ? {} : { limited: result.limited }),
           userNames: await userNames(),
         }),
+        options,
       );
       break;
     }
     case "machine":
     case "human": {
-      const style = options.format === "human" && useColour() ? await colourStyle() : undefined;
+      const style = options.format === "human" && await useColour(options)
+        ? await colourStyle()
+        : undefined;
       let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
         showFiles: options.showFiles,
         showUnits: options.showFiles && options.services === "cgroup",
         ...(style ? { style } : {}),
       });
-      if (options.services && groups.length > 0) {
-        out += "\n" + await describeServices(groups, options);
-      }
+      const services = options.services && groups.length > 0
+        ? await describeServices(groups, options)
+        : "";
+      if (services !== "") out += "\n" + services;
       if (options.restartHints && groups.length > 0) {
         const { planRestarts } = await import("./lib/restart.ts");
         const { formatRestartPlan } = await import("./lib/format/restart.ts");
         out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
       }
-      write(out);
+      if (options.output !== undefined) writeFileAtomically(options.output, out);
+      else await writeRecords(out);
     }
   }
   return options.check && groups.length > 0 ? EXIT.STALE : EXIT.OK;
 }
 
+/** Writes a document or status line to `--output` or stdout. */
+function emit(text: string, options: CliOptions): void {
+  if (options.output !== undefined) writeFileAtomically(options.output, text);
+  else writeDocument(text);
+}
+
 async function colourStyle(): Promise<HumanStyle> {
-  const { bold, cyan } = await import("@std/fmt/colors");
+  const { bold, cyan, setColorEnabled } = await import("@std/fmt/colors");
+  // Our decision, not the module's own reading of NO_COLOR (--color=always wins).
+  setColorEnabled(true);
   // The npm mirror ships no types: make sure strings come back.
   return { pids: (t) => String(bold(t)), cmdline: (t) => t, files: (t) => String(cyan(t)) };
 }
@@ -189,33 +240,53 @@ async function describeServices(groups: readonly Group[], options: CliOptions): 
   const { unitsFromGroups, unitsFromSystemctl } = await import("./lib/services.ts");
   const { formatServices } = await import("./lib/format/services.ts");
   if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
+  const unavailable = (why: string) => {
+    // Said on stderr, where cron and the terminal show it; the section stays empty.
+    fail(`cannot run systemctl for -S: ${why}`);
+    return "";
+  };
   if (!isGranted(SYSTEMCTL_PERMISSION)) {
-    return "Could not run systemctl: not permitted (run with --allow-run=systemctl or -A)\n";
+    return unavailable("not permitted (run with --allow-run=systemctl or -A)");
   }
   try {
     const units = await unitsFromSystemctl(groups.flatMap((group) => group.pids));
     return formatServices(groups, units);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "Could not run systemctl: not installed\n";
-    if (error instanceof Error) return `Could not run systemctl: ${error.message}\n`;
+    if (error instanceof Deno.errors.NotFound) return unavailable("not installed");
+    if (error instanceof Error) return unavailable(error.message);
     throw error;
   }
 }
 
-function warnUnreadable(options: CliOptions): void {
-  let text = "Warning: Some files could not be read.\n";
-  const uidKnown = isGranted({ name: "sys", kind: "uid" });
-  if (!uidKnown || Deno.uid() !== 0) {
-    const tool = options.scan === "fds" ? "fd_users" : "lib_users";
-    const what = options.scan === "fds" ? "files" : "libraries";
-    text +=
-      `Note that ${tool} has to be run as root to get a full list of deleted in-use ${what}.\n`;
+/** The warnings about what the scan could not read or see, on stderr. */
+function warnCoverage(result: ScanResult, options: CliOptions): void {
+  let text = "";
+  if (result.unreadable > 0) {
+    text += "Warning: Some files could not be read.\n";
+    const uidKnown = isGranted({ name: "sys", kind: "uid" });
+    if (!uidKnown || Deno.uid() !== 0) {
+      const tool = options.scan === "fds" ? "fd_users" : "lib_users";
+      const what = options.scan === "fds" ? "files" : "libraries";
+      text +=
+        `Note that ${tool} has to be run as root to get a full list of deleted in-use ${what}.\n`;
+    }
   }
-  writeTo(Deno.stderr, text);
+  if (result.limited !== undefined) text += `Warning: ${result.limited}.\n`;
+  if (text !== "") writeTo(Deno.stderr, text);
 }
 
-function useColour(): boolean {
-  return !Deno.noColor && Deno.stdout.isTerminal();
+/**
+ * Whether the human output is coloured: `--color`, or by default on a
+ * terminal unless NO_COLOR is set to something (no-color.org: an empty value
+ * does not count).
+ */
+async function useColour(options: CliOptions): Promise<boolean> {
+  if (options.color !== "auto") return options.color === "always";
+  if (!Deno.stdout.isTerminal()) return false;
+  const variable: Deno.EnvPermissionDescriptor = { name: "env", variable: "NO_COLOR" };
+  // Asked first: an ungranted read would make Deno prompt on a terminal.
+  if ((await Deno.permissions.query(variable)).state !== "granted") return !Deno.noColor;
+  return (Deno.env.get("NO_COLOR") ?? "") === "";
 }
 
 function fail(message: string): void {
@@ -223,30 +294,8 @@ function fail(message: string): void {
 }
 
 function write(text: string): number {
-  const error = writeTo(Deno.stdout, text);
-  if (error !== undefined) throw new OutputError(error);
+  writeDocument(text);
   return EXIT.OK;
-}
-
-/** The output could not be written (a full disk, an I/O error): exit 2, not a bug. */
-class OutputError extends Error {
-  override name = "OutputError";
-}
-
-/**
- * Writes everything and returns why it could not, if so. A reader that went
- * away (`| head`) is no error. Used for stderr too, where a failure must never
- * throw: a warning that cannot be written must not change the exit code.
- */
-function writeTo(stream: { writeSync(p: Uint8Array): number }, text: string): string | undefined {
-  let bytes = encoder.encode(text);
-  try {
-    while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
-  } catch (error) {
-    if (error instanceof Deno.errors.BrokenPipe) return undefined;
-    return error instanceof Error ? error.message : String(error);
-  }
-  return undefined;
 }
 
 if (import.meta.main) {
@@ -257,6 +306,7 @@ if (import.meta.main) {
       fail(`cannot write the output: ${error.message}`);
       Deno.exit(EXIT.USAGE);
     }
+    if (error instanceof Interrupted) Deno.exit(EXIT[error.signal]);
     const message = error instanceof Error ? error.message : String(error);
     fail(`unexpected error: ${message}\nPlease report this as a bug.`);
     Deno.exit(EXIT.INTERNAL);

@@ -86,6 +86,9 @@ export {
   formatNagios,
   NAGIOS_STATUS,
   type NagiosOptions,
+  type NagiosRange,
+  nagiosRangeAlerts,
   type NagiosResult,
+  parseNagiosRange,
 } from "./lib/format/nagios.ts";
 export { formatPrometheus, type PrometheusOptions } from "./lib/format/prometheus.ts";

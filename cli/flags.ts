@@ -6,6 +6,7 @@
  */
 
 import { NAGIOS_STATUS } from "../lib/format/nagios_status.ts";
+import { type NagiosRange, parseNagiosRange } from "../lib/format/nagios_range.ts";
 import { parseArgs } from "@std/cli/parse-args";
 import {
   DEFAULT_IGNORE_LITERALS,
@@ -23,6 +24,10 @@ export const EXIT = Object.freeze({
   USAGE: 2,
   /** An unexpected error (a bug): please report it. */
   INTERNAL: 3,
+  /** Stopped by SIGINT while writing: the last record written is whole (128 + 2). */
+  SIGINT: 130,
+  /** Stopped by SIGTERM while writing: the last record written is whole (128 + 15). */
+  SIGTERM: 143,
 });
 
 /** An error in the command line; `main.ts` prints it with a usage hint. */
@@ -73,9 +78,19 @@ export interface CliOptions {
   /** Whether the output names each process's unit, so the scan must read it. */
   readonly units: boolean;
   readonly check: boolean;
-  /** Nagios thresholds: a state is raised above them. */
-  readonly warning: number;
-  readonly critical: number | undefined;
+  /** Nagios thresholds: a state is raised when the count of stale processes is outside them. */
+  readonly warning: NagiosRange;
+  readonly critical: NagiosRange | undefined;
+  /** `--timeout`, in seconds: the Nagios answer is UNKNOWN when the scan has not finished by then. */
+  readonly timeout: number | undefined;
+  /** Accept a scan that could see only part of the processes (not root) as a real answer. */
+  readonly allowPartial: boolean;
+  /** Write the output to this file, atomically, instead of to stdout. */
+  readonly output: string | undefined;
+  /** Leave out the warnings about processes that could not be read or seen. */
+  readonly quiet: boolean;
+  /** `--color`: colour the human output always, never, or on a terminal without NO_COLOR. */
+  readonly color: "auto" | "always" | "never";
   readonly proc: string;
   readonly ignore: IgnoreRules;
 }
@@ -159,21 +174,75 @@ const OPTIONS: readonly OptionSpec[] = [
     ]]],
   },
   {
+    name: "output",
+    short: "o",
+    kind: "value",
+    section: "Output",
+    help: [["-o, --output FILE", [
+      "write to FILE instead of stdout, atomically (a",
+      "temporary file renamed over it, mode 0644); a scan",
+      "that fails leaves the old FILE in place",
+    ]]],
+  },
+  {
+    name: "color",
+    kind: "value",
+    section: "Output",
+    help: [["    --color=WHEN", [
+      "colour the human output: auto (default: on a",
+      "terminal, unless NO_COLOR is set and not empty),",
+      "always or never",
+    ]]],
+  },
+  {
+    name: "quiet",
+    short: "q",
+    kind: "switch",
+    section: "Output",
+    help: [["-q, --quiet", [
+      "no warning about processes that could not be read",
+      "or seen (the counts stay in JSON, Nagios, Prometheus)",
+    ]]],
+  },
+  {
     name: "warning",
+    short: "w",
     kind: "value",
     section: "Monitoring (--format=nagios)",
-    help: [["    --warning N", [
-      "WARNING when more than N processes are stale",
-      "(default 0: any)",
+    help: [["-w, --warning RANGE", [
+      "WARNING when the count of stale processes is",
+      "outside RANGE: N (0..N), N: (N or more), ~:N,",
+      "N:M, @N:M (inside); default 0: any",
     ]]],
   },
   {
     name: "critical",
+    short: "c",
     kind: "value",
     section: "Monitoring (--format=nagios)",
-    help: [["    --critical N", [
-      "CRITICAL when more than N processes are stale",
-      "(default: never)",
+    help: [["-c, --critical RANGE", [
+      "CRITICAL likewise (default: never)",
+    ]]],
+  },
+  {
+    name: "timeout",
+    short: "t",
+    kind: "value",
+    section: "Monitoring (--format=nagios)",
+    help: [["-t, --timeout SECONDS", [
+      "UNKNOWN, with what is known, when the scan has",
+      "not finished by then (counted from start-up)",
+    ]]],
+  },
+  {
+    name: "allow-partial",
+    kind: "switch",
+    section: "Monitoring (--format=nagios)",
+    help: [["    --allow-partial", [
+      "accept a scan that could not see other users'",
+      "processes (not root, or hidepid=) as an answer;",
+      "without it Nagios says UNKNOWN and Prometheus",
+      "lib_users_scan_success 0 (also for prometheus)",
     ]]],
   },
   {
@@ -227,9 +296,10 @@ const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "version",
+    short: "V",
     kind: "switch",
     section: "Other",
-    help: [["    --version", ["show the version"]]],
+    help: [["-V, --version", ["show the version"]]],
   },
 ];
 
@@ -238,6 +308,10 @@ const SWITCHES = OPTIONS.filter((o) => o.kind === "switch").flatMap((o) => [
   ...(o.aliases ?? []),
 ]);
 const SERVICE_SOURCES = ["cgroup", "systemctl"] as const;
+const COLOR_MODES = ["auto", "always", "never"] as const;
+
+/** Any stale process is a WARNING by default. */
+const DEFAULT_WARNING: NagiosRange = parseNagiosRange("0")!;
 
 /** The parseArgs configuration, from the table. */
 const PARSE_CONFIG = {
@@ -301,7 +375,9 @@ export function parseCli(args: readonly string[]): CliOptions {
     if (typeof value !== "boolean") throw new TypeError(`parseArgs gave "${name}" no boolean`);
     return value;
   };
-  const text = (name: "format" | "proc" | "warning" | "critical"): string | undefined => {
+  const text = (
+    name: "format" | "proc" | "warning" | "critical" | "timeout" | "output" | "color",
+  ): string | undefined => {
     const value = raw[name];
     if (value === undefined) return undefined;
     if (typeof value !== "string" || value === "") {
@@ -331,17 +407,32 @@ export function parseCli(args: readonly string[]): CliOptions {
   if (formats.size > 1) problem(`Conflicting output formats: ${[...formats].join(" and ")}`);
   const chosen: OutputFormat = [...formats][0] ?? "human";
 
-  const threshold = (name: "warning" | "critical"): number | undefined => {
+  const threshold = (name: "warning" | "critical"): NagiosRange | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
-    if (/^[0-9]+$/.test(value)) return Number(value);
-    problem(`Option "--${name}" needs a whole number, not "${value}"`);
-    return undefined;
+    const range = parseNagiosRange(value);
+    if (range === null) {
+      problem(`Option "--${name}" needs a range (N, N:, ~:N, N:M or @N:M), not "${value}"`);
+    }
+    return range ?? undefined;
   };
   const warning = threshold("warning");
   const critical = threshold("critical");
-  if ((raw.warning !== undefined || raw.critical !== undefined) && chosen !== "nagios") {
-    problem(`Options "--warning" and "--critical" go with --format=nagios`);
+  const timeoutText = text("timeout");
+  let timeout: number | undefined;
+  if (timeoutText !== undefined) {
+    timeout = /^[0-9]+(?:\.[0-9]+)?$/.test(timeoutText) ? Number(timeoutText) : NaN;
+    if (!(timeout > 0)) problem(`Option "--timeout" needs seconds above 0, not "${timeoutText}"`);
+  }
+  for (const name of ["warning", "critical", "timeout"] as const) {
+    if (raw[name] !== undefined && chosen !== "nagios") {
+      problem(`Option "--${name}" goes with --format=nagios`);
+    }
+  }
+  const output = text("output");
+  const colorText = text("color") ?? "auto";
+  if (!(COLOR_MODES as readonly string[]).includes(colorText)) {
+    problem(`Unknown colour mode "${colorText}": use auto, always or never`);
   }
   const services = source ?? (flag("services") ? "cgroup" : null);
   const restartHints = flag("restart-hints");
@@ -368,8 +459,13 @@ export function parseCli(args: readonly string[]): CliOptions {
     // One cgroup read per stale process, only when something printed names units.
     units: FORMAT_TRAITS[chosen].units || services === "cgroup" || restartHints,
     check: flag("check"),
-    warning: warning ?? 0,
+    warning: warning ?? DEFAULT_WARNING,
     critical,
+    timeout,
+    allowPartial: flag("allow-partial"),
+    output,
+    quiet: flag("quiet"),
+    color: colorText as CliOptions["color"],
     proc,
     ignore: {
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
@@ -409,8 +505,10 @@ function optionHelp(): string {
 const EXIT_HELP = [
   "  0 the scan completed; 1 --check found something; 2 bad usage, no",
   "  permission to read the proc root, or the output could not be written;",
-  "  3 an unexpected error. With --format=nagios: 0 OK, 1 WARNING,",
-  "  2 CRITICAL, 3 UNKNOWN (bad usage too). -s changes only the human",
+  "  3 an unexpected error; 130, 143 stopped by SIGINT, SIGTERM while",
+  "  writing (after a whole record). With --format=nagios: 0 OK,",
+  "  1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage, a scan that could not",
+  "  see every process or did not finish in time, too). -s changes the human",
   "  output; -S and --restart-hints go with the human and machine output,",
   "  where machine records end at the first blank line.",
 ];

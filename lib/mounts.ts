@@ -16,6 +16,8 @@ export interface Mount {
   readonly point: string;
   /** The file system type (the first field after the ` - ` separator), e.g. `ext4`, `fuse.sshfs`. */
   readonly type: string;
+  /** The super options (the last field), e.g. `rw,nosuid,hidepid=invisible` for a procfs. */
+  readonly options: string;
 }
 
 /** The mounts one process sees, indexed for the questions a scan asks. */
@@ -40,7 +42,13 @@ export function parseMountInfo(text: string): MountTable {
     const id = Number(fields[0]);
     const device = fields[2]!;
     if (!Number.isInteger(id) || !/^[0-9]+:[0-9]+$/.test(device)) continue;
-    const mount = { id, device, point: unescapeOctal(fields[4]!), type: unescapeOctal(type) };
+    const mount = {
+      id,
+      device,
+      point: unescapeOctal(fields[4]!),
+      type: unescapeOctal(type),
+      options: unescapeOctal(fields[separator + 3] ?? ""),
+    };
     byId.set(id, mount);
     if (!byDevice.has(device)) byDevice.set(device, mount);
     byPoint.set(mount.point, mount);

@@ -17,7 +17,7 @@ import {
   markerOnlyJudge,
   type Verdict,
 } from "./identity.ts";
-import { parseMountInfo } from "./mounts.ts";
+import { type Mount, parseMountInfo } from "./mounts.ts";
 import { isGranted } from "./permissions.ts";
 
 /** How a process uses a deleted file. */
@@ -60,6 +60,17 @@ export interface ScanResult {
   readonly processes: readonly ProcessFinding[];
   /** How many processes could not be read, wholly or in part (permission denied or I/O error). */
   readonly unreadable: number;
+  /** How many processes were read completely (those that exited meanwhile are not counted). */
+  readonly scanned: number;
+  /**
+   * Set when the scan lacked the privilege to see every process, and why: it
+   * is not root (no `CAP_SYS_PTRACE`) and could not read other users'
+   * processes, or the proc root is mounted with `hidepid=`, which hides them.
+   * Processes unreadable even to root (a sandbox's PID 1) do not set it.
+   */
+  readonly limited?: string;
+  /** False when the scan stopped at `ScanOptions.deadline` before reading every process. */
+  readonly finished: boolean;
 }
 
 /** Options of {@linkcode scanLibs} and {@linkcode scanFds}. */
@@ -80,6 +91,13 @@ export interface ScanOptions {
    * file has kind `library`, which suits outputs that print no kinds.
    */
   readonly kinds?: boolean;
+  /**
+   * A time (as `performance.now()` counts) after which the scan stops between
+   * two processes and returns what it has, with `finished: false`. Default:
+   * none. No single read can block past it for long: file systems that may
+   * not answer are never asked.
+   */
+  readonly deadline?: number;
 }
 
 interface ScanContext {
@@ -95,6 +113,7 @@ interface ScanContext {
   /** Bytes of names the scan may still keep from such a tree, which may hold any amount. */
   namesLeft: number;
   unreadable: number;
+  scanned: number;
 }
 
 /** The limits of a tree that is not a confirmed procfs, file by file: what the kernel could write. */
@@ -186,7 +205,8 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
   const root = options.proc ?? "/proc";
   // A tree that is not a procfs is untrusted input: its files may be links out
   // of it, FIFOs, devices or of any size, and it has no identity to check.
-  const trusted = isConfirmedProcfs(root);
+  const procMount = confirmedProcfs(root);
+  const trusted = procMount !== undefined;
   const ignored = compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES);
   const context: ScanContext = {
     root,
@@ -201,18 +221,22 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     limits: trusted ? null : TREE_LIMITS,
     namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
     unreadable: 0,
+    scanned: 0,
   };
   const self = collect === collectOpen ? ownPid(context.root) : undefined;
   const processes: ProcessFinding[] = [];
+  const deadline = options.deadline;
+  let finished = true;
   for (const pid of listPids(context.root)) {
     if (pid === self) continue;
-    let files: DeletedFile[];
-    try {
-      files = collect(context, pid);
-    } catch (error) {
-      if (classifyReadError(error) === "unreadable") context.unreadable++;
-      continue;
+    if (deadline !== undefined && performance.now() > deadline) {
+      finished = false;
+      break;
     }
+    const unreadableBefore = context.unreadable;
+    const files = collectProcess(context, collect, pid);
+    if (files === undefined) continue;
+    if (context.unreadable === unreadableBefore) context.scanned++;
     if (files.length === 0) continue;
     const argv = readArgv(context, pid);
     if (argv === undefined) continue;
@@ -224,22 +248,79 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     const finding = { pid, argv, cmdline, files: sortFiles(files) };
     processes.push(context.units ? { ...finding, unit: readUnit(context, pid) } : finding);
   }
-  return { processes, unreadable: context.unreadable };
+  const limited = procMount && limitedView(context, procMount);
+  return {
+    processes,
+    unreadable: context.unreadable,
+    scanned: context.scanned,
+    ...(limited ? { limited } : {}),
+    finished,
+  };
+}
+
+/** One process's files; undefined when it exited, or could not be read (then counted). */
+function collectProcess(
+  context: ScanContext,
+  collect: Collector,
+  pid: number,
+): DeletedFile[] | undefined {
+  try {
+    return collect(context, pid);
+  } catch (error) {
+    if (classifyReadError(error) === "unreadable") context.unreadable++;
+    return undefined;
+  }
 }
 
 /**
- * Whether the proc root is a procfs by the kernel's own word: a mount of type
- * `proc` in the scanner's `/proc/self/mountinfo`. Where that cannot be read
- * (only `--allow-read` on the tree) the tree counts as untrusted.
+ * Why this scan saw only part of the processes for lack of privilege, or
+ * undefined. Reading another user's maps or fds takes `CAP_SYS_PTRACE` (root
+ * has it): without it, processes the scan could not read are other users',
+ * and `hidepid=` hides them without a trace.
  */
-function isConfirmedProcfs(root: string): boolean {
+function limitedView(context: ScanContext, procMount: Mount): string | undefined {
+  if (canReadOthers(context.root)) return undefined;
+  const hidepid = /(?:^|,)hidepid=([^,]+)/.exec(procMount.options)?.[1];
+  const hides = hidepid !== undefined && hidepid !== "0" && hidepid !== "off";
+  if (!hides && context.unreadable === 0) return undefined;
+  const need = "run as root, or with CAP_SYS_PTRACE";
+  if (hides) {
+    return `${context.root} is mounted with hidepid=${hidepid}: other users' processes are ` +
+      `invisible to a scan that is not root (${need})`;
+  }
+  return `not root: ${context.unreadable} of ${context.unreadable + context.scanned} ` +
+    `processes (other users') could not be read (${need})`;
+}
+
+/** CAP_SYS_PTRACE, which reading other users' maps and fds takes (proc(5), ptrace(2)). */
+const CAP_SYS_PTRACE = 19;
+
+/** Whether this process has `CAP_SYS_PTRACE` in effect, by its own `status`; false if unknown. */
+function canReadOthers(root: string): boolean {
+  try {
+    const status = Deno.readTextFileSync(`${root}/self/status`);
+    const mask = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(CAP_SYS_PTRACE)) & 1n) === 1n;
+  } catch (error) {
+    classifyReadError(error);
+    return false;
+  }
+}
+
+/**
+ * The proc root's mount when it is a procfs by the kernel's own word: a mount
+ * of type `proc` in the scanner's `/proc/self/mountinfo`. Where that cannot be
+ * read (only `--allow-read` on the tree) the tree counts as untrusted.
+ */
+function confirmedProcfs(root: string): Mount | undefined {
   // Asked first: an ungranted read would make Deno prompt on a terminal.
-  if (!isGranted(OWN_MOUNTS)) return false;
+  if (!isGranted(OWN_MOUNTS)) return undefined;
   try {
     const table = parseMountInfo(Deno.readTextFileSync(OWN_MOUNTS.path!));
-    return table.byPoint.get(Deno.realPathSync(root))?.type === "proc";
+    const mount = table.byPoint.get(Deno.realPathSync(root));
+    return mount?.type === "proc" ? mount : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

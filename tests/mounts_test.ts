@@ -20,6 +20,7 @@ Deno.test("parseMountInfo() reads IDs, devices, unescaped mount points and types
     device: "0:50",
     point: "/mnt/remote share",
     type: "fuse.sshfs",
+    options: "rw,user_id=0",
   });
   assertEquals(table.byDevice.get("254:0")?.point, "/");
   assertEquals(table.byId.has(49), false);

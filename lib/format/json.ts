@@ -66,6 +66,10 @@ export interface JsonReport {
   scan: ScanKind;
   /** How many process entries could not be read. */
   unreadable: number;
+  /** How many processes were read completely, when known. */
+  scanned?: number;
+  /** Why the scan could see only part of the processes (not root, `hidepid=`), or null. */
+  limited?: string | null;
   /** The groups, by lowest PID. */
   groups: JsonGroup[];
 }
@@ -76,6 +80,10 @@ export interface JsonFormatOptions {
   readonly scan: ScanKind;
   /** How many entries could not be read. Default 0. */
   readonly unreadable?: number;
+  /** How many processes were read completely. Default: not reported. */
+  readonly scanned?: number;
+  /** Why the scan could see only part of the processes (see `ScanResult.limited`). */
+  readonly limited?: string;
   /** User names by UID, for `user.name`. */
   readonly userNames?: ReadonlyMap<number, string>;
 }
@@ -99,6 +107,10 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
     schema_version: JSON_SCHEMA_VERSION,
     scan: options.scan,
     unreadable: options.unreadable ?? 0,
+    ...(options.scanned === undefined ? {} : { scanned: options.scanned }),
+    ...(options.scanned === undefined && options.limited === undefined
+      ? {}
+      : { limited: options.limited === undefined ? null : toDisplayText(options.limited) }),
     groups: groups.map((group) => {
       const argv = group.argv.map(toDisplayText);
       const out: JsonGroup = {

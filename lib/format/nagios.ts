@@ -6,41 +6,61 @@
  */
 
 import { NAGIOS_STATUS } from "./nagios_status.ts";
+import { type NagiosRange, nagiosRangeAlerts } from "./nagios_range.ts";
 import { escapeForTerminal } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";
+export { type NagiosRange, nagiosRangeAlerts, parseNagiosRange } from "./nagios_range.ts";
+
+/** A count as the range that alerts above it (`N` is `0:N`). */
+function asRange(threshold: number | NagiosRange): NagiosRange {
+  if (typeof threshold !== "number") return threshold;
+  return { start: 0, end: threshold, inside: false, text: String(threshold) };
+}
 
 /** Options of {@linkcode formatNagios}. */
 export interface NagiosOptions {
   /** Which scan produced the groups (named in the message). */
   readonly scan: "libs" | "fds";
-  /** WARNING when more than this many processes are stale. Default 0: any. */
-  readonly warning?: number;
-  /** CRITICAL when more than this many processes are stale. Default: never. */
-  readonly critical?: number;
+  /** WARNING when the count of stale processes is outside it (a number N: above N). Default 0: any. */
+  readonly warning?: number | NagiosRange;
+  /** CRITICAL likewise. Default: never. */
+  readonly critical?: number | NagiosRange;
   /** How many processes could not be read. Default 0. */
   readonly unreadable?: number;
+  /** How many processes were read completely, for the performance data. */
+  readonly scanned?: number;
+  /**
+   * Why the answer is not the whole truth (the scan could not see every
+   * process, or did not finish): the state is then UNKNOWN, with what is known.
+   */
+  readonly incomplete?: string;
 }
 
-/** A plugin result: the line to print and the exit code. */
+/** A plugin result: the text to print and the exit code. */
 export interface NagiosResult {
-  /** The status line, ending in a newline. */
+  /**
+   * The status line (`STATE - summary | perfdata`), then the long output: one
+   * line per group of stale processes. Ends in a newline.
+   */
   readonly text: string;
-  /** 0 OK, 1 WARNING, 2 CRITICAL. */
+  /** 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
   readonly exitCode: number;
 }
 
+/** The most units or command names the status line names, and its most characters of names. */
 const MAX_NAMED = 5;
+const MAX_NAMES_LENGTH = 200;
 
 /**
- * Builds the plugin's status line: `STATE - summary | perfdata`. Thresholds
- * follow the plugin guidelines: a state is raised when the count of stale
- * processes is above it.
+ * Builds the plugin's output, by the monitoring-plugins guidelines: a short
+ * first line `STATE - summary | perfdata` (older NRPE and Nagios cut long
+ * output, and the first line must survive), then one line per group.
  *
  * @param groups From {@linkcode groupByArgv} (with units, to name them).
- * @param options Thresholds and the unreadable count.
- * @returns The line and the exit code.
+ * @param options Thresholds, the counts and whether the answer is complete.
+ * @returns The text and the exit code.
  *
  * @example A status line and its exit code
  * ```ts
@@ -53,36 +73,65 @@ const MAX_NAMED = 5;
  * ```
  */
 export function formatNagios(groups: readonly Group[], options: NagiosOptions): NagiosResult {
-  const warning = options.warning ?? 0;
-  const critical = options.critical;
+  const warning = asRange(options.warning ?? 0);
+  const critical = options.critical === undefined ? undefined : asRange(options.critical);
   const unreadable = options.unreadable ?? 0;
   const processes = groups.reduce((sum, group) => sum + group.pids.length, 0);
   const files = countDistinctFiles(groups);
-  const names = [...new Set(groups.map((group) => group.unit?.name ?? group.cmdline))];
   const what = options.scan === "fds" ? "deleted open files" : "deleted libraries";
-  const state = critical !== undefined && processes > critical
+  const state = options.incomplete !== undefined
+    ? "UNKNOWN"
+    : critical !== undefined && nagiosRangeAlerts(critical, processes)
     ? "CRITICAL"
-    : processes > warning
+    : nagiosRangeAlerts(warning, processes)
     ? "WARNING"
     : "OK";
-  let summary: string;
-  if (processes === 0) {
-    summary = `no process uses ${what}`;
-  } else {
-    const shown = names.slice(0, MAX_NAMED).map(escapeForTerminal).join(", ");
-    const more = names.length > MAX_NAMED ? ` and ${names.length - MAX_NAMED} more` : "";
-    summary = `${processes} process${processes === 1 ? "" : "es"} use${
+  let summary = processes === 0
+    ? `no process uses ${what}`
+    : `${processes} process${processes === 1 ? "" : "es"} use${
       processes === 1 ? "s" : ""
-    } ${what}: ${shown}${more}`;
+    } ${what}: ${namesLine(groups)}`;
+  if (options.incomplete !== undefined) {
+    summary = `${options.incomplete}; ${processes === 0 ? "found so far: " : "so far "}${summary}`;
   }
   if (unreadable > 0) summary += ` (${unreadable} unreadable)`;
-  // Summaries are escaped, and a "|" would start the performance data.
-  summary = summary.replaceAll("|", "\\x7c");
   const perfdata = [
-    `stale_processes=${processes};${warning};${critical ?? ""};0;`,
+    `stale_processes=${processes};${warning.text};${critical?.text ?? ""};0;`,
     `stale_groups=${groups.length};;;0;`,
     `stale_files=${files};;;0;`,
     `unreadable_processes=${unreadable};;;0;`,
+    ...(options.scanned === undefined ? [] : [`scanned_processes=${options.scanned};;;0;`]),
   ].join(" ");
-  return { text: `${state} - ${summary} | ${perfdata}\n`, exitCode: NAGIOS_STATUS[state] };
+  const details = groups.map((group) =>
+    noPipe(
+      `${group.unit?.name ? `${escapeForTerminal(group.unit.name)}: ` : ""}PIDs ${
+        group.pids.join(",")
+      } ${escapeForTerminal(group.cmdline)}`,
+    )
+  );
+  const text = [`${state} - ${noPipe(summary)} | ${perfdata}`, ...details].join("\n") + "\n";
+  return { text, exitCode: NAGIOS_STATUS[state] };
+}
+
+/** Units, or command names, escaped, at most a few and a bounded length, then "and N more". */
+function namesLine(groups: readonly Group[]): string {
+  const names = [
+    ...new Set(groups.map((group) => escapeForTerminal(group.unit?.name ?? group.cmdline))),
+  ];
+  const shown: string[] = [];
+  let length = 0;
+  for (const name of names) {
+    if (shown.length === MAX_NAMED) break;
+    const cut = name.length > MAX_NAMES_LENGTH ? `${name.slice(0, MAX_NAMES_LENGTH - 3)}...` : name;
+    if (shown.length > 0 && length + cut.length > MAX_NAMES_LENGTH) break;
+    shown.push(cut);
+    length += cut.length + 2;
+  }
+  const more = names.length - shown.length;
+  return shown.join(", ") + (more > 0 ? ` and ${more} more` : "");
+}
+
+/** A "|" would start the performance data: the plugin API has no escape for it. */
+function noPipe(text: string): string {
+  return text.replaceAll("|", "\\x7c");
 }

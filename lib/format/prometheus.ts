@@ -14,8 +14,18 @@ export interface PrometheusOptions {
   readonly scan: "libs" | "fds";
   /** How many processes could not be read. Default 0. */
   readonly unreadable?: number;
-  /** False when the scan could not run at all (then groups is empty). Default true. */
+  /** How many processes were read completely. Default: not reported. */
+  readonly scanned?: number;
+  /** False when the scan could not run at all: then only `scan_success 0` is printed. Default true. */
   readonly success?: boolean;
+  /**
+   * Why the scan's answer is not the whole truth (it could not see every
+   * process): then `scan_success 0` with the coverage gauges, and no stale
+   * counts, which would read as "clean".
+   */
+  readonly incomplete?: string;
+  /** The tool's version, for `lib_users_info{version}`. Default: no info metric. */
+  readonly version?: string;
 }
 
 /** Escapes a label value as the exposition format requires. */
@@ -29,13 +39,17 @@ function labels(pairs: Record<string, string>): string {
 
 /**
  * Formats the metrics:
- * - `lib_users_stale_processes{scan,class,unit}`: processes using deleted files, per class and unit;
+ * - `lib_users_stale_processes{scan,class,unit}`: processes using deleted files, per class and unit
+ *   (present only for units that have some);
+ * - `lib_users_stale_processes_all{scan}`: all of them, present with 0 too (alert on this one);
  * - `lib_users_stale_files{scan}`: distinct deleted files in use;
- * - `lib_users_unreadable_processes{scan}`: processes that could not be read;
- * - `lib_users_scan_success{scan}`: 1 when the scan completed, 0 when it could not run.
+ * - `lib_users_unreadable_processes{scan}`, `lib_users_scanned_processes{scan}`: coverage;
+ * - `lib_users_scan_success{scan}`: 1 when the scan completed and saw every process it should, 0
+ *   when it could not run (then nothing else but `lib_users_info`) or saw only part of them;
+ * - `lib_users_info{version}` 1, when the version is given.
  *
  * @param groups From {@linkcode groupByArgv} (with units).
- * @param options The scan kind, unreadable count and success.
+ * @param options The scan kind, the counts and whether the scan succeeded.
  * @returns The exposition text, ending in a newline.
  *
  * @example Metrics for node_exporter's textfile collector
@@ -43,12 +57,50 @@ function labels(pairs: Record<string, string>): string {
  * import { formatPrometheus } from "@lib-users/lib-users";
  * import { assertStringIncludes } from "@std/assert";
  *
- * assertStringIncludes(formatPrometheus([], { scan: "libs" }), 'lib_users_scan_success{scan="libs"} 1\n');
+ * const text = formatPrometheus([], { scan: "libs", scanned: 12 });
+ * assertStringIncludes(text, 'lib_users_stale_processes_all{scan="libs"} 0\n');
+ * assertStringIncludes(text, 'lib_users_scan_success{scan="libs"} 1\n');
  * ```
  */
 export function formatPrometheus(groups: readonly Group[], options: PrometheusOptions): string {
   const scan = options.scan;
+  const lines: string[] = [];
+  const gauge = (name: string, help: string, samples: readonly string[]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...samples);
+  };
+  if (options.version !== undefined) {
+    gauge("lib_users_info", "The lib_users version that wrote these metrics.", [
+      `lib_users_info${labels({ version: escapeUnsafe(options.version) })} 1`,
+    ]);
+  }
+  const failed = options.success === false;
+  if (!failed && options.incomplete === undefined) staleGauges(groups, scan, gauge);
+  if (!failed) {
+    gauge("lib_users_unreadable_processes", "Processes that could not be read.", [
+      `lib_users_unreadable_processes${labels({ scan })} ${options.unreadable ?? 0}`,
+    ]);
+    if (options.scanned !== undefined) {
+      gauge("lib_users_scanned_processes", "Processes read completely.", [
+        `lib_users_scanned_processes${labels({ scan })} ${options.scanned}`,
+      ]);
+    }
+  }
+  const success = failed || options.incomplete !== undefined ? 0 : 1;
+  gauge(
+    "lib_users_scan_success",
+    "1 when the scan completed and saw every process; 0 when it could not run or saw only part.",
+    [`lib_users_scan_success${labels({ scan })} ${success}`],
+  );
+  return lines.join("\n") + "\n";
+}
+
+function staleGauges(
+  groups: readonly Group[],
+  scan: string,
+  gauge: (name: string, help: string, samples: readonly string[]) => void,
+): void {
   const byUnit = new Map<string, { cls: string; unit: string; count: number }>();
+  let total = 0;
   for (const group of groups) {
     const cls = group.unit?.class ?? "unknown";
     // Read on dashboards and with cat: no control or format character raw. Two
@@ -57,24 +109,20 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
     const key = `${cls}\0${unit}`;
     const entry = byUnit.get(key) ?? { cls, unit, count: 0 };
     entry.count += group.pids.length;
+    total += group.pids.length;
     byUnit.set(key, entry);
   }
-  const files = countDistinctFiles(groups);
-  const lines = [
-    "# HELP lib_users_stale_processes Processes using deleted files, by class and unit.",
-    "# TYPE lib_users_stale_processes gauge",
-    ...[...byUnit.values()].sort((a, b) => (a.cls + a.unit < b.cls + b.unit ? -1 : 1)).map((e) =>
+  gauge(
+    "lib_users_stale_processes",
+    "Processes using deleted files, by class and unit.",
+    [...byUnit.values()].sort((a, b) => (a.cls + a.unit < b.cls + b.unit ? -1 : 1)).map((e) =>
       `lib_users_stale_processes${labels({ scan, class: e.cls, unit: e.unit })} ${e.count}`
     ),
-    "# HELP lib_users_stale_files Distinct deleted files in use.",
-    "# TYPE lib_users_stale_files gauge",
-    `lib_users_stale_files${labels({ scan })} ${files}`,
-    "# HELP lib_users_unreadable_processes Processes that could not be read.",
-    "# TYPE lib_users_unreadable_processes gauge",
-    `lib_users_unreadable_processes${labels({ scan })} ${options.unreadable ?? 0}`,
-    "# HELP lib_users_scan_success 1 when the scan completed, 0 when it could not run.",
-    "# TYPE lib_users_scan_success gauge",
-    `lib_users_scan_success${labels({ scan })} ${options.success === false ? 0 : 1}`,
-  ];
-  return lines.join("\n") + "\n";
+  );
+  gauge("lib_users_stale_processes_all", "Processes using deleted files, all units.", [
+    `lib_users_stale_processes_all${labels({ scan })} ${total}`,
+  ]);
+  gauge("lib_users_stale_files", "Distinct deleted files in use.", [
+    `lib_users_stale_files${labels({ scan })} ${countDistinctFiles(groups)}`,
+  ]);
 }

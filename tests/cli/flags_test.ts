@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { EXIT, helpText, parseCli, UsageError } from "../../cli/flags.ts";
 import { DEFAULT_IGNORE_LITERALS, DEFAULT_IGNORE_PATTERNS } from "../../lib/ignore.ts";
+import { parseNagiosRange } from "../../lib/format/nagios_range.ts";
 
 Deno.test("parseCli() defaults to a human libs scan of /proc with the default ignores", () => {
   assertEquals(parseCli([]), {
@@ -13,8 +14,13 @@ Deno.test("parseCli() defaults to a human libs scan of /proc with the default ig
     restartHints: false,
     units: false,
     check: false,
-    warning: 0,
+    warning: parseNagiosRange("0"),
     critical: undefined,
+    timeout: undefined,
+    allowPartial: false,
+    output: undefined,
+    quiet: false,
+    color: "auto",
     proc: "/proc",
     ignore: { patterns: [...DEFAULT_IGNORE_PATTERNS], literals: [...DEFAULT_IGNORE_LITERALS] },
   });
@@ -43,9 +49,22 @@ Deno.test("parseCli() accepts the Python tools' flags and their long forms", asy
     [["-m"], { units: false }],
     [["--format=nagios", "--warning", "2", "--critical=10"], {
       format: "nagios",
-      warning: 2,
-      critical: 10,
+      warning: parseNagiosRange("2")!,
+      critical: parseNagiosRange("10")!,
     }],
+    [["--format=nagios", "-w", "@1:5", "-c", "10:", "-t", "2.5"], {
+      warning: parseNagiosRange("@1:5")!,
+      critical: parseNagiosRange("10:")!,
+      timeout: 2.5,
+    }],
+    [["--format=nagios", "--allow-partial"], { allowPartial: true }],
+    [["--format=prometheus", "-o", "/tmp/x.prom"], { output: "/tmp/x.prom" }],
+    [["--output=/tmp/x"], { output: "/tmp/x" }],
+    [["-q"], { quiet: true }],
+    [["--quiet"], { quiet: true }],
+    [["--color=never"], { color: "never" }],
+    [["--color", "always"], { color: "always" }],
+    [["-V"], { version: true }],
     [["--format=prometheus"], { format: "prometheus" }],
     [["--fds"], { scan: "fds" }],
     [["--check"], { check: true }],
@@ -94,14 +113,32 @@ Deno.test("parseCli() rejects bad usage with a UsageError of exit code 2", async
     [["--format=human", "-m"], "Conflicting output formats: human and machine"],
     [["--fds=yes"], 'Option "--fds" takes no value'],
     [["--services=dbus"], 'Unknown services source "dbus": use cgroup or systemctl'],
-    [["--warning=x"], 'Option "--warning" needs a whole number, not "x"'],
-    [["--critical=3"], 'Options "--warning" and "--critical" go with --format=nagios'],
+    [["--critical=3"], 'Option "--critical" goes with --format=nagios'],
+    [["-t", "5"], 'Option "--timeout" goes with --format=nagios'],
+    [["--color=rainbow"], 'Unknown colour mode "rainbow": use auto, always or never'],
+    [["--output="], 'Option "--output" needs a value'],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" "), () => {
       const error = assertThrows(() => parseCli(args), UsageError);
       assertEquals(error.message, message);
       assertEquals(error.exitCode, EXIT.USAGE);
+    });
+  }
+});
+
+Deno.test("parseCli() rejects bad thresholds and timeouts in a Nagios run as UNKNOWN", async (t) => {
+  const cases: [string[], string][] = [
+    [["--warning=x"], 'Option "--warning" needs a range (N, N:, ~:N, N:M or @N:M), not "x"'],
+    [["-c", "5:1"], 'Option "--critical" needs a range (N, N:, ~:N, N:M or @N:M), not "5:1"'],
+    [["-t", "0"], 'Option "--timeout" needs seconds above 0, not "0"'],
+    [["-t", "soon"], 'Option "--timeout" needs seconds above 0, not "soon"'],
+  ];
+  for (const [args, message] of cases) {
+    await t.step(args.join(" "), () => {
+      const error = assertThrows(() => parseCli(["--format=nagios", ...args]), UsageError);
+      assertEquals(error.message, message);
+      assertEquals(error.exitCode, 3);
     });
   }
 });
@@ -116,8 +153,14 @@ Deno.test("helpText() documents every flag", () => {
       "-S, --services",
       "--services=SOURCE",
       "--restart-hints",
-      "--warning N",
-      "--critical N",
+      "-w, --warning RANGE",
+      "-c, --critical RANGE",
+      "-t, --timeout SECONDS",
+      "--allow-partial",
+      "-o, --output FILE",
+      "--color=WHEN",
+      "-q, --quiet",
+      "-V, --version",
       "--fds",
       "--proc DIR",
       "-i, --ignore-pattern GLOB",

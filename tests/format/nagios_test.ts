@@ -1,6 +1,11 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { classifyCgroup } from "../../lib/cgroup.ts";
-import { formatNagios, NAGIOS_STATUS } from "../../lib/format/nagios.ts";
+import {
+  formatNagios,
+  NAGIOS_STATUS,
+  nagiosRangeAlerts,
+  parseNagiosRange,
+} from "../../lib/format/nagios.ts";
 import type { Group } from "../../lib/group.ts";
 
 function group(pids: number[], cgroup: string, path = "/lib/x.so"): Group {
@@ -15,12 +20,14 @@ function group(pids: number[], cgroup: string, path = "/lib/x.so"): Group {
 
 /** Parses a plugin line per the Nagios plugin API: `STATE - text | label=value;warn;crit;min;max ...`. */
 function parsePluginLine(text: string) {
-  assertEquals(text.endsWith("\n") && text.indexOf("\n") === text.length - 1, true, "one line");
-  const [status, perf] = text.trimEnd().split(" | ");
+  assertEquals(text.endsWith("\n"), true, "ends with a newline");
+  const first = text.slice(0, text.indexOf("\n"));
+  const [status, perf, ...more] = first.split(" | ");
+  assertEquals(more, [], "one | on the status line");
   const state = /^(OK|WARNING|CRITICAL|UNKNOWN) - /.exec(status!)?.[1];
   const perfdata = Object.fromEntries(
     perf!.split(" ").map((item) => {
-      const match = /^([a-z_]+)=(\d+);(\d*);(\d*);(\d*);(\d*)$/.exec(item);
+      const match = /^([a-z_]+)=(\d+);([@~:\d.-]*);([@~:\d.-]*);(\d*);(\d*)$/.exec(item);
       if (!match) throw new Error(`Bad perfdata "${item}"`);
       return [match[1], { value: Number(match[2]), warn: match[3], crit: match[4], min: match[5] }];
     }),
@@ -67,6 +74,74 @@ Deno.test("formatNagios() names at most five units and keeps | out of the summar
     (_, i) => group([i + 1], `/system.slice/s${i}|x.service`),
   );
   const { text } = formatNagios(groups, { scan: "libs" });
-  assertEquals(text.split(" | ").length, 2);
+  assertEquals(text.split("\n")[0]!.split(" | ").length, 2);
+  assertEquals(text.includes("|"), true);
+  assertEquals(text.split("\n").slice(1).join("\n").includes("|"), false);
   assertMatch(text, /s4\\x7cx\.service and 2 more \| /);
+});
+
+Deno.test("formatNagios() keeps the status line short and lists every group after it", () => {
+  const java = `java ${"-Dx=y ".repeat(1200)}-jar app.jar`;
+  const groups: Group[] = [
+    {
+      pids: [7, 8],
+      argv: java.split(" "),
+      cmdline: java,
+      files: [{ path: "/a", kind: "library" }],
+    },
+    ...Array.from({ length: 3 }, (_, i) => ({
+      pids: [20 + i],
+      argv: [`p${i}`],
+      cmdline: `p${i}`,
+      files: [{ path: "/a", kind: "library" as const }],
+    })),
+  ];
+  const { text } = formatNagios(groups, { scan: "libs", scanned: 90 });
+  const [first, ...rest] = text.trimEnd().split("\n");
+  assertEquals(first!.length < 600, true, `${first!.length} characters`);
+  assertMatch(
+    first!,
+    /^WARNING - 5 processes use deleted libraries: java -Dx=y.*\.\.\. and 3 more \| /,
+  );
+  assertEquals(parsePluginLine(text).perfdata.scanned_processes!.value, 90);
+  assertEquals(rest.length, 4);
+  assertEquals(rest[0], `PIDs 7,8 ${java}`);
+  assertEquals(rest[3], "PIDs 22 p2");
+});
+
+Deno.test("formatNagios() is UNKNOWN when the answer is incomplete, saying what is known", () => {
+  const groups = [group([1], "/system.slice/a.service")];
+  const result = formatNagios(groups, {
+    scan: "libs",
+    unreadable: 40,
+    incomplete: "not root: 40 of 50 processes (other users') could not be read",
+  });
+  assertEquals(result.exitCode, NAGIOS_STATUS.UNKNOWN);
+  assertEquals(
+    parsePluginLine(result.text).status,
+    "UNKNOWN - not root: 40 of 50 processes (other users') could not be read; so far 1 process " +
+      "uses deleted libraries: a.service (40 unreadable)",
+  );
+  assertEquals(result.text.split("\n")[1], "a.service: PIDs 1 p");
+});
+
+Deno.test("parseNagiosRange() reads the guidelines' range forms", () => {
+  const alerts = (range: string, values: number[]) =>
+    values.map((value) => nagiosRangeAlerts(parseNagiosRange(range)!, value));
+  assertEquals(alerts("10", [-1, 0, 10, 11]), [true, false, false, true]);
+  assertEquals(alerts("10:", [9, 10, 1e9]), [true, false, false]);
+  assertEquals(alerts("~:10", [-1e9, 10, 11]), [false, false, true]);
+  assertEquals(alerts("10:20", [9, 10, 20, 21]), [true, false, false, true]);
+  assertEquals(alerts("@10:20", [9, 10, 20, 21]), [false, true, true, false]);
+  for (const bad of ["", "@", "x", "20:10", "1:2:3", "--1", ":"]) {
+    assertEquals(parseNagiosRange(bad), null, bad);
+  }
+  const groups = [group([1, 2, 3], "/system.slice/a.service")];
+  const ranged = formatNagios(groups, {
+    scan: "libs",
+    warning: parseNagiosRange("5:")!,
+    critical: parseNagiosRange("@3:3")!,
+  });
+  assertEquals(ranged.exitCode, NAGIOS_STATUS.CRITICAL);
+  assertEquals(parsePluginLine(ranged.text).perfdata.stale_processes!.warn, "5:");
 });

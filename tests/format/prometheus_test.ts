@@ -31,20 +31,52 @@ Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadab
       ),
     },
   ];
-  const samples = parseExposition(formatPrometheus(groups, { scan: "libs", unreadable: 3 }));
+  const samples = parseExposition(
+    formatPrometheus(groups, { scan: "libs", unreadable: 3, scanned: 40, version: "9.9.9" }),
+  );
   assertEquals(Object.fromEntries(samples), {
     'lib_users_stale_processes{scan="libs",class="system-service",unit="nginx.service"}': 3,
     'lib_users_stale_processes{scan="libs",class="unknown",unit=""}': 1,
     // The newline shown as the human output shows it (\n), then escaped for the format.
     'lib_users_stale_processes{scan="libs",class="user-service",unit="q\\"\\\\\\\\n.service"}': 1,
+    'lib_users_stale_processes_all{scan="libs"}': 5,
     'lib_users_stale_files{scan="libs"}': 3,
     'lib_users_unreadable_processes{scan="libs"}': 3,
+    'lib_users_scanned_processes{scan="libs"}': 40,
+    'lib_users_scan_success{scan="libs"}': 1,
+    'lib_users_info{version="9.9.9"}': 1,
+  });
+});
+
+Deno.test("formatPrometheus() has a zero sample for every count when nothing is stale", () => {
+  const samples = parseExposition(formatPrometheus([], { scan: "libs", scanned: 7 }));
+  assertEquals(Object.fromEntries(samples), {
+    'lib_users_stale_processes_all{scan="libs"}': 0,
+    'lib_users_stale_files{scan="libs"}': 0,
+    'lib_users_unreadable_processes{scan="libs"}': 0,
+    'lib_users_scanned_processes{scan="libs"}': 7,
     'lib_users_scan_success{scan="libs"}': 1,
   });
 });
 
-Deno.test("formatPrometheus() reports a failed scan as scan_success 0", () => {
-  const samples = parseExposition(formatPrometheus([], { scan: "fds", success: false }));
-  assertEquals(samples.get('lib_users_scan_success{scan="fds"}'), 0);
-  assertEquals(samples.get('lib_users_stale_files{scan="fds"}'), 0);
+Deno.test("formatPrometheus() gives no stale counts when the scan saw only part of the processes", () => {
+  const samples = parseExposition(
+    formatPrometheus([], { scan: "libs", unreadable: 70, scanned: 8, incomplete: "not root" }),
+  );
+  assertEquals(Object.fromEntries(samples), {
+    'lib_users_unreadable_processes{scan="libs"}': 70,
+    'lib_users_scanned_processes{scan="libs"}': 8,
+    'lib_users_scan_success{scan="libs"}': 0,
+  });
+});
+
+Deno.test("formatPrometheus() reports a failed scan as scan_success 0 alone", () => {
+  const samples = parseExposition(
+    formatPrometheus([], { scan: "fds", success: false, unreadable: 2, version: "1.0.0" }),
+  );
+  // Nothing that could read as "clean".
+  assertEquals(Object.fromEntries(samples), {
+    'lib_users_scan_success{scan="fds"}': 0,
+    'lib_users_info{version="1.0.0"}': 1,
+  });
 });
