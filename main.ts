@@ -264,7 +264,8 @@ function warnCoverage(result: ScanResult, options: CliOptions): void {
   if (result.unreadable > 0) {
     text += "Warning: Some files could not be read.\n";
     const uidKnown = isGranted({ name: "sys", kind: "uid" });
-    if (!uidKnown || Deno.uid() !== 0) {
+    // The Python tools' note, unless the scan knows better why (limited).
+    if (result.limited === undefined && (!uidKnown || Deno.uid() !== 0)) {
       const tool = options.scan === "fds" ? "fd_users" : "lib_users";
       const what = options.scan === "fds" ? "files" : "libraries";
       text +=

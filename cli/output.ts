@@ -112,10 +112,13 @@ export function writeFileAtomically(path: string, text: string): void {
   if (base === "" || base === "." || base === "..") {
     throw new OutputError(`"${path}" is not a file name`);
   }
-  // Asked first: an ungranted write would make Deno prompt on a terminal.
-  if (Deno.permissions.querySync({ name: "write", path: dir }).state !== "granted") {
+  // Asked first: an ungranted write would make Deno prompt on a terminal. The
+  // rename needs reads too, in Deno's permission model.
+  const granted = (name: "read" | "write") =>
+    Deno.permissions.querySync({ name, path: dir }).state === "granted";
+  if (!granted("read") || !granted("write")) {
     throw new OutputError(
-      `cannot write "${path}": Deno was not given --allow-write=${dir} (or -A)`,
+      `cannot write "${path}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)`,
     );
   }
   const temporary = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;

@@ -92,7 +92,9 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
       processes === 1 ? "s" : ""
     } ${what}: ${namesLine(groups)}`;
   if (options.incomplete !== undefined) {
-    summary = `${options.incomplete}; ${processes === 0 ? "found so far: " : "so far "}${summary}`;
+    summary = `${options.incomplete}; of the processes read, ${
+      processes === 0 ? `none uses ${what}` : summary
+    }`;
   }
   if (unreadable > 0) summary += ` (${unreadable} unreadable)`;
   const perfdata = [

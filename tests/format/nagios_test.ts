@@ -119,8 +119,8 @@ Deno.test("formatNagios() is UNKNOWN when the answer is incomplete, saying what 
   assertEquals(result.exitCode, NAGIOS_STATUS.UNKNOWN);
   assertEquals(
     parsePluginLine(result.text).status,
-    "UNKNOWN - not root: 40 of 50 processes (other users') could not be read; so far 1 process " +
-      "uses deleted libraries: a.service (40 unreadable)",
+    "UNKNOWN - not root: 40 of 50 processes (other users') could not be read; of the processes " +
+      "read, 1 process uses deleted libraries: a.service (40 unreadable)",
   );
   assertEquals(result.text.split("\n")[1], "a.service: PIDs 1 p");
 });

@@ -1,0 +1,166 @@
+/**
+ * Coverage on the live kernel: a scan that runs as an unprivileged user, or on
+ * a procfs mounted with `hidepid=`, sees only part of the processes, and
+ * monitoring must hear it. The CLI runs bundled (the unprivileged user cannot
+ * read root's Deno cache) as `nobody`, with a copy of the deno binary.
+ */
+
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { type CliRun, decodeRun, ROOT, runCli } from "./_helpers.ts";
+import { parseExposition } from "./_exposition.ts";
+import { spawnStale } from "./_live.ts";
+
+const NOBODY = 65534;
+
+async function missing(): Promise<string | undefined> {
+  if (Deno.uid() !== 0) return "not root: cannot run a scan as another user";
+  try {
+    const probe = await new Deno.Command("setpriv", { args: ["--version"], stdout: "null" })
+      .output();
+    return probe.success ? undefined : "setpriv does not run";
+  } catch {
+    return "no setpriv (util-linux)";
+  }
+}
+
+const MISSING = await missing();
+if (MISSING !== undefined) console.warn(`coverage_test: ignored: ${MISSING}`);
+
+/** A bundled CLI and a deno binary that `nobody` may run, in a directory it may use. */
+async function prepare(): Promise<{ dir: string; run: (args: string[]) => Promise<CliRun> }> {
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_coverage_" });
+  Deno.chmodSync(dir, 0o755);
+  const bundled = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "-o", `${dir}/lib_users.js`, "main.ts"],
+    cwd: ROOT,
+  }).output();
+  assert(bundled.success, new TextDecoder().decode(bundled.stderr));
+  Deno.copyFileSync(Deno.execPath(), `${dir}/deno`);
+  Deno.chmodSync(`${dir}/deno`, 0o755);
+  Deno.mkdirSync(`${dir}/home`);
+  Deno.chownSync(`${dir}/home`, NOBODY, NOBODY);
+  const run = async (args: string[]) =>
+    decodeRun(
+      await new Deno.Command("setpriv", {
+        args: [
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          "--clear-groups",
+          `${dir}/deno`,
+          "run",
+          "--quiet",
+          "-A",
+          "--no-config",
+          `${dir}/lib_users.js`,
+          ...args,
+        ],
+        env: { HOME: `${dir}/home`, DENO_DIR: `${dir}/home/deno`, NO_COLOR: "1" },
+        clearEnv: true,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output(),
+    );
+  return { dir, run };
+}
+
+Deno.test({
+  name: "a scan that is not root says so: Nagios UNKNOWN, scan_success 0, unless --allow-partial",
+  ignore: MISSING !== undefined,
+  async fn() {
+    const { dir, run } = await prepare();
+    // A root process that maps a deleted library: what an unprivileged scan cannot see.
+    const stale = await spawnStale({
+      program: "sleep",
+      exe: "cover-sleep",
+      libs: ["libcover.so.1"],
+    });
+    try {
+      const nagios = await run(["--format=nagios"]);
+      assertEquals(nagios.code, 3, nagios.stdout + nagios.stderr);
+      assertMatch(
+        nagios.stdout,
+        /^UNKNOWN - not root: \d+ of \d+ processes \(other users'\) could not be read \(run as root, or with CAP_SYS_PTRACE\); of the processes read, none uses deleted libraries \(\d+ unreadable\) \| .*scanned_processes=[1-9]\d*;;;0;\n$/,
+      );
+
+      const accepted = await run(["--format=nagios", "--allow-partial"]);
+      assertEquals(accepted.code, 0, accepted.stdout);
+      assertMatch(
+        accepted.stdout,
+        /^OK - no process uses deleted libraries \(\d+ unreadable\) \| /,
+      );
+
+      const metrics = await run(["--format=prometheus"]);
+      assertEquals(metrics.code, 0);
+      const samples = parseExposition(metrics.stdout);
+      assertEquals(samples.get('lib_users_scan_success{scan="libs"}'), 0);
+      assert(samples.get('lib_users_unreadable_processes{scan="libs"}')! > 0);
+      assert(samples.get('lib_users_scanned_processes{scan="libs"}')! >= 1);
+      // No count that would read as "nothing stale".
+      assertEquals(samples.has('lib_users_stale_processes_all{scan="libs"}'), false);
+      const acceptedMetrics = parseExposition(
+        (await run(["--format=prometheus", "--allow-partial"])).stdout,
+      );
+      assertEquals(acceptedMetrics.get('lib_users_scan_success{scan="libs"}'), 1);
+
+      const report = JSON.parse((await run(["--json"])).stdout);
+      assertMatch(report.limited, /^not root: /);
+      assert(report.unreadable > 0 && report.scanned >= 1);
+
+      const human = await run([]);
+      assertEquals([human.code, human.stdout], [0, ""]);
+      assertStringIncludes(human.stderr, "Warning: Some files could not be read.\n");
+      assertStringIncludes(human.stderr, "Warning: not root: ");
+      assertEquals(human.stderr.includes("Note that"), false, "one explanation, not two");
+      assertEquals(await run(["-q"]), { code: 0, stdout: "", stderr: "" });
+
+      // Root sees the stale process; PID 1, unreadable even to root here, is a counted warning.
+      const asRoot = await runCli(["-A"], ["--format=nagios"]);
+      assertEquals(asRoot.code, 1, asRoot.stdout);
+      assertMatch(asRoot.stdout, /^WARNING - \d+ process/);
+    } finally {
+      await stale.stop();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a procfs mounted with hidepid= makes a scan that is not root UNKNOWN",
+  ignore: MISSING !== undefined,
+  async fn() {
+    const { dir, run } = await prepare();
+    const proc = `${dir}/proc`;
+    Deno.mkdirSync(proc);
+    const mounted = await new Deno.Command("mount", {
+      args: ["-t", "proc", "-o", "hidepid=invisible", "proc", proc],
+      stderr: "piped",
+    }).output();
+    if (!mounted.success) {
+      console.warn(
+        `coverage_test: hidepid case skipped: ${new TextDecoder().decode(mounted.stderr)}`,
+      );
+      Deno.removeSync(dir, { recursive: true });
+      return;
+    }
+    try {
+      // Other users' processes are not unreadable here: they are not listed at all.
+      const nagios = await run(["--format=nagios", "--proc", proc]);
+      assertEquals(nagios.code, 3, nagios.stdout + nagios.stderr);
+      assertMatch(
+        nagios.stdout,
+        new RegExp(
+          `^UNKNOWN - ${proc} is mounted with hidepid=invisible: other users' processes are invisible to a scan that is not root \\(run as root, or with CAP_SYS_PTRACE\\); .* \\(?`,
+        ),
+      );
+      assertStringIncludes(nagios.stdout, "unreadable_processes=0;");
+      const asRoot = await runCli(["-A"], ["--format=nagios", "--proc", proc, "--allow-partial"]);
+      assert(!asRoot.stdout.startsWith("UNKNOWN"), asRoot.stdout);
+      const rootStrict = await runCli(["-A"], ["--format=nagios", "--proc", proc]);
+      assert(!rootStrict.stdout.startsWith("UNKNOWN"), rootStrict.stdout);
+    } finally {
+      await new Deno.Command("umount", { args: [proc] }).output();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
