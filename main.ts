@@ -199,7 +199,7 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
     case "machine":
     case "human": {
       const style = options.format === "human" && await useColour(options)
-        ? await colourStyle()
+        ? colourStyle()
         : undefined;
       let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
         showFiles: options.showFiles,
@@ -228,12 +228,16 @@ function emit(text: string, options: CliOptions): void {
   else writeDocument(text);
 }
 
-async function colourStyle(): Promise<HumanStyle> {
-  const { bold, cyan, setColorEnabled } = await import("@std/fmt/colors");
-  // Our decision, not the module's own reading of NO_COLOR (--color=always wins).
-  setColorEnabled(true);
-  // The npm mirror ships no types: make sure strings come back.
-  return { pids: (t) => String(bold(t)), cmdline: (t) => t, files: (t) => String(cyan(t)) };
+/**
+ * Bold PIDs and cyan file names, as SGR sequences of our own: `@std/fmt/colors`
+ * cannot be turned on while NO_COLOR is set, which `--color=always` must do.
+ */
+function colourStyle(): HumanStyle {
+  return {
+    pids: (text) => `\x1b[1m${text}\x1b[22m`,
+    cmdline: (text) => text,
+    files: (text) => `\x1b[36m${text}\x1b[39m`,
+  };
 }
 
 async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {

@@ -8,6 +8,17 @@ import { parseMachine } from "../lib/format/machine.ts";
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];
 const TREE = ["--proc", FIXTURE_PROC];
 
+/** promtool (Debian package prometheus), or undefined: the test that needs it is ignored. */
+const PROMTOOL = (() => {
+  for (const path of ["/usr/bin/promtool", "/usr/local/bin/promtool"]) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch { /* not here */ }
+  }
+  console.warn("main_test: promtool case ignored: no promtool (Debian package prometheus)");
+  return undefined;
+})();
+
 const LIBS_HUMAN = `\
 99,1000 "/usr/sbin/cron -f"
 1234 "/opt/my app/bin/server --name a b"
@@ -189,13 +200,17 @@ Deno.test("CLI -i and -I add ignores; --no-default-ignores drops the built-in on
 });
 
 /** Runs the CLI on a pseudo-terminal (util-linux `script`), as an admin at a shell would. */
-async function runOnTerminal(args: readonly string[], env: Record<string, string>) {
+async function runOnTerminal(
+  args: readonly string[],
+  env: Record<string, string>,
+  permissions: readonly string[] = READ_TREE,
+) {
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
   const command = [
     Deno.execPath(),
     "run",
     "--quiet",
-    ...READ_TREE,
+    ...permissions,
     `${ROOT}/main.ts`,
     ...TREE,
     ...args,
@@ -219,6 +234,56 @@ Deno.test("CLI colours human output on a terminal only, never with NO_COLOR or -
   assertEquals((await runOnTerminal(["-m"], base)).includes("\x1b["), false);
   const piped = await runCli(READ_TREE, [...TREE, "-s"], { NO_COLOR: "" });
   assertEquals(piped.stdout, LIBS_SHOW);
+  // no-color.org: NO_COLOR set to an empty string does not turn colour off.
+  const withEnv = [...READ_TREE, "--allow-env=NO_COLOR"];
+  for (const permissions of [READ_TREE, withEnv]) {
+    const empty = await runOnTerminal(["-s"], { ...base, NO_COLOR: "" }, permissions);
+    assertStringIncludes(empty, "\x1b[1m99,1000\x1b[22m");
+    const set = await runOnTerminal(["-s"], { ...base, NO_COLOR: "1" }, permissions);
+    assertEquals(set.includes("\x1b["), false);
+  }
+  // --color decides, whatever NO_COLOR and the terminal say.
+  assertEquals((await runOnTerminal(["-s", "--color=never"], base)).includes("\x1b["), false);
+  const always = await runCli(READ_TREE, [...TREE, "-s", "--color=always"], { NO_COLOR: "1" });
+  assertStringIncludes(always.stdout, "\x1b[1m99,1000\x1b[22m");
+  const auto = await runCli(READ_TREE, [...TREE, "-s", "--color=auto"]);
+  assertEquals(auto.stdout, LIBS_SHOW);
+});
+
+Deno.test("CLI -t: a Nagios scan that does not finish in time is UNKNOWN with what it knows", async () => {
+  const late = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "-t", "0.001"]);
+  assertEquals(late.code, 3);
+  assertMatch(
+    late.stdout,
+    /^UNKNOWN - the scan did not finish within 0\.001 s \(0 processes checked\); of the processes read, none uses deleted libraries \| .*scanned_processes=0;;;0;\n$/,
+  );
+  const inTime = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--timeout=60"]);
+  assertEquals([inTime.code, inTime.stdout.slice(0, 10)], [1, "WARNING - "]);
+});
+
+Deno.test("CLI output passes promtool check metrics (the Prometheus project's own parser)", {
+  ignore: PROMTOOL === undefined,
+}, async () => {
+  const outputs = [
+    await runCli(READ_UNITS, [...UNITS_TREE, "--format=prometheus"]),
+    await runCli(READ_TREE, [...TREE, "--format=prometheus", "--fds"]),
+    await runCli([], ["--format=prometheus", "--proc", "/nonexistent"]),
+  ];
+  for (const run of outputs) {
+    const child = new Deno.Command(PROMTOOL!, {
+      args: ["check", "metrics"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(run.stdout));
+    await writer.close();
+    const checked = decodeRun(await child.output());
+    assertEquals(checked.code, 0, `${checked.stdout}${checked.stderr}\n${run.stdout}`);
+    // Lint warnings (naming, units) are printed too, with exit 0 in some versions.
+    assertEquals(checked.stdout + checked.stderr, "", run.stdout);
+  }
 });
 
 const UNITS = `${ROOT}/testdata/proc_units`;
@@ -478,6 +543,16 @@ Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it chang
       /^lib_users: cannot write the output: No space left on device[^\n]*\n$/,
     );
   });
+  for (const format of ["--json", "--format=nagios", "--format=prometheus"]) {
+    await t.step(`stdout, ${format}`, async () => {
+      const run = await runRedirected(cli(FIXTURE_PROC, format), ">/dev/full");
+      assertEquals(run.code, 2);
+      assertMatch(
+        run.stderr,
+        /^lib_users: cannot write the output: No space left on device[^\n]*\n$/,
+      );
+    });
+  }
   await t.step("stderr, with a warning to write", async () => {
     const run = await runRedirected(cli(garbage, "-m"), "2>/dev/full");
     assertEquals(run.code, 0);
