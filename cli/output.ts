@@ -51,6 +51,9 @@ export function writeDocument(text: string): void {
   if (error !== undefined) throw new OutputError(error);
 }
 
+/** PIPE_BUF on Linux: the largest write to a pipe the kernel makes at once. */
+const ATOMIC_WRITE = 4096;
+
 /** Bytes of whole lines written at a time: a signal is looked at between them. */
 const CHUNK = 16 << 10;
 
@@ -63,6 +66,11 @@ const CHUNK = 16 << 10;
  * @throws {Interrupted} after a signal; {OutputError} when stdout cannot be written
  */
 export async function writeRecords(text: string): Promise<void> {
+  // Up to PIPE_BUF bytes, a write to a pipe is all or nothing, and one to a file
+  // completes before a signal is handled: nothing can be torn, nothing to hear.
+  if (text.length <= ATOMIC_WRITE / 4 || encoder.encode(text).length <= ATOMIC_WRITE) {
+    return writeDocument(text);
+  }
   let heard: "SIGINT" | "SIGTERM" | undefined;
   const onInt = () => heard ??= "SIGINT";
   const onTerm = () => heard ??= "SIGTERM";

@@ -234,8 +234,13 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
       break;
     }
     const unreadableBefore = context.unreadable;
-    const files = collectProcess(context, collect, pid);
-    if (files === undefined) continue;
+    let files: DeletedFile[];
+    try {
+      files = collect(context, pid);
+    } catch (error) {
+      if (classifyReadError(error) === "unreadable") context.unreadable++;
+      continue;
+    }
     if (context.unreadable === unreadableBefore) context.scanned++;
     if (files.length === 0) continue;
     const argv = readArgv(context, pid);
@@ -256,20 +261,6 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     ...(limited ? { limited } : {}),
     finished,
   };
-}
-
-/** One process's files; undefined when it exited, or could not be read (then counted). */
-function collectProcess(
-  context: ScanContext,
-  collect: Collector,
-  pid: number,
-): DeletedFile[] | undefined {
-  try {
-    return collect(context, pid);
-  } catch (error) {
-    if (classifyReadError(error) === "unreadable") context.unreadable++;
-    return undefined;
-  }
 }
 
 /**
