@@ -84,6 +84,12 @@ const SUBJECTS: [string, string[]][] = [
   ["CLI --fds -m, deno task scan", cli("--fds", "-m")],
   ["CLI libs -m, bundled", cliBundled("-m")],
   ["CLI --fds -m, bundled", cliBundled("--fds", "-m")],
+  // The monitoring routes: a status line with long output, and a textfile written atomically.
+  ["CLI --format=nagios -t 50, bundled", cliBundled("--format=nagios", "-t", "50")],
+  [
+    "CLI --format=prometheus -o FILE, bundled",
+    cliBundled("--format=prometheus", "-o", `${work}/lib_users.prom`),
+  ],
   ["library libs, in-process", probe("libs")],
   ["library fds, in-process", probe("fds")],
   ...(lsof ? [["lsof +L1", timed("lsof", "+L1")] as [string, string[]]] : []),

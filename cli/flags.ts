@@ -96,7 +96,7 @@ export interface CliOptions {
 }
 
 /** Where an option is listed in `--help`. */
-type Section = "Output" | "Monitoring (--format=nagios)" | "Scan" | "Exit status" | "Other";
+type Section = "Output" | "Monitoring" | "Scan" | "Exit status" | "Other";
 
 /** One option: what parseArgs is told, what is validated, and its `--help` rows. */
 interface OptionSpec {
@@ -201,17 +201,17 @@ const OPTIONS: readonly OptionSpec[] = [
     section: "Output",
     help: [["-q, --quiet", [
       "no warning about processes that could not be read",
-      "or seen (the counts stay in JSON, Nagios, Prometheus)",
+      "or seen (JSON, Nagios, Prometheus keep the counts)",
     ]]],
   },
   {
     name: "warning",
     short: "w",
     kind: "value",
-    section: "Monitoring (--format=nagios)",
+    section: "Monitoring",
     help: [["-w, --warning RANGE", [
-      "WARNING when the count of stale processes is",
-      "outside RANGE: N (0..N), N: (N or more), ~:N,",
+      "nagios: WARNING when the count of stale processes",
+      "is outside RANGE: N (0..N), N: (N or more), ~:N,",
       "N:M, @N:M (inside); default 0: any",
     ]]],
   },
@@ -219,30 +219,30 @@ const OPTIONS: readonly OptionSpec[] = [
     name: "critical",
     short: "c",
     kind: "value",
-    section: "Monitoring (--format=nagios)",
+    section: "Monitoring",
     help: [["-c, --critical RANGE", [
-      "CRITICAL likewise (default: never)",
+      "nagios: CRITICAL likewise (default: never)",
     ]]],
   },
   {
     name: "timeout",
     short: "t",
     kind: "value",
-    section: "Monitoring (--format=nagios)",
+    section: "Monitoring",
     help: [["-t, --timeout SECONDS", [
-      "UNKNOWN, with what is known, when the scan has",
-      "not finished by then (counted from start-up)",
+      "nagios: UNKNOWN, with what is known, when the scan",
+      "has not finished by then (counted from start-up)",
     ]]],
   },
   {
     name: "allow-partial",
     kind: "switch",
-    section: "Monitoring (--format=nagios)",
+    section: "Monitoring",
     help: [["    --allow-partial", [
-      "accept a scan that could not see other users'",
-      "processes (not root, or hidepid=) as an answer;",
+      "nagios, prometheus: accept a scan that could not",
+      "see other users' processes (not root, hidepid=);",
       "without it Nagios says UNKNOWN and Prometheus",
-      "lib_users_scan_success 0 (also for prometheus)",
+      "lib_users_scan_success 0",
     ]]],
   },
   {
@@ -478,7 +478,7 @@ export function parseCli(args: readonly string[]): CliOptions {
 function optionHelp(): string {
   const sections: Section[] = [
     "Output",
-    "Monitoring (--format=nagios)",
+    "Monitoring",
     "Scan",
     "Exit status",
     "Other",
@@ -508,9 +508,9 @@ const EXIT_HELP = [
   "  3 an unexpected error; 130, 143 stopped by SIGINT, SIGTERM while",
   "  writing (after a whole record). With --format=nagios: 0 OK,",
   "  1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage, a scan that could not",
-  "  see every process or did not finish in time, too). -s changes the human",
-  "  output; -S and --restart-hints go with the human and machine output,",
-  "  where machine records end at the first blank line.",
+  "  see every process or did not finish in time, too). -s changes only",
+  "  the human output; -S and --restart-hints go with the human and",
+  "  machine output, where machine records end at the first blank line.",
 ];
 
 /** The one-line hint printed after a usage error. */
@@ -533,8 +533,9 @@ Examples:
   deno run -A main.ts --fds -m           open deleted files, for scripts
   deno run -A main.ts --check >/dev/null || echo "restart needed"
   deno run -A main.ts -s -S --restart-hints
-  deno run -A main.ts --format=nagios --critical 20
-  deno run -A main.ts --format=prometheus > /var/lib/node_exporter/lib_users.prom
+  deno run -A main.ts --format=nagios -w 0 -c 20 -t 50
+  deno run -A main.ts --format=prometheus \\
+      -o /var/lib/prometheus/node-exporter/lib_users.prom
   deno run --allow-read=/mnt/proc main.ts --proc /mnt/proc --json
 `;
 }

@@ -270,10 +270,10 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
  * and `hidepid=` hides them without a trace.
  */
 function limitedView(context: ScanContext, procMount: Mount): string | undefined {
-  if (canReadOthers(context.root)) return undefined;
   const hidepid = /(?:^|,)hidepid=([^,]+)/.exec(procMount.options)?.[1];
   const hides = hidepid !== undefined && hidepid !== "0" && hidepid !== "off";
-  if (!hides && context.unreadable === 0) return undefined;
+  // Asked only when something was missed: most scans read everything.
+  if ((!hides && context.unreadable === 0) || canReadOthers(context.root)) return undefined;
   const need = "run as root, or with CAP_SYS_PTRACE";
   if (hides) {
     return `${context.root} is mounted with hidepid=${hidepid}: other users' processes are ` +

@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { type CliRun, decodeRun, ROOT, runCli } from "./_helpers.ts";
 import { parseExposition } from "./_exposition.ts";
+import { loadSchema, validate } from "./_json_schema.ts";
 import { spawnStale } from "./_live.ts";
 
 const NOBODY = 65534;
@@ -104,6 +105,7 @@ Deno.test({
       assertEquals(acceptedMetrics.get('lib_users_scan_success{scan="libs"}'), 1);
 
       const report = JSON.parse((await run(["--json"])).stdout);
+      assertEquals(validate(await loadSchema(), report), []);
       assertMatch(report.limited, /^not root: /);
       assert(report.unreadable > 0 && report.scanned >= 1);
 
