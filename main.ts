@@ -11,9 +11,10 @@ import {
   helpText,
   NAGIOS_UNKNOWN,
   parseCli,
-  USAGE_HINT,
   UsageError,
+  usageHint,
 } from "./cli/flags.ts";
+import { invocation } from "./cli/invocation.ts";
 // The modules every run needs. The others (other formats, restart plan, units
 // via systemctl, colours) are imported when asked for: start-up is most of a
 // scan's cost, and cron and monitoring run this every minute.
@@ -46,10 +47,10 @@ export async function main(args: readonly string[]): Promise<number> {
     if (!(error instanceof UsageError)) throw error;
     // The Nagios plugin API wants UNKNOWN (3) for bad usage too, on stdout.
     if (error.nagios) write(`UNKNOWN - ${error.message}\n`);
-    else fail(`${error.message}\n${USAGE_HINT}`);
+    else fail(`${error.message}\n${usageHint(invocation().command)}`);
     return error.exitCode;
   }
-  if (options.help) return write(helpText());
+  if (options.help) return write(helpText(invocation().command));
   if (options.version) return write(`lib_users ${config.version}\n`);
 
   const outcome = await runScan(options);
@@ -140,13 +141,22 @@ function noPermissionMessage(proc: string): string {
   if (!needsAllowAll(proc)) {
     return `Cannot read "${proc}": Deno was not given --allow-read=${proc} (or -A)`;
   }
-  return [
+  const lines = [
     `Cannot read "${proc}": Deno allows reads under /proc, /sys and /dev only with --allow-all,`,
     `even when --allow-read names them. Ways out:`,
-    `  deno run -A main.ts …              run with all permissions`,
-    `  deno compile -A -o lib_users main.ts   build a binary that has them`,
+  ];
+  if (invocation().fromSource) {
+    lines.push(
+      `  ${invocation().command} …   run with all permissions`,
+      `  deno compile -A -o lib_users main.ts   build a binary that has them`,
+    );
+  } else {
+    lines.push(`  deno install -g -A -f -n lib_users …   install the command again with -A`);
+  }
+  lines.push(
     `  mount -t proc proc /mnt/proc, then run with --allow-read=/mnt/proc --proc /mnt/proc`,
-  ].join("\n");
+  );
+  return lines.join("\n");
 }
 
 async function output(groups: Group[], result: ScanResult, options: CliOptions): Promise<number> {
@@ -268,8 +278,9 @@ function warnCoverage(result: ScanResult, options: CliOptions): void {
   if (result.unreadable > 0) {
     text += "Warning: Some files could not be read.\n";
     const uidKnown = isGranted({ name: "sys", kind: "uid" });
-    // The Python tools' note, unless the scan knows better why (limited).
-    if (result.limited === undefined && (!uidKnown || Deno.uid() !== 0)) {
+    // The Python tools' note, unless the scan knows better why (limited); when
+    // the uid cannot be read (no --allow-sys=uid), nothing rather than a guess.
+    if (result.limited === undefined && uidKnown && Deno.uid() !== 0) {
       const tool = options.scan === "fds" ? "fd_users" : "lib_users";
       const what = options.scan === "fds" ? "files" : "libraries";
       text +=

@@ -1,13 +1,15 @@
 /**
  * Command-line flags of `main.ts`: parsing, validation and help. Not part of
- * the library (it uses the `@std/cli` import-map entry).
+ * the library.
  *
  * @module
  */
 
 import { NAGIOS_STATUS } from "../lib/format/nagios_status.ts";
 import { type NagiosRange, parseNagiosRange } from "../lib/format/nagios_range.ts";
-import { parseArgs } from "@std/cli/parse-args";
+// Written in full, not through the import map: `deno install` and a run by URL
+// read no deno.json. Moving to JSR is this one line: "jsr:@std/cli@1/parse-args".
+import { parseArgs } from "npm:deno-std@1.4.0/cli/parse_args.js";
 import {
   DEFAULT_IGNORE_LITERALS,
   DEFAULT_IGNORE_PATTERNS,
@@ -513,13 +515,32 @@ const EXIT_HELP = [
   "  machine output, where machine records end at the first blank line.",
 ];
 
-/** The one-line hint printed after a usage error. */
-export const USAGE_HINT = "Try 'lib_users --help' for more information.";
+/** The one-line hint printed after a usage error, naming the command as it was run. */
+export function usageHint(command: string): string {
+  return `Try '${command} --help' for more information.`;
+}
 
-/** The `--help` text (built when asked: start-up is most of a scan's cost). */
-export function helpText(): string {
+/**
+ * The `--help` text, naming the command as it was run (built when asked:
+ * start-up is most of a scan's cost).
+ */
+export function helpText(command = "lib_users"): string {
+  const examples: [string, string][] = [
+    ["-s", "programs using deleted libraries"],
+    ["--fds -m", "open deleted files, for scripts"],
+    ['--check >/dev/null || echo "restart needed"', ""],
+    ["-s -S --restart-hints", ""],
+    ["--format=nagios -w 0 -c 20 -t 50", ""],
+    ["--format=prometheus -o /var/lib/prometheus/node-exporter/lib_users.prom", ""],
+  ];
+  const lines = examples.map(([args, what]) => {
+    const line = `  ${command} ${args}`;
+    // Long lines continue, as a shell reads them.
+    if (line.length > 78) return line.replace(/ (-o .*)$/, " \\\n      $1");
+    return what === "" ? line : `${line.padEnd(40)} ${what}`;
+  });
   return `\
-Usage: lib_users [OPTIONS]
+Usage: ${command} [OPTIONS]
 Lists processes that use deleted files: mapped libraries and executables
 (default) or open files (--fds), so you know what to restart after an update.
 
@@ -529,13 +550,7 @@ Permissions: Deno reads /proc only with --allow-all (-A). A procfs mounted
 elsewhere (mount -t proc proc /mnt/proc) needs only --allow-read=/mnt/proc.
 
 Examples:
-  deno run -A main.ts -s                 programs using deleted libraries
-  deno run -A main.ts --fds -m           open deleted files, for scripts
-  deno run -A main.ts --check >/dev/null || echo "restart needed"
-  deno run -A main.ts -s -S --restart-hints
-  deno run -A main.ts --format=nagios -w 0 -c 20 -t 50
-  deno run -A main.ts --format=prometheus \\
-      -o /var/lib/prometheus/node-exporter/lib_users.prom
-  deno run --allow-read=/mnt/proc main.ts --proc /mnt/proc --json
+${lines.join("\n")}
+  ${command.replace(/^deno run -A /, "deno run --allow-read=/mnt/proc ")} --proc /mnt/proc --json
 `;
 }

@@ -18,14 +18,19 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `deno run <permissions> main.ts <args>` and collects its output. */
+/**
+ * Runs `deno run <permissions> main.ts <args>` and collects its output; from
+ * the repository (a run from source) unless `cwd` says otherwise.
+ */
 export async function runCli(
   permissions: readonly string[],
   args: readonly string[],
   env: Record<string, string> = {},
+  cwd: string = ROOT,
 ): Promise<CliRun> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", ...permissions, `${ROOT}/main.ts`, ...args],
+    cwd,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",

@@ -7,6 +7,9 @@ import { parseMachine } from "../lib/format/machine.ts";
 /** The real footprint of a scan of a tree: read access to that tree, nothing else. */
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];
 const TREE = ["--proc", FIXTURE_PROC];
+/** A working directory outside the source tree: where an installed command's user stands. */
+const ELSEWHERE = Deno.makeTempDirSync({ prefix: "lib_users_elsewhere_" });
+globalThis.addEventListener("unload", () => Deno.removeSync(ELSEWHERE, { recursive: true }));
 
 /** promtool (Debian package prometheus), or undefined: the test that needs it is ignored. */
 const PROMTOOL = (() => {
@@ -125,6 +128,27 @@ Deno.test("CLI explains that reading /proc needs --allow-all, and exits 2", asyn
     assertStringIncludes(run.stderr, "mount -t proc proc /mnt/proc");
     assertEquals(run.stderr.includes("    at "), false, "no stack trace");
   }
+  // An installed command is not told to run main.ts: it is told to install again with -A.
+  const installed = await runCli([], ["-s"], {}, ELSEWHERE);
+  assertStringIncludes(installed.stderr, "deno install -g -A -f -n lib_users");
+  assertEquals(installed.stderr.includes("main.ts"), false, installed.stderr);
+});
+
+Deno.test("CLI says a full list needs root only when it knows the user is not root", async () => {
+  const tree = Deno.makeTempDirSync();
+  try {
+    // One entry unreadable (its maps is a directory): the warning is due.
+    Deno.mkdirSync(`${tree}/7/maps`, { recursive: true });
+    Deno.writeTextFileSync(`${tree}/7/cmdline`, "x\0");
+    // Without --allow-sys=uid the user is unknown: say nothing rather than a guess.
+    const unknown = await runCli([`--allow-read=${tree}`], ["--proc", tree]);
+    assertEquals(unknown.stderr, "Warning: Some files could not be read.\n");
+    const known = await runCli([`--allow-read=${tree}`, "--allow-sys=uid"], ["--proc", tree]);
+    const note = "Note that lib_users has to be run as root";
+    assertEquals(known.stderr.includes(note), Deno.uid() !== 0);
+  } finally {
+    Deno.removeSync(tree, { recursive: true });
+  }
 });
 
 Deno.test("CLI reports a proc root it may not read or cannot find, and exits 2", async () => {
@@ -155,7 +179,7 @@ Deno.test("CLI rejects bad usage with one line, a hint and exit 2", async (t) =>
       assertEquals([run.code, run.stdout], [2, ""]);
       assertMatch(
         run.stderr,
-        /^lib_users: [^\n]+\nTry 'lib_users --help' for more information\.\n$/,
+        /^lib_users: [^\n]+\nTry 'deno run -A main\.ts --help' for more information\.\n$/,
       );
     });
   }
@@ -164,7 +188,15 @@ Deno.test("CLI rejects bad usage with one line, a hint and exit 2", async (t) =>
 Deno.test("CLI --help and --version need no permission", async () => {
   const help = await runCli([], ["--help"]);
   assertEquals([help.code, help.stderr], [0, ""]);
-  assertStringIncludes(help.stdout, "Usage: lib_users [OPTIONS]");
+  assertStringIncludes(help.stdout, "Usage: deno run -A main.ts [OPTIONS]");
+  assertStringIncludes(help.stdout, "\n  deno run -A main.ts -s ");
+  // Run from elsewhere (as an installed command is), it is named as one.
+  const elsewhere = await runCli([], ["--help"], {}, ELSEWHERE);
+  assertStringIncludes(elsewhere.stdout, "Usage: lib_users [OPTIONS]");
+  assertStringIncludes(elsewhere.stdout, "\n  lib_users -s ");
+  assertEquals(elsewhere.stdout.includes("main.ts"), false);
+  const hint = await runCli([], ["--bogus"], {}, ELSEWHERE);
+  assertStringIncludes(hint.stderr, "Try 'lib_users --help' for more information.");
   const version = await runCli([], ["--version"]);
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
   assertEquals(version, { code: 0, stdout: `lib_users ${config.version}\n`, stderr: "" });
@@ -434,7 +466,8 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
   assertEquals(other, {
     code: 2,
     stdout: "",
-    stderr: `lib_users: Unknown option "--bogus"\nTry 'lib_users --help' for more information.\n`,
+    stderr:
+      `lib_users: Unknown option "--bogus"\nTry 'deno run -A main.ts --help' for more information.\n`,
   });
 });
 
