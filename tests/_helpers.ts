@@ -145,3 +145,23 @@ export function unitGroup(pid: number, cgroup: string | null): Group {
     ...(cgroup === null ? {} : { unit: classifyCgroup(cgroup) }),
   };
 }
+
+/**
+ * Serves the repository's `.ts` and `.json` files over HTTP on a free port of
+ * 127.0.0.1, as a web server or raw.githubusercontent.com would.
+ */
+export function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const path = decodeURIComponent(new URL(request.url).pathname);
+    if (path.includes("..") || !/\.(ts|json)$/.test(path)) {
+      return new Response("not found", { status: 404 });
+    }
+    try {
+      const body = await Deno.readFile(`${ROOT}${path}`);
+      const type = path.endsWith(".ts") ? "application/typescript" : "application/json";
+      return new Response(body, { headers: { "content-type": type } });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+}

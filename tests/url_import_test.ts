@@ -4,23 +4,7 @@
  */
 
 import { assertEquals } from "@std/assert";
-import { FIXTURE_PROC, ROOT } from "./_helpers.ts";
-
-function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
-  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
-    const path = decodeURIComponent(new URL(request.url).pathname);
-    if (path.includes("..") || !/\.(ts|json)$/.test(path)) {
-      return new Response("not found", { status: 404 });
-    }
-    try {
-      const body = await Deno.readFile(`${ROOT}${path}`);
-      const type = path.endsWith(".ts") ? "application/typescript" : "application/json";
-      return new Response(body, { headers: { "content-type": type } });
-    } catch {
-      return new Response("not found", { status: 404 });
-    }
-  });
-}
+import { FIXTURE_PROC, serveRepository } from "./_helpers.ts";
 
 Deno.test("mod.ts imported by URL with --no-config scans a fixture tree", async () => {
   const server = serveRepository();
