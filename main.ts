@@ -29,6 +29,7 @@ import {
   SYSTEMCTL_PERMISSION,
 } from "./lib/permissions.ts";
 import { scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
+import type { RebootCheck } from "./lib/reboot.ts";
 import {
   Interrupted,
   OutputError,
@@ -57,9 +58,21 @@ export async function main(args: readonly string[]): Promise<number> {
   if (!outcome.ok) return await reportScanFailure(outcome.reason, options);
   const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
-  const code = await output(groups, scanned, options);
+  const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
+  const code = await output(groups, scanned, reboot, options);
   if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;
+}
+
+/** The reboot question, asked only when the output answers it (a few small reads). */
+async function rebootCheck(groups: readonly Group[], options: CliOptions): Promise<RebootCheck> {
+  const { checkReboot } = await import("./lib/reboot.ts");
+  // A stale PID 1 or risky unit speaks for a reboot only from mapped files.
+  return checkReboot({
+    root: options.root,
+    proc: options.proc,
+    ...(options.scan === "libs" ? { groups } : {}),
+  });
 }
 
 /**
@@ -159,7 +172,12 @@ function noPermissionMessage(proc: string): string {
   return lines.join("\n");
 }
 
-async function output(groups: Group[], result: ScanResult, options: CliOptions): Promise<number> {
+async function output(
+  groups: Group[],
+  result: ScanResult,
+  reboot: RebootCheck | undefined,
+  options: CliOptions,
+): Promise<number> {
   const userNames = async () => {
     if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
     const { readUserNames } = await import("./cli/passwd.ts");
@@ -176,6 +194,7 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
         ...counts,
         ...(options.critical === undefined ? {} : { critical: options.critical }),
         ...(incomplete === undefined ? {} : { incomplete }),
+        ...(reboot === undefined ? {} : { reboot, rebootCritical: options.rebootCritical }),
       });
       emit(text, options);
       return exitCode;
@@ -188,6 +207,7 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
           ...counts,
           version: config.version,
           ...(incomplete === undefined ? {} : { incomplete }),
+          ...(reboot === undefined ? {} : { reboot }),
         }),
         options,
       );
@@ -200,6 +220,7 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
           scan: options.scan,
           ...counts,
           ...(result.limited === undefined ? {} : { limited: result.limited }),
+          ...(reboot === undefined ? {} : { reboot }),
           userNames: await userNames(),
         }),
         options,
@@ -225,11 +246,16 @@ async function output(groups: Group[], result: ScanResult, options: CliOptions):
         const { formatRestartPlan } = await import("./lib/format/restart.ts");
         out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
       }
+      if (reboot !== undefined) {
+        const { formatReboot } = await import("./lib/format/reboot.ts");
+        out += (out === "" ? "" : "\n") + formatReboot(reboot, options.restartHints);
+      }
       if (options.output !== undefined) writeFileAtomically(options.output, out);
       else await writeRecords(out);
     }
   }
-  return options.check && groups.length > 0 ? EXIT.STALE : EXIT.OK;
+  const found = groups.length > 0 || reboot?.required === true;
+  return options.check && found ? EXIT.STALE : EXIT.OK;
 }
 
 /** Writes a document or status line to `--output` or stdout. */

@@ -42,6 +42,7 @@ export {
   type JsonFile,
   type JsonFormatOptions,
   type JsonGroup,
+  type JsonReboot,
   type JsonReport,
   type ScanKind,
   toJsonReport,
@@ -92,3 +93,22 @@ export {
   parseNagiosRange,
 } from "./lib/format/nagios.ts";
 export { formatPrometheus, type PrometheusOptions } from "./lib/format/prometheus.ts";
+export {
+  checkReboot,
+  type RebootCheck,
+  type RebootOptions,
+  type RebootReason,
+  type Verdict,
+  verdictOf,
+} from "./lib/reboot.ts";
+export {
+  checkKernel,
+  findInstalledKernels,
+  type InstalledKernel,
+  type KernelOptions,
+  type KernelState,
+  type KernelStatus,
+  parseKernelImageVersion,
+} from "./lib/kernel.ts";
+export { compareVersions } from "./lib/versions.ts";
+export { formatReboot } from "./lib/format/reboot.ts";

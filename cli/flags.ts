@@ -94,6 +94,12 @@ export interface CliOptions {
   /** `--color`: colour the human output always, never, or on a terminal without NO_COLOR. */
   readonly color: "auto" | "always" | "never";
   readonly proc: string;
+  /** The file system root the reboot check reads (`boot/`, the modules directories, `run/`). */
+  readonly root: string;
+  /** Whether the output answers "does this host need a reboot?" (always for JSON and monitoring). */
+  readonly reboot: boolean;
+  /** A needed reboot is CRITICAL in a Nagios run, not WARNING. */
+  readonly rebootCritical: boolean;
   readonly ignore: IgnoreRules;
 }
 
@@ -176,6 +182,17 @@ const OPTIONS: readonly OptionSpec[] = [
     ]]],
   },
   {
+    name: "reboot",
+    kind: "switch",
+    section: "Output",
+    help: [["    --reboot", [
+      "then say whether the host needs a reboot: a newer",
+      "or rebuilt kernel, /run/reboot-required, a stale",
+      "PID 1 or unit no restart fixes (always in JSON,",
+      "Nagios, Prometheus and after --restart-hints)",
+    ]]],
+  },
+  {
     name: "output",
     short: "o",
     kind: "value",
@@ -237,6 +254,12 @@ const OPTIONS: readonly OptionSpec[] = [
     ]]],
   },
   {
+    name: "reboot-critical",
+    kind: "switch",
+    section: "Monitoring",
+    help: [["    --reboot-critical", ["nagios: a needed reboot is CRITICAL (default WARNING)"]]],
+  },
+  {
     name: "allow-partial",
     kind: "switch",
     section: "Monitoring",
@@ -261,6 +284,15 @@ const OPTIONS: readonly OptionSpec[] = [
     kind: "value",
     section: "Scan",
     help: [["    --proc DIR", ["the proc root to scan (default /proc)"]]],
+  },
+  {
+    name: "root",
+    kind: "value",
+    section: "Scan",
+    help: [["    --root DIR", [
+      "the root the reboot check reads (boot/, lib/modules/,",
+      "run/; default /), and DIR/proc as the default --proc",
+    ]]],
   },
   {
     name: "ignore-pattern",
@@ -378,7 +410,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     return value;
   };
   const text = (
-    name: "format" | "proc" | "warning" | "critical" | "timeout" | "output" | "color",
+    name: "format" | "proc" | "warning" | "critical" | "timeout" | "output" | "color" | "root",
   ): string | undefined => {
     const value = raw[name];
     if (value === undefined) return undefined;
@@ -445,7 +477,14 @@ export function parseCli(args: readonly string[]): CliOptions {
       problem(`Option "--restart-hints" goes with the human or machine output, not ${chosen}`);
     }
   }
-  const proc = text("proc") ?? "/proc";
+  const root = text("root") ?? "/";
+  const proc = text("proc") ??
+    (raw.root === undefined ? "/proc" : `${root.replace(/\/+$/, "")}/proc`);
+  if (flag("reboot-critical") && chosen !== "nagios") {
+    problem(`Option "--reboot-critical" goes with --format=nagios`);
+  }
+  // JSON and the monitoring formats always answer it; the plan says whether to reboot instead.
+  const reboot = flag("reboot") || FORMAT_TRAITS[chosen].document || restartHints;
   const defaults = flag("default-ignores");
   const patterns = list("ignore-pattern");
   const literals = list("ignore-literal");
@@ -459,7 +498,8 @@ export function parseCli(args: readonly string[]): CliOptions {
     services,
     restartHints,
     // One cgroup read per stale process, only when something printed names units.
-    units: FORMAT_TRAITS[chosen].units || services === "cgroup" || restartHints,
+    // The reboot check names the units that no restart fixes safely.
+    units: FORMAT_TRAITS[chosen].units || services === "cgroup" || restartHints || reboot,
     check: flag("check"),
     warning: warning ?? DEFAULT_WARNING,
     critical,
@@ -469,6 +509,9 @@ export function parseCli(args: readonly string[]): CliOptions {
     quiet: flag("quiet"),
     color: colorText as CliOptions["color"],
     proc,
+    root,
+    reboot,
+    rebootCritical: flag("reboot-critical"),
     ignore: {
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
       literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...literals],
@@ -505,7 +548,8 @@ function optionHelp(): string {
 }
 
 const EXIT_HELP = [
-  "  0 the scan completed; 1 --check found something; 2 bad usage, no",
+  "  0 the scan completed; 1 --check found something stale (or, with",
+  "  --reboot, a reboot is needed); 2 bad usage, no",
   "  permission to read the proc root, or the output could not be written;",
   "  3 an unexpected error; 130, 143 stopped by SIGINT, SIGTERM while",
   "  writing (after a whole record). With --format=nagios: 0 OK,",

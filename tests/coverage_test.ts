@@ -81,7 +81,7 @@ Deno.test({
       assertEquals(nagios.code, 3, nagios.stdout + nagios.stderr);
       assertMatch(
         nagios.stdout,
-        /^UNKNOWN - not root: \d+ of \d+ processes \(other users'\) could not be read \(run as root, or with CAP_SYS_PTRACE\); of the processes read, none uses deleted libraries \(\d+ unreadable\) \| .*scanned_processes=[1-9]\d*;;;0;\n$/,
+        /^UNKNOWN - not root: \d+ of \d+ processes \(other users'\) could not be read \(run as root, or with CAP_SYS_PTRACE\); of the processes read, none uses deleted libraries \(\d+ unreadable\) \| .*scanned_processes=[1-9]\d*;;;0; reboot_required=[01];;;0;1\n/,
       );
 
       const accepted = await run(["--format=nagios", "--allow-partial"]);

@@ -287,7 +287,7 @@ Deno.test("CLI -t: a Nagios scan that does not finish in time is UNKNOWN with wh
   assertEquals(late.code, 3);
   assertMatch(
     late.stdout,
-    /^UNKNOWN - the scan did not finish within 0\.001 s \(0 processes checked\); of the processes read, none uses deleted libraries \| .*scanned_processes=0;;;0;\n$/,
+    /^UNKNOWN - the scan did not finish within 0\.001 s \(0 processes checked\); of the processes read, none uses deleted libraries \| .*scanned_processes=0;;;0; reboot_required=[01];;;0;1\n/,
   );
   const inTime = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--timeout=60"]);
   assertEquals([inTime.code, inTime.stdout.slice(0, 10)], [1, "WARNING - "]);
@@ -300,6 +300,11 @@ Deno.test("CLI output passes promtool check metrics (the Prometheus project's ow
     await runCli(READ_UNITS, [...UNITS_TREE, "--format=prometheus"]),
     await runCli(READ_TREE, [...TREE, "--format=prometheus", "--fds"]),
     await runCli([], ["--format=prometheus", "--proc", "/nonexistent"]),
+    await runCli([`--allow-read=${ROOT}/testdata`], [
+      "--format=prometheus",
+      "--root",
+      `${ROOT}/testdata/root_newer`,
+    ]),
   ];
   for (const run of outputs) {
     const child = new Deno.Command(PROMTOOL!, {
@@ -371,8 +376,18 @@ Deno.test("CLI -s -S shows the unit next to the PIDs", async () => {
 Deno.test("CLI --restart-hints prints the plan: commands per kind, risky units apart", async () => {
   const run = await runCli(READ_UNITS, [...UNITS_TREE, "-m", "--restart-hints"]);
   assertEquals([run.code, run.stderr], [0, ""]);
+  const [, plan, reboot] = run.stdout.split("\n\n");
+  // After the plan, whether to reboot, as shell comments: `| sh` runs nothing more.
   assertEquals(
-    run.stdout.split("\n\n")[1],
+    reboot,
+    `# Reboot needed:
+#   dbus.service uses deleted files (the message bus: a restart breaks running sessions)
+#   gdm.service uses deleted files (a display manager: a restart ends graphical sessions)
+#   NetworkManager.service uses deleted files (networking: a restart may cut remote sessions)
+`,
+  );
+  assertEquals(
+    `${plan}\n`,
     `systemctl restart -- cron.service nginx.service ssh.service
 systemctl --user -M 1000@ restart -- pipewire.service $'x;rm -rf ~\\x1b[2J.service'
 docker restart -- 0123456789ab
@@ -442,15 +457,32 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
   assertEquals(warn.code, 1);
   assertMatch(
     warn.stdout,
-    /^WARNING - 28 processes use deleted libraries: nginx\.service, .* and 20 more \| stale_processes=28;0;;0; stale_groups=28;;;0; stale_files=1;;;0; unreadable_processes=0;;;0; scanned_processes=\d+;;;0;\n/,
+    // Risky units use deleted files: a reboot is the safe way out, named first.
+    /^WARNING - reboot needed: dbus\.service uses deleted files \(the message bus: a restart breaks running sessions\) and 2 more; 28 processes use deleted libraries: nginx\.service, .* and 20 more \| stale_processes=28;0;;0; stale_groups=28;;;0; stale_files=1;;;0; unreadable_processes=0;;;0; scanned_processes=\d+;;;0; reboot_required=1;;;0;1\n/,
   );
   // The long output: one line per group, after the status line.
   const lines = warn.stdout.trimEnd().split("\n");
-  assertEquals(lines.length, 29);
+  // 28 groups, the 3 reasons to reboot, then how the kernel stands (no boot/ here: unknown).
+  assertEquals(lines.length, 33);
+  assertEquals(
+    lines[29],
+    "reboot: dbus.service uses deleted files (the message bus: a restart breaks running sessions)",
+  );
+  assertMatch(lines[32]!, /^kernel: unknown: /);
   assertEquals(lines[1], "nginx.service: PIDs 100 nginx: master process /usr/sbin/nginx");
   const critical = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--critical", "20"]);
   assertEquals([critical.code, critical.stdout.slice(0, 11)], [2, "CRITICAL - "]);
-  const ok = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--warning=30"]);
+  // Above the threshold of stale processes, the reboot still speaks: WARNING, or CRITICAL if asked.
+  const rebootOnly = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--warning=30"]);
+  assertEquals([rebootOnly.code, rebootOnly.stdout.slice(0, 25)], [1, "WARNING - reboot needed: "]);
+  const rebootCritical = await runCli(READ_UNITS, [
+    ...UNITS_TREE,
+    "--format=nagios",
+    "--warning=30",
+    "--reboot-critical",
+  ]);
+  assertEquals(rebootCritical.code, 2);
+  const ok = await runCli(READ_TREE, [...TREE, "--format=nagios", "--warning=30"]);
   assertEquals([ok.code, ok.stdout.slice(0, 5)], [0, "OK - "]);
   const unknown = await runCli([], ["--format=nagios"]);
   assertEquals(unknown.code, 3);
@@ -607,4 +639,70 @@ Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it chang
     const run = await runRedirected(cli(garbage, "--bogus"), "2>/dev/full");
     assertEquals(run.code, 2);
   });
+});
+
+Deno.test("CLI --root answers the reboot question in every format, with only --allow-read", async () => {
+  const at = (name: string) => `${ROOT}/testdata/${name}`;
+  const read = (name: string) => [`--allow-read=${at(name)}`];
+  const newer = await runCli(read("root_newer"), ["--root", at("root_newer"), "--reboot"]);
+  assertEquals(newer, {
+    code: 0,
+    stdout: "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running\n" +
+      "  the package system asks for a reboot (/run/reboot-required): linux-image-6.1.0-10-amd64, libc6\n",
+    stderr: "",
+  });
+  // --check counts a needed reboot only when the reboot question is asked.
+  const check = (name: string, ...args: string[]) =>
+    runCli(read(name), ["--root", at(name), "--check", ...args]);
+  assertEquals((await check("root_newer", "--reboot")).code, 1);
+  assertEquals((await check("root_newer")).code, 0);
+  assertEquals((await check("root_current", "--reboot")).code, 0);
+  // Not asked, the default and machine outputs are what they always were.
+  assertEquals(await runCli(read("root_newer"), ["--root", at("root_newer"), "-m"]), {
+    code: 0,
+    stdout: "",
+    stderr: "",
+  });
+
+  const report = JSON.parse(
+    (await runCli(read("root_newer"), ["--root", at("root_newer"), "--json"])).stdout,
+  );
+  assertEquals(validate(await loadSchema(), report), []);
+  assertEquals([report.schema_version, report.verdict], [2, "reboot"]);
+  assertEquals(report.reboot.kernel.state, "newer");
+  assertEquals(report.reboot.kernel.newest.release, "6.1.0-10-amd64");
+  assertEquals(report.reboot.reasons[1].packages, ["linux-image-6.1.0-10-amd64", "libc6"]);
+
+  const metrics = parseExposition(
+    (await runCli(read("root_rebuilt"), ["--root", at("root_rebuilt"), "--format=prometheus"]))
+      .stdout,
+  );
+  assertEquals(metrics.get('lib_users_reboot_required{reason="kernel"}'), 1);
+  assertEquals(
+    metrics.get(
+      'lib_users_kernel_info{running="6.1.0-29-amd64",newest="6.1.0-29-amd64",state="rebuilt"}',
+    ),
+    1,
+  );
+
+  const current = await runCli(read("root_current"), [
+    "--root",
+    at("root_current"),
+    "--format=nagios",
+  ]);
+  assertEquals(current.code, 0);
+  assertEquals(
+    current.stdout,
+    "OK - no process uses deleted libraries | stale_processes=0;0;;0; stale_groups=0;;;0; " +
+      "stale_files=0;;;0; unreadable_processes=0;;;0; scanned_processes=0;;;0; reboot_required=0;;;0;1\n" +
+      "kernel: current: the running kernel 6.1.0-29-amd64 is the newest installed\n",
+  );
+  const garbage = await runCli(read("root_garbage"), [
+    "--root",
+    at("root_garbage"),
+    "--format=nagios",
+    "--reboot-critical",
+  ]);
+  assertEquals(garbage.code, 2);
+  assertMatch(garbage.stdout, /^CRITICAL - reboot needed: kernel 6\.1\.0-44-amd64 is installed/);
 });

@@ -4,13 +4,15 @@
  * @module
  */
 
+import { type RebootCheck, type RebootReason, type Verdict, verdictOf } from "../reboot.ts";
+import type { KernelState } from "../kernel.ts";
 import type { Group } from "../group.ts";
 import { encodeName, replaceRawBytes } from "../names.ts";
 import type { FileKind } from "../scan.ts";
 import type { ContainerRuntime, UnitClass } from "../cgroup.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
-export const JSON_SCHEMA_VERSION = 1;
+export const JSON_SCHEMA_VERSION = 2;
 
 /** Which scan produced a report. */
 export type ScanKind = "libs" | "fds";
@@ -70,8 +72,27 @@ export interface JsonReport {
   scanned?: number;
   /** Why the scan could see only part of the processes (not root, `hidepid=`), or null. */
   limited?: string | null;
+  /** What to do, all told (when the reboot check ran): nothing, restart what is listed, reboot. */
+  verdict?: Verdict;
+  /** The reboot check, when it ran. */
+  reboot?: JsonReboot;
   /** The groups, by lowest PID. */
   groups: JsonGroup[];
+}
+
+/** The reboot check in the JSON report (see `RebootCheck`). */
+export interface JsonReboot {
+  /** Whether a reboot is needed. */
+  required: boolean;
+  /** Why (`kind`: kernel, flag, pid1, risky), with the packages that asked for it. */
+  reasons: { kind: RebootReason["kind"]; text: string; packages?: string[] }[];
+  /** How the running kernel stands against the newest installed. */
+  kernel: {
+    state: KernelState;
+    running: { release: string | null; build: string | null };
+    newest: { release: string; build: string | null; path: string } | null;
+    reason: string;
+  };
 }
 
 /** Options of {@linkcode toJsonReport} and {@linkcode formatJson}. */
@@ -84,6 +105,8 @@ export interface JsonFormatOptions {
   readonly scanned?: number;
   /** Why the scan could see only part of the processes (see `ScanResult.limited`). */
   readonly limited?: string;
+  /** The reboot check, for `verdict` and `reboot`. Default: not reported. */
+  readonly reboot?: RebootCheck;
   /** User names by UID, for `user.name`. */
   readonly userNames?: ReadonlyMap<number, string>;
 }
@@ -111,6 +134,9 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
     ...(options.scanned === undefined && options.limited === undefined
       ? {}
       : { limited: options.limited === undefined ? null : toDisplayText(options.limited) }),
+    ...(options.reboot === undefined
+      ? {}
+      : { verdict: verdictOf(groups, options.reboot), reboot: jsonReboot(options.reboot) }),
     groups: groups.map((group) => {
       const argv = group.argv.map(toDisplayText);
       const out: JsonGroup = {
@@ -145,6 +171,29 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
   };
 }
 
+function jsonReboot(check: RebootCheck): JsonReboot {
+  const { kernel } = check;
+  const text = (value: string | null) => value === null ? null : toDisplayText(value);
+  return {
+    required: check.required,
+    reasons: check.reasons.map((reason) => ({
+      kind: reason.kind,
+      text: toDisplayText(reason.text),
+      ...(reason.packages ? { packages: reason.packages.map(toDisplayText) } : {}),
+    })),
+    kernel: {
+      state: kernel.state,
+      running: { release: text(kernel.running.release), build: text(kernel.running.build) },
+      newest: kernel.newest === null ? null : {
+        release: toDisplayText(kernel.newest.release),
+        build: text(kernel.newest.build),
+        path: toDisplayText(kernel.newest.path),
+      },
+      reason: toDisplayText(kernel.reason),
+    },
+  };
+}
+
 /** Formats groups as a JSON document (see {@linkcode JsonReport}), ending in a newline.
  *
  * @param groups From {@linkcode groupByArgv}.
@@ -157,7 +206,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
  * import { assertEquals } from "@std/assert";
  *
  * const report = JSON.parse(formatJson([], { scan: "fds", unreadable: 1 }));
- * assertEquals(report, { schema_version: 1, scan: "fds", unreadable: 1, groups: [] });
+ * assertEquals(report, { schema_version: 2, scan: "fds", unreadable: 1, groups: [] });
  * ```
  */
 export function formatJson(groups: readonly Group[], options: JsonFormatOptions): string {

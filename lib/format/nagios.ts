@@ -9,6 +9,7 @@ import { NAGIOS_STATUS } from "./nagios_status.ts";
 import { type NagiosRange, nagiosRangeAlerts } from "./nagios_range.ts";
 import { escapeForTerminal } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
+import type { RebootCheck } from "../reboot.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";
 export { type NagiosRange, nagiosRangeAlerts, parseNagiosRange } from "./nagios_range.ts";
@@ -36,6 +37,10 @@ export interface NagiosOptions {
    * process, or did not finish): the state is then UNKNOWN, with what is known.
    */
   readonly incomplete?: string;
+  /** The reboot check: a needed reboot is WARNING (CRITICAL with `rebootCritical`), named first. */
+  readonly reboot?: RebootCheck;
+  /** A needed reboot is CRITICAL. Default false. */
+  readonly rebootCritical?: boolean;
 }
 
 /** A plugin result: the text to print and the exit code. */
@@ -79,11 +84,18 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
   const processes = groups.reduce((sum, group) => sum + group.pids.length, 0);
   const files = countDistinctFiles(groups);
   const what = options.scan === "fds" ? "deleted open files" : "deleted libraries";
-  const state = options.incomplete !== undefined
-    ? "UNKNOWN"
-    : critical !== undefined && nagiosRangeAlerts(critical, processes)
+  const reboot = options.reboot;
+  const rebootState = reboot?.required ? (options.rebootCritical ? "CRITICAL" : "WARNING") : "OK";
+  const staleState = critical !== undefined && nagiosRangeAlerts(critical, processes)
     ? "CRITICAL"
     : nagiosRangeAlerts(warning, processes)
+    ? "WARNING"
+    : "OK";
+  const state = options.incomplete !== undefined
+    ? "UNKNOWN"
+    : [staleState, rebootState].includes("CRITICAL")
+    ? "CRITICAL"
+    : [staleState, rebootState].includes("WARNING")
     ? "WARNING"
     : "OK";
   let summary = processes === 0
@@ -97,12 +109,22 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     }`;
   }
   if (unreadable > 0) summary += ` (${unreadable} unreadable)`;
+  if (reboot?.required) {
+    const first = escapeForTerminal(reboot.reasons[0]!.text);
+    const cut = first.length > MAX_NAMES_LENGTH
+      ? `${first.slice(0, MAX_NAMES_LENGTH - 3)}...`
+      : first;
+    summary = `reboot needed: ${cut}${
+      reboot.reasons.length > 1 ? ` and ${reboot.reasons.length - 1} more` : ""
+    }; ${summary}`;
+  }
   const perfdata = [
     `stale_processes=${processes};${warning.text};${critical?.text ?? ""};0;`,
     `stale_groups=${groups.length};;;0;`,
     `stale_files=${files};;;0;`,
     `unreadable_processes=${unreadable};;;0;`,
     ...(options.scanned === undefined ? [] : [`scanned_processes=${options.scanned};;;0;`]),
+    ...(reboot === undefined ? [] : [`reboot_required=${reboot.required ? 1 : 0};;;0;1`]),
   ].join(" ");
   const details = groups.map((group) =>
     noPipe(
@@ -111,8 +133,20 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
       } ${escapeForTerminal(group.cmdline)}`,
     )
   );
+  if (reboot !== undefined) details.push(...rebootLines(reboot));
   const text = [`${state} - ${noPipe(summary)} | ${perfdata}`, ...details].join("\n") + "\n";
   return { text, exitCode: NAGIOS_STATUS[state] };
+}
+
+/** The reboot reasons, or how the kernel stands, as long-output lines. */
+function rebootLines(reboot: RebootCheck): string[] {
+  const lines = reboot.reasons.map((reason) =>
+    `reboot: ${reason.text}${reason.packages ? ` (${reason.packages.join(", ")})` : ""}`
+  );
+  if (!reboot.reasons.some((reason) => reason.kind === "kernel")) {
+    lines.push(`kernel: ${reboot.kernel.state}: ${reboot.kernel.reason}`);
+  }
+  return lines.map((line) => noPipe(escapeForTerminal(line)));
 }
 
 /** Units, or command names, escaped, at most a few and a bounded length, then "and N more". */

@@ -7,6 +7,7 @@
 
 import { escapeUnsafe } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
+import type { RebootCheck } from "../reboot.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
 export interface PrometheusOptions {
@@ -26,6 +27,8 @@ export interface PrometheusOptions {
   readonly incomplete?: string;
   /** The tool's version, for `lib_users_info{version}`. Default: no info metric. */
   readonly version?: string;
+  /** The reboot check: `lib_users_reboot_required` and `lib_users_kernel_info`. Default: none. */
+  readonly reboot?: RebootCheck;
 }
 
 /** Escapes a label value as the exposition format requires. */
@@ -46,7 +49,9 @@ function labels(pairs: Record<string, string>): string {
  * - `lib_users_unreadable_processes{scan}`, `lib_users_scanned_processes{scan}`: coverage;
  * - `lib_users_scan_success{scan}`: 1 when the scan completed and saw every process it should, 0
  *   when it could not run (then nothing else but `lib_users_info`) or saw only part of them;
- * - `lib_users_info{version}` 1, when the version is given.
+ * - `lib_users_info{version}` 1, when the version is given;
+ * - `lib_users_reboot_required{reason}` (0 or 1) and `lib_users_kernel_info{running,newest,state}` 1,
+ *   when the reboot check is given (the info metric also on a failed scan).
  *
  * @param groups From {@linkcode groupByArgv} (with units).
  * @param options The scan kind, the counts and whether the scan succeeded.
@@ -73,7 +78,35 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
       `lib_users_info${labels({ version: escapeUnsafe(options.version) })} 1`,
     ]);
   }
+  const reboot = options.reboot;
+  if (reboot !== undefined) {
+    const { kernel } = reboot;
+    gauge(
+      "lib_users_kernel_info",
+      "The running and the newest installed kernel (state: current, rebuilt, newer, unknown).",
+      [
+        `lib_users_kernel_info${
+          labels({
+            running: escapeUnsafe(kernel.running.release ?? ""),
+            newest: escapeUnsafe(kernel.newest?.release ?? ""),
+            state: kernel.state,
+          })
+        } 1`,
+      ],
+    );
+  }
   const failed = options.success === false;
+  if (!failed && reboot !== undefined) {
+    gauge(
+      "lib_users_reboot_required",
+      "1 when the host needs a reboot; reason lists why (kernel, flag, pid1, risky).",
+      [
+        `lib_users_reboot_required${
+          labels({ reason: [...new Set(reboot.reasons.map((r) => r.kind))].join(",") })
+        } ${reboot.required ? 1 : 0}`,
+      ],
+    );
+  }
   if (!failed && options.incomplete === undefined) staleGauges(groups, scan, gauge);
   if (!failed) {
     gauge("lib_users_unreadable_processes", "Processes that could not be read.", [

@@ -22,6 +22,9 @@ Deno.test("parseCli() defaults to a human libs scan of /proc with the default ig
     quiet: false,
     color: "auto",
     proc: "/proc",
+    root: "/",
+    reboot: false,
+    rebootCritical: false,
     ignore: { patterns: [...DEFAULT_IGNORE_PATTERNS], literals: [...DEFAULT_IGNORE_LITERALS] },
   });
 });

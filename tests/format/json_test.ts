@@ -55,13 +55,13 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
 
 Deno.test("formatJson() of nothing is a valid empty report", async () => {
   const report = toJsonReport([], { scan: "libs" });
-  assertEquals(report, { schema_version: 1, scan: "libs", unreadable: 0, groups: [] });
+  assertEquals(report, { schema_version: 2, scan: "libs", unreadable: 0, groups: [] });
   assertEquals(validate(await loadSchema(), report), []);
 });
 
 Deno.test("validate() catches what the schema forbids", async () => {
   const schema = await loadSchema();
-  const bad = { schema_version: 1, scan: "x", unreadable: -1, groups: [{ pids: [] }], extra: 1 };
+  const bad = { schema_version: 2, scan: "x", unreadable: -1, groups: [{ pids: [] }], extra: 1 };
   assertEquals(validate(schema, bad), [
     "$.scan: not in enum",
     "$.unreadable: below 0",

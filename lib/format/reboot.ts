@@ -1,0 +1,45 @@
+/**
+ * The reboot answer for people (`--reboot`, and after the restart plan): a
+ * short paragraph, names escaped for the terminal.
+ *
+ * @module
+ */
+
+import type { RebootCheck } from "../reboot.ts";
+import { escapeForTerminal } from "./escape.ts";
+
+/**
+ * Formats a reboot check: "Reboot needed:" with one line per reason, "No
+ * reboot needed: …", or "Reboot: cannot tell: …" when the kernel could not be
+ * judged and nothing else asks for one. `asComments` makes each line a shell
+ * comment, for the end of the restart plan.
+ *
+ * @example A host where a newer kernel waits
+ * ```ts
+ * import { checkReboot, formatReboot } from "@lib-users/lib-users";
+ * import { assertStringIncludes } from "@std/assert";
+ *
+ * const text = formatReboot(checkReboot({ root: "testdata/root_newer" }));
+ * assertStringIncludes(text, "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running\n");
+ * ```
+ */
+export function formatReboot(check: RebootCheck, asComments = false): string {
+  const text = rebootText(check);
+  // After the restart plan, which is shell: comments, so that `| sh` runs nothing more.
+  return asComments ? text.replace(/^(?=.)/gm, "# ") : text;
+}
+
+function rebootText(check: RebootCheck): string {
+  if (check.required) {
+    const lines = check.reasons.map((reason) =>
+      `  ${escapeForTerminal(reason.text)}${
+        reason.packages ? `: ${reason.packages.map(escapeForTerminal).join(", ")}` : ""
+      }\n`
+    );
+    return `Reboot needed:\n${lines.join("")}`;
+  }
+  if (check.kernel.state === "unknown") {
+    return `Reboot: cannot tell: ${escapeForTerminal(check.kernel.reason)}.\n`;
+  }
+  return `No reboot needed: ${escapeForTerminal(check.kernel.reason)}.\n`;
+}

@@ -1,0 +1,65 @@
+import { assertEquals } from "@std/assert";
+import { checkReboot, verdictOf } from "../lib/reboot.ts";
+import { classifyCgroup } from "../lib/cgroup.ts";
+import type { Group } from "../lib/group.ts";
+import { formatReboot } from "../lib/format/reboot.ts";
+import { ROOT } from "./_helpers.ts";
+
+const at = (name: string) => `${ROOT}/testdata/${name}`;
+
+function group(pids: number[], cgroup: string): Group {
+  return {
+    pids,
+    argv: ["p"],
+    cmdline: "p",
+    files: [{ path: "/lib/x.so", kind: "library" }],
+    unit: classifyCgroup(cgroup),
+  };
+}
+
+Deno.test("checkReboot() gathers the kernel, the Debian flag and its packages", () => {
+  const check = checkReboot({ root: at("root_newer") });
+  assertEquals(check.required, true);
+  assertEquals(check.reasons, [
+    { kind: "kernel", text: "kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running" },
+    {
+      kind: "flag",
+      text: "the package system asks for a reboot (/run/reboot-required)",
+      packages: ["linux-image-6.1.0-10-amd64", "libc6"],
+    },
+  ]);
+  assertEquals(verdictOf([], check), "reboot");
+  const current = checkReboot({ root: at("root_current") });
+  assertEquals([current.required, current.reasons], [false, []]);
+  assertEquals(verdictOf([], current), "nothing");
+  assertEquals(verdictOf([group([5], "/system.slice/nginx.service")], current), "restart");
+});
+
+Deno.test("checkReboot() counts a stale PID 1 and units no restart fixes, not a getty", () => {
+  const check = checkReboot({
+    root: at("root_current"),
+    groups: [
+      group([1], "/init.scope"),
+      group([230], "/system.slice/dbus.service"),
+      group([120], "/system.slice/system-getty.slice/getty@tty1.service"),
+      group([100], "/system.slice/nginx.service"),
+    ],
+  });
+  assertEquals(check.reasons.map((r) => r.kind), ["pid1", "risky"]);
+  assertEquals(check.reasons[1]!.text.startsWith("dbus.service uses deleted files ("), true);
+});
+
+Deno.test("formatReboot() says needed, not needed, or cannot tell; as comments after the plan", () => {
+  assertEquals(
+    formatReboot(checkReboot({ root: at("root_newer") })),
+    "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running\n" +
+      "  the package system asks for a reboot (/run/reboot-required): linux-image-6.1.0-10-amd64, libc6\n",
+  );
+  assertEquals(
+    formatReboot(checkReboot({ root: at("root_current") })),
+    "No reboot needed: the running kernel 6.1.0-29-amd64 is the newest installed.\n",
+  );
+  const unknown = formatReboot(checkReboot({ root: at("root_empty") }), true);
+  assertEquals(unknown.startsWith("# Reboot: cannot tell: no kernel image found"), true);
+  assertEquals(unknown.split("\n").filter(Boolean).every((line) => line.startsWith("# ")), true);
+});

@@ -1,0 +1,45 @@
+import { assertEquals } from "@std/assert";
+import { compareVersions } from "../lib/versions.ts";
+
+Deno.test("compareVersions() orders kernel releases as dpkg does", () => {
+  const sign = (a: string, b: string) => Math.sign(compareVersions(a, b));
+  assertEquals(sign("6.1.0-10-amd64", "6.1.0-9-amd64"), 1);
+  assertEquals(sign("6.1.0-10~rc1-amd64", "6.1.0-10-amd64"), -1);
+  assertEquals(sign("1.0~", "1.0"), -1);
+  assertEquals(sign("1.0", "1.0a"), -1);
+  assertEquals(sign("1.01", "1.1"), 0);
+  assertEquals(sign("5.14.0-362.el9.x86_64", "5.14.0-70.el9.x86_64"), 1);
+  assertEquals(sign("6.6.2-arch1-1", "6.6.10-arch1-1"), -1);
+});
+
+const DPKG = (() => {
+  try {
+    return Deno.statSync("/usr/bin/dpkg").isFile ? "/usr/bin/dpkg" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+if (DPKG === undefined) console.warn("versions_test: dpkg case ignored: no /usr/bin/dpkg");
+
+Deno.test({
+  name: "compareVersions() agrees with dpkg --compare-versions on random versions",
+  ignore: DPKG === undefined,
+  async fn() {
+    // No hyphen or colon: dpkg then compares the whole string as one upstream version.
+    const alphabet = "0123456789..~+ab";
+    const random = () =>
+      String(Math.floor(Math.random() * 10)) +
+      Array.from({ length: Math.floor(Math.random() * 8) }, () =>
+        alphabet[Math.floor(Math.random() * alphabet.length)]).join("");
+    for (let round = 0; round < 150; round++) {
+      const a = random();
+      const b = round % 10 === 0 ? a : random();
+      const lt = await new Deno.Command(DPKG!, { args: ["--compare-versions", a, "lt", b] })
+        .output();
+      const eq = await new Deno.Command(DPKG!, { args: ["--compare-versions", a, "eq", b] })
+        .output();
+      const dpkg = lt.success ? -1 : eq.success ? 0 : 1;
+      assertEquals(Math.sign(compareVersions(a, b)), dpkg, `${a} vs ${b}`);
+    }
+  },
+});
