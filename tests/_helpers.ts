@@ -11,6 +11,20 @@ export const ROOT: string = fromFileUrl(new URL("..", import.meta.url));
 /** The fixture proc tree described in testdata/README.md. */
 export const FIXTURE_PROC = `${ROOT}/testdata/proc`;
 
+/** `-m` of the fixture tree's libs scan, as the tests pin it. */
+export const FIXTURE_LIBS_MACHINE = `\
+99,1000;/usr/lib/x86_64-linux-gnu/libc.so.6,/usr/lib/x86_64-linux-gnu/libpam.so.0;/usr/sbin/cron -f
+1234;/opt/my app/bin/server,/opt/my app/lib/libfoo 1.so;/opt/my app/bin/server --name a b
+1235;/opt/my app/lib/libfoo 1.so;/opt/my app/bin/server --name a b
+2000;/v/t/p/usr/sbin/openvpn;/usr/sbin/openvpn --config x.conf
+3000;/lib/SYSV00000000,/usr/lib/i915;/usr/bin/Xorg :0
+5000;/usr/lib/python3.11/lib-dynload/_ssl.cpython-311.so;/usr/bin/python3 /srv/app.py
+`;
+
+/** `-m` of the fixture tree's fds scan. */
+export const FIXTURE_FDS_MACHINE =
+  "99,1000;/var/log/cron.log.1;/usr/sbin/cron -f\n1234;/tmp/data;/opt/my app/bin/server --name a b\n";
+
 /** What a finished CLI run printed. */
 export interface CliRun {
   code: number;

@@ -6,7 +6,15 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { type CliRun, decodeRun, FIXTURE_PROC, ROOT, serveRepository } from "./_helpers.ts";
+import {
+  type CliRun,
+  decodeRun,
+  FIXTURE_FDS_MACHINE,
+  FIXTURE_LIBS_MACHINE,
+  FIXTURE_PROC,
+  ROOT,
+  serveRepository,
+} from "./_helpers.ts";
 import config from "../deno.json" with { type: "json" };
 
 /** The scan task's runtime flags, which every documented run line carries. */
@@ -14,16 +22,8 @@ const RUNTIME_FLAGS = config.tasks.scan.split(" ").slice(3, -1);
 /** Of those, what `deno install` takes (it has no --no-code-cache): the V8 flags. */
 const INSTALL_FLAGS = RUNTIME_FLAGS.filter((flag) => flag.startsWith("--v8-flags="));
 
-const LIBS_MACHINE = `\
-99,1000;/usr/lib/x86_64-linux-gnu/libc.so.6,/usr/lib/x86_64-linux-gnu/libpam.so.0;/usr/sbin/cron -f
-1234;/opt/my app/bin/server,/opt/my app/lib/libfoo 1.so;/opt/my app/bin/server --name a b
-1235;/opt/my app/lib/libfoo 1.so;/opt/my app/bin/server --name a b
-2000;/v/t/p/usr/sbin/openvpn;/usr/sbin/openvpn --config x.conf
-3000;/lib/SYSV00000000,/usr/lib/i915;/usr/bin/Xorg :0
-5000;/usr/lib/python3.11/lib-dynload/_ssl.cpython-311.so;/usr/bin/python3 /srv/app.py
-`;
-const FDS_MACHINE =
-  "99,1000;/var/log/cron.log.1;/usr/sbin/cron -f\n1234;/tmp/data;/opt/my app/bin/server --name a b\n";
+const LIBS_MACHINE = FIXTURE_LIBS_MACHINE;
+const FDS_MACHINE = FIXTURE_FDS_MACHINE;
 
 /** The directory of the deno binary: installed shims run `deno` from PATH. */
 const DENO_DIR_ON_PATH = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/"));

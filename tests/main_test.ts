@@ -1,5 +1,13 @@
 import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type CliRun, decodeRun, fakeSystemctl, FIXTURE_PROC, ROOT, runCli } from "./_helpers.ts";
+import {
+  type CliRun,
+  decodeRun,
+  fakeSystemctl,
+  FIXTURE_LIBS_MACHINE,
+  FIXTURE_PROC,
+  ROOT,
+  runCli,
+} from "./_helpers.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import { parseExposition } from "./_exposition.ts";
 import { parseMachine } from "../lib/format/machine.ts";
@@ -38,14 +46,7 @@ const LIBS_SHOW = `\
 3000 "/usr/bin/Xorg :0" uses /lib/SYSV00000000,/usr/lib/i915
 5000 "/usr/bin/python3 /srv/app.py" uses /usr/lib/python3.11/lib-dynload/_ssl.cpython-311.so
 `;
-const LIBS_MACHINE = `\
-99,1000;/usr/lib/x86_64-linux-gnu/libc.so.6,/usr/lib/x86_64-linux-gnu/libpam.so.0;/usr/sbin/cron -f
-1234;/opt/my app/bin/server,/opt/my app/lib/libfoo 1.so;/opt/my app/bin/server --name a b
-1235;/opt/my app/lib/libfoo 1.so;/opt/my app/bin/server --name a b
-2000;/v/t/p/usr/sbin/openvpn;/usr/sbin/openvpn --config x.conf
-3000;/lib/SYSV00000000,/usr/lib/i915;/usr/bin/Xorg :0
-5000;/usr/lib/python3.11/lib-dynload/_ssl.cpython-311.so;/usr/bin/python3 /srv/app.py
-`;
+const LIBS_MACHINE = FIXTURE_LIBS_MACHINE;
 
 Deno.test("CLI with only --allow-read on a fixture tree works in every output mode", async (t) => {
   const cases: [string[], string][] = [
