@@ -30,6 +30,7 @@ import {
 } from "./lib/permissions.ts";
 import { scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
 import type { RebootCheck } from "./lib/reboot.ts";
+import type { PackageOwners } from "./lib/format/packages.ts";
 import {
   Interrupted,
   OutputError,
@@ -59,7 +60,8 @@ export async function main(args: readonly string[]): Promise<number> {
   const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
   const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
-  const code = await output(groups, scanned, reboot, options);
+  const packages = options.packages ? await packageOwners(groups, options) : undefined;
+  const code = await output(groups, scanned, { reboot, packages }, options);
   if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;
 }
@@ -73,6 +75,22 @@ async function rebootCheck(groups: readonly Group[], options: CliOptions): Promi
     proc: options.proc,
     ...(options.scan === "libs" ? { groups } : {}),
   });
+}
+
+/**
+ * The packages of the stale files, from dpkg's database under `--root`; an
+ * empty map, said once on stderr, where there is none (not a Debian system).
+ */
+async function packageOwners(
+  groups: readonly Group[],
+  options: CliOptions,
+): Promise<PackageOwners> {
+  const { findPackageOwners } = await import("./lib/packages.ts");
+  const paths = groups.flatMap((group) => group.files.map((file) => file.path));
+  const owners = await findPackageOwners(paths, options.root);
+  if (owners !== null) return owners;
+  fail(`--packages: no dpkg database readable under ${options.root}: packages are not named`);
+  return new Map();
 }
 
 /**
@@ -175,9 +193,11 @@ function noPermissionMessage(proc: string): string {
 async function output(
   groups: Group[],
   result: ScanResult,
-  reboot: RebootCheck | undefined,
+  answers: { reboot: RebootCheck | undefined; packages: PackageOwners | undefined },
   options: CliOptions,
 ): Promise<number> {
+  const { reboot, packages } = answers;
+  const withPackages = packages === undefined ? {} : { packages };
   const userNames = async () => {
     if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
     const { readUserNames } = await import("./cli/passwd.ts");
@@ -195,6 +215,7 @@ async function output(
         ...(options.critical === undefined ? {} : { critical: options.critical }),
         ...(incomplete === undefined ? {} : { incomplete }),
         ...(reboot === undefined ? {} : { reboot, rebootCritical: options.rebootCritical }),
+        ...withPackages,
       });
       emit(text, options);
       return exitCode;
@@ -208,6 +229,7 @@ async function output(
           version: config.version,
           ...(incomplete === undefined ? {} : { incomplete }),
           ...(reboot === undefined ? {} : { reboot }),
+          ...withPackages,
         }),
         options,
       );
@@ -221,6 +243,7 @@ async function output(
           ...counts,
           ...(result.limited === undefined ? {} : { limited: result.limited }),
           ...(reboot === undefined ? {} : { reboot }),
+          ...withPackages,
           userNames: await userNames(),
         }),
         options,
@@ -236,15 +259,22 @@ async function output(
         showFiles: options.showFiles,
         showUnits: options.showFiles && options.services === "cgroup",
         ...(style ? { style } : {}),
+        ...withPackages,
       });
       const services = options.services && groups.length > 0
         ? await describeServices(groups, options)
         : "";
       if (services !== "") out += "\n" + services;
+      const packagesText = packages !== undefined && groups.length > 0
+        ? await describePackages(groups, packages, options)
+        : "";
+      if (packagesText !== "" && !options.restartHints) out += "\n" + packagesText;
       if (options.restartHints && groups.length > 0) {
         const { planRestarts } = await import("./lib/restart.ts");
         const { formatRestartPlan } = await import("./lib/format/restart.ts");
         out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
+        // After the plan, as shell comments: which update each restart answers.
+        if (packagesText !== "") out += "\n" + packagesText;
       }
       if (reboot !== undefined) {
         const { formatReboot } = await import("./lib/format/reboot.ts");
@@ -256,6 +286,19 @@ async function output(
   }
   const found = groups.length > 0 || reboot?.required === true;
   return options.check && found ? EXIT.STALE : EXIT.OK;
+}
+
+/** The packages section: for scripts after `-m`, as comments after the restart plan, else for people. */
+async function describePackages(
+  groups: readonly Group[],
+  packages: PackageOwners,
+  options: CliOptions,
+): Promise<string> {
+  const { formatPackages, formatPackagesMachine } = await import("./lib/format/packages.ts");
+  if (options.format === "machine" && !options.restartHints) {
+    return formatPackagesMachine(groups, packages);
+  }
+  return formatPackages(groups, packages, options.restartHints);
 }
 
 /** Writes a document or status line to `--output` or stdout. */

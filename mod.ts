@@ -112,3 +112,12 @@ export {
 } from "./lib/kernel.ts";
 export { compareVersions } from "./lib/versions.ts";
 export { formatReboot } from "./lib/format/reboot.ts";
+export { canonicalPath, findPackageOwners, type PackageOwner } from "./lib/packages.ts";
+export {
+  formatPackages,
+  formatPackagesMachine,
+  packageLabel,
+  type PackageOwners,
+  type PackageUse,
+  packageUses,
+} from "./lib/format/packages.ts";

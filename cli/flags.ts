@@ -100,6 +100,8 @@ export interface CliOptions {
   readonly reboot: boolean;
   /** A needed reboot is CRITICAL in a Nagios run, not WARNING. */
   readonly rebootCritical: boolean;
+  /** Name the package that owns each stale file (dpkg's database under `root`). */
+  readonly packages: boolean;
   readonly ignore: IgnoreRules;
 }
 
@@ -179,6 +181,16 @@ const OPTIONS: readonly OptionSpec[] = [
       "then print the restart plan: commands per kind",
       "(services, user services, containers, manager),",
       "sessions to end, risky units apart; runs nothing",
+    ]]],
+  },
+  {
+    name: "packages",
+    kind: "switch",
+    section: "Output",
+    help: [["    --packages", [
+      "name the package of each stale file and when it",
+      "changed (dpkg's database, read-only): after each",
+      "file with -s, then per package; in every format",
     ]]],
   },
   {
@@ -512,6 +524,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     root,
     reboot,
     rebootCritical: flag("reboot-critical"),
+    packages: flag("packages"),
     ignore: {
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
       literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...literals],

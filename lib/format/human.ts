@@ -7,6 +7,7 @@
 
 import { escapeForTerminal } from "./escape.ts";
 import { fileNames, type Group } from "../group.ts";
+import type { PackageOwners } from "./packages.ts";
 
 /** Decorations for the parts of a human line, e.g. terminal colours. */
 export interface HumanStyle {
@@ -26,6 +27,8 @@ export interface HumanFormatOptions {
   readonly showUnits?: boolean;
   /** Decorations; default none. */
   readonly style?: HumanStyle;
+  /** With `showFiles`, each file's packages after it: `FILE [PACKAGE VERSION]` (`--packages`). */
+  readonly packages?: PackageOwners;
 }
 
 const PLAIN: HumanStyle = { pids: (t) => t, cmdline: (t) => t, files: (t) => t };
@@ -64,7 +67,17 @@ export function formatHuman(groups: readonly Group[], options: HumanFormatOption
     if (options.showUnits && unit) out += ` (${escapeForTerminal(unit)})`;
     out += ` ${style.cmdline(`"${escapeForTerminal(group.cmdline)}"`)}`;
     if (options.showFiles) {
-      out += ` uses ${style.files(fileNames(group).map(escapeForTerminal).join(","))}`;
+      const packages = options.packages;
+      const label = (name: string) => {
+        if (packages === undefined) return "";
+        const owners = packages.get(name) ?? [];
+        const text = owners.length === 0
+          ? "no package"
+          : owners.map((owner) => `${owner.name} ${owner.version ?? "?"}`).join(", ");
+        return ` [${text}]`;
+      };
+      const files = fileNames(group).map((name) => escapeForTerminal(name + label(name)));
+      out += ` uses ${style.files(files.join(","))}`;
     }
     out += "\n";
   }

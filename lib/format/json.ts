@@ -6,6 +6,7 @@
 
 import { type RebootCheck, type RebootReason, type Verdict, verdictOf } from "../reboot.ts";
 import type { KernelState } from "../kernel.ts";
+import type { PackageOwners } from "./packages.ts";
 import type { Group } from "../group.ts";
 import { encodeName, replaceRawBytes } from "../names.ts";
 import type { FileKind } from "../scan.ts";
@@ -33,6 +34,15 @@ export interface JsonFile {
   verified: boolean;
   /** Why the identity could not be checked, present only when `verified` is false. */
   unverified_reason?: string;
+  /** With `--packages`: the package that owns the path now (the first by name), or null for none. */
+  package?: {
+    name: string;
+    version: string | null;
+    changed: string | null;
+    changed_from: "dpkg.log" | "list-mtime" | null;
+  } | null;
+  /** With `--packages`: the other packages that list the path too. */
+  other_owners?: string[];
 }
 
 /** A group of processes in the JSON report. */
@@ -105,6 +115,8 @@ export interface JsonFormatOptions {
   readonly scanned?: number;
   /** Why the scan could see only part of the processes (see `ScanResult.limited`). */
   readonly limited?: string;
+  /** The packages that own each file (`--packages`): `package` per file. Default: not reported. */
+  readonly packages?: PackageOwners;
   /** The reboot check, for `verdict` and `reboot`. Default: not reported. */
   readonly reboot?: RebootCheck;
   /** User names by UID, for `user.name`. */
@@ -152,6 +164,16 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
           // The display text differs from the name exactly when the name holds raw bytes.
           if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
           if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
+          if (options.packages !== undefined) {
+            const [owner, ...others] = options.packages.get(file.path) ?? [];
+            entry.package = owner === undefined ? null : {
+              name: owner.name,
+              version: owner.version,
+              changed: owner.changed,
+              changed_from: owner.changedFrom,
+            };
+            if (others.length > 0) entry.other_owners = others.map((other) => other.name);
+          }
           return entry;
         }),
         unit: group.unit?.name ?? null,

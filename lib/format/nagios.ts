@@ -10,6 +10,7 @@ import { type NagiosRange, nagiosRangeAlerts } from "./nagios_range.ts";
 import { escapeForTerminal } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
 import type { RebootCheck } from "../reboot.ts";
+import { formatPackages, type PackageOwners } from "./packages.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";
 export { type NagiosRange, nagiosRangeAlerts, parseNagiosRange } from "./nagios_range.ts";
@@ -41,6 +42,8 @@ export interface NagiosOptions {
   readonly reboot?: RebootCheck;
   /** A needed reboot is CRITICAL. Default false. */
   readonly rebootCritical?: boolean;
+  /** The packages of the stale files (`--packages`): one long-output line each. */
+  readonly packages?: PackageOwners;
 }
 
 /** A plugin result: the text to print and the exit code. */
@@ -133,6 +136,10 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
       } ${escapeForTerminal(group.cmdline)}`,
     )
   );
+  if (options.packages !== undefined) {
+    const section = formatPackages(groups, options.packages).split("\n").slice(1, -1);
+    details.push(...section.map((line) => noPipe(`package: ${line.trimStart()}`)));
+  }
   if (reboot !== undefined) details.push(...rebootLines(reboot));
   const text = [`${state} - ${noPipe(summary)} | ${perfdata}`, ...details].join("\n") + "\n";
   return { text, exitCode: NAGIOS_STATUS[state] };

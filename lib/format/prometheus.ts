@@ -8,6 +8,7 @@
 import { escapeUnsafe } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
 import type { RebootCheck } from "../reboot.ts";
+import { type PackageOwners, packageUses } from "./packages.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
 export interface PrometheusOptions {
@@ -29,6 +30,8 @@ export interface PrometheusOptions {
   readonly version?: string;
   /** The reboot check: `lib_users_reboot_required` and `lib_users_kernel_info`. Default: none. */
   readonly reboot?: RebootCheck;
+  /** The packages of the stale files (`--packages`): `lib_users_stale_package_processes`. */
+  readonly packages?: PackageOwners;
 }
 
 /** Escapes a label value as the exposition format requires. */
@@ -107,7 +110,24 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
       ],
     );
   }
-  if (!failed && options.incomplete === undefined) staleGauges(groups, scan, gauge);
+  if (!failed && options.incomplete === undefined) {
+    staleGauges(groups, scan, gauge);
+    if (options.packages !== undefined) {
+      gauge(
+        "lib_users_stale_package_processes",
+        "Processes using deleted files of a package (package empty: files no package owns).",
+        packageUses(groups, options.packages).map((use) =>
+          `lib_users_stale_package_processes${
+            labels({
+              scan,
+              package: escapeUnsafe(use.owner?.name ?? ""),
+              version: escapeUnsafe(use.owner?.version ?? ""),
+            })
+          } ${use.pids.length}`
+        ),
+      );
+    }
+  }
   if (!failed) {
     gauge("lib_users_unreadable_processes", "Processes that could not be read.", [
       `lib_users_unreadable_processes${labels({ scan })} ${options.unreadable ?? 0}`,

@@ -1,0 +1,211 @@
+/**
+ * Which package owns a file, read-only from dpkg's database (`var/lib/dpkg`),
+ * aware of usrmerge (`/lib` and `/usr/lib` are one directory), and when that
+ * package was last installed or upgraded (`var/log/dpkg.log*`).
+ *
+ * @module
+ */
+
+import { isGranted } from "./permissions.ts";
+
+/** A package that owns a file. */
+export interface PackageOwner {
+  /** The package, with its architecture where dpkg keeps one list per architecture (`libc6:amd64`). */
+  readonly name: string;
+  /** The installed version (`/var/lib/dpkg/status`), or null when it has no status entry. */
+  readonly version: string | null;
+  /** When it was last installed or upgraded, `YYYY-MM-DD HH:MM:SS` local time, or null. */
+  readonly changed: string | null;
+  /** Where `changed` comes from: dpkg's log, or the mtime of its file list (an upper bound). */
+  readonly changedFrom: "dpkg.log" | "list-mtime" | null;
+}
+
+/** Directories that usrmerge made links into /usr: a path under one is the same file under /usr. */
+const MERGED = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/** The path with the usrmerge alias spelled one way (`/usr/lib/x` for `/lib/x`). */
+export function canonicalPath(path: string): string {
+  for (const dir of MERGED) {
+    if (path === dir || path.startsWith(`${dir}/`)) return `/usr${path}`;
+  }
+  return path;
+}
+
+/**
+ * The packages that own each of `paths` (under any usrmerge alias), from
+ * dpkg's database under `root`: the file lists (`var/lib/dpkg/info/*.list`),
+ * the installed versions (`status`) and the `status installed` lines of
+ * `var/log/dpkg.log` and its rotations (plain and gzip). Only the asked paths
+ * are looked for: no index of the whole database is built. Null when there is
+ * no dpkg database there (not a Debian system); a path no package owns maps
+ * to an empty list.
+ *
+ * @example A fixture database, with usrmerge aliasing
+ * ```ts
+ * import { findPackageOwners } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const path = "/usr/lib/x86_64-linux-gnu/libssl.so.3"; // listed as /lib/x86_64-linux-gnu/…
+ * const owners = (await findPackageOwners([path, "/opt/x.so"], "testdata/root_dpkg"))!;
+ * const [owner] = owners.get(path)!;
+ * assertEquals([owner!.name, owner!.version], ["libssl3:amd64", "3.0.15-1~deb12u1"]);
+ * assertEquals(owner!.changed, "2026-11-30 10:02:11");
+ * assertEquals(owners.get("/opt/x.so"), []);
+ * ```
+ */
+export async function findPackageOwners(
+  paths: Iterable<string>,
+  root = "/",
+): Promise<Map<string, PackageOwner[]> | null> {
+  const base = root.replace(/\/+$/, "");
+  const info = `${base}/var/lib/dpkg/info`;
+  if (!isGranted({ name: "read", path: `${base}/var/lib/dpkg` })) return null;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(info)];
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return null;
+  }
+  const wanted = [...new Set(paths)];
+  const found = new Map<string, PackageOwner[]>(wanted.map((path) => [path, []]));
+  // Each path as dpkg may have listed it: the usrmerge alias either way, one line each.
+  const spellings = wanted.map((path) => {
+    // dpkg lists absolute paths only; any other line of a list is no file.
+    if (!path.startsWith("/")) return [];
+    const canonical = canonicalPath(path);
+    const short = canonical.startsWith("/usr/") && MERGED.some((dir) =>
+        canonical.startsWith(`/usr${dir}/`)
+      )
+      ? canonical.slice(4)
+      : canonical;
+    return [...new Set([canonical, short])].map((spelled) => `\n${spelled}\n`);
+  });
+  let versions: Map<string, string> | undefined;
+  let logged: Map<string, string> | undefined;
+  for (const entry of entries) {
+    if (!entry.isFile || !entry.name.endsWith(".list")) continue;
+    let text: string;
+    try {
+      text = `\n${Deno.readTextFileSync(`${info}/${entry.name}`)}\n`;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
+      continue;
+    }
+    const owning = wanted.filter((_, i) => spellings[i]!.some((line) => text.includes(line)));
+    if (owning.length === 0) continue;
+    // Read only once some asked path has an owner.
+    versions ??= readStatus(`${base}/var/lib/dpkg/status`);
+    logged ??= await readDpkgLogs(`${base}/var/log`);
+    const owner = ownerOf(
+      entry.name.slice(0, -".list".length),
+      `${info}/${entry.name}`,
+      versions,
+      logged,
+    );
+    for (const path of owning) found.get(path)!.push(owner);
+  }
+  for (const owners of found.values()) owners.sort((a, b) => a.name < b.name ? -1 : 1);
+  return found;
+}
+
+function ownerOf(
+  name: string,
+  list: string,
+  versions: Map<string, string>,
+  logged: Map<string, string>,
+): PackageOwner {
+  const bare = name.split(":")[0]!;
+  const when = logged.get(name) ?? logged.get(bare);
+  const mtime = when === undefined ? mtimeOf(list) : null;
+  return {
+    name,
+    version: versions.get(name) ?? versions.get(bare) ?? null,
+    changed: when ?? mtime,
+    changedFrom: when !== undefined ? "dpkg.log" : mtime !== null ? "list-mtime" : null,
+  };
+}
+
+/**
+ * Installed versions from dpkg's status file, by `Package` and by
+ * `Package:Architecture`; stanzas without both, or not installed, are left out.
+ */
+function readStatus(path: string): Map<string, string> {
+  const versions = new Map<string, string>();
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return versions;
+  }
+  for (const stanza of text.split(/\n\n+/)) {
+    const field = (name: string) => new RegExp(`^${name}: *(.+)$`, "m").exec(stanza)?.[1]?.trim();
+    const name = field("Package");
+    const version = field("Version");
+    const status = field("Status");
+    if (!name || !version || !status?.endsWith(" installed")) continue;
+    versions.set(name, version);
+    const arch = field("Architecture");
+    if (arch) versions.set(`${name}:${arch}`, version);
+  }
+  return versions;
+}
+
+const STATUS_INSTALLED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) status installed (\S+) \S+$/gm;
+
+/**
+ * When each package was last installed or upgraded, by `name:arch` and
+ * `name`, from `dpkg.log` and its rotations (`dpkg.log.1`, `dpkg.log.2.gz`…):
+ * the latest `status installed` line wins.
+ */
+async function readDpkgLogs(dir: string): Promise<Map<string, string>> {
+  const latest = new Map<string, string>();
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      /^dpkg\.log(\.\d+(\.gz)?)?$/.test(n)
+    );
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return latest;
+  }
+  for (const name of names) {
+    let text: string;
+    try {
+      text = name.endsWith(".gz")
+        ? await gunzip(`${dir}/${name}`)
+        : Deno.readTextFileSync(`${dir}/${name}`);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
+      continue;
+    }
+    for (const [, when, pkg] of text.matchAll(STATUS_INSTALLED)) {
+      for (const key of [pkg!, pkg!.split(":")[0]!]) {
+        const known = latest.get(key);
+        if (known === undefined || known < when!) latest.set(key, when!);
+      }
+    }
+  }
+  return latest;
+}
+
+async function gunzip(path: string): Promise<string> {
+  const file = await Deno.open(path);
+  const stream = file.readable.pipeThrough(new DecompressionStream("gzip"))
+    .pipeThrough(new TextDecoderStream());
+  let text = "";
+  for await (const chunk of stream) text += chunk;
+  return text;
+}
+
+function mtimeOf(path: string): string | null {
+  try {
+    const mtime = Deno.statSync(path).mtime;
+    if (mtime === null) return null;
+    const local = new Date(mtime.getTime() - mtime.getTimezoneOffset() * 60_000);
+    return local.toISOString().slice(0, 19).replace("T", " ");
+  } catch {
+    return null;
+  }
+}
