@@ -122,6 +122,7 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
       units: options.units,
       // Only JSON prints a file's kind; the others spare the exe link.
       kinds: options.format === "json",
+      scripts: options.scripts,
       // performance.now() counts from start-up; a margin is left for the output.
       ...(options.timeout === undefined
         ? {}
@@ -242,6 +243,7 @@ async function output(
           scan: options.scan,
           ...counts,
           ...(result.limited === undefined ? {} : { limited: result.limited }),
+          ...(result.scriptsUnknown === undefined ? {} : { scriptsUnknown: result.scriptsUnknown }),
           ...(reboot === undefined ? {} : { reboot }),
           ...withPackages,
           userNames: await userNames(),

@@ -121,3 +121,9 @@ export {
   type PackageUse,
   packageUses,
 } from "./lib/format/packages.ts";
+export {
+  type Interpreter,
+  interpreterOf,
+  type ScriptArgument,
+  scriptArgument,
+} from "./lib/scripts.ts";

@@ -102,6 +102,8 @@ export interface CliOptions {
   readonly rebootCritical: boolean;
   /** Name the package that owns each stale file (dpkg's database under `root`). */
   readonly packages: boolean;
+  /** Also look for interpreters whose script was replaced (`--scripts`). */
+  readonly scripts: boolean;
   readonly ignore: IgnoreRules;
 }
 
@@ -181,6 +183,16 @@ const OPTIONS: readonly OptionSpec[] = [
       "then print the restart plan: commands per kind",
       "(services, user services, containers, manager),",
       "sessions to end, risky units apart; runs nothing",
+    ]]],
+  },
+  {
+    name: "scripts",
+    kind: "switch",
+    section: "Scan",
+    help: [["    --scripts", [
+      "also find Python, Perl, Ruby, PHP and Node programs",
+      "whose script was deleted, replaced or changed since",
+      "they started (read from argv and /proc; nothing run)",
     ]]],
   },
   {
@@ -525,6 +537,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     reboot,
     rebootCritical: flag("reboot-critical"),
     packages: flag("packages"),
+    scripts: flag("scripts"),
     ignore: {
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
       literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...literals],

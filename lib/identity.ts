@@ -67,7 +67,18 @@ export interface IdentityJudge {
   mapping(pid: number, file: MappedFile, range: string): Verdict;
   /** Judges an open file of process `pid`: the name of its entry in `/proc/PID/fd`. */
   openFile(pid: number, file: UsedFile, fd: string): Verdict;
+  /**
+   * How the file at `path` (absolute, as process `pid` names it) stands in the
+   * process's own root: gone, changed (when it last changed, in ms) or a reason it could
+   * not be asked. File systems that may not answer are never asked.
+   */
+  fileAt(pid: number, path: string): FileAt;
 }
+
+/** What {@linkcode IdentityJudge.fileAt} found. */
+export type FileAt =
+  | { readonly found: true; readonly changedMs: number | null }
+  | { readonly found: false; readonly unresolvable?: string };
 
 /** Processes that see the same tree: one mount namespace and one root. */
 interface View {
@@ -82,7 +93,13 @@ interface View {
 
 /** How a lookup inside a process's root ended. */
 type Lookup =
-  | { readonly found: true; readonly dev: number; readonly ino: number; readonly type: string }
+  | {
+    readonly found: true;
+    readonly dev: number;
+    readonly ino: number;
+    readonly type: string;
+    readonly changedMs: number | null;
+  }
   | { readonly found: false; readonly unresolvable?: string };
 
 const MAX_LINKS = 40;
@@ -231,6 +248,12 @@ export function createIdentityJudge(proc: string): IdentityJudge {
         return statLink(`${proc}/${pid}/map_files/${mapFilesName(range)}`);
       });
     },
+    fileAt(pid, path) {
+      const current = viewOf(pid);
+      if (current === null) return { found: false, unresolvable: ROOT_UNREADABLE };
+      const found = lookUp(`${proc}/${pid}`, current, path);
+      return found.found ? { found: true, changedMs: found.changedMs } : found;
+    },
     openFile(pid, file, fd) {
       const current = viewOf(pid);
       if (current === null) return byMarker(ROOT_UNREADABLE);
@@ -264,7 +287,11 @@ const ROOT_UNREADABLE = "the process's root cannot be read";
 /** Judges that let the kernel's marker decide everything, saying why. */
 export function markerOnlyJudge(reason: string): IdentityJudge {
   const verdict: Verdict = Object.freeze({ stale: true, unverified: reason });
-  return { mapping: () => verdict, openFile: () => verdict };
+  return {
+    mapping: () => verdict,
+    openFile: () => verdict,
+    fileAt: () => ({ found: false, unresolvable: reason }),
+  };
 }
 
 function remember(view: View, key: MappedFile | string, verdict: Verdict): Verdict {
@@ -383,7 +410,25 @@ function lookUp(dir: string, view: View, name: string): Lookup {
   }
   last ??= statResolved(anchor + path);
   if (last === undefined) return gone();
-  return { found: true, dev: last.dev, ino: last.ino ?? -1, type };
+  return {
+    found: true,
+    dev: last.dev,
+    ino: last.ino ?? -1,
+    type,
+    changedMs: lastChange(last),
+  };
+}
+
+/**
+ * The latest time the file is known to have changed by, in ms: its ctime is
+ * the answer, but Deno gives it in whole seconds, so the birth time (a file
+ * renamed over the old one is new) and mtime (an edit), which it gives to the
+ * millisecond, are taken too. Each is at most the true ctime: the result never
+ * says "after" of a change that was before.
+ */
+function lastChange(info: Deno.FileInfo): number | null {
+  const times = [info.ctime, info.mtime, info.birthtime].flatMap((t) => t ? [t.getTime()] : []);
+  return times.length === 0 ? null : Math.max(...times);
 }
 
 /** A name not found is missing only while the process's root is still there. */

@@ -141,6 +141,15 @@ function imageKernel(path: string, fallback: string | null): InstalledKernel | n
  * `usr/lib/modules/RELEASE/vmlinuz` and `lib/modules/RELEASE/vmlinuz`
  * (Fedora, Arch, usrmerge), and the release directories of `lib/modules`
  * (modules of an installed kernel), with why nothing was found where so.
+ *
+ * @example A root with two images and an initrd
+ * ```ts
+ * import { findInstalledKernels } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const { kernels } = findInstalledKernels("testdata/root_current");
+ * assertEquals(kernels.map((k) => k.release), ["6.1.0-28-amd64", "6.1.0-29-amd64"]);
+ * ```
  */
 export function findInstalledKernels(root = "/"): { kernels: InstalledKernel[]; notes: string[] } {
   const base = root.endsWith("/") ? root : `${root}/`;

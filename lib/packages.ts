@@ -23,7 +23,17 @@ export interface PackageOwner {
 /** Directories that usrmerge made links into /usr: a path under one is the same file under /usr. */
 const MERGED = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
-/** The path with the usrmerge alias spelled one way (`/usr/lib/x` for `/lib/x`). */
+/**
+ * The path with the usrmerge alias spelled one way (`/usr/lib/x` for `/lib/x`).
+ *
+ * @example Both spellings of one file
+ * ```ts
+ * import { canonicalPath } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(canonicalPath("/lib/x86_64-linux-gnu/libc.so.6"), canonicalPath("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+ * ```
+ */
 export function canonicalPath(path: string): string {
   for (const dir of MERGED) {
     if (path === dir || path.startsWith(`${dir}/`)) return `/usr${path}`;

@@ -96,7 +96,17 @@ export function checkReboot(options: RebootOptions = {}): RebootCheck {
 /** Risky units with a fix short of a reboot: a login prompt restarted by hand, daemon-reexec. */
 const HAS_OWN_FIX = /^(?:(?:serial-|container-|console-)?getty@.*|user@\d+)\.service$/;
 
-/** The verdict of a scan's groups and a reboot check. */
+/**
+ * The verdict of a scan's groups and a reboot check.
+ *
+ * @example Nothing stale and no reboot needed
+ * ```ts
+ * import { checkReboot, verdictOf } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(verdictOf([], checkReboot({ root: "testdata/root_current" })), "nothing");
+ * ```
+ */
 export function verdictOf(groups: readonly Group[], reboot: RebootCheck): Verdict {
   return reboot.required ? "reboot" : groups.length > 0 ? "restart" : "nothing";
 }

@@ -19,15 +19,20 @@ import {
 } from "./identity.ts";
 import { type Mount, parseMountInfo } from "./mounts.ts";
 import { isGranted } from "./permissions.ts";
+import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "./scripts.ts";
 
 /** How a process uses a deleted file. */
-export type FileKind = "library" | "executable" | "fd";
+export type FileKind = "library" | "executable" | "fd" | "script";
 
 /** A deleted file in use by a process. */
 export interface DeletedFile {
   /** The file's name, without the kernel's ` (deleted)` marker; lossless (see `decodeName`). */
   readonly path: string;
-  /** `library`: mapped (shared libraries, also other mapped files); `executable`: the program itself; `fd`: held open. */
+  /**
+   * `library`: mapped (shared libraries, also other mapped files); `executable`:
+   * the program itself; `fd`: held open; `script`: the script an interpreter
+   * runs, deleted, replaced or changed since the process started (`scripts`).
+   */
   readonly kind: FileKind;
   /**
    * Present when the file's identity could not be checked and the kernel's
@@ -62,6 +67,12 @@ export interface ScanResult {
   readonly unreadable: number;
   /** How many processes were read completely (those that exited meanwhile are not counted). */
   readonly scanned: number;
+  /**
+   * With `scripts`: interpreters whose script is no file the scan could look
+   * at (`python -c`, `-m module`, standard input, a file system not asked),
+   * and why. They are not reported stale.
+   */
+  readonly scriptsUnknown?: readonly { readonly pid: number; readonly reason: string }[];
   /**
    * Set when the scan lacked the privilege to see every process, and why: it
    * is not root (no `CAP_SYS_PTRACE`) and could not read other users'
@@ -98,6 +109,13 @@ export interface ScanOptions {
    * not answer are never asked.
    */
   readonly deadline?: number;
+  /**
+   * Also look for interpreted programs (Python, Perl, Ruby, PHP, Node) whose
+   * script was deleted, replaced or changed after they started: one `exe`
+   * link per process, and for interpreters the script's lookup. Default false.
+   * Not on a tree that is not a confirmed procfs (no process root to look in).
+   */
+  readonly scripts?: boolean;
 }
 
 interface ScanContext {
@@ -114,6 +132,9 @@ interface ScanContext {
   namesLeft: number;
   unreadable: number;
   scanned: number;
+  /** The boot time for script checks, read once; null when scripts are not looked for. */
+  readonly boot: number | null;
+  readonly scriptsUnknown: { pid: number; reason: string }[];
 }
 
 /** The limits of a tree that is not a confirmed procfs, file by file: what the kernel could write. */
@@ -222,6 +243,8 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
     unreadable: 0,
     scanned: 0,
+    boot: trusted && options.scripts ? readBootTime(root) : null,
+    scriptsUnknown: [],
   };
   const self = collect === collectOpen ? ownPid(context.root) : undefined;
   const processes: ProcessFinding[] = [];
@@ -242,6 +265,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
       continue;
     }
     if (context.unreadable === unreadableBefore) context.scanned++;
+    if (context.boot !== null) files.push(...staleScripts(context, pid, context.boot));
     if (files.length === 0) continue;
     const argv = readArgv(context, pid);
     if (argv === undefined) continue;
@@ -258,6 +282,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     processes,
     unreadable: context.unreadable,
     scanned: context.scanned,
+    ...(context.boot !== null ? { scriptsUnknown: context.scriptsUnknown } : {}),
     ...(limited ? { limited } : {}),
     finished,
   };
@@ -492,6 +517,65 @@ class FoundFiles {
     if (this.#index !== null) return this.#index.get(`${kind}\0${path}`) ?? -1;
     return this.files.findIndex((file) => file.path === path && file.kind === kind);
   }
+}
+
+/** How far a process's start time may be off: a tick of the start, and of the uptime. */
+const START_SLACK_MS = 30;
+
+function readBootTime(root: string): number | null {
+  try {
+    return bootTimeMs(Deno.readTextFileSync(`${root}/uptime`), Date.now());
+  } catch (error) {
+    classifyReadError(error);
+    return null;
+  }
+}
+
+/**
+ * The script of an interpreter process, when it was deleted, replaced or
+ * changed after the process started (its ctime later than the start). Only
+ * its argument vector and `/proc` are read: nothing is ever run.
+ */
+function staleScripts(context: ScanContext, pid: number, boot: number): DeletedFile[] {
+  const dir = `${context.root}/${pid}`;
+  let exe: string;
+  try {
+    exe = readLinkName(`${dir}/exe`);
+  } catch (error) {
+    classifyReadError(error);
+    return [];
+  }
+  const kind = interpreterOf(withoutMarker(exe) ?? exe);
+  if (kind === undefined) return [];
+  const argv = readArgv(context, pid);
+  if (argv === undefined) return [];
+  const script = scriptArgument(kind, argv);
+  const unknown = (reason: string) => {
+    context.scriptsUnknown.push({ pid, reason });
+    return [];
+  };
+  if ("unknown" in script) return unknown(script.unknown);
+  let path = script.path;
+  let started: number | null;
+  try {
+    if (!path.startsWith("/")) path = `${readLinkName(`${dir}/cwd`).replace(/\/$/, "")}/${path}`;
+    started = processStart(readWholeName(`${dir}/stat`), boot);
+  } catch (error) {
+    classifyReadError(error);
+    return [];
+  }
+  if (started === null) return unknown("its start time cannot be read");
+  const found = context.identity.fileAt(pid, path);
+  if (!found.found) {
+    if (found.unresolvable !== undefined) return unknown(`${path}: ${found.unresolvable}`);
+    return [{ path, kind: "script" }];
+  }
+  // Start times are in 10 ms ticks, and the boot time is read to 10 ms: a change
+  // within that of the start cannot be told from one before it.
+  if (found.changedMs !== null && found.changedMs > started + START_SLACK_MS) {
+    return [{ path, kind: "script" }];
+  }
+  return [];
 }
 
 /** The deleted executable's name, or "" when the program file is not deleted or unknown. */

@@ -82,6 +82,8 @@ export interface JsonReport {
   scanned?: number;
   /** Why the scan could see only part of the processes (not root, `hidepid=`), or null. */
   limited?: string | null;
+  /** With `--scripts`: interpreters whose script is no file the scan could look at, and why. */
+  scripts_unknown?: { pid: number; reason: string }[];
   /** What to do, all told (when the reboot check ran): nothing, restart what is listed, reboot. */
   verdict?: Verdict;
   /** The reboot check, when it ran. */
@@ -115,6 +117,8 @@ export interface JsonFormatOptions {
   readonly scanned?: number;
   /** Why the scan could see only part of the processes (see `ScanResult.limited`). */
   readonly limited?: string;
+  /** Interpreters whose script could not be looked at (`--scripts`), for `scripts_unknown`. */
+  readonly scriptsUnknown?: readonly { readonly pid: number; readonly reason: string }[];
   /** The packages that own each file (`--packages`): `package` per file. Default: not reported. */
   readonly packages?: PackageOwners;
   /** The reboot check, for `verdict` and `reboot`. Default: not reported. */
@@ -146,6 +150,12 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
     ...(options.scanned === undefined && options.limited === undefined
       ? {}
       : { limited: options.limited === undefined ? null : toDisplayText(options.limited) }),
+    ...(options.scriptsUnknown === undefined ? {} : {
+      scripts_unknown: options.scriptsUnknown.map(({ pid, reason }) => ({
+        pid,
+        reason: toDisplayText(reason),
+      })),
+    }),
     ...(options.reboot === undefined
       ? {}
       : { verdict: verdictOf(groups, options.reboot), reboot: jsonReboot(options.reboot) }),

@@ -27,6 +27,17 @@ export interface PackageUse {
 /**
  * Groups the stale processes by the package of their files: a process using
  * files of two packages counts for both. Packages by name, the unowned last.
+ *
+ * @example One package, one file no package owns
+ * ```ts
+ * import { packageUses } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const files = [{ path: "/lib/x.so", kind: "library" as const }, { path: "/opt/y.so", kind: "library" as const }];
+ * const owners = new Map([["/lib/x.so", [{ name: "libx1", version: "1", changed: null, changedFrom: null }]]]);
+ * const uses = packageUses([{ pids: [7], argv: ["a"], cmdline: "a", files }], owners);
+ * assertEquals(uses.map((use) => [use.owner?.name ?? null, use.files]), [["libx1", []], [null, ["/opt/y.so"]]]);
+ * ```
  */
 export function packageUses(groups: readonly Group[], owners: PackageOwners): PackageUse[] {
   const uses = new Map<
@@ -56,7 +67,18 @@ export function packageUses(groups: readonly Group[], owners: PackageOwners): Pa
     }));
 }
 
-/** `libssl3:amd64 3.0.15-1~deb12u1, changed 2026-11-30 10:02:11`, or the owners of one file. */
+/**
+ * A package as the sections name it.
+ *
+ * @example With its version and when it changed
+ * ```ts
+ * import { packageLabel } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const owner = { name: "libssl3:amd64", version: "3.0.15-1~deb12u1", changed: "2026-11-30 10:02:11", changedFrom: "dpkg.log" as const };
+ * assertEquals(packageLabel(owner), "libssl3:amd64 3.0.15-1~deb12u1, changed 2026-11-30 10:02:11");
+ * ```
+ */
 export function packageLabel(owner: PackageOwner): string {
   const changed = owner.changed === null
     ? ""
@@ -103,6 +125,15 @@ export function formatPackages(
  * line: `PACKAGE;VERSION;CHANGED;PIDS` (empty fields where unknown; the
  * package field empty for files no package owns), fields escaped as the
  * records' are.
+ *
+ * @example One line per package
+ * ```ts
+ * import { formatPackagesMachine } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const groups = [{ pids: [7, 9], argv: ["a"], cmdline: "a", files: [{ path: "/x.so", kind: "library" as const }] }];
+ * assertEquals(formatPackagesMachine(groups, new Map([["/x.so", []]])), ";;;7,9\n");
+ * ```
  */
 export function formatPackagesMachine(groups: readonly Group[], owners: PackageOwners): string {
   return packageUses(groups, owners).map((use) =>

@@ -26,6 +26,7 @@ Deno.test("parseCli() defaults to a human libs scan of /proc with the default ig
     reboot: false,
     rebootCritical: false,
     packages: false,
+    scripts: false,
     ignore: { patterns: [...DEFAULT_IGNORE_PATTERNS], literals: [...DEFAULT_IGNORE_LITERALS] },
   });
 });
@@ -70,6 +71,7 @@ Deno.test("parseCli() accepts the Python tools' flags and their long forms", asy
     [["--color", "always"], { color: "always" }],
     [["-V"], { version: true }],
     [["--packages"], { packages: true }],
+    [["--scripts"], { scripts: true }],
     [["--reboot"], { reboot: true, units: true }],
     [["--json"], { reboot: true }],
     [["-m"], { reboot: false }],
@@ -175,6 +177,7 @@ Deno.test("helpText() documents every flag", () => {
       "-q, --quiet",
       "-V, --version",
       "--packages",
+      "--scripts",
       "--reboot",
       "--reboot-critical",
       "--root DIR",

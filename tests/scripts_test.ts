@@ -1,0 +1,167 @@
+import { assert, assertEquals } from "@std/assert";
+import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "../lib/scripts.ts";
+import { runCli } from "./_helpers.ts";
+
+Deno.test("scriptArgument() finds the script past the interpreter's options, never guessing", () => {
+  const cases: [Parameters<typeof scriptArgument>, ReturnType<typeof scriptArgument>][] = [
+    [["python", ["python3", "app.py"]], { path: "app.py" }],
+    [["python", ["python3", "-u", "-X", "dev", "-W", "ignore", "/srv/a b.py", "-c"]], {
+      path: "/srv/a b.py",
+    }],
+    [["python", ["python3", "-Wcustom", "x.py"]], { path: "x.py" }],
+    [["python", ["python3", "-uc", "print(1)"]], { unknown: "it runs -uc print(1), not a file" }],
+    [["python", ["python3", "-m", "http.server"]], {
+      unknown: "it runs -m http.server, not a file",
+    }],
+    [["python", ["python3"]], { unknown: "it reads its script from standard input" }],
+    [["python", ["python3", "-"]], { unknown: "it reads its script from standard input" }],
+    [["python", ["python3", "--", "-odd.py"]], { path: "-odd.py" }],
+    [["perl", ["perl", "-I", "/lib", "-Mstrict", "-w", "/usr/sbin/daemon.pl"]], {
+      path: "/usr/sbin/daemon.pl",
+    }],
+    [["perl", ["perl", "-ne", "print"]], { unknown: "it runs -ne print, not a file" }],
+    [["ruby", ["ruby", "-r", "json", "-Ilib", "app.rb"]], { path: "app.rb" }],
+    [["ruby", ["ruby", "-e", "sleep"]], { unknown: "it runs -e sleep, not a file" }],
+    [["php", ["php", "-d", "x=1", "-f", "cron.php"]], { path: "cron.php" }],
+    [["php", ["php", "-r", "sleep(9);"]], { unknown: "it runs -r sleep(9);, not a file" }],
+    [["node", ["node", "--require", "x", "--max-old-space-size=64", "srv.js"]], { path: "srv.js" }],
+    [["node", ["node", "-e", "1"]], { unknown: "it runs -e 1, not a file" }],
+  ];
+  for (const [args, expected] of cases) {
+    assertEquals(scriptArgument(...args), expected, args[1].join(" "));
+  }
+});
+
+Deno.test("interpreterOf() knows interpreters by name, versions included", () => {
+  assertEquals(interpreterOf("/usr/bin/python3.11"), "python");
+  assertEquals(interpreterOf("/usr/bin/perl5.36.0"), "perl");
+  assertEquals(interpreterOf("/usr/local/bin/node"), "node");
+  assertEquals(interpreterOf("/usr/bin/php8.2"), "php");
+  assertEquals(interpreterOf("/usr/sbin/nginx"), undefined);
+  assertEquals(interpreterOf("/usr/bin/python3-config"), undefined);
+});
+
+Deno.test("processStart() counts after the command name, whatever it holds", () => {
+  const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+  fields[19] = "12345"; // field 22, starttime
+  const stat = `42 (evil) (name) 1 2) ${fields.join(" ")}`;
+  assertEquals(processStart(stat, 1_700_000_000_000), 1_700_000_000_000 + 123_450);
+  assertEquals(
+    bootTimeMs("350735.47 699719.33\n", 1_700_000_000_000 + 350_735_470),
+    1_700_000_000_000,
+  );
+  assertEquals(bootTimeMs("garbage", 1), null);
+});
+
+function which(path: string): string | undefined {
+  try {
+    return Deno.statSync(path).isFile ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const PYTHON = which("/usr/bin/python3");
+const PERL = which("/usr/bin/perl");
+const MISSING = Deno.uid() !== 0
+  ? "not root"
+  : PYTHON === undefined || PERL === undefined
+  ? "no /usr/bin/python3 or /usr/bin/perl"
+  : undefined;
+if (MISSING !== undefined) console.warn(`scripts_test: live case ignored: ${MISSING}`);
+
+Deno.test({
+  name:
+    "live: interpreters whose script was replaced or edited are found; -c and unchanged are not",
+  ignore: MISSING !== undefined,
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "lib_users_scripts_" });
+    // Python sleeps; Perl too; one script path has a space and a byte that is not UTF-8.
+    const script = `
+      cd "$1"
+      printf 'import time\\nwhile True: time.sleep(1)\\n' > replaced.py
+      cp replaced.py same.py
+      mkdir "space dir" "$(printf 'raw\\377')"
+      cp replaced.py "space dir/x.py"
+      cp replaced.py "$(printf 'raw\\377')/x.py"
+      printf 'sleep 1 while 1;\\n' > edited.pl
+      /usr/bin/python3 replaced.py & echo $!
+      /usr/bin/python3 same.py & echo $!
+      /usr/bin/python3 -c 'import time; time.sleep(100)' & echo $!
+      /usr/bin/perl edited.pl & echo $!
+      /usr/bin/python3 "space dir/x.py" & echo $!
+      /usr/bin/python3 "$(printf 'raw\\377')/x.py" & echo $!
+      echo ready
+      wait`;
+    const child = new Deno.Command("/bin/sh", {
+      args: ["-c", script, "sh", dir],
+      stdout: "piped",
+      stdin: "null",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("ready\n")) text += (await reader.read()).value ?? "";
+    const [replaced, same, inline, perl, spaced, raw] = text.trim().split("\n").slice(0, 6)
+      .map(Number);
+    try {
+      // Every process past its exec, its script read, before anything changes.
+      for (let tries = 0; tries < 200; tries++) {
+        const started = [replaced, same, inline, perl, spaced, raw].every((pid) =>
+          /python|perl/.test(Deno.readLinkSync(`/proc/${pid}/exe`))
+        );
+        if (started) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // An update: a new file renamed over the old; and an edit in place.
+      Deno.copyFileSync(`${dir}/replaced.py`, `${dir}/replaced.py.new`);
+      Deno.renameSync(`${dir}/replaced.py.new`, `${dir}/replaced.py`);
+      Deno.writeTextFileSync(`${dir}/edited.pl`, "# edited\n", { append: true });
+      await new Promise((resolve) =>
+        new Deno.Command("/bin/sh", {
+          args: [
+            "-c",
+            `cd "$1" && cp "space dir/x.py" t && mv t "space dir/x.py"`,
+            "sh",
+            dir,
+          ],
+        }).output().then(resolve)
+      );
+
+      const report = JSON.parse((await runCli(["-A"], ["--scripts", "--json"])).stdout);
+      const scriptsOf = (pid: number) =>
+        report.groups.find((g: { pids: number[] }) => g.pids.includes(pid))?.files
+          .filter((f: { kind: string }) => f.kind === "script")
+          .map((f: { path: string; path_base64?: string }) => f.path_base64 ?? f.path);
+      assertEquals(scriptsOf(replaced!), [`${dir}/replaced.py`]);
+      assertEquals(scriptsOf(perl!), [`${dir}/edited.pl`]);
+      assertEquals(
+        scriptsOf(same!),
+        undefined,
+        `an unchanged script is not stale: ${
+          JSON.stringify(report.groups.find((g: { pids: number[] }) => g.pids.includes(same!)))
+        }`,
+      );
+      assertEquals(scriptsOf(inline!), undefined);
+      const unknown = report.scripts_unknown.find((u: { pid: number }) => u.pid === inline);
+      assertEquals(unknown.reason, "it runs -c import time; time.sleep(100), not a file");
+      assertEquals(scriptsOf(spaced!), [`${dir}/space dir/x.py`]);
+      // Deno's file APIs take no bytes that are not UTF-8: such a script cannot be looked at,
+      // and says so, rather than being guessed either way.
+      const rawUnknown = report.scripts_unknown.find((u: { pid: number }) => u.pid === raw);
+      assertEquals(rawUnknown.reason, `${dir}/raw\ufffd/x.py: its name is not valid UTF-8`);
+      assertEquals(scriptsOf(raw!), undefined);
+      // Without --scripts, none of it.
+      const plain = JSON.parse((await runCli(["-A"], ["--json"])).stdout);
+      assert(!plain.groups.some((g: { pids: number[] }) => g.pids.includes(replaced!)));
+    } finally {
+      for (const pid of [replaced, same, inline, perl, spaced, raw]) {
+        try {
+          Deno.kill(pid!, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await reader.cancel();
+      await child.status;
+      await new Deno.Command("rm", { args: ["-rf", dir] }).output();
+    }
+  },
+});
