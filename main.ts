@@ -78,8 +78,9 @@ async function rebootCheck(groups: readonly Group[], options: CliOptions): Promi
 }
 
 /**
- * The packages of the stale files, from dpkg's database under `--root`; an
- * empty map, said once on stderr, where there is none (not a Debian system).
+ * The packages of the stale files, from dpkg's database under `--root`, else
+ * rpm's SQLite database; an empty map, said once on stderr, where there is
+ * neither (an rpm database of the older Berkeley DB or NDB formats is not read).
  */
 async function packageOwners(
   groups: readonly Group[],
@@ -87,9 +88,15 @@ async function packageOwners(
 ): Promise<PackageOwners> {
   const { findPackageOwners } = await import("./lib/packages.ts");
   const paths = groups.flatMap((group) => group.files.map((file) => file.path));
-  const owners = await findPackageOwners(paths, options.root);
-  if (owners !== null) return owners;
-  fail(`--packages: no dpkg database readable under ${options.root}: packages are not named`);
+  const dpkg = await findPackageOwners(paths, options.root);
+  if (dpkg !== null) return dpkg;
+  const { findRpmOwners } = await import("./lib/rpm.ts");
+  const rpm = await findRpmOwners(paths, options.root);
+  if (rpm !== null) return rpm;
+  fail(
+    `--packages: no dpkg database nor rpm SQLite database readable under ${options.root}: ` +
+      "packages are not named",
+  );
   return new Map();
 }
 

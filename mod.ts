@@ -127,3 +127,4 @@ export {
   type ScriptArgument,
   scriptArgument,
 } from "./lib/scripts.ts";
+export { findRpmOwners } from "./lib/rpm.ts";

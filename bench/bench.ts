@@ -84,6 +84,9 @@ const SUBJECTS: [string, string[]][] = [
   ["CLI --fds -m, deno task scan", cli("--fds", "-m")],
   ["CLI libs -m, bundled", cliBundled("-m")],
   ["CLI --fds -m, bundled", cliBundled("--fds", "-m")],
+  // What is asked for only: packages from this host's real dpkg database, interpreted scripts.
+  ["CLI libs -m --packages, bundled", cliBundled("-m", "--packages")],
+  ["CLI libs -m --scripts, bundled", cliBundled("-m", "--scripts")],
   // The monitoring routes: a status line with long output, and a textfile written atomically.
   ["CLI --format=nagios -t 50, bundled", cliBundled("--format=nagios", "-t", "50")],
   [

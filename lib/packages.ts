@@ -16,8 +16,11 @@ export interface PackageOwner {
   readonly version: string | null;
   /** When it was last installed or upgraded, `YYYY-MM-DD HH:MM:SS` local time, or null. */
   readonly changed: string | null;
-  /** Where `changed` comes from: dpkg's log, or the mtime of its file list (an upper bound). */
-  readonly changedFrom: "dpkg.log" | "list-mtime" | null;
+  /**
+   * Where `changed` comes from: dpkg's log, the mtime of its file list (an
+   * upper bound), or rpm's install time in its database.
+   */
+  readonly changedFrom: "dpkg.log" | "list-mtime" | "rpmdb" | null;
 }
 
 /** Directories that usrmerge made links into /usr: a path under one is the same file under /usr. */
@@ -212,10 +215,14 @@ async function gunzip(path: string): Promise<string> {
 function mtimeOf(path: string): string | null {
   try {
     const mtime = Deno.statSync(path).mtime;
-    if (mtime === null) return null;
-    const local = new Date(mtime.getTime() - mtime.getTimezoneOffset() * 60_000);
-    return local.toISOString().slice(0, 19).replace("T", " ");
+    return mtime === null ? null : localTime(mtime.getTime());
   } catch {
     return null;
   }
+}
+
+/** A time as dpkg's log writes it: `YYYY-MM-DD HH:MM:SS`, local time. */
+export function localTime(ms: number): string {
+  const offset = new Date(ms).getTimezoneOffset() * 60_000;
+  return new Date(ms - offset).toISOString().slice(0, 19).replace("T", " ");
 }

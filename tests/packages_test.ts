@@ -133,7 +133,10 @@ Deno.test("CLI --packages names packages in every format, with only --allow-read
     "-m",
   ]);
   assertEquals(none.code, 0);
-  assertStringIncludes(none.stderr, "--packages: no dpkg database readable under");
+  assertStringIncludes(
+    none.stderr,
+    "--packages: no dpkg database nor rpm SQLite database readable under",
+  );
 });
 
 /** A library a real package owns, that no running process maps, on a dpkg system; or why not. */

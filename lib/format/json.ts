@@ -39,7 +39,7 @@ export interface JsonFile {
     name: string;
     version: string | null;
     changed: string | null;
-    changed_from: "dpkg.log" | "list-mtime" | null;
+    changed_from: "dpkg.log" | "list-mtime" | "rpmdb" | null;
   } | null;
   /** With `--packages`: the other packages that list the path too. */
   other_owners?: string[];
