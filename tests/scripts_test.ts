@@ -80,6 +80,7 @@ Deno.test({
       cd "$1"
       printf 'import time\\nwhile True: time.sleep(1)\\n' > replaced.py
       cp replaced.py same.py
+      cp replaced.py gone.py
       mkdir "space dir" "$(printf 'raw\\377')"
       cp replaced.py "space dir/x.py"
       cp replaced.py "$(printf 'raw\\377')/x.py"
@@ -90,6 +91,7 @@ Deno.test({
       /usr/bin/perl edited.pl & echo $!
       /usr/bin/python3 "space dir/x.py" & echo $!
       /usr/bin/python3 "$(printf 'raw\\377')/x.py" & echo $!
+      /usr/bin/python3 gone.py & echo $!
       echo ready
       wait`;
     const child = new Deno.Command("/bin/sh", {
@@ -100,12 +102,12 @@ Deno.test({
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
     while (!text.includes("ready\n")) text += (await reader.read()).value ?? "";
-    const [replaced, same, inline, perl, spaced, raw] = text.trim().split("\n").slice(0, 6)
+    const [replaced, same, inline, perl, spaced, raw, gone] = text.trim().split("\n").slice(0, 7)
       .map(Number);
     try {
       // Every process past its exec, its script read, before anything changes.
       for (let tries = 0; tries < 200; tries++) {
-        const started = [replaced, same, inline, perl, spaced, raw].every((pid) =>
+        const started = [replaced, same, inline, perl, spaced, raw, gone].every((pid) =>
           /python|perl/.test(Deno.readLinkSync(`/proc/${pid}/exe`))
         );
         if (started) break;
@@ -116,6 +118,7 @@ Deno.test({
       Deno.copyFileSync(`${dir}/replaced.py`, `${dir}/replaced.py.new`);
       Deno.renameSync(`${dir}/replaced.py.new`, `${dir}/replaced.py`);
       Deno.writeTextFileSync(`${dir}/edited.pl`, "# edited\n", { append: true });
+      Deno.removeSync(`${dir}/gone.py`);
       await new Promise((resolve) =>
         new Deno.Command("/bin/sh", {
           args: [
@@ -134,6 +137,7 @@ Deno.test({
           .map((f: { path: string; path_base64?: string }) => f.path_base64 ?? f.path);
       assertEquals(scriptsOf(replaced!), [`${dir}/replaced.py`]);
       assertEquals(scriptsOf(perl!), [`${dir}/edited.pl`]);
+      assertEquals(scriptsOf(gone!), [`${dir}/gone.py`]);
       assertEquals(
         scriptsOf(same!),
         undefined,
@@ -154,7 +158,7 @@ Deno.test({
       const plain = JSON.parse((await runCli(["-A"], ["--json"])).stdout);
       assert(!plain.groups.some((g: { pids: number[] }) => g.pids.includes(replaced!)));
     } finally {
-      for (const pid of [replaced, same, inline, perl, spaced, raw]) {
+      for (const pid of [replaced, same, inline, perl, spaced, raw, gone]) {
         try {
           Deno.kill(pid!, "SIGKILL");
         } catch { /* gone */ }
