@@ -81,10 +81,12 @@ Deno.test({
       printf 'import time\\nwhile True: time.sleep(1)\\n' > replaced.py
       cp replaced.py same.py
       cp replaced.py gone.py
+      cp replaced.py edited.py
       mkdir "space dir" "$(printf 'raw\\377')"
       cp replaced.py "space dir/x.py"
       cp replaced.py "$(printf 'raw\\377')/x.py"
       printf 'sleep 1 while 1;\\n' > edited.pl
+      cp edited.pl replaced.pl
       /usr/bin/python3 replaced.py & echo $!
       /usr/bin/python3 same.py & echo $!
       /usr/bin/python3 -c 'import time; time.sleep(100)' & echo $!
@@ -92,6 +94,8 @@ Deno.test({
       /usr/bin/python3 "space dir/x.py" & echo $!
       /usr/bin/python3 "$(printf 'raw\\377')/x.py" & echo $!
       /usr/bin/python3 gone.py & echo $!
+      /usr/bin/python3 edited.py & echo $!
+      /usr/bin/perl replaced.pl & echo $!
       echo ready
       wait`;
     const child = new Deno.Command("/bin/sh", {
@@ -102,14 +106,14 @@ Deno.test({
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
     while (!text.includes("ready\n")) text += (await reader.read()).value ?? "";
-    const [replaced, same, inline, perl, spaced, raw, gone] = text.trim().split("\n").slice(0, 7)
+    const [replaced, same, inline, perl, spaced, raw, gone, pyEdited, plReplaced] = text.trim()
+      .split("\n").slice(0, 9)
       .map(Number);
     try {
       // Every process past its exec, its script read, before anything changes.
       for (let tries = 0; tries < 200; tries++) {
-        const started = [replaced, same, inline, perl, spaced, raw, gone].every((pid) =>
-          /python|perl/.test(Deno.readLinkSync(`/proc/${pid}/exe`))
-        );
+        const started = [replaced, same, inline, perl, spaced, raw, gone, pyEdited, plReplaced]
+          .every((pid) => /python|perl/.test(Deno.readLinkSync(`/proc/${pid}/exe`)));
         if (started) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -119,6 +123,9 @@ Deno.test({
       Deno.renameSync(`${dir}/replaced.py.new`, `${dir}/replaced.py`);
       Deno.writeTextFileSync(`${dir}/edited.pl`, "# edited\n", { append: true });
       Deno.removeSync(`${dir}/gone.py`);
+      Deno.writeTextFileSync(`${dir}/edited.py`, "# edited\n", { append: true });
+      Deno.copyFileSync(`${dir}/replaced.pl`, `${dir}/replaced.pl.new`);
+      Deno.renameSync(`${dir}/replaced.pl.new`, `${dir}/replaced.pl`);
       await new Promise((resolve) =>
         new Deno.Command("/bin/sh", {
           args: [
@@ -138,6 +145,8 @@ Deno.test({
       assertEquals(scriptsOf(replaced!), [`${dir}/replaced.py`]);
       assertEquals(scriptsOf(perl!), [`${dir}/edited.pl`]);
       assertEquals(scriptsOf(gone!), [`${dir}/gone.py`]);
+      assertEquals(scriptsOf(pyEdited!), [`${dir}/edited.py`]);
+      assertEquals(scriptsOf(plReplaced!), [`${dir}/replaced.pl`]);
       assertEquals(
         scriptsOf(same!),
         undefined,
@@ -158,7 +167,7 @@ Deno.test({
       const plain = JSON.parse((await runCli(["-A"], ["--json"])).stdout);
       assert(!plain.groups.some((g: { pids: number[] }) => g.pids.includes(replaced!)));
     } finally {
-      for (const pid of [replaced, same, inline, perl, spaced, raw, gone]) {
+      for (const pid of [replaced, same, inline, perl, spaced, raw, gone, pyEdited, plReplaced]) {
         try {
           Deno.kill(pid!, "SIGKILL");
         } catch { /* gone */ }
