@@ -135,6 +135,8 @@ interface ScanContext {
   /** The boot time for script checks, read once; null when scripts are not looked for. */
   readonly boot: number | null;
   readonly scriptsUnknown: { pid: number; reason: string }[];
+  /** The argument vector last read, and whose: the script check and the report share one read. */
+  lastArgv: { readonly pid: number; readonly argv: string[] | undefined } | null;
 }
 
 /** The limits of a tree that is not a confirmed procfs, file by file: what the kernel could write. */
@@ -245,6 +247,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     scanned: 0,
     boot: trusted && options.scripts ? readBootTime(root) : null,
     scriptsUnknown: [],
+    lastArgv: null,
   };
   const self = collect === collectOpen ? ownPid(context.root) : undefined;
   const processes: ProcessFinding[] = [];
@@ -267,7 +270,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     if (context.unreadable === unreadableBefore) context.scanned++;
     if (context.boot !== null) files.push(...staleScripts(context, pid, context.boot));
     if (files.length === 0) continue;
-    const argv = readArgv(context, pid);
+    const argv = argvOf(context, pid);
     if (argv === undefined) continue;
     if (context.limits && !keepArgv(context, argv)) continue;
     // A process that cleared its arguments must not hide: ps shows it as [comm].
@@ -400,6 +403,14 @@ function ownPid(root: string): number | undefined {
     classifyReadError(error);
     return undefined;
   }
+}
+
+/** `readArgv`, once per process: a failed read is counted once too. */
+function argvOf(context: ScanContext, pid: number): string[] | undefined {
+  if (context.lastArgv?.pid === pid) return context.lastArgv.argv;
+  const argv = readArgv(context, pid);
+  context.lastArgv = { pid, argv };
+  return argv;
 }
 
 function readArgv(context: ScanContext, pid: number): string[] | undefined {
@@ -547,7 +558,7 @@ function staleScripts(context: ScanContext, pid: number, boot: number): DeletedF
   }
   const kind = interpreterOf(withoutMarker(exe) ?? exe);
   if (kind === undefined) return [];
-  const argv = readArgv(context, pid);
+  const argv = argvOf(context, pid);
   if (argv === undefined) return [];
   const script = scriptArgument(kind, argv);
   const unknown = (reason: string) => {
