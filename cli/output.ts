@@ -45,6 +45,11 @@ export function writeTo(
   return undefined;
 }
 
+/** One line on stderr, `lib_users: MESSAGE`; a failure to write it changes nothing. */
+export function warn(message: string): void {
+  writeTo(Deno.stderr, `lib_users: ${message}\n`);
+}
+
 /** Writes a whole document to stdout. @throws {OutputError} */
 export function writeDocument(text: string): void {
   const error = writeTo(Deno.stdout, text);

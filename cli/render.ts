@@ -1,0 +1,233 @@
+/**
+ * What the CLI prints after a scan: the chosen format with the answers asked
+ * for (units, the restart plan, packages, the reboot question), to stdout or
+ * `--output`, and the exit code it makes.
+ *
+ * @module
+ */
+
+import config from "../deno.json" with { type: "json" };
+import { type CliOptions, EXIT } from "./flags.ts";
+import type { Group } from "../lib/group.ts";
+import { formatHuman, type HumanStyle } from "../lib/format/human.ts";
+import { formatMachine } from "../lib/format/machine.ts";
+import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/permissions.ts";
+import type { ScanResult } from "../lib/scan.ts";
+import type { RebootCheck } from "../lib/reboot.ts";
+import type { PackageOwners } from "../lib/format/packages.ts";
+import { warn, writeDocument, writeFileAtomically, writeRecords } from "./output.ts";
+
+/** The reboot question, asked only when the output answers it (a few small reads). */
+export async function rebootCheck(
+  groups: readonly Group[],
+  options: CliOptions,
+): Promise<RebootCheck> {
+  const { checkReboot } = await import("../lib/reboot.ts");
+  // A stale PID 1 or risky unit speaks for a reboot only from mapped files.
+  return checkReboot({
+    root: options.root,
+    proc: options.proc,
+    ...(options.scan === "libs" ? { groups } : {}),
+  });
+}
+
+/**
+ * The packages of the stale files, from dpkg's database under `--root`, else
+ * rpm's SQLite database; an empty map, said once on stderr, where there is
+ * neither (an rpm database of the older Berkeley DB or NDB formats is not read).
+ */
+export async function packageOwners(
+  groups: readonly Group[],
+  options: CliOptions,
+): Promise<PackageOwners> {
+  const { findPackageOwners } = await import("../lib/packages.ts");
+  const paths = groups.flatMap((group) => group.files.map((file) => file.path));
+  const dpkg = await findPackageOwners(paths, options.root);
+  if (dpkg !== null) return dpkg;
+  const { findRpmOwners } = await import("../lib/rpm.ts");
+  const rpm = await findRpmOwners(paths, options.root);
+  if (rpm !== null) return rpm;
+  warn(
+    `--packages: no dpkg database nor rpm SQLite database readable under ${options.root}: ` +
+      "packages are not named",
+  );
+  return new Map();
+}
+
+/**
+ * Why monitoring must not take this answer as the whole truth: the scan did
+ * not finish in time, or could not see every process (unless accepted).
+ */
+function incompleteReason(result: ScanResult, options: CliOptions): string | undefined {
+  if (!result.finished) {
+    return `the scan did not finish within ${options.timeout} s (${result.scanned} processes checked)`;
+  }
+  return options.allowPartial ? undefined : result.limited;
+}
+
+/** Prints the groups and the answers as `options` ask; returns the exit code. */
+export async function render(
+  groups: Group[],
+  result: ScanResult,
+  answers: { reboot: RebootCheck | undefined; packages: PackageOwners | undefined },
+  options: CliOptions,
+): Promise<number> {
+  const { reboot, packages } = answers;
+  const withPackages = packages === undefined ? {} : { packages };
+  const userNames = async () => {
+    if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
+    const { readUserNames } = await import("./passwd.ts");
+    return readUserNames();
+  };
+  const counts = { unreadable: result.unreadable, scanned: result.scanned };
+  const incomplete = incompleteReason(result, options);
+  switch (options.format) {
+    case "nagios": {
+      const { formatNagios } = await import("../lib/format/nagios.ts");
+      const { text, exitCode } = formatNagios(groups, {
+        scan: options.scan,
+        warning: options.warning,
+        ...counts,
+        ...(options.critical === undefined ? {} : { critical: options.critical }),
+        ...(incomplete === undefined ? {} : { incomplete }),
+        ...(reboot === undefined ? {} : { reboot, rebootCritical: options.rebootCritical }),
+        ...withPackages,
+      });
+      emit(text, options);
+      return exitCode;
+    }
+    case "prometheus": {
+      const { formatPrometheus } = await import("../lib/format/prometheus.ts");
+      emit(
+        formatPrometheus(groups, {
+          scan: options.scan,
+          ...counts,
+          version: config.version,
+          ...(incomplete === undefined ? {} : { incomplete }),
+          ...(reboot === undefined ? {} : { reboot }),
+          ...withPackages,
+        }),
+        options,
+      );
+      break;
+    }
+    case "json": {
+      const { formatJson } = await import("../lib/format/json.ts");
+      emit(
+        formatJson(groups, {
+          scan: options.scan,
+          ...counts,
+          ...(result.limited === undefined ? {} : { limited: result.limited }),
+          ...(result.scriptsUnknown === undefined ? {} : { scriptsUnknown: result.scriptsUnknown }),
+          ...(reboot === undefined ? {} : { reboot }),
+          ...withPackages,
+          userNames: await userNames(),
+        }),
+        options,
+      );
+      break;
+    }
+    case "machine":
+    case "human": {
+      const style = options.format === "human" && await useColour(options)
+        ? colourStyle()
+        : undefined;
+      let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
+        showFiles: options.showFiles,
+        showUnits: options.showFiles && options.services === "cgroup",
+        ...(style ? { style } : {}),
+        ...withPackages,
+      });
+      const services = options.services && groups.length > 0
+        ? await describeServices(groups, options)
+        : "";
+      if (services !== "") out += "\n" + services;
+      const packagesText = packages !== undefined && groups.length > 0
+        ? await describePackages(groups, packages, options)
+        : "";
+      if (packagesText !== "" && !options.restartHints) out += "\n" + packagesText;
+      if (options.restartHints && groups.length > 0) {
+        const { planRestarts } = await import("../lib/restart.ts");
+        const { formatRestartPlan } = await import("../lib/format/restart.ts");
+        out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
+        // After the plan, as shell comments: which update each restart answers.
+        if (packagesText !== "") out += "\n" + packagesText;
+      }
+      if (reboot !== undefined) {
+        const { formatReboot } = await import("../lib/format/reboot.ts");
+        out += (out === "" ? "" : "\n") + formatReboot(reboot, options.restartHints);
+      }
+      if (options.output !== undefined) writeFileAtomically(options.output, out);
+      else await writeRecords(out);
+    }
+  }
+  const found = groups.length > 0 || reboot?.required === true;
+  return options.check && found ? EXIT.STALE : EXIT.OK;
+}
+
+/** The packages section: for scripts after `-m`, as comments after the restart plan, else for people. */
+async function describePackages(
+  groups: readonly Group[],
+  packages: PackageOwners,
+  options: CliOptions,
+): Promise<string> {
+  const { formatPackages, formatPackagesMachine } = await import("../lib/format/packages.ts");
+  if (options.format === "machine" && !options.restartHints) {
+    return formatPackagesMachine(groups, packages);
+  }
+  return formatPackages(groups, packages, options.restartHints);
+}
+
+/** Writes a document or status line to `--output` or stdout. */
+export function emit(text: string, options: CliOptions): void {
+  if (options.output !== undefined) writeFileAtomically(options.output, text);
+  else writeDocument(text);
+}
+
+/**
+ * Bold PIDs and cyan file names, as SGR sequences of our own: `@std/fmt/colors`
+ * cannot be turned on while NO_COLOR is set, which `--color=always` must do.
+ */
+function colourStyle(): HumanStyle {
+  return {
+    pids: (text) => `\x1b[1m${text}\x1b[22m`,
+    cmdline: (text) => text,
+    files: (text) => `\x1b[36m${text}\x1b[39m`,
+  };
+}
+
+async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
+  const { unitsFromGroups, unitsFromSystemctl } = await import("../lib/services.ts");
+  const { formatServices } = await import("../lib/format/services.ts");
+  if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
+  const unavailable = (why: string) => {
+    // Said on stderr, where cron and the terminal show it; the section stays empty.
+    warn(`cannot run systemctl for -S: ${why}`);
+    return "";
+  };
+  if (!isGranted(SYSTEMCTL_PERMISSION)) {
+    return unavailable("not permitted (run with --allow-run=systemctl or -A)");
+  }
+  try {
+    const units = await unitsFromSystemctl(groups.flatMap((group) => group.pids));
+    return formatServices(groups, units);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return unavailable("not installed");
+    if (error instanceof Error) return unavailable(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Whether the human output is coloured: `--color`, or by default on a
+ * terminal unless NO_COLOR is set to something (no-color.org: an empty value
+ * does not count).
+ */
+async function useColour(options: CliOptions): Promise<boolean> {
+  if (options.color !== "auto") return options.color === "always";
+  if (!Deno.stdout.isTerminal()) return false;
+  const variable: Deno.EnvPermissionDescriptor = { name: "env", variable: "NO_COLOR" };
+  // Asked first: an ungranted read would make Deno prompt on a terminal.
+  if ((await Deno.permissions.query(variable)).state !== "granted") return !Deno.noColor;
+  return (Deno.env.get("NO_COLOR") ?? "") === "";
+}
