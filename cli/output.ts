@@ -6,6 +6,8 @@
  * @module
  */
 
+import { isGranted } from "../lib/permissions.ts";
+
 const encoder = new TextEncoder();
 
 /** The output could not be written (a full disk, an I/O error): exit 2, not a bug. */
@@ -127,9 +129,7 @@ export function writeFileAtomically(path: string, text: string): void {
   }
   // Asked first: an ungranted write would make Deno prompt on a terminal. The
   // rename needs reads too, in Deno's permission model.
-  const granted = (name: "read" | "write") =>
-    Deno.permissions.querySync({ name, path: dir }).state === "granted";
-  if (!granted("read") || !granted("write")) {
+  if (!isGranted({ name: "read", path: dir }) || !isGranted({ name: "write", path: dir })) {
     throw new OutputError(
       `cannot write "${path}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)`,
     );

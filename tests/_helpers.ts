@@ -179,3 +179,13 @@ export function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
     }
   });
 }
+
+/** Where the system directories hold `tool`, or undefined: a test that needs it is then ignored. */
+export function findTool(tool: string): string | undefined {
+  for (const dir of ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"]) {
+    try {
+      if (Deno.statSync(`${dir}/${tool}`).isFile) return `${dir}/${tool}`;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}

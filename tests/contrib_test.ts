@@ -7,19 +7,15 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { decodeRun, ROOT } from "./_helpers.ts";
+import { decodeRun, findTool, ROOT } from "./_helpers.ts";
 
 const CONTRIB = `${ROOT}/contrib`;
 const INSTALLED = "/usr/local/bin/lib_users";
 
 function which(tool: string): string | undefined {
-  for (const dir of ["/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/local/bin"]) {
-    try {
-      if (Deno.statSync(`${dir}/${tool}`).isFile) return `${dir}/${tool}`;
-    } catch { /* not here */ }
-  }
-  console.warn(`contrib_test: ${tool} not found: its test is ignored`);
-  return undefined;
+  const path = findTool(tool);
+  if (path === undefined) console.warn(`contrib_test: ${tool} not found: its test is ignored`);
+  return path;
 }
 
 async function run(command: string, args: string[]) {

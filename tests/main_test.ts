@@ -3,6 +3,7 @@ import {
   type CliRun,
   decodeRun,
   fakeSystemctl,
+  findTool,
   FIXTURE_LIBS_MACHINE,
   FIXTURE_PROC,
   ROOT,
@@ -20,15 +21,10 @@ const ELSEWHERE = Deno.makeTempDirSync({ prefix: "lib_users_elsewhere_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(ELSEWHERE, { recursive: true }));
 
 /** promtool (Debian package prometheus), or undefined: the test that needs it is ignored. */
-const PROMTOOL = (() => {
-  for (const path of ["/usr/bin/promtool", "/usr/local/bin/promtool"]) {
-    try {
-      if (Deno.statSync(path).isFile) return path;
-    } catch { /* not here */ }
-  }
+const PROMTOOL = findTool("promtool");
+if (PROMTOOL === undefined) {
   console.warn("main_test: promtool case ignored: no promtool (Debian package prometheus)");
-  return undefined;
-})();
+}
 
 const LIBS_HUMAN = `\
 99,1000 "/usr/sbin/cron -f"

@@ -1,6 +1,6 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { findRpmOwners, parseRpmHeader } from "../lib/rpm.ts";
-import { decodeRun, ROOT, runCli } from "./_helpers.ts";
+import { decodeRun, findTool, ROOT, runCli } from "./_helpers.ts";
 
 const RPM_ROOT = `${ROOT}/testdata/root_rpm`;
 
@@ -46,13 +46,7 @@ Deno.test("CLI --packages names an RPM package, with only --allow-read", async (
   );
 });
 
-const RPMBUILD = (() => {
-  try {
-    return Deno.statSync("/usr/bin/rpmbuild").isFile && Deno.statSync("/usr/bin/rpm").isFile;
-  } catch {
-    return false;
-  }
-})();
+const RPMBUILD = findTool("rpmbuild") !== undefined && findTool("rpm") !== undefined;
 if (!RPMBUILD) console.warn("rpm_test: the rpm case is ignored: no rpm and rpmbuild (Debian: rpm)");
 
 Deno.test({

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "../lib/scripts.ts";
-import { runCli } from "./_helpers.ts";
+import { findTool, runCli } from "./_helpers.ts";
 
 Deno.test("scriptArgument() finds the script past the interpreter's options, never guessing", () => {
   const cases: [Parameters<typeof scriptArgument>, ReturnType<typeof scriptArgument>][] = [
@@ -53,15 +53,9 @@ Deno.test("processStart() counts after the command name, whatever it holds", () 
   assertEquals(bootTimeMs("garbage", 1), null);
 });
 
-function which(path: string): string | undefined {
-  try {
-    return Deno.statSync(path).isFile ? path : undefined;
-  } catch {
-    return undefined;
-  }
-}
-const PYTHON = which("/usr/bin/python3");
-const PERL = which("/usr/bin/perl");
+// The system's own interpreters: the script processes run /usr/bin/python3 and /usr/bin/perl.
+const PYTHON = findTool("python3") === "/usr/bin/python3" ? "/usr/bin/python3" : undefined;
+const PERL = findTool("perl") === "/usr/bin/perl" ? "/usr/bin/perl" : undefined;
 const MISSING = Deno.uid() !== 0
   ? "not root"
   : PYTHON === undefined || PERL === undefined

@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { compareVersions } from "../lib/versions.ts";
+import { findTool } from "./_helpers.ts";
 
 Deno.test("compareVersions() orders kernel releases as dpkg does", () => {
   const sign = (a: string, b: string) => Math.sign(compareVersions(a, b));
@@ -12,14 +13,8 @@ Deno.test("compareVersions() orders kernel releases as dpkg does", () => {
   assertEquals(sign("6.6.2-arch1-1", "6.6.10-arch1-1"), -1);
 });
 
-const DPKG = (() => {
-  try {
-    return Deno.statSync("/usr/bin/dpkg").isFile ? "/usr/bin/dpkg" : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-if (DPKG === undefined) console.warn("versions_test: dpkg case ignored: no /usr/bin/dpkg");
+const DPKG = findTool("dpkg");
+if (DPKG === undefined) console.warn("versions_test: dpkg case ignored: no dpkg");
 
 Deno.test({
   name: "compareVersions() agrees with dpkg --compare-versions on random versions",
