@@ -398,7 +398,11 @@ Deno.test("createIdentityJudge() makes no view from a process that exited while 
     const process = (pid: number | "self", withMounts: boolean) => {
       Deno.mkdirSync(`${proc}/${pid}/ns`, { recursive: true });
       Deno.mkdirSync(`${proc}/${pid}/map_files`);
-      Deno.symlinkSync("mnt:[4026531832]", `${proc}/${pid}/ns/mnt`);
+      // The scanner's namespace is not theirs: their tree is read from them alone.
+      Deno.symlinkSync(
+        `mnt:[${pid === "self" ? 4026531832 : 4026532999}]`,
+        `${proc}/${pid}/ns/mnt`,
+      );
       Deno.symlinkSync("/", `${proc}/${pid}/root`);
       Deno.symlinkSync(decoy, `${proc}/${pid}/map_files/1-2`);
       if (withMounts) Deno.writeTextFileSync(`${proc}/${pid}/mountinfo`, mountinfo);
@@ -413,7 +417,10 @@ Deno.test("createIdentityJudge() makes no view from a process that exited while 
       device,
       inode: String(info.ino),
     };
-    assertEquals(judge.mapping(10, file, "1-2").stale, true);
+    assertEquals(judge.mapping(10, file, "1-2"), {
+      stale: true,
+      unverified: "the process's root cannot be read",
+    });
     // 11 sees the same tree, whole: the live file named like a marked one is no finding.
     assertEquals(judge.mapping(11, file, "1-2"), { stale: false });
   } finally {
