@@ -39,6 +39,35 @@ export function readWholeName(path: string, limit?: ReadLimit): string {
 }
 
 /**
+ * Reads `/proc/PID/cmdline` files into one reused buffer. The kernel fills a
+ * read of it as far as the arguments go, so a read that leaves room is the
+ * whole: one `read` for most processes, where Deno's whole-file read probes in
+ * 32-byte steps, a `read` each (and each a walk of the process's memory).
+ */
+export class ArgvReader {
+  #buffer = new Uint8Array(4096);
+
+  /** The file's text, decoded losslessly (see `decodeName`). */
+  read(path: string): string {
+    const file = Deno.openSync(path);
+    let filled = 0;
+    try {
+      for (;;) {
+        const count = file.readSync(this.#buffer.subarray(filled)) ?? 0;
+        filled += count;
+        if (count === 0 || filled < this.#buffer.length) break;
+        const bigger = new Uint8Array(this.#buffer.length * 2);
+        bigger.set(this.#buffer);
+        this.#buffer = bigger;
+      }
+    } finally {
+      file.close();
+    }
+    return decodeName(this.#buffer.subarray(0, filled));
+  }
+}
+
+/**
  * How much a file of a tree that is not a confirmed procfs may hold: what the
  * kernel itself could produce there. Such a file is read only when it is a
  * regular file (no link out of the tree, no FIFO or device that would block

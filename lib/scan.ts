@@ -8,7 +8,13 @@
 import { mapFilesName, withoutMarker } from "./maps.ts";
 import { type CandidateFile, MapsReader } from "./maps_reader.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
-import { classifyReadError, type ReadLimit, readLinkName, readWholeName } from "./procfs.ts";
+import {
+  ArgvReader,
+  classifyReadError,
+  type ReadLimit,
+  readLinkName,
+  readWholeName,
+} from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
 import {
   createIdentityJudge,
@@ -125,6 +131,7 @@ interface ScanContext {
   readonly identity: IdentityJudge;
   /** Reads each maps file, with what it parsed of the files met so far. */
   readonly maps: MapsReader;
+  readonly argvReader: ArgvReader;
   readonly ignored: (name: string) => boolean;
   /** What each file may hold when the proc root is not a confirmed procfs; null when it is. */
   readonly limits: TreeLimits | null;
@@ -240,6 +247,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
       ignored,
       ...(trusted ? {} : { keep: (text: string) => keepName(context, text) }),
     }),
+    argvReader: new ArgvReader(),
     ignored,
     limits: trusted ? null : TREE_LIMITS,
     namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
@@ -416,7 +424,10 @@ function argvOf(context: ScanContext, pid: number): string[] | undefined {
 function readArgv(context: ScanContext, pid: number): string[] | undefined {
   let cmdline: string;
   try {
-    cmdline = readWholeName(`${context.root}/${pid}/cmdline`, context.limits?.cmdline);
+    const path = `${context.root}/${pid}/cmdline`;
+    cmdline = context.limits
+      ? readWholeName(path, context.limits.cmdline)
+      : context.argvReader.read(path);
   } catch (error) {
     if (classifyReadError(error) === "unreadable") context.unreadable++;
     return undefined;
