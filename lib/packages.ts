@@ -82,31 +82,41 @@ export async function findPackageOwners(
   }
   const wanted = [...new Set(paths)];
   const found = new Map<string, PackageOwner[]>(wanted.map((path) => [path, []]));
-  // Each path as dpkg may have listed it: the usrmerge alias either way, one line each.
-  const spellings = wanted.map((path) => {
+  // Each path as dpkg may have listed it (the usrmerge alias either way), to the asked paths.
+  const asked = new Map<string, string[]>();
+  for (const path of wanted) {
     // dpkg lists absolute paths only; any other line of a list is no file.
-    if (!path.startsWith("/")) return [];
+    if (!path.startsWith("/")) continue;
     const canonical = canonicalPath(path);
     const short = canonical.startsWith("/usr/") && MERGED.some((dir) =>
         canonical.startsWith(`/usr${dir}/`)
       )
       ? canonical.slice(4)
       : canonical;
-    return [...new Set([canonical, short])].map((spelled) => `\n${spelled}\n`);
-  });
+    for (const spelled of new Set([canonical, short])) {
+      const paths = asked.get(spelled);
+      if (paths === undefined) asked.set(spelled, [path]);
+      else paths.push(path);
+    }
+  }
   let versions: Map<string, string> | undefined;
   let logged: Map<string, string> | undefined;
   for (const entry of entries) {
-    if (!entry.isFile || !entry.name.endsWith(".list")) continue;
+    if (!entry.isFile || !entry.name.endsWith(".list") || asked.size === 0) continue;
     let text: string;
     try {
-      text = `\n${Deno.readTextFileSync(`${info}/${entry.name}`)}\n`;
+      text = Deno.readTextFileSync(`${info}/${entry.name}`);
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) throw error;
       continue;
     }
-    const owning = wanted.filter((_, i) => spellings[i]!.some((line) => text.includes(line)));
-    if (owning.length === 0) continue;
+    // Each list is read once and each of its lines looked up among the asked paths.
+    const owning = new Set<string>();
+    for (const line of text.split("\n")) {
+      const paths = asked.get(line);
+      if (paths !== undefined) { for (const path of paths) owning.add(path); }
+    }
+    if (owning.size === 0) continue;
     // Read only once some asked path has an owner.
     versions ??= readStatus(`${base}/var/lib/dpkg/status`);
     logged ??= await readDpkgLogs(`${base}/var/log`);
