@@ -9,7 +9,15 @@ import { ROOT } from "./_helpers.ts";
 Deno.test("bench/bench.ts runs end to end at a tiny size and stops what it started", async () => {
   const before = new Set([...Deno.readDirSync("/proc")].map((e) => e.name));
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/bench/bench.ts`, "--sizes=6", "--rounds=1"],
+    args: [
+      "run",
+      "-A",
+      `${ROOT}/bench/bench.ts`,
+      "--scenarios=distinct,containers,fds,many-maps",
+      "--sizes=6",
+      "--many=20",
+      "--rounds=1",
+    ],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdout: "piped",
@@ -19,44 +27,35 @@ Deno.test("bench/bench.ts runs end to end at a tiny size and stops what it start
   assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
   assertMatch(stdout, /^# lib_users benchmark, \d{4}-\d\d-\d\d$/m);
   for (
+    const heading of ["distinct, N = 6", "containers, N = 6", "fds, N = 6", "many-maps, N = 20"]
+  ) {
+    assertMatch(stdout, new RegExp(`^## ${heading} (processes|files in one process) `, "m"));
+  }
+  for (
     const subject of [
-      "C floor, maps",
-      "C floor, fds",
-      "deno run (empty)",
-      "CLI libs -m, deno run -A main.ts",
-      "CLI libs -m, deno task scan",
-      "CLI --fds -m, deno task scan",
-      "CLI libs -m, bundled",
-      "CLI --fds -m, bundled",
-      "library libs, in-process",
-      "library fds, in-process",
+      "C floor",
+      "Deno start-up \\(empty\\)",
+      "lib_users, deno task scan",
+      "lib_users, bundled",
     ]
   ) {
-    assertMatch(
-      stdout,
-      new RegExp(`^\\| ${subject.replace(/[()]/g, "\\$&")} \\| [0-9.]+ \\(`, "m"),
-    );
+    assertEquals(stdout.match(new RegExp(`^\\| ${subject} \\| [0-9.]+ \\(`, "gm"))?.length, 4);
   }
-  for (const reading of ["medians", "best rounds"]) {
-    assertMatch(
-      stdout,
-      new RegExp(`^Targets, ${reading} \\(start-up [0-9.]+ ms, floor [0-9.]+ ms\\):$`, "m"),
-    );
-  }
-  assertEquals(
-    stdout.match(/^- library libs, in-process: [0-9.]+ ms ≤ 2× floor = [0-9.]+ ms: (NOT )?met$/gm)
-      ?.length,
-    2,
+  assertMatch(
+    stdout,
+    /^\| \(scan − Deno start-up\) ≤ 1\.5× the C floor \| distinct, N = 6, bundled \| -?[0-9.]+ \| (NOT )?met \|$/m,
   );
-  assertMatch(stdout, /^- CLI libs -m, bundled: [0-9.]+ MiB: (NOT )?met$/m);
-  // Every process the benchmark started is gone (its spawner reaps them).
+  assertMatch(
+    stdout,
+    /^\| containers ≤ 1\.3× distinct \(scan over the floor\) \| N = 6, bundled \| -?[0-9.]+ \| (NOT )?met \|$/m,
+  );
+  // Every process the benchmark started is gone (its spawners reap them).
   const leftover = [...Deno.readDirSync("/proc")]
     .filter((e) => /^\d+$/.test(e.name) && !before.has(e.name))
     .filter((e) => {
       try {
-        return new TextDecoder().decode(Deno.readFileSync(`/proc/${e.name}/cmdline`)).includes(
-          "3600",
-        );
+        const argv = new TextDecoder().decode(Deno.readFileSync(`/proc/${e.name}/cmdline`));
+        return argv.includes("3600") || argv.includes("lib_users_bench_");
       } catch {
         return false;
       }
