@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { runCli } from "./_helpers.ts";
+import { findTool, runCli } from "./_helpers.ts";
 import { buildMapper, type Mapper, realLibrary, sh, spawnMapper, withMapper } from "./_live.ts";
 import { type JsonFile, type JsonGroup, parseMachine } from "../mod.ts";
 import { createIdentityJudge } from "../lib/identity.ts";
@@ -381,6 +381,119 @@ Deno.test({
       } finally {
         await mapper.stop();
         await sh('umount "$1"', merged);
+      }
+    });
+  },
+});
+
+/** Why a file system cannot be made on a loop device here with `tool`, or undefined. */
+function loopMissing(tool: string, debianPackage: string): string | undefined {
+  if (ignore) return NO_MAPPER ?? NOT_ROOT;
+  if (findTool(tool) === undefined) return `no ${tool} (Debian ${debianPackage})`;
+  try {
+    Deno.statSync("/dev/loop-control");
+  } catch {
+    return "no loop devices (/dev/loop-control)";
+  }
+  return undefined;
+}
+
+const NO_BTRFS = loopMissing("mkfs.btrfs", "btrfs-progs");
+if (NO_BTRFS !== undefined) console.warn(`identity_test: btrfs case ignored: ${NO_BTRFS}`);
+
+Deno.test({
+  name: "scan judges files on btrfs by stat's devices: subvolumes, a subvol= mount, a snapshot",
+  ignore: NO_BTRFS !== undefined,
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "lib_users_btrfs_" });
+    const [top, sub] = [`${dir}/top`, `${dir}/sub`];
+    try {
+      await sh(
+        `truncate -s 200M "$1/fs.img"; "$4" -q -f "$1/fs.img" >/dev/null
+        mkdir "$2" "$3"; mount -o loop "$1/fs.img" "$2"
+        btrfs subvolume create "$2/sv" >/dev/null
+        mount -o loop,subvol=sv "$1/fs.img" "$3"`,
+        dir,
+        top,
+        sub,
+        // Found by full path: sbin is not on every PATH.
+        findTool("mkfs.btrfs")!,
+      );
+      const lib = realLibrary();
+      // Inode numbers start again in every subvolume: a.so, sv/b.so and snap/b.so share one.
+      for (const name of ["a.so", "sv/b.so", "sv/e.so", "f.so", "d.so (deleted)"]) {
+        Deno.copyFileSync(lib, `${top}/${name}`);
+      }
+      Deno.copyFileSync(lib, `${sub}/c.so`);
+      await sh('btrfs subvolume snapshot "$1/sv" "$1/snap" >/dev/null', top);
+      Deno.linkSync(`${top}/f.so`, `${top}/f.keep`);
+      const mapped = [
+        `${top}/a.so`,
+        `${top}/sv/b.so`,
+        `${top}/snap/b.so`,
+        `${sub}/c.so`,
+        `${top}/d.so (deleted)`,
+        `${top}/sv/e.so`,
+        `${top}/f.so`,
+      ];
+      await withMapper([MAPPER!, ...mapped], async (mapper) => {
+        for (const path of [`${top}/a.so`, `${top}/sv/b.so`, `${sub}/c.so`, `${top}/f.so`]) {
+          await sh(REPLACE, path);
+        }
+        // A link put back at the path: the marker stays, the name leads to the object again.
+        await sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', `${top}/sv/e.so`);
+        const stale = [`${sub}/c.so`, `${top}/a.so`, `${top}/f.so`, `${top}/sv/b.so`];
+        assertEquals(await filesOf(mapper.pid), stale);
+        assertEquals(await filesOf(mapper.pid, ["--fds"]), stale);
+        assertEquals(
+          await jsonFilesOf(mapper.pid),
+          stale.map((path) => ({ path, kind: "library", verified: true })),
+        );
+      });
+    } finally {
+      await sh('umount "$1" 2>/dev/null; umount "$2" 2>/dev/null; true', sub, top);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+const NO_SQUASHFS = loopMissing("mksquashfs", "squashfs-tools");
+if (NO_SQUASHFS !== undefined) {
+  console.warn(`identity_test: squashfs overlay case ignored: ${NO_SQUASHFS}`);
+}
+
+Deno.test({
+  name: "scan judges files on an overlay of a squashfs lower and a tmpfs upper layer",
+  ignore: NO_SQUASHFS !== undefined,
+  async fn() {
+    await withLibrary(async (dir) => {
+      const merged = `${dir}/merged`;
+      for (const sub of ["src", "lower", "up", "merged"]) Deno.mkdirSync(`${dir}/${sub}`);
+      for (const name of ["lib.so", "kept.so", "fake.so (deleted)"]) {
+        Deno.copyFileSync(`${dir}/lib.so`, `${dir}/src/${name}`);
+      }
+      await sh(
+        `mksquashfs "$1/src" "$1/lower.img" -quiet -noappend >/dev/null
+        mount -t squashfs -o loop,ro "$1/lower.img" "$1/lower"
+        mount -t tmpfs tmpfs "$1/up" && mkdir "$1/up/u" "$1/up/w"
+        mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/up/u,workdir=$1/up/w" "$1/merged"`,
+        dir,
+      );
+      try {
+        // A file made through the overlay lives in the upper layer.
+        Deno.copyFileSync(`${dir}/lib.so`, `${merged}/new.so`);
+        const names = ["lib.so", "kept.so", "fake.so (deleted)", "new.so"];
+        await withMapper([MAPPER!, ...names.map((name) => `${merged}/${name}`)], async (mapper) => {
+          await sh(REPLACE, `${merged}/lib.so`);
+          await sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', `${merged}/new.so`);
+          assertEquals(await filesOf(mapper.pid), [`${merged}/lib.so`]);
+          assertEquals(await filesOf(mapper.pid, ["--fds"]), [`${merged}/lib.so`]);
+          assertEquals(await jsonFilesOf(mapper.pid), [
+            { path: `${merged}/lib.so`, kind: "library", verified: true },
+          ]);
+        });
+      } finally {
+        await sh('umount "$1/merged"; umount "$1/up"; umount "$1/lower"', dir);
       }
     });
   },
