@@ -35,16 +35,58 @@ export const EXITED = "the process exited while it was read";
 const MISSING: Lookup = Object.freeze({ found: false });
 const MAX_LINKS = 40;
 
-/** A directory or link met on some walk, by its resolved path inside the root. */
+type Found = Lookup & { found: true };
+
+/** A directory, file or link as one `lstat` saw it, by its resolved path inside the root. */
 type Entry =
-  | { readonly link: false; readonly mount: Mount; readonly found: Lookup & { found: true } }
-  | { readonly link: true; readonly target: string };
+  | {
+    readonly link: false;
+    readonly mount: Mount;
+    readonly found: Found;
+    readonly isDirectory: boolean;
+    /** Its size in bytes, which tells roughly how many entries a directory holds. */
+    readonly size: number;
+    /** Owned by root. */
+    readonly rootOwned: boolean;
+    /** Whether others than root may add, remove or rename its entries (a directory). */
+    readonly openToOthers: boolean;
+    /** Whether only an entry's owner may remove or rename it (the sticky bit, as on /tmp). */
+    readonly sticky: boolean;
+  }
+  | { readonly link: true; readonly target: string; readonly rootOwned: boolean };
+
+/** Who may change a directory's entries. */
+interface Guard {
+  readonly rootOwned: boolean;
+  readonly openToOthers: boolean;
+  readonly sticky: boolean;
+}
+
+/** Where a walk stands: a directory (the root at first) or the file it ended on. */
+interface Place {
+  readonly dir: string;
+  readonly mount: Mount;
+  /** Undefined for the root, which was not looked up. */
+  readonly entry: (Entry & { link: false }) | undefined;
+  /** Who may change its entries; null for the root, asked only when it matters. */
+  readonly guard: Guard | null;
+  /**
+   * Whether no one but root can swap this place, or anything above it, for
+   * something else (a link to another tree, or to a mount that may not answer).
+   */
+  readonly fixed: boolean;
+}
 
 /**
  * Walks names inside one tree: one mount namespace seen from one root. The
  * tree's mount table tells which file system each component lies on; a chroot
  * in the scanner's own namespace also has the scanner's table (`outer`) for
  * the mounts above its root.
+ *
+ * Directories and links that only root could change (root's own, in
+ * directories no one else may write) are resolved once per tree for the whole
+ * scan, since processes of one tree share their paths (`/usr/lib/…`). Those a
+ * user could swap for a link while the scan runs are asked again on every walk.
  */
 export class PathWalker {
   readonly #rootLink: string;
@@ -53,6 +95,8 @@ export class PathWalker {
   readonly #entries = new Map<string, Entry>();
   /** The mount holding the root itself, or undefined when no table tells. */
   readonly #rootMount: Mount | undefined;
+  /** Who may change the root directory's entries; read once, on the first walk. */
+  #rootGuard: Guard | undefined;
 
   /**
    * @param rootLink The root as the scanner names it (`/proc/PID/root`'s target).
@@ -74,66 +118,97 @@ export class PathWalker {
    * never asked for.
    */
   lookUp(anchor: string, name: string): Lookup {
-    if (hasRawBytes(name)) return { found: false, unresolvable: "its name is not valid UTF-8" };
-    let inner: string;
-    if (this.#rootLink === "/") inner = name;
-    else if (name.startsWith(`${this.#rootLink}/`)) inner = name.slice(this.#rootLink.length);
-    else return { found: false, unresolvable: "it lies outside the process's root" };
-    if (this.#rootMount === undefined) return { found: false, unresolvable: NO_MOUNT };
-    const pending = inner.split("/").reverse();
-    let dir = "";
-    let mount = this.#rootMount;
-    let found: (Lookup & { found: true }) | undefined;
-    let links = 0;
-    while (pending.length > 0) {
-      const part = pending.pop()!;
-      if (part === "" || part === ".") continue;
-      if (found !== undefined && !this.#isDirectory(dir)) return MISSING;
-      if (part === "..") {
-        dir = dir.slice(0, dir.lastIndexOf("/"));
-        mount = this.#mountOfDir(dir);
-        found = undefined;
-        continue;
-      }
-      const path = `${dir}/${part}`;
-      let entry = this.#entries.get(path);
-      if (entry === undefined) {
-        const step = this.#step(anchor, path, mount);
-        if (!("link" in step)) return step;
-        entry = step;
-      }
-      if (entry.link) {
-        if (++links > MAX_LINKS) return { found: false, unresolvable: "too many symbolic links" };
-        if (entry.target.startsWith("/")) {
-          dir = "";
-          mount = this.#rootMount;
-        }
-        pending.push(...entry.target.split("/").reverse());
-        found = undefined;
-        continue;
-      }
-      dir = path;
-      mount = entry.mount;
-      found = entry.found;
-    }
-    if (found !== undefined) return found;
-    // The root itself, or a directory reached by `..`: stat'ed, free of links.
-    if (!isLocalType(mount.type)) {
+    const place = this.#walk(anchor, name);
+    if (!("dir" in place)) return place;
+    if (place.entry !== undefined) return place.entry.found;
+    // The root itself (also when reached by `..`).
+    if (!isLocalType(place.mount.type)) {
       return { found: false, unresolvable: "its file system is not asked" };
     }
     try {
-      return foundAt(Deno.statSync(anchor + (dir || "/")), mount);
+      return foundAt(Deno.statSync(`${anchor}/`), place.mount);
     } catch (error) {
       classifyReadError(error);
-      return { found: false, unresolvable: EXITED };
+      return EXITED_LOOKUP;
     }
   }
 
   /**
-   * One component not met before: its mount checked, then `lstat`ed. A
-   * directory or link is remembered; a file is returned as found (a name
-   * with more components after it is then missing, as the walk sees).
+   * The names in the directory `name` leads to; null when it is not a
+   * directory below the root, cannot be read, or its size says it holds more
+   * than about `maxBytes` of entries (listing costs by the entry, and any user
+   * may fill a directory).
    */
+  names(anchor: string, name: string, maxBytes: number): ReadonlySet<string> | null {
+    const place = this.#walk(anchor, name);
+    if (!("dir" in place)) return null;
+    const entry = place.entry;
+    if (entry === undefined || !entry.isDirectory || entry.size > maxBytes) return null;
+    try {
+      return new Set([...Deno.readDirSync(anchor + place.dir)].map((e) => e.name));
+    } catch (error) {
+      classifyReadError(error);
+      return null;
+    }
+  }
+
+  /** Resolves `name` to the place it ends on, or says why it cannot. */
+  #walk(anchor: string, name: string): Place | Lookup {
+    if (hasRawBytes(name)) return { found: false, unresolvable: "its name is not valid UTF-8" };
+    let inner: string;
+    if (this.#rootLink === "/") inner = name;
+    else if (name === this.#rootLink) inner = "/";
+    else if (name.startsWith(`${this.#rootLink}/`)) inner = name.slice(this.#rootLink.length);
+    else return { found: false, unresolvable: "it lies outside the process's root" };
+    if (this.#rootMount === undefined) return { found: false, unresolvable: NO_MOUNT };
+    const root: Place = {
+      dir: "",
+      mount: this.#rootMount,
+      entry: undefined,
+      guard: null,
+      fixed: true,
+    };
+    // The places walked through: `..` goes back one, never past the root.
+    const places = [root];
+    const pending = inner.split("/").reverse();
+    let links = 0;
+    while (pending.length > 0) {
+      const part = pending.pop()!;
+      const here = places[places.length - 1]!;
+      // Nothing, not even `.` or a trailing slash, follows a file (ENOTDIR).
+      if (here.entry !== undefined && !here.entry.isDirectory) return MISSING;
+      if (part === "" || part === ".") continue;
+      if (part === "..") {
+        if (places.length > 1) places.pop();
+        continue;
+      }
+      const path = `${here.dir}/${part}`;
+      // Only what root alone could have changed is ever remembered.
+      let entry = here.fixed ? this.#entries.get(path) : undefined;
+      if (entry === undefined) {
+        const step = this.#step(anchor, path, here.mount);
+        if (!("link" in step)) return step;
+        entry = step;
+        if (this.#keeps(anchor, here, entry.rootOwned)) this.#entries.set(path, entry);
+      }
+      if (entry.link) {
+        if (++links > MAX_LINKS) return { found: false, unresolvable: "too many symbolic links" };
+        if (entry.target.startsWith("/")) places.length = 1;
+        pending.push(...entry.target.split("/").reverse());
+        continue;
+      }
+      places.push({
+        dir: path,
+        mount: entry.mount,
+        entry,
+        guard: entry,
+        fixed: this.#keeps(anchor, here, entry.rootOwned),
+      });
+    }
+    return places[places.length - 1]!;
+  }
+
+  /** One component, its mount checked, then `lstat`ed. */
   #step(anchor: string, path: string, parent: Mount): Entry | Lookup {
     const mount = this.#mountPointAt(path) ?? parent;
     if (!isLocalType(mount.type)) {
@@ -158,26 +233,41 @@ export class PathWalker {
       if (hasRawBytes(target)) {
         return { found: false, unresolvable: "a link on its path is not valid UTF-8" };
       }
-      return this.#remember(path, { link: true, target });
+      return { link: true, target, rootOwned: info.uid === 0 };
     }
-    const found = foundAt(info, mount);
-    if (info.isDirectory) return this.#remember(path, { link: false, mount, found });
-    return { link: false, mount, found };
+    return {
+      link: false,
+      mount,
+      found: foundAt(info, mount),
+      isDirectory: info.isDirectory,
+      size: info.size,
+      ...guardOf(info),
+    };
   }
 
-  #remember(path: string, entry: Entry): Entry {
-    this.#entries.set(path, entry);
-    return entry;
+  /**
+   * Whether an entry (root's or not) of `place` can be swapped by root alone, so
+   * that what was seen of it may be remembered for the rest of the scan.
+   */
+  #keeps(anchor: string, place: Place, rootOwned: boolean): boolean {
+    if (!place.fixed) return false;
+    const guard = place.guard ?? this.#rootGuardOf(anchor);
+    // In a sticky directory (/tmp) only an entry's owner may remove or rename it.
+    return guard.rootOwned && (!guard.openToOthers || (guard.sticky && rootOwned));
   }
 
-  #isDirectory(dir: string): boolean {
-    return dir === "" || this.#entries.get(dir)?.link === false;
-  }
-
-  /** The mount of a directory met before (or of the root). */
-  #mountOfDir(dir: string): Mount {
-    const entry = dir === "" ? undefined : this.#entries.get(dir);
-    return entry !== undefined && !entry.link ? entry.mount : this.#rootMount!;
+  #rootGuardOf(anchor: string): Guard {
+    if (this.#rootGuard === undefined) {
+      this.#rootGuard = OPEN;
+      if (this.#rootMount !== undefined && isLocalType(this.#rootMount.type)) {
+        try {
+          this.#rootGuard = guardOf(Deno.statSync(`${anchor}/`));
+        } catch (error) {
+          classifyReadError(error);
+        }
+      }
+    }
+    return this.#rootGuard;
   }
 
   /** The mount whose mount point is exactly `path` (inside the root), if any. */
@@ -187,6 +277,18 @@ export class PathWalker {
 }
 
 const NO_MOUNT = "no mount holds its path";
+/** A directory anyone may change: nothing under it is remembered. */
+const OPEN: Guard = Object.freeze({ rootOwned: false, openToOthers: true, sticky: false });
+
+function guardOf(info: Deno.FileInfo): Guard {
+  const mode = info.mode ?? 0o7777;
+  return {
+    rootOwned: info.uid === 0,
+    // Group or others may write: with the group's members or anyone, not root alone.
+    openToOthers: (mode & 0o022) !== 0,
+    sticky: (mode & 0o1000) !== 0,
+  };
+}
 const EXITED_LOOKUP: Lookup = Object.freeze({ found: false, unresolvable: EXITED });
 
 function foundAt(info: Deno.FileInfo, mount: Mount): Lookup & { found: true } {

@@ -72,12 +72,12 @@ export class Views {
   }
 
   #readView(pid: number): View | null {
+    const own = this.#scannerTree();
     const tree = this.#treeOf(pid);
     if (tree === null) return null;
     const key = `${tree.ns}\0${tree.rootLink}`;
     let view = this.#views.get(key);
     if (view === undefined) {
-      const own = this.#scannerTree();
       // Same namespace, chrooted: the scanner's table names the mounts above the root.
       const outer = own !== null && own.ns === tree.ns && tree.rootLink !== "/" ? own.table : null;
       view = {
@@ -153,7 +153,10 @@ export class Views {
     }
     for (const [id, mount] of table.byId) this.#byId.set(id, mount);
     const tree = { ...place, table };
-    this.#trees.set(`${place.ns}\0${place.rootLink}`, tree);
+    const key = `${place.ns}\0${place.rootLink}`;
+    this.#trees.set(key, tree);
+    // A table read again (a mount it did not know) makes a new walker: the old one's would miss it.
+    if (this.#views.delete(key)) this.#lastPid = -1;
     return tree;
   }
 
