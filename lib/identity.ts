@@ -88,12 +88,14 @@ export type FileAt =
 export function createIdentityJudge(proc: string): IdentityJudge {
   const views = new Views(proc);
   const verdicts = new Verdicts();
+  const crowds = new Crowds();
   return {
     mapping(pid, file, range) {
       // Inode 0 names no file (pseudo mappings).
       if (file.inode === "0") return byMarker("it has no inode");
       const known = verdicts.everywhere.get(file);
       if (known !== undefined) return known;
+      if (absentFromCrowd(pid, file)) return STALE;
       const mount = views.mountOfDevice(pid, file.device);
       if (mount === undefined) {
         return byMarker(`its device ${file.device} is in no mount table the scan could read`);
@@ -110,6 +112,7 @@ export function createIdentityJudge(proc: string): IdentityJudge {
       return judgeObject(pid, named, file, object, mount.type);
     },
     openFile(pid, file, fd) {
+      if (absentFromCrowd(pid, file)) return STALE;
       const dir = `${proc}/${pid}`;
       let info: { mountId: number; ino: string | undefined };
       try {
@@ -136,6 +139,30 @@ export function createIdentityJudge(proc: string): IdentityJudge {
   };
 
   /**
+   * Whether neither name of `file` is in its directory, once process `pid`
+   * uses so many deleted files there that one listing costs less than a
+   * `stat` each (a program holding thousands of deleted temporary files).
+   * Absent names lead to no object: the file is stale, by the rule itself.
+   */
+  function absentFromCrowd(pid: number, file: UsedFile): boolean {
+    const slash = file.printed.lastIndexOf("/");
+    // The OpenVZ form puts the marker in front: its names lie in two directories.
+    if (slash <= 0 || file.path.lastIndexOf("/") !== slash) return false;
+    const dir = file.printed.slice(0, slash);
+    const crowd = crowds.add(pid, dir);
+    if (crowd.count < CROWD) return false;
+    if (crowd.names === null) {
+      const view = views.viewOf(pid);
+      if (view === null) return false;
+      crowd.names = view.walker.names(`${proc}/${pid}/root`, dir, crowd.count * BYTES_PER_ENTRY);
+      if (crowd.names === null) return false;
+    }
+    const names = crowd.names;
+    return !names.has(file.printed.slice(slash + 1)) &&
+      !names.has(file.path.slice(slash + 1));
+  }
+
+  /**
    * The verdict on an object the process uses: stale at once when it is linked
    * nowhere, else by what its names lead to in the process's tree. `named` is
    * the maps line when it names this object alone: the verdict is then kept for it.
@@ -158,6 +185,42 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     // A lookup cut short by this process's exit speaks for no other process.
     if (verdict.unverified !== EXITED) inView.set(key, verdict);
     return verdict;
+  }
+}
+
+/** Deleted files of one process in one directory from which that directory is listed. */
+const CROWD = 16;
+/**
+ * A directory is listed only while its size (in bytes, which most file
+ * systems keep near the size of their entries) is at most this much per
+ * deleted file the process uses there: listing costs by the entry.
+ */
+const BYTES_PER_ENTRY = 256;
+
+/** The deleted files of one process in one directory: how many, and the names there once listed. */
+interface Crowd {
+  count: number;
+  names: ReadonlySet<string> | null;
+}
+
+/** How many deleted files the process being judged uses in each directory. */
+class Crowds {
+  #pid = -1;
+  readonly #byDir = new Map<string, Crowd>();
+
+  /** Counts one more file of process `pid` in `dir`. */
+  add(pid: number, dir: string): Crowd {
+    if (pid !== this.#pid) {
+      this.#pid = pid;
+      if (this.#byDir.size > 0) this.#byDir.clear();
+    }
+    let crowd = this.#byDir.get(dir);
+    if (crowd === undefined) {
+      crowd = { count: 0, names: null };
+      this.#byDir.set(dir, crowd);
+    }
+    crowd.count++;
+    return crowd;
   }
 }
 
