@@ -5,7 +5,7 @@
  * @module
  */
 
-import { compareFiles, type DeletedFile, type ProcessFinding } from "./scan.ts";
+import { compareFiles, type DeletedFile, type FileKind, type ProcessFinding } from "./scan.ts";
 import type { UnitInfo } from "./cgroup.ts";
 
 /** Processes with the identical argument vector, and the deleted files they use. */
@@ -50,7 +50,8 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
     pids: number[];
     argv: readonly string[];
     cmdline: string;
-    files: Map<string, DeletedFile>;
+    /** By kind, then name: a file used two ways is two entries. */
+    files: Map<FileKind, Map<string, DeletedFile>>;
     unit: UnitInfo | undefined;
   }
   const byKey = new Map<string, Building>();
@@ -72,13 +73,17 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
     }
     group.pids.push(process.pid);
     for (const file of process.files) {
+      let byPath = group.files.get(file.kind);
+      if (byPath === undefined) {
+        byPath = new Map();
+        group.files.set(file.kind, byPath);
+      }
       // Where one process's use was checked and another's only marked, say the latter.
-      const key = `${file.kind}\0${file.path}`;
-      const known = group.files.get(key);
+      const known = byPath.get(file.path);
       if (
         known === undefined || (known.unverified === undefined && file.unverified !== undefined)
       ) {
-        group.files.set(key, file);
+        byPath.set(file.path, file);
       }
     }
   }
@@ -87,7 +92,9 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
       pids: group.pids.sort((a, b) => a - b),
       argv: group.argv,
       cmdline: group.cmdline,
-      files: [...group.files.values()].sort(compareFiles),
+      files: [...group.files.values()].flatMap((byPath) => [...byPath.values()]).sort(
+        compareFiles,
+      ),
       ...(group.unit ? { unit: group.unit } : {}),
     }))
     .sort((a, b) => a.pids[0]! - b.pids[0]!);

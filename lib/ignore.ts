@@ -101,6 +101,8 @@ function classEnd(glob: string, open: number): number {
  */
 export function compileIgnore(rules: IgnoreRules): (name: string) => boolean {
   const literals = new Set(rules.literals);
-  const patterns = rules.patterns.map(globToRegExp);
-  return (name) => literals.has(name) || patterns.some((re) => re.test(name));
+  // One pattern for all globs, anchored once: one attempt per name, however many globs.
+  const sources = rules.patterns.map((glob) => globToRegExp(glob).source.slice(1, -1));
+  const any = sources.length === 0 ? null : new RegExp(`^(?:${sources.join("|")})$`);
+  return (name) => literals.has(name) || (any !== null && any.test(name));
 }

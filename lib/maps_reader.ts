@@ -276,9 +276,8 @@ class SeenFiles {
       bigger.set(this.#bytes.subarray(0, this.#used));
       this.#bytes = bigger;
     }
-    const bytes = this.#bytes;
     const used = this.#used;
-    for (let i = 0; i < length; i++) bytes[used + i] = buf[from + i]!;
+    this.#bytes.set(buf.subarray(from, end), used);
     this.#starts.push(used);
     this.#lengths.push(length);
     this.#used += length;

@@ -509,7 +509,8 @@ function exactNames(
  */
 class FoundFiles {
   readonly files: DeletedFile[] = [];
-  #index: Map<string, number> | null = null;
+  /** Index in `files` by kind, then name; made once the list grows. */
+  #index: Map<FileKind, Map<string, number>> | null = null;
 
   /** Adds a file; a name checked one way and decided by the marker another keeps why. */
   add(path: string, kind: FileKind, verdict: Verdict): void {
@@ -524,9 +525,10 @@ class FoundFiles {
       return;
     }
     this.files.push(file);
-    if (this.#index !== null) this.#index.set(`${kind}\0${path}`, this.files.length - 1);
+    if (this.#index !== null) this.#indexed(kind).set(path, this.files.length - 1);
     else if (this.files.length === 16) {
-      this.#index = new Map(this.files.map((f, i) => [`${f.kind}\0${f.path}`, i]));
+      this.#index = new Map();
+      this.files.forEach((f, i) => this.#indexed(f.kind).set(f.path, i));
     }
   }
 
@@ -536,8 +538,17 @@ class FoundFiles {
   }
 
   #find(path: string, kind: FileKind): number {
-    if (this.#index !== null) return this.#index.get(`${kind}\0${path}`) ?? -1;
+    if (this.#index !== null) return this.#index.get(kind)?.get(path) ?? -1;
     return this.files.findIndex((file) => file.path === path && file.kind === kind);
+  }
+
+  #indexed(kind: FileKind): Map<string, number> {
+    let byPath = this.#index!.get(kind);
+    if (byPath === undefined) {
+      byPath = new Map();
+      this.#index!.set(kind, byPath);
+    }
+    return byPath;
   }
 }
 

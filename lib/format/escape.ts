@@ -38,7 +38,11 @@ function hex(value: number, width: number): string {
   return value.toString(16).padStart(width, "0");
 }
 
+/** Printable ASCII but the backslash: what most names are made of, and print as they are. */
+const PLAIN = /^[ -[\]-~]*$/;
+
 function escapeWith(text: string, extra: string, keepBackslash = false): string {
+  if (PLAIN.test(text) && !hasAny(text, extra)) return text;
   let out = "";
   let start = 0;
   for (let i = 0; i < text.length; i++) {
@@ -56,6 +60,11 @@ function escapeWith(text: string, extra: string, keepBackslash = false): string 
     i += width - 1;
   }
   return start === 0 ? text : out + text.slice(start);
+}
+
+function hasAny(text: string, characters: string): boolean {
+  for (let i = 0; i < characters.length; i++) if (text.includes(characters[i]!)) return true;
+  return false;
 }
 
 /** The escape of one character, or undefined when it prints as itself. */
