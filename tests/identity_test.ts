@@ -386,6 +386,34 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "scan judges a process's many deleted files in one directory by one listing, exactly",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      // Past 16 deleted files in one directory the scan lists it: absent names are stale at once.
+      const names = Array.from(
+        { length: 24 },
+        (_, i) => `${dir}/tmp-${String(i).padStart(2, "0")}`,
+      );
+      const decoy = `${dir}/tmp-live (deleted)`;
+      for (const path of [...names, decoy]) Deno.copyFileSync(`${dir}/lib.so`, path);
+      await withMapper([MAPPER!, ...names, decoy], async (mapper) => {
+        // Most deleted; the last replaced (its name is there again, for another file); one
+        // put back by a hard link (its name leads to the very file again).
+        for (const path of names.slice(0, 22)) Deno.removeSync(path);
+        await sh(REPLACE, names[22]!);
+        await sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', names[23]!);
+        const stale = names.slice(0, 23);
+        assertEquals(await filesOf(mapper.pid), stale);
+        assertEquals(await filesOf(mapper.pid, ["--fds"]), stale);
+        const json = await jsonFilesOf(mapper.pid);
+        assertEquals(json?.map((f) => [f.path, f.verified]), stale.map((path) => [path, true]));
+      });
+    });
+  },
+});
+
 /** Why a file system cannot be made on a loop device here with `tool`, or undefined. */
 function loopMissing(tool: string, debianPackage: string): string | undefined {
   if (ignore) return NO_MAPPER ?? NOT_ROOT;
