@@ -75,7 +75,11 @@ const CHUNK = 16 << 10;
 export async function writeRecords(text: string): Promise<void> {
   // Up to PIPE_BUF bytes, a write to a pipe is all or nothing, and one to a file
   // completes before a signal is handled: nothing can be torn, nothing to hear.
-  if (text.length <= ATOMIC_WRITE / 4 || encoder.encode(text).length <= ATOMIC_WRITE) {
+  // (A character is at least one byte: longer text is never encoded just to be measured.)
+  if (
+    text.length <= ATOMIC_WRITE / 4 ||
+    (text.length <= ATOMIC_WRITE && encoder.encode(text).length <= ATOMIC_WRITE)
+  ) {
     return writeDocument(text);
   }
   let heard: "SIGINT" | "SIGTERM" | undefined;

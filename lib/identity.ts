@@ -15,7 +15,7 @@
 
 import { deviceName, isLocalType, isStackingType } from "./mounts.ts";
 import { mapFilesName } from "./maps.ts";
-import { classifyReadError, readWholeName } from "./procfs.ts";
+import { classifyReadError, WholeReader } from "./procfs.ts";
 import { EXITED } from "./path_walk.ts";
 import { type View, Views } from "./views.ts";
 
@@ -89,6 +89,7 @@ export function createIdentityJudge(proc: string): IdentityJudge {
   const views = new Views(proc);
   const verdicts = new Verdicts();
   const crowds = new Crowds();
+  const reader = new WholeReader();
   return {
     mapping(pid, file, range) {
       // Inode 0 names no file (pseudo mappings).
@@ -116,7 +117,7 @@ export function createIdentityJudge(proc: string): IdentityJudge {
       const dir = `${proc}/${pid}`;
       let info: { mountId: number; ino: string | undefined };
       try {
-        info = parseFdInfo(readWholeName(`${dir}/fdinfo/${fd}`));
+        info = parseFdInfo(reader.read(`${dir}/fdinfo/${fd}`));
       } catch (error) {
         classifyReadError(error);
         return byMarker("its fdinfo cannot be read");

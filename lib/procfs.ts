@@ -39,12 +39,13 @@ export function readWholeName(path: string, limit?: ReadLimit): string {
 }
 
 /**
- * Reads `/proc/PID/cmdline` files into one reused buffer. The kernel fills a
- * read of it as far as the arguments go, so a read that leaves room is the
- * whole: one `read` for most processes, where Deno's whole-file read probes in
- * 32-byte steps, a `read` each (and each a walk of the process's memory).
+ * Reads small procfs files into one reused buffer: `cmdline`, which the
+ * kernel fills as far as the arguments go, and `fdinfo`, written whole by one
+ * show. A read that leaves room is the whole file: one `read` for most, where
+ * Deno's whole-file read probes in 32-byte steps, a `read` each (and for
+ * `cmdline` each a walk of the process's memory).
  */
-export class ArgvReader {
+export class WholeReader {
   #buffer = new Uint8Array(4096);
 
   /** The file's text, decoded losslessly (see `decodeName`). */

@@ -9,7 +9,7 @@ import { mapFilesName, withoutMarker } from "./maps.ts";
 import { type CandidateFile, MapsReader } from "./maps_reader.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import {
-  ArgvReader,
+  WholeReader,
   classifyReadError,
   type ReadLimit,
   readLinkName,
@@ -131,7 +131,7 @@ interface ScanContext {
   readonly identity: IdentityJudge;
   /** Reads each maps file, with what it parsed of the files met so far. */
   readonly maps: MapsReader;
-  readonly argvReader: ArgvReader;
+  readonly argvReader: WholeReader;
   readonly ignored: (name: string) => boolean;
   /** What each file may hold when the proc root is not a confirmed procfs; null when it is. */
   readonly limits: TreeLimits | null;
@@ -247,7 +247,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
       ignored,
       ...(trusted ? {} : { keep: (text: string) => keepName(context, text) }),
     }),
-    argvReader: new ArgvReader(),
+    argvReader: new WholeReader(),
     ignored,
     limits: trusted ? null : TREE_LIMITS,
     namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
