@@ -9,11 +9,11 @@ import { mapFilesName, withoutMarker } from "./maps.ts";
 import { type CandidateFile, MapsReader } from "./maps_reader.ts";
 import { compileIgnore, DEFAULT_IGNORE_RULES, type IgnoreRules } from "./ignore.ts";
 import {
-  WholeReader,
   classifyReadError,
   type ReadLimit,
   readLinkName,
   readWholeName,
+  WholeReader,
 } from "./procfs.ts";
 import { classifyCgroup, parseCgroupFile, type UnitInfo, UNKNOWN_UNIT } from "./cgroup.ts";
 import {
