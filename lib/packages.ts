@@ -82,40 +82,20 @@ export async function findPackageOwners(
   }
   const wanted = [...new Set(paths)];
   const found = new Map<string, PackageOwner[]>(wanted.map((path) => [path, []]));
-  // Each path as dpkg may have listed it (the usrmerge alias either way), to the asked paths.
-  const asked = new Map<string, string[]>();
-  for (const path of wanted) {
-    // dpkg lists absolute paths only; any other line of a list is no file.
-    if (!path.startsWith("/")) continue;
-    const canonical = canonicalPath(path);
-    const short = canonical.startsWith("/usr/") && MERGED.some((dir) =>
-        canonical.startsWith(`/usr${dir}/`)
-      )
-      ? canonical.slice(4)
-      : canonical;
-    for (const spelled of new Set([canonical, short])) {
-      const paths = asked.get(spelled);
-      if (paths === undefined) asked.set(spelled, [path]);
-      else paths.push(path);
-    }
-  }
+  const asked = new AskedPaths(wanted);
   let versions: Map<string, string> | undefined;
   let logged: Map<string, string> | undefined;
   for (const entry of entries) {
     if (!entry.isFile || !entry.name.endsWith(".list") || asked.size === 0) continue;
     let text: string;
     try {
-      text = Deno.readTextFileSync(`${info}/${entry.name}`);
+      // Newlines around it: every line, the first and last too, is "\nLINE\n".
+      text = `\n${Deno.readTextFileSync(`${info}/${entry.name}`)}\n`;
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) throw error;
       continue;
     }
-    // Each list is read once and each of its lines looked up among the asked paths.
-    const owning = new Set<string>();
-    for (const line of text.split("\n")) {
-      const paths = asked.get(line);
-      if (paths !== undefined) { for (const path of paths) owning.add(path); }
-    }
+    const owning = asked.listedIn(text);
     if (owning.size === 0) continue;
     // Read only once some asked path has an owner.
     versions ??= readStatus(`${base}/var/lib/dpkg/status`);
@@ -130,6 +110,73 @@ export async function findPackageOwners(
   }
   for (const owners of found.values()) owners.sort((a, b) => a.name < b.name ? -1 : 1);
   return found;
+}
+
+/** A list whose asked paths are more than this many is searched line by line, not path by path. */
+const SEARCHES = 16;
+
+/**
+ * The asked paths, each as dpkg may have listed it (the usrmerge alias either
+ * way), found in a list by the cheaper route: most lists hold none of their
+ * directories and are passed over; a few asked paths are searched for; many
+ * are looked up line by line.
+ */
+class AskedPaths {
+  /** Lines (`\nPATH\n`) by the directory (`DIR/`) they lie in. */
+  readonly #byDir = new Map<string, Map<string, string[]>>();
+  /** The same lines without their newlines. */
+  readonly #byLine = new Map<string, string[]>();
+
+  constructor(paths: readonly string[]) {
+    for (const path of paths) {
+      // dpkg lists absolute paths only; any other line of a list is no file.
+      if (!path.startsWith("/")) continue;
+      const canonical = canonicalPath(path);
+      const short = canonical.startsWith("/usr/") && MERGED.some((dir) =>
+          canonical.startsWith(`/usr${dir}/`)
+        )
+        ? canonical.slice(4)
+        : canonical;
+      for (const spelled of new Set([canonical, short])) {
+        const dir = spelled.slice(0, spelled.lastIndexOf("/") + 1);
+        let inDir = this.#byDir.get(dir);
+        if (inDir === undefined) this.#byDir.set(dir, inDir = new Map());
+        const line = `\n${spelled}\n`;
+        inDir.set(line, [...inDir.get(line) ?? [], path]);
+        this.#byLine.set(spelled, [...this.#byLine.get(spelled) ?? [], path]);
+      }
+    }
+  }
+
+  /** How many spellings are asked for. */
+  get size(): number {
+    return this.#byLine.size;
+  }
+
+  /** The asked paths that `text` (a list, with a newline added at each end) lists. */
+  listedIn(text: string): Set<string> {
+    const owning = new Set<string>();
+    // A list that holds "DIR/" nowhere lists no file in DIR.
+    const candidates: Map<string, string[]>[] = [];
+    let count = 0;
+    for (const [dir, lines] of this.#byDir) {
+      if (!text.includes(dir)) continue;
+      candidates.push(lines);
+      count += lines.size;
+    }
+    if (count > SEARCHES) {
+      for (const line of text.split("\n")) {
+        for (const path of this.#byLine.get(line) ?? []) owning.add(path);
+      }
+    } else {
+      for (const lines of candidates) {
+        for (const [line, paths] of lines) {
+          if (text.includes(line)) { for (const path of paths) owning.add(path); }
+        }
+      }
+    }
+    return owning;
+  }
 }
 
 function ownerOf(
