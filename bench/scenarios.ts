@@ -7,8 +7,9 @@
  *   groups of 5) and every other one also maps its own replaced library.
  * - `shared`: one replaced library and one replaced executable for a third of
  *   the processes, one deleted file held open by a third, a third ordinary.
- * - `containers`: `distinct`, with a third of the groups each in its own mount
- *   namespace and root (`unshare -m --root` into a copied tree).
+ * - `containers`: `distinct`, with a third of the groups (the second of every
+ *   three) each in its own mount namespace and root (`unshare -m --root` into a
+ *   copied tree).
  * - `fds`: every process holds its own deleted log open, groups of 5.
  * - `packages`: `distinct`, plus one group in a private mount namespace that
  *   maps real package files (glibc's gconv modules) replaced there only.
@@ -141,7 +142,7 @@ export async function startScenario(
     const template = scenario === "containers" ? makeTemplate(dir, sleep) : undefined;
     const groups = Math.ceil(n / GROUP);
     for (let group = 0; group < groups; group++) {
-      const contained = template !== undefined && group % 3 === 2;
+      const contained = template !== undefined && group % 3 === 1;
       const base = contained ? `${dir}/ct-${group}` : dir;
       if (contained) cloneTree(template!, base);
       // How the process names its files: inside its root, or on the host.
@@ -223,6 +224,13 @@ function makeTemplate(dir: string, sleep: string): string {
     Deno.copyFileSync(real, `${template}${path}`);
     Deno.chmodSync(`${template}${path}`, 0o755);
   }
+  // The processes' standard streams are /dev/null inside their root too.
+  Deno.mkdirSync(`${template}/dev`);
+  const made = new Deno.Command("mknod", {
+    args: ["-m", "666", `${template}/dev/null`, "c", "1", "3"],
+  })
+    .outputSync();
+  if (!made.success) throw new Error(`mknod failed: ${new TextDecoder().decode(made.stderr)}`);
   Deno.mkdirSync(`${template}/bin`, { recursive: true });
   Deno.copyFileSync(which("sh"), `${template}/bin/sh`);
   Deno.chmodSync(`${template}/bin/sh`, 0o755);
