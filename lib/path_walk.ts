@@ -135,13 +135,14 @@ export class PathWalker {
 
   /**
    * The names in the directory `name` leads to; null when it is not a
-   * directory below the root, cannot be read, or its size says it holds more
-   * than about `maxBytes` of entries (listing costs by the entry, and any user
-   * may fill a directory).
+   * directory below the root, cannot be read, lies where someone other than
+   * root could swap it (or a directory above it) for a link while it is read,
+   * or its size says it holds more than about `maxBytes` of entries (listing
+   * costs by the entry, and any user may fill a directory).
    */
   names(anchor: string, name: string, maxBytes: number): ReadonlySet<string> | null {
     const place = this.#walk(anchor, name);
-    if (!("dir" in place)) return null;
+    if (!("dir" in place) || !place.fixed) return null;
     const entry = place.entry;
     if (entry === undefined || !entry.isDirectory || entry.size > maxBytes) return null;
     try {

@@ -470,3 +470,22 @@ Deno.test(
     assertEquals(walker.lookUp(anchor, "/srv/ct/data/f"), foundAs(`${tree}/data/f`, "ext4"));
   }),
 );
+
+Deno.test({
+  name: "PathWalker.names() lists only directories root alone could swap, and small enough ones",
+  ignore: !IS_ROOT,
+  fn: withTree((fixture) => {
+    const { tree, anchor } = fixture;
+    Deno.mkdirSync(`${tree}/home/u/tmp`, { recursive: true });
+    Deno.chownSync(`${tree}/home/u`, 65534, 65534);
+    const walker = walkerOf(fixture);
+    assertEquals(walker.names(anchor, "/data", 1 << 20), new Set(["f", "g", "sub"]));
+    // Too large for what listing it would save.
+    assertEquals(walker.names(anchor, "/data", 16), null);
+    // The user could swap tmp for a link into the FUSE mount while it is read.
+    assertEquals(walker.names(anchor, "/home/u/tmp", 1 << 20), null);
+    // Not a directory, and across a mount that is not asked.
+    assertEquals(walker.names(anchor, "/data/f", 1 << 20), null);
+    assertEquals(walker.names(anchor, "/net", 1 << 20), null);
+  }),
+});
