@@ -4,6 +4,7 @@ import {
   parseRustDebugString,
   readLinkName,
   readWholeName,
+  WholeReader,
 } from "../lib/procfs.ts";
 import { decodeName, encodeName } from "../lib/names.ts";
 
@@ -74,4 +75,42 @@ Deno.test("readWholeName() reads large files, keeps raw bytes, marks and U+FFFD,
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("WholeReader.read() reads a live command line whole, short or longer than its buffer", async (t) => {
+  const reader = new WholeReader();
+  for (const size of [10, 4095, 4096, 70_000]) {
+    await t.step(`${size} bytes of arguments`, async () => {
+      const long = "x".repeat(size);
+      const child = new Deno.Command("/bin/sh", {
+        args: ["-c", "read _", "sh", long, "é\xff"],
+        stdin: "piped",
+      }).spawn();
+      try {
+        // The kernel shows the argv once the shell runs: poll until it is the new one.
+        const want = `/bin/sh\0-c\0read _\0sh\0${long}\0é\xff\0`;
+        let text = "";
+        for (let i = 0; i < 200 && text !== want; i++) {
+          text = reader.read(`/proc/${child.pid}/cmdline`);
+          if (text !== want) await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assertEquals(text, want);
+      } finally {
+        await child.stdin.close();
+        await child.status;
+      }
+    });
+  }
+  await t.step("a regular file read in several reads, and a short one after it", () => {
+    const dir = Deno.makeTempDirSync();
+    try {
+      const text = "ab\n".repeat(6000);
+      Deno.writeTextFileSync(`${dir}/f`, text);
+      Deno.writeTextFileSync(`${dir}/g`, "short");
+      assertEquals(reader.read(`${dir}/f`), text);
+      assertEquals(reader.read(`${dir}/g`), "short");
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  });
 });
