@@ -112,7 +112,8 @@ export class PathWalker {
 
   /**
    * Looks `name` (as the scanner's `/proc` prints it) up through `anchor`
-   * (`/proc/PID/root` of a process of this tree), as `openat2`'s
+   * (`/proc/PID/root` of a process of this tree, or `""` for the scanner's
+   * own root), as `openat2`'s
    * `RESOLVE_IN_ROOT` would: an absolute link target starts again at the root,
    * `..` stops there, and a component on a file system that is not local is
    * never asked for.
@@ -144,7 +145,10 @@ export class PathWalker {
     const place = this.#walk(anchor, name);
     if (!("dir" in place) || !place.fixed) return null;
     const entry = place.entry;
-    if (entry === undefined || !entry.isDirectory || entry.size > maxBytes) return null;
+    if (entry === undefined || !entry.isDirectory || !SIZED_DIRECTORIES.has(place.mount.type)) {
+      return null;
+    }
+    if (entry.size === 0 || entry.size > maxBytes) return null;
     try {
       return new Set([...Deno.readDirSync(anchor + place.dir)].map((e) => e.name));
     } catch (error) {
@@ -190,7 +194,9 @@ export class PathWalker {
         const step = this.#step(anchor, path, here.mount);
         if (!("link" in step)) return step;
         entry = step;
-        if (this.#keeps(anchor, here, entry.rootOwned)) this.#entries.set(path, entry);
+        // A file is asked again each time: an update may replace it while the scan runs.
+        const kept = entry.link || entry.isDirectory;
+        if (kept && this.#keeps(anchor, here, entry.rootOwned)) this.#entries.set(path, entry);
       }
       if (entry.link) {
         if (++links > MAX_LINKS) return { found: false, unresolvable: "too many symbolic links" };
@@ -278,6 +284,21 @@ export class PathWalker {
 }
 
 const NO_MOUNT = "no mount holds its path";
+
+/**
+ * File systems whose directories report a size that grows with their
+ * entries, so it bounds what listing one costs (ramfs reports 0, an overlay
+ * the upper layer's alone).
+ */
+const SIZED_DIRECTORIES: ReadonlySet<string> = new Set([
+  "btrfs",
+  "ext2",
+  "ext3",
+  "ext4",
+  "f2fs",
+  "tmpfs",
+  "xfs",
+]);
 /** A directory anyone may change: nothing under it is remembered. */
 const OPEN: Guard = Object.freeze({ rootOwned: false, openToOthers: true, sticky: false });
 
@@ -314,8 +335,9 @@ function lastChange(info: Deno.FileInfo): number | null {
   return times.length === 0 ? null : Math.max(...times);
 }
 
-/** A name not found is missing only while the process's root is still there. */
+/** A name not found is missing only while the process's root is still there (the scanner's is). */
 function stillThere(anchor: string): boolean {
+  if (anchor === "") return true;
   try {
     Deno.readLinkSync(anchor);
     return true;

@@ -1,8 +1,19 @@
 /**
  * Which tree each process sees, and which file system a device or mount ID
- * names, learnt from the processes' own mount tables: each table is read once
- * per tree (mount namespace and root), and again only when it is asked about
- * a device or mount it does not know.
+ * names.
+ *
+ * Most processes share the scanner's own tree (its mount namespace, root
+ * `/`): they are walked through the scanner's own root with its own mount
+ * table, which no process can change, and what one walk learns serves every
+ * such process. Any other tree (a container, a chroot) is only as its
+ * processes show it, and a process may move its own root while it is read
+ * (an unprivileged user namespace allows `chroot`): such a tree is read and
+ * walked for that process alone, so a process can mislead the scan about
+ * itself, never about another.
+ *
+ * Devices and mount IDs name one file system wherever they are seen, so every
+ * table read adds to what the scan knows of them; a tree is read again at most
+ * once, when asked about one it does not know.
  *
  * @module
  */
@@ -11,35 +22,35 @@ import { type Mount, type MountTable, parseMountInfo } from "./mounts.ts";
 import { classifyReadError, readLinkName, readWholeName } from "./procfs.ts";
 import { PathWalker } from "./path_walk.ts";
 
-/** Processes that see the same tree: one mount namespace and one root. */
+/** The tree a process sees, and how to walk it. */
 export interface View {
   /** `mnt:[INODE]`, the target of `/proc/PID/ns/mnt`. */
   readonly ns: string;
   /** The root as the scanner names it (`/` for most, the directory of a chroot). */
   readonly rootLink: string;
+  /** Where walks start: `""` (the scanner's own root) or `/proc/PID/root`. */
+  readonly anchor: string;
   /** Walks names in this tree. */
   readonly walker: PathWalker;
+  /** Whether this is the scanner's own tree: what is learnt in it serves every process in it. */
+  readonly shared: boolean;
 }
 
-/** A tree's mount table, as read from one of its processes. */
-interface Tree {
+/** A mount namespace and a root, as `/proc/PID/ns/mnt` and `/proc/PID/root` name them. */
+interface Place {
   readonly ns: string;
   readonly rootLink: string;
-  readonly table: MountTable;
 }
 
 /** The views and mounts of one scan of `proc`, learnt as processes need them. */
 export class Views {
   readonly #proc: string;
-  // Devices and mount IDs name one file system wherever they are seen, so the
-  // table of every tree read serves every process.
   readonly #byDevice = new Map<string, Mount>();
   readonly #byId = new Map<number, Mount>();
-  readonly #trees = new Map<string, Tree>();
-  readonly #views = new Map<string, View>();
-  /** What was already looked for again in a tree's fresh table: `tree key \0 device or id`. */
-  readonly #askedAgain = new Set<string>();
-  #scanner: Tree | null | undefined;
+  /** How many times each tree (`ns \0 root`) was read: once, and again at most once. */
+  readonly #reads = new Map<string, number>();
+  #scanner: { place: Place; table: MountTable } | null | undefined;
+  #shared: View | null = null;
   /** The view of the process asked about last: a scan asks about one process at a time. */
   #lastPid = -1;
   #lastView: View | null = null;
@@ -53,13 +64,13 @@ export class Views {
   mountOfDevice(pid: number, device: string): Mount | undefined {
     this.#scannerTree();
     return this.#byDevice.get(device) ??
-      this.#learn(pid, `d${device}`, () => this.#byDevice.get(device));
+      (this.#learn(pid) ? this.#byDevice.get(device) : undefined);
   }
 
   /** The mount with ID `id` (as `fdinfo` names it), as seen by process `pid`. */
   mountOfId(pid: number, id: number): Mount | undefined {
     this.#scannerTree();
-    return this.#byId.get(id) ?? this.#learn(pid, `i${id}`, () => this.#byId.get(id));
+    return this.#byId.get(id) ?? (this.#learn(pid) ? this.#byId.get(id) : undefined);
   }
 
   /** The view of process `pid`, or null when its namespace, root or mounts cannot be read. */
@@ -73,53 +84,57 @@ export class Views {
 
   #readView(pid: number): View | null {
     const own = this.#scannerTree();
-    const tree = this.#treeOf(pid);
-    if (tree === null) return null;
-    const key = `${tree.ns}\0${tree.rootLink}`;
-    let view = this.#views.get(key);
-    if (view === undefined) {
-      // Same namespace, chrooted: the scanner's table names the mounts above the root.
-      const outer = own !== null && own.ns === tree.ns && tree.rootLink !== "/" ? own.table : null;
-      view = {
-        ns: tree.ns,
-        rootLink: tree.rootLink,
-        walker: new PathWalker(tree.rootLink, tree.table, outer),
+    const place = this.#place(pid);
+    if (place === null || own === null) return null;
+    if (place.ns === own.place.ns && place.rootLink === "/") {
+      this.#shared ??= {
+        ...place,
+        anchor: "",
+        walker: new PathWalker("/", own.table, null),
+        shared: true,
       };
-      this.#views.set(key, view);
+      return this.#shared;
     }
-    return view;
+    const table = this.#readTable(pid, place);
+    if (table === null) return null;
+    // Same namespace, chrooted: the scanner's table names the mounts above the root.
+    const outer = place.ns === own.place.ns ? own.table : null;
+    return {
+      ...place,
+      anchor: `${this.#proc}/${pid}/root`,
+      walker: new PathWalker(place.rootLink, table, outer),
+      shared: false,
+    };
   }
 
-  /** Reads the tree of `pid` again when a device or ID is not known yet, once per tree and thing. */
-  #learn(pid: number, what: string, find: () => Mount | undefined): Mount | undefined {
+  /**
+   * Reads the tree of `pid` (the scanner's own, for a process in it) when it
+   * was not read yet, or was read only once: true when a table was read.
+   */
+  #learn(pid: number): boolean {
+    const own = this.#scannerTree();
     const place = this.#place(pid);
-    if (place === null) return undefined;
+    if (place === null || own === null) return false;
     const key = `${place.ns}\0${place.rootLink}`;
-    const known = this.#trees.get(key);
-    if (known === undefined) {
-      if (this.#readTree(pid, place) === null) return undefined;
-      const found = find();
-      if (found !== undefined) return found;
-    } else {
-      const found = find();
-      if (found !== undefined) return found;
+    const reads = this.#reads.get(key) ?? 0;
+    if (reads >= 2) return false;
+    this.#reads.set(key, reads + 1);
+    if (place.ns === own.place.ns && place.rootLink === "/") {
+      // The scanner's own table, read again: never a process's word for the shared tree.
+      const table = this.#readTable("self", own.place);
+      if (table === null) return false;
+      this.#scanner = { place: own.place, table };
+      this.#shared = null;
+    } else if (this.#readTable(pid, place) === null) {
+      return false;
     }
-    // A mount may have come after the table was read: read it once more for this.
-    if (this.#askedAgain.has(`${key}\0${what}`)) return undefined;
-    this.#askedAgain.add(`${key}\0${what}`);
-    if (known !== undefined) this.#readTree(pid, place);
-    return find();
-  }
-
-  /** The tree of `pid`, its table read once. */
-  #treeOf(pid: number): Tree | null {
-    const place = this.#place(pid);
-    if (place === null) return null;
-    return this.#trees.get(`${place.ns}\0${place.rootLink}`) ?? this.#readTree(pid, place);
+    // The process's view was made from the table before.
+    if (pid === this.#lastPid) this.#lastPid = -1;
+    return true;
   }
 
   /** The mount namespace and root of `pid`, or null when they cannot be read. */
-  #place(pid: number | "self"): { ns: string; rootLink: string } | null {
+  #place(pid: number | "self"): Place | null {
     try {
       return {
         ns: readLinkName(`${this.#proc}/${pid}/ns/mnt`),
@@ -132,13 +147,12 @@ export class Views {
   }
 
   /**
-   * Reads the mount table of `pid`, which was in `place`. The tree serves
-   * every later process of that namespace and root: it is kept only from a
-   * table read whole, of a process that stayed there meanwhile (one that
-   * exited, or entered a chroot or namespace, would leave every later process
-   * of the tree without mounts).
+   * Reads the mount table of `pid`, which was in `place`, and learns its
+   * devices and mount IDs: only from a table read whole, of a process that
+   * stayed there meanwhile (one that exited, or entered a chroot or namespace,
+   * would give a table of some other tree).
    */
-  #readTree(pid: number | "self", place: { ns: string; rootLink: string }): Tree | null {
+  #readTable(pid: number | "self", place: Place): MountTable | null {
     let table: MountTable;
     try {
       table = parseMountInfo(readWholeName(`${this.#proc}/${pid}/mountinfo`));
@@ -152,19 +166,16 @@ export class Views {
       if (!this.#byDevice.has(device)) this.#byDevice.set(device, mount);
     }
     for (const [id, mount] of table.byId) this.#byId.set(id, mount);
-    const tree = { ...place, table };
-    const key = `${place.ns}\0${place.rootLink}`;
-    this.#trees.set(key, tree);
-    // A table read again (a mount it did not know) makes a new walker: the old one's would miss it.
-    if (this.#views.delete(key)) this.#lastPid = -1;
-    return tree;
+    return table;
   }
 
   /** The scanner's own tree, read first: it knows the devices of most processes. */
-  #scannerTree(): Tree | null {
+  #scannerTree(): { place: Place; table: MountTable } | null {
     if (this.#scanner === undefined) {
       const place = this.#place("self");
-      this.#scanner = place === null ? null : this.#readTree("self", place);
+      const table = place === null ? null : this.#readTable("self", place);
+      this.#scanner = place === null || table === null ? null : { place, table };
+      if (place !== null) this.#reads.set(`${place.ns}\0${place.rootLink}`, 1);
     }
     return this.#scanner;
   }

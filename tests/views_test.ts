@@ -110,9 +110,6 @@ Deno.test(
     // 11 has no table of its own, and 10's is gone: what was read from 10 serves it.
     assertEquals(views.mountOfDevice(11, "0:41"), fuse);
     assertEquals(views.mountOfId(11, 101), mount(101, "0:40", "/", "overlay", "rw,lowerdir=/l"));
-    const view = viewOf(views, 11);
-    assertEquals([view.ns, view.rootLink], [`mnt:[${OTHER_NS}]`, "/"]);
-    assertStrictEquals(views.viewOf(10), view);
     // A device both tables list stays the scanner's, read first.
     assertEquals(views.mountOfDevice(11, "8:1")?.point, "/");
     assertEquals(views.mountOfId(11, 103)?.point, "/host");
@@ -135,14 +132,13 @@ interface Thing {
 const KNOWN: Thing = { id: 101, device: "0:40", point: "/" };
 const LATE: Thing = { id: 103, device: "0:42", point: "/late" };
 const LATER: Thing = { id: 104, device: "0:43", point: "/later" };
-const LAST: Thing = { id: 105, device: "0:44", point: "/last" };
 
 function lineOf(thing: Thing): string {
   return `${thing.id} 101 ${thing.device} / ${thing.point} rw - tmpfs t rw`;
 }
 
 Deno.test(
-  "Views.mountOfDevice() and mountOfId() read a tree's table again once per thing not known",
+  "Views.mountOfDevice() and mountOfId() read a tree twice at most, whatever is not known",
   withProc(async (proc, _dir, t) => {
     const askers: Asker[] = [
       {
@@ -154,41 +150,38 @@ Deno.test(
     const base = [lineOf(KNOWN)];
     let pid = 10;
     for (const { method, ask } of askers) {
-      await t.step(`${method}: a table read before is read again`, () => {
+      await t.step(method, () => {
         const [a, b] = [pid++, pid++];
         addProcess(proc, a, { ns: OTHER_NS + a, mountinfo: base });
         addProcess(proc, b, { ns: OTHER_NS + a, mountinfo: base });
         const views = new Views(proc);
         assertEquals(ask(views, a, KNOWN)?.point, "/"); // the tree's first read
         writeMountInfo(proc, a, [...base, lineOf(LATE)]);
-        assertEquals(ask(views, a, LATE)?.point, "/late");
-        // LATER is not there yet: the table is read again for it, in vain.
-        assertEquals(ask(views, a, LATER), undefined);
+        assertEquals(ask(views, a, LATE)?.point, "/late"); // read again: the last time
         writeMountInfo(proc, a, [...base, lineOf(LATE), lineOf(LATER)]);
         writeMountInfo(proc, b, [...base, lineOf(LATE), lineOf(LATER)]);
-        // Once per tree and thing: not a third time, from this process or another of the tree.
+        // However many mounts a process makes the scan look for, from it or another of its tree.
         assertEquals(ask(views, a, LATER), undefined);
         assertEquals(ask(views, b, LATER), undefined);
-        // Another thing not known reads the table again, and what it brings serves all.
-        writeMountInfo(proc, a, [...base, lineOf(LATE), lineOf(LATER), lineOf(LAST)]);
-        assertEquals(ask(views, a, LAST)?.point, "/last");
-        assertEquals(ask(views, b, LATER)?.point, "/later");
-      });
-      await t.step(`${method}: a table read for the thing itself is not read again`, () => {
-        const a = pid++;
-        addProcess(proc, a, { ns: OTHER_NS + a, mountinfo: base });
-        const views = new Views(proc);
-        assertEquals(ask(views, a, LATE), undefined); // the tree's first read, fresh for LATE
-        writeMountInfo(proc, a, [...base, lineOf(LATE)]);
-        assertEquals(ask(views, a, LATE), undefined);
-        assertEquals(ask(views, a, KNOWN)?.point, "/");
+        assertEquals(ask(views, a, LATE)?.point, "/late");
       });
     }
+    await t.step("the scanner's own tree is read again from the scanner, not the process", () => {
+      addProcess(proc, pid, { ns: SCANNER_NS, mountinfo: [lineOf(LATE)] });
+      const views = new Views(proc);
+      assertEquals(views.mountOfDevice(pid, "8:1")?.point, "/"); // the scanner's first read
+      // A mount comes; the scan meets its device in a process of the scanner's tree.
+      writeMountInfo(proc, "self", [...SCANNER_TABLE, lineOf(LATER)]);
+      assertEquals(views.mountOfDevice(pid, LATER.device)?.point, "/later");
+      // What only the process's own table lists is never learnt from it.
+      assertEquals(views.mountOfDevice(pid, LATE.device), undefined);
+      writeMountInfo(proc, "self", SCANNER_TABLE);
+    });
   }),
 );
 
 Deno.test(
-  "Views.viewOf() gives one view per namespace and root, and null when they cannot be read",
+  "Views.viewOf() shares the scanner's own tree, walked from its own root, and no other",
   withProc((proc, dir) => {
     Deno.mkdirSync(`${dir}/ct`);
     addProcess(proc, 10, { ns: OTHER_NS, mountinfo: OTHER_TABLE });
@@ -196,19 +189,35 @@ Deno.test(
     addProcess(proc, 12, { ns: OTHER_NS, root: `${dir}/ct`, mountinfo: [OTHER_TABLE[1]!] });
     addProcess(proc, 13, { mountinfo: OTHER_TABLE }); // no namespace link
     addProcess(proc, 14, { ns: THIRD_NS }); // no table
+    addProcess(proc, 15, { ns: SCANNER_NS }); // the scanner's tree; its own table cannot be read
+    addProcess(proc, 16, { ns: SCANNER_NS, mountinfo: OTHER_TABLE });
     const views = new Views(proc);
+    const host = viewOf(views, 15);
+    assertEquals([host.ns, host.rootLink, host.anchor, host.shared], [
+      `mnt:[${SCANNER_NS}]`,
+      "/",
+      "",
+      true,
+    ]);
+    // Whatever a process of the scanner's tree shows, the scanner's own table is walked.
+    assertStrictEquals(views.viewOf(16), host);
+    assertEquals(host.walker.lookUp("", "/").found, true);
     const view = viewOf(views, 10);
-    assertEquals([view.ns, view.rootLink], [`mnt:[${OTHER_NS}]`, "/"]);
-    assertStrictEquals(views.viewOf(11), view);
+    assertEquals([view.ns, view.rootLink, view.anchor, view.shared], [
+      `mnt:[${OTHER_NS}]`,
+      "/",
+      `${proc}/10/root`,
+      false,
+    ]);
+    // Another tree is only as each of its processes shows it: a view of its own each.
+    const other = viewOf(views, 11);
+    assertNotStrictEquals(other, view);
+    assertNotStrictEquals(other.walker, view.walker);
     const chroot = viewOf(views, 12);
-    assertNotStrictEquals(chroot, view);
     assertEquals([chroot.ns, chroot.rootLink], [`mnt:[${OTHER_NS}]`, `${dir}/ct`]);
-    assertNotStrictEquals(chroot.walker, view.walker);
     assertEquals(views.viewOf(13), null);
     assertEquals(views.viewOf(14), null);
-    // Kept for the scan, not only for the last process asked about.
-    assertStrictEquals(views.viewOf(10), view);
-    assertStrictEquals(views.viewOf(12), chroot);
+    assertStrictEquals(views.viewOf(15), host);
   }),
 );
 
