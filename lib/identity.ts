@@ -15,8 +15,8 @@
 
 import { deviceName, isLocalType, isStackingType } from "./mounts.ts";
 import { mapFilesName } from "./maps.ts";
+import { hasRawBytes } from "./names.ts";
 import { classifyReadError, WholeReader } from "./procfs.ts";
-import { EXITED } from "./path_walk.ts";
 import { type View, Views } from "./views.ts";
 
 /** What the identity rule says of one file a process uses. */
@@ -134,7 +134,7 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     fileAt(pid, path) {
       const view = views.viewOf(pid);
       if (view === null) return { found: false, unresolvable: ROOT_UNREADABLE };
-      const found = view.walker.lookUp(`${proc}/${pid}/root`, path);
+      const found = view.walker.lookUp(view.anchor, path);
       return found.found ? { found: true, changedMs: found.changedMs } : found;
     },
   };
@@ -149,13 +149,15 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     const slash = file.printed.lastIndexOf("/");
     // The OpenVZ form puts the marker in front: its names lie in two directories.
     if (slash <= 0 || file.path.lastIndexOf("/") !== slash) return false;
+    // A listing spells raw bytes as U+FFFD: such a name could not be told apart in it.
+    if (hasRawBytes(file.printed) || file.printed.includes("\uFFFD")) return false;
     const dir = file.printed.slice(0, slash);
     const crowd = crowds.add(pid, dir);
     if (crowd.count < CROWD) return false;
     if (crowd.names === null) {
       const view = views.viewOf(pid);
       if (view === null) return false;
-      crowd.names = view.walker.names(`${proc}/${pid}/root`, dir, crowd.count * BYTES_PER_ENTRY);
+      crowd.names = view.walker.names(view.anchor, dir, crowd.count * BYTES_PER_ENTRY);
       if (crowd.names === null) return false;
     }
     const names = crowd.names;
@@ -178,14 +180,12 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     if (object.nlink === 0) return named ? verdicts.keepEverywhere(named, STALE) : STALE;
     const view = views.viewOf(pid);
     if (view === null) return byMarker(ROOT_UNREADABLE);
-    const inView = verdicts.of(view);
+    // Only in the scanner's own tree does a lookup speak for other processes.
+    if (!view.shared) return judgeByPath(view, file, object, type);
     const key = named ?? `${object.dev}:${object.ino}\0${file.printed}`;
-    const known = inView.get(key);
+    const known = verdicts.inSharedTree.get(key);
     if (known !== undefined) return known;
-    const verdict = judgeByPath(view, `${proc}/${pid}/root`, file, object, type);
-    // A lookup cut short by this process's exit speaks for no other process.
-    if (verdict.unverified !== EXITED) inView.set(key, verdict);
-    return verdict;
+    return verdicts.keepInSharedTree(key, judgeByPath(view, file, object, type));
   }
 }
 
@@ -234,26 +234,22 @@ interface ObjectId {
 }
 
 /**
- * The verdicts of one scan: those that hold in every tree (an object linked
- * nowhere, a file system never asked), by maps line, and those found by a
- * lookup, per view.
+ * The verdicts of one scan that speak for more than one process: those that
+ * hold in every tree (an object linked nowhere, a file system never asked),
+ * by maps line, and those a lookup found in the scanner's own tree.
  */
 class Verdicts {
   readonly everywhere = new Map<MappedFile, Verdict>();
-  readonly #byView = new Map<View, Map<MappedFile | string, Verdict>>();
+  readonly inSharedTree = new Map<MappedFile | string, Verdict>();
 
   keepEverywhere(file: MappedFile, verdict: Verdict): Verdict {
     this.everywhere.set(file, verdict);
     return verdict;
   }
 
-  of(view: View): Map<MappedFile | string, Verdict> {
-    let verdicts = this.#byView.get(view);
-    if (verdicts === undefined) {
-      verdicts = new Map();
-      this.#byView.set(view, verdicts);
-    }
-    return verdicts;
+  keepInSharedTree(key: MappedFile | string, verdict: Verdict): Verdict {
+    this.inSharedTree.set(key, verdict);
+    return verdict;
   }
 }
 
@@ -295,16 +291,10 @@ function parseFdInfo(text: string): { mountId: number; ino: string | undefined }
  * Not stale when the name as printed, or the name less the marker, leads to
  * the very object the process uses; stale when neither does.
  */
-function judgeByPath(
-  view: View,
-  anchor: string,
-  file: UsedFile,
-  object: ObjectId,
-  type: string,
-): Verdict {
+function judgeByPath(view: View, file: UsedFile, object: ObjectId, type: string): Verdict {
   const names = file.printed === file.path ? [file.path] : [file.printed, file.path];
   for (const name of names) {
-    const found = view.walker.lookUp(anchor, name);
+    const found = view.walker.lookUp(view.anchor, name);
     if (!found.found) {
       if (found.unresolvable !== undefined) return byMarker(found.unresolvable);
       continue;

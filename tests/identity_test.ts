@@ -11,6 +11,7 @@ import { buildMapper, type Mapper, realLibrary, sh, spawnMapper, withMapper } fr
 import { type JsonFile, type JsonGroup, parseMachine } from "../mod.ts";
 import { createIdentityJudge } from "../lib/identity.ts";
 import { deviceName } from "../lib/mounts.ts";
+import { decodeName, encodeName } from "../lib/names.ts";
 
 const MAPPER = await buildMapper();
 const IS_ROOT = Deno.uid() === 0;
@@ -398,17 +399,35 @@ Deno.test({
       );
       const decoy = `${dir}/tmp-live (deleted)`;
       for (const path of [...names, decoy]) Deno.copyFileSync(`${dir}/lib.so`, path);
-      await withMapper([MAPPER!, ...names, decoy], async (mapper) => {
+      // A live decoy whose name is not UTF-8, which a listing could not spell: never verified.
+      await sh('cp "$1/lib.so" "$1/$(printf "tmp-\\377 (deleted)")"', dir);
+      const raw = decodeName(Uint8Array.from([...encodeName(`${dir}/tmp-`), 0xff]));
+      await withMapper([
+        "/bin/sh",
+        "-c",
+        // Mapped first, so listed last in maps (mappings go top-down): judged after the listing.
+        'd=$1; m=$2; shift 2; exec "$m" "$(printf "%s/tmp-\\377 (deleted)" "$d")" "$@"',
+        "sh",
+        dir,
+        MAPPER!,
+        ...names,
+        decoy,
+      ], async (mapper) => {
         // Most deleted; the last replaced (its name is there again, for another file); one
         // put back by a hard link (its name leads to the very file again).
         for (const path of names.slice(0, 22)) Deno.removeSync(path);
         await sh(REPLACE, names[22]!);
         await sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', names[23]!);
         const stale = names.slice(0, 23);
-        assertEquals(await filesOf(mapper.pid), stale);
-        assertEquals(await filesOf(mapper.pid, ["--fds"]), stale);
+        const reported = [...stale.slice(0, 22), raw, stale[22]!].sort();
+        assertEquals(await filesOf(mapper.pid), reported);
+        assertEquals(await filesOf(mapper.pid, ["--fds"]), reported);
         const json = await jsonFilesOf(mapper.pid);
-        assertEquals(json?.map((f) => [f.path, f.verified]), stale.map((path) => [path, true]));
+        // JSON shows a raw byte as U+FFFD (with the exact bytes in path_base64).
+        assertEquals(
+          json?.map((f) => [f.path, f.verified]),
+          reported.map((path) => path === raw ? [`${dir}/tmp-\uFFFD`, false] : [path, true]),
+        );
       });
     });
   },
