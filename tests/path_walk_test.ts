@@ -489,3 +489,17 @@ Deno.test({
     assertEquals(walker.names(anchor, "/net", 1 << 20), null);
   }),
 });
+
+Deno.test(
+  "PathWalker.lookUp() asks for a file again on every walk: an update may replace it meanwhile",
+  withTree((fixture) => {
+    const { tree, anchor } = fixture;
+    const walker = walkerOf(fixture);
+    const before = walker.lookUp(anchor, "/data/f");
+    Deno.writeTextFileSync(`${tree}/data/f.new`, "new");
+    Deno.renameSync(`${tree}/data/f.new`, `${tree}/data/f`);
+    const after = walker.lookUp(anchor, "/data/f");
+    assertEquals(after, foundAs(`${tree}/data/f`, "ext4"));
+    assertNotEquals(after, before);
+  }),
+);
