@@ -131,12 +131,16 @@ export function replaceRawBytes(name: string, replace: (byte: number) => string)
 /** Encodes a name from {@linkcode decodeName} back to its exact bytes. */
 export function encodeName(name: string): Uint8Array {
   if (!hasRawBytes(name)) return utf8.encode(name);
-  const parts: number[] = [];
+  // At most three bytes per UTF-16 unit; written in place, never spread onto the
+  // stack (an argument may be megabytes long).
+  const bytes = new Uint8Array(name.length * 3);
+  let length = 0;
   let last = 0;
   for (let at = nextRawByte(name, 0); at >= 0; at = nextRawByte(name, at + 1)) {
-    parts.push(...utf8.encode(name.slice(last, at)), name.charCodeAt(at) - FIRST_ESCAPE + 0x80);
+    length += utf8.encodeInto(name.slice(last, at), bytes.subarray(length)).written;
+    bytes[length++] = name.charCodeAt(at) - FIRST_ESCAPE + 0x80;
     last = at + 1;
   }
-  parts.push(...utf8.encode(name.slice(last)));
-  return Uint8Array.from(parts);
+  length += utf8.encodeInto(name.slice(last), bytes.subarray(length)).written;
+  return bytes.slice(0, length);
 }

@@ -160,7 +160,9 @@ export function parseRustDebugString(text: string): string {
   const bytes: number[] = [];
   const encoder = new TextEncoder();
   let last = 0;
-  const pushText = (s: string) => bytes.push(...encoder.encode(s));
+  const pushText = (s: string) => {
+    for (const byte of encoder.encode(s)) bytes.push(byte);
+  };
   for (const match of text.matchAll(RUST_ESCAPE)) {
     pushText(text.slice(last, match.index));
     last = match.index + match[0].length;

@@ -122,7 +122,7 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
   for (const group of groups) {
     const info = group.unit;
     if (!info || info.class === "unknown" || (info.name === null && info.class !== "container")) {
-      unknown.push(...group.pids);
+      for (const pid of group.pids) unknown.push(pid);
       continue;
     }
     const unit = info.name ?? "";
@@ -131,7 +131,7 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
     if (reason !== undefined && info.class !== "user-manager") {
       const key = `${owner}\0${unit}`;
       const entry = risky.get(key) ?? { unit, user: owner, reason, pids: [] };
-      entry.pids.push(...group.pids);
+      for (const pid of group.pids) entry.pids.push(pid);
       risky.set(key, entry);
       continue;
     }
@@ -148,7 +148,7 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
         const ref = info.container!;
         const key = `${ref.runtime}\0${ref.id}`;
         const entry = containers.get(key) ?? { ...ref, pids: [] };
-        entry.pids.push(...group.pids);
+        for (const pid of group.pids) entry.pids.push(pid);
         containers.set(key, entry);
         break;
       }
@@ -161,7 +161,7 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
       case "session": {
         const key = `${owner}\0${unit}`;
         const entry = sessions.get(key) ?? { unit, user: owner, pids: [] };
-        entry.pids.push(...group.pids);
+        for (const pid of group.pids) entry.pids.push(pid);
         sessions.set(key, entry);
         break;
       }

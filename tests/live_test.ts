@@ -399,3 +399,54 @@ Deno.test("CLI on the live kernel: a restart plan for units users named to attac
     for (const cleanup of cleanups.reverse()) cleanup();
   }
 });
+
+Deno.test("CLI on the live kernel prints an argument of 131,071 bytes with a raw byte in every format", async (t) => {
+  // The longest one argument may be (MAX_ARG_STRLEN less its NUL), ending in a byte that is not UTF-8.
+  const bytes = new Uint8Array(131_071).fill(0x41);
+  bytes[bytes.length - 1] = 0xff;
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_longarg_" });
+  const started = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      'cp /bin/sh "$1/sh-long" && exec "$1/sh-long" -c "echo ready; read x" sh "$(cat "$1/arg")"',
+      "sh",
+      dir,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  });
+  Deno.writeFileSync(`${dir}/arg`, bytes);
+  const child = started.spawn();
+  try {
+    const reader = child.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    Deno.removeSync(`${dir}/sh-long`);
+    const arg = decodeName(bytes);
+    await t.step("--json", async () => {
+      const run = await runCli(["-A"], ["--json"]);
+      assertEquals(run.code, 0, run.stderr);
+      const group = JSON.parse(run.stdout).groups.find((g: { pids: number[] }) =>
+        g.pids.includes(child.pid)
+      );
+      const last = group.argv_base64.at(-1);
+      assertEquals(Uint8Array.from(atob(last), (c) => c.charCodeAt(0)), bytes);
+    });
+    for (const args of [["-m"], ["-s"], ["--format=nagios"], ["--format=prometheus", "-S"]]) {
+      await t.step(args.join(" "), async () => {
+        const run = await runCli(["-A"], args);
+        // Nagios exits with its state (0 to 3); the others 0. Never a crash (Deno's is 1 with "Uncaught").
+        assertEquals(run.code <= 3, true, run.stderr);
+        assertEquals(run.stderr.includes("Uncaught"), false, run.stderr);
+        if (args[0] === "-m") {
+          const row = run.stdout.split("\n").find((line) => line.startsWith(`${child.pid};`))!;
+          assertEquals(parseMachine(row)[0]!.cmdline.endsWith(arg), true);
+        }
+      });
+    }
+  } finally {
+    await child.stdin.close();
+    await child.status;
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

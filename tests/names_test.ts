@@ -44,3 +44,11 @@ Deno.test("decodeName() keeps a byte order mark, leading or after a raw byte", (
   }
   assertEquals(decodeName(Uint8Array.from([...bom, 0x61])), "\ufeffa");
 });
+
+Deno.test("encodeName() takes a name of megabytes with raw bytes, nothing spread onto the stack", () => {
+  const bytes = new Uint8Array(1_500_000).fill(0x41);
+  bytes[100] = 0xff;
+  bytes.set(new TextEncoder().encode("é😀"), 200);
+  bytes[bytes.length - 1] = 0xfe;
+  assertEquals(encodeName(decodeName(bytes)), bytes);
+});
