@@ -18,6 +18,7 @@ import { mapFilesName } from "./maps.ts";
 import { hasRawBytes } from "./names.ts";
 import { classifyReadError, WholeReader } from "./procfs.ts";
 import { type View, Views } from "./views.ts";
+import { OUT_OF_STEPS, type WalkBudget } from "./path_walk.ts";
 
 /** What the identity rule says of one file a process uses. */
 export interface Verdict {
@@ -85,17 +86,20 @@ export type FileAt =
  * overlay layers report devices of their own, so an identity is always the
  * pair `stat` gives, on both sides.
  */
-export function createIdentityJudge(proc: string): IdentityJudge {
+export function createIdentityJudge(proc: string, options: JudgeOptions = {}): IdentityJudge {
   const views = new Views(proc);
   const verdicts = new Verdicts();
   const crowds = new Crowds();
   const reader = new WholeReader();
+  const budget = new Budget(options.deadline);
   return {
     mapping(pid, file, range) {
       // Inode 0 names no file (pseudo mappings).
       if (file.inode === "0") return byMarker("it has no inode");
       const known = verdicts.everywhere.get(file);
       if (known !== undefined) return known;
+      const spent = budget.spent(pid);
+      if (spent !== undefined) return byMarker(spent);
       if (absentFromCrowd(pid, file)) return STALE;
       const mount = views.mountOfDevice(pid, file.device);
       if (mount === undefined) {
@@ -113,6 +117,8 @@ export function createIdentityJudge(proc: string): IdentityJudge {
       return judgeObject(pid, named, file, object, mount.type);
     },
     openFile(pid, file, fd) {
+      const spent = budget.spent(pid);
+      if (spent !== undefined) return byMarker(spent);
       if (absentFromCrowd(pid, file)) return STALE;
       const dir = `${proc}/${pid}`;
       let info: { mountId: number; ino: string | undefined };
@@ -132,9 +138,11 @@ export function createIdentityJudge(proc: string): IdentityJudge {
       return judgeObject(pid, null, file, object, mount.type);
     },
     fileAt(pid, path) {
+      const spent = budget.spent(pid);
+      if (spent !== undefined) return { found: false, unresolvable: spent };
       const view = views.viewOf(pid);
       if (view === null) return { found: false, unresolvable: ROOT_UNREADABLE };
-      const found = view.walker.lookUp(view.anchor, path);
+      const found = view.walker.lookUp(view.anchor, path, budget.walks);
       return found.found ? { found: true, changedMs: found.changedMs } : found;
     },
   };
@@ -157,7 +165,8 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     if (crowd.names === null) {
       const view = views.viewOf(pid);
       if (view === null) return false;
-      crowd.names = view.walker.names(view.anchor, dir, crowd.count * BYTES_PER_ENTRY);
+      const maxBytes = crowd.count * BYTES_PER_ENTRY;
+      crowd.names = view.walker.names(view.anchor, dir, maxBytes, budget.walks);
       if (crowd.names === null) return false;
     }
     const names = crowd.names;
@@ -181,11 +190,59 @@ export function createIdentityJudge(proc: string): IdentityJudge {
     const view = views.viewOf(pid);
     if (view === null) return byMarker(ROOT_UNREADABLE);
     // Only in the scanner's own tree does a lookup speak for other processes.
-    if (!view.shared) return judgeByPath(view, file, object, type);
+    if (!view.shared) return judgeByPath(view, file, object, type, budget.walks);
     const key = named ?? `${object.dev}:${object.ino}\0${file.printed}`;
     const known = verdicts.inSharedTree.get(key);
     if (known !== undefined) return known;
-    return verdicts.keepInSharedTree(key, judgeByPath(view, file, object, type));
+    const verdict = judgeByPath(view, file, object, type, budget.walks);
+    // A lookup its process's budget cut short speaks for no other process.
+    return verdict.unverified === OUT_OF_STEPS ? verdict : verdicts.keepInSharedTree(key, verdict);
+  }
+}
+
+/** What a scan's identity checks may cost. */
+export interface JudgeOptions {
+  /**
+   * A time (as `performance.now()` counts) after which no file is checked any
+   * more: the rest are decided by the kernel's marker and say so.
+   */
+  readonly deadline?: number;
+}
+
+/** The time one process's checks may take, in ms. */
+const PROCESS_MS = 2_000;
+/** The path components one process's lookups may ask for. */
+const PROCESS_STEPS = 100_000;
+
+/**
+ * What one process may still cost: time and lookups, from its first file on.
+ * Past either, or past the scan's deadline, its files are decided by the
+ * kernel's marker: reported, never dropped, and saying why.
+ */
+class Budget {
+  readonly #deadline: number | undefined;
+  #pid = -1;
+  #until = 0;
+  /** The lookups the process being judged may still ask for. */
+  readonly walks: WalkBudget = { steps: PROCESS_STEPS };
+
+  constructor(deadline: number | undefined) {
+    this.#deadline = deadline;
+  }
+
+  /** Why process `pid`'s next file is not checked, or undefined while it may be. */
+  spent(pid: number): string | undefined {
+    const now = performance.now();
+    if (pid !== this.#pid) {
+      this.#pid = pid;
+      this.#until = now + PROCESS_MS;
+      this.walks.steps = PROCESS_STEPS;
+    }
+    if (this.#deadline !== undefined && now > this.#deadline) {
+      return "not checked: the scan ran out of time (-t)";
+    }
+    if (now > this.#until || this.walks.steps <= 0) return OUT_OF_STEPS;
+    return undefined;
   }
 }
 
@@ -291,10 +348,16 @@ function parseFdInfo(text: string): { mountId: number; ino: string | undefined }
  * Not stale when the name as printed, or the name less the marker, leads to
  * the very object the process uses; stale when neither does.
  */
-function judgeByPath(view: View, file: UsedFile, object: ObjectId, type: string): Verdict {
+function judgeByPath(
+  view: View,
+  file: UsedFile,
+  object: ObjectId,
+  type: string,
+  budget: WalkBudget,
+): Verdict {
   const names = file.printed === file.path ? [file.path] : [file.printed, file.path];
   for (const name of names) {
-    const found = view.walker.lookUp(view.anchor, name);
+    const found = view.walker.lookUp(view.anchor, name, budget);
     if (!found.found) {
       if (found.unresolvable !== undefined) return byMarker(found.unresolvable);
       continue;

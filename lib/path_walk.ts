@@ -29,6 +29,19 @@ export type Lookup =
     readonly unresolvable?: string;
   };
 
+/**
+ * How many more path components walks may ask for: each component not
+ * remembered from an earlier walk takes one. Shared by the walks of one
+ * process, so no process can cost the scan more than that.
+ */
+export interface WalkBudget {
+  steps: number;
+}
+
+/** Why a lookup stopped when its process's budget ran out. */
+export const OUT_OF_STEPS =
+  "not checked: its process used up its share of the scan (time or lookups)";
+
 /** Why a lookup stopped because the process it looked through exited. */
 export const EXITED = "the process exited while it was read";
 
@@ -118,8 +131,8 @@ export class PathWalker {
    * `..` stops there, and a component on a file system that is not local is
    * never asked for.
    */
-  lookUp(anchor: string, name: string): Lookup {
-    const place = this.#walk(anchor, name);
+  lookUp(anchor: string, name: string, budget: WalkBudget = { steps: Infinity }): Lookup {
+    const place = this.#walk(anchor, name, budget);
     if (!("dir" in place)) return place;
     if (place.entry !== undefined) return place.entry.found;
     // The root itself (also when reached by `..`).
@@ -141,8 +154,13 @@ export class PathWalker {
    * or its size says it holds more than about `maxBytes` of entries (listing
    * costs by the entry, and any user may fill a directory).
    */
-  names(anchor: string, name: string, maxBytes: number): ReadonlySet<string> | null {
-    const place = this.#walk(anchor, name);
+  names(
+    anchor: string,
+    name: string,
+    maxBytes: number,
+    budget: WalkBudget = { steps: Infinity },
+  ): ReadonlySet<string> | null {
+    const place = this.#walk(anchor, name, budget);
     if (!("dir" in place) || !place.fixed) return null;
     const entry = place.entry;
     if (entry === undefined || !entry.isDirectory || !SIZED_DIRECTORIES.has(place.mount.type)) {
@@ -158,7 +176,7 @@ export class PathWalker {
   }
 
   /** Resolves `name` to the place it ends on, or says why it cannot. */
-  #walk(anchor: string, name: string): Place | Lookup {
+  #walk(anchor: string, name: string, budget: WalkBudget): Place | Lookup {
     if (hasRawBytes(name)) return { found: false, unresolvable: "its name is not valid UTF-8" };
     let inner: string;
     if (this.#rootLink === "/") inner = name;
@@ -191,6 +209,7 @@ export class PathWalker {
       // Only what root alone could have changed is ever remembered.
       let entry = here.fixed ? this.#entries.get(path) : undefined;
       if (entry === undefined) {
+        if (--budget.steps < 0) return { found: false, unresolvable: OUT_OF_STEPS };
         const step = this.#step(anchor, path, here.mount);
         if (!("link" in step)) return step;
         entry = step;

@@ -242,7 +242,12 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     root,
     units: options.units ?? false,
     kinds: options.kinds ?? true,
-    identity: trusted ? createIdentityJudge(root) : markerOnlyJudge(NOT_PROCFS),
+    identity: trusted
+      ? createIdentityJudge(
+        root,
+        options.deadline === undefined ? {} : { deadline: options.deadline },
+      )
+      : markerOnlyJudge(NOT_PROCFS),
     maps: new MapsReader({
       ignored,
       ...(trusted ? {} : { keep: (text: string) => keepName(context, text) }),

@@ -433,6 +433,43 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "scan bounds what a process costs: 20 files 1,500 directories deep of a user's, and -t inside it",
+  ignore,
+  async fn() {
+    await withLibrary(async (dir) => {
+      // The attacker's directories, so no walk may remember them: each lookup walks them all.
+      const deep = Array.from({ length: 1900 }, () => "a").join("/");
+      await sh(
+        'cd "$1" && mkdir -p "$2" && i=0; while [ $i -lt 20 ]; do cp lib.so "$2/l$i.so"; ' +
+          'ln "$2/l$i.so" "keep$i.so"; i=$((i+1)); done; chown -R 65534 a',
+        dir,
+        deep,
+      );
+      const libs = Array.from({ length: 20 }, (_, i) => `${dir}/${deep}/l${i}.so`);
+      await withMapper([MAPPER!, "-u", "65534", ...libs], async (mapper) => {
+        await sh('cd "$1" && rm "$2"/l*.so', dir, deep);
+        const started = performance.now();
+        const json = await jsonFilesOf(mapper.pid);
+        const seconds = (performance.now() - started) / 1000;
+        // Two seconds of checks for the process, then the rest decided by the marker, saying so.
+        assert(seconds < 5, `the scan took ${seconds} s`);
+        assertEquals(json?.length, 20);
+        assert(
+          json!.some((f) => f.unverified_reason?.startsWith("not checked:")),
+          JSON.stringify(json),
+        );
+        const nagios = performance.now();
+        const run = await runCli(["-A"], ["--format=nagios", "-t", "1"]);
+        const answered = (performance.now() - nagios) / 1000;
+        assert(answered < 3.5, `Nagios with -t 1 answered after ${answered} s`);
+        assert(/^(UNKNOWN|WARNING|CRITICAL) - /.test(run.stdout), run.stdout);
+      });
+    });
+  },
+});
+
 /** Why a file system cannot be made on a loop device here with `tool`, or undefined. */
 function loopMissing(tool: string, debianPackage: string): string | undefined {
   if (ignore) return NO_MAPPER ?? NOT_ROOT;
