@@ -13,7 +13,8 @@
  * @module
  */
 
-import { deviceName, isLocalType, isStackingType } from "./mounts.ts";
+import { deviceName, isLocalType, isStackingType, type Mount } from "./mounts.ts";
+import { AT_FDCWD, ENOENT, openSyscalls, type Syscalls } from "./syscalls.ts";
 import { mapFilesName } from "./maps.ts";
 import { hasRawBytes } from "./names.ts";
 import { classifyReadError, WholeReader } from "./procfs.ts";
@@ -61,6 +62,8 @@ export interface IdentityJudge {
   mapping(pid: number, file: MappedFile, range: string): Verdict;
   /** Judges an open file of process `pid`: the name of its entry in `/proc/PID/fd`. */
   openFile(pid: number, file: UsedFile, fd: string): Verdict;
+  /** Releases what the checks hold open (descriptors of roots and mount tables). */
+  close(): void;
   /**
    * How the file at `path` (absolute, as process `pid` names it) stands in the
    * process's own root: gone, changed (when it last changed, in ms) or a reason it could
@@ -87,7 +90,8 @@ export type FileAt =
  * pair `stat` gives, on both sides.
  */
 export function createIdentityJudge(proc: string, options: JudgeOptions = {}): IdentityJudge {
-  const views = new Views(proc);
+  const sys = options.syscalls === undefined ? openSyscalls() : options.syscalls;
+  const views = new Views(proc, sys);
   const verdicts = new Verdicts();
   const crowds = new Crowds();
   const reader = new WholeReader();
@@ -108,19 +112,25 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
       if (!isLocalType(mount.type)) {
         return verdicts.keepEverywhere(file, byMarker(notAsked(mount.type)));
       }
-      const object = statLink(`${proc}/${pid}/map_files/${mapFilesName(range)}`);
+      const object = objectAt(pid, `${proc}/${pid}/map_files/${mapFilesName(range)}`, mount);
       if (typeof object === "string") return byMarker(object);
       if (String(object.ino) !== file.inode) return byMarker(CHANGED);
       // Where stat and maps agree on the device, the maps line names this very
       // object for every process; elsewhere (btrfs) only the stat does.
       const named = deviceName(object.dev) === file.device ? file : null;
-      return judgeObject(pid, named, file, object, mount.type);
+      return judgeObject(pid, named, file, object, object.type);
     },
     openFile(pid, file, fd) {
       const spent = budget.spent(pid);
       if (spent !== undefined) return byMarker(spent);
       if (absentFromCrowd(pid, file)) return STALE;
       const dir = `${proc}/${pid}`;
+      if (sys !== null) {
+        // The descriptor pins the file and its mount: no fdinfo of the process is needed.
+        const object = objectAt(pid, `${dir}/fd/${fd}`, null);
+        if (typeof object === "string") return byMarker(object);
+        return judgeObject(pid, null, file, object, object.type);
+      }
       let info: { mountId: number; ino: string | undefined };
       try {
         info = parseFdInfo(reader.read(`${dir}/fdinfo/${fd}`));
@@ -131,11 +141,14 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
       const mount = views.mountOfId(pid, info.mountId);
       if (mount === undefined) return byMarker(`its mount ${info.mountId} is in no mount table`);
       if (!isLocalType(mount.type)) return byMarker(notAsked(mount.type));
-      const object = statLink(`${dir}/fd/${fd}`);
+      const object = objectAt(pid, `${dir}/fd/${fd}`, mount);
       if (typeof object === "string") return byMarker(object);
       // Kernels before 5.14 print no inode in fdinfo: the stat alone names the object.
       if (info.ino !== undefined && String(object.ino) !== info.ino) return byMarker(CHANGED);
-      return judgeObject(pid, null, file, object, mount.type);
+      return judgeObject(pid, null, file, object, object.type);
+    },
+    close() {
+      views.close();
     },
     fileAt(pid, path) {
       const spent = budget.spent(pid);
@@ -146,6 +159,36 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
       return found.found ? { found: true, changedMs: found.changedMs } : found;
     },
   };
+
+  /**
+   * The object a `/proc` link of process `pid` leads to, or why it is not
+   * asked. With the system calls, the link is opened without opening the file
+   * (`O_PATH`), which pins it and its mount, and the mount's type is read from
+   * a current table before `statx` asks its file system: a process that
+   * swaps the mapping meanwhile, or a mount ID used again, cannot make the scan
+   * ask a file system that may not answer. Without them, `stat` follows the
+   * link, after `mount` (found beforehand by the maps device or fdinfo) was checked.
+   */
+  function objectAt(pid: number, link: string, mount: Mount | null): PinnedObject | string {
+    if (sys === null) {
+      const object = statLink(link);
+      return typeof object === "string" ? object : { ...object, type: mount!.type };
+    }
+    const fd = sys.openPath(AT_FDCWD, link, true);
+    if (fd < 0) return fd === -ENOENT ? CHANGED : "its /proc link cannot be read";
+    try {
+      const id = sys.mountId(fd);
+      if (id < 0) return "its mount cannot be read";
+      const current = views.currentMount(pid, id);
+      if (current === undefined) return `its mount ${id} is in no current mount table`;
+      if (!isLocalType(current.type)) return notAsked(current.type);
+      const stat = sys.stat(fd);
+      if (typeof stat === "number") return CHANGED;
+      return { dev: stat.dev, ino: stat.ino, nlink: stat.nlink, type: current.type };
+    } finally {
+      sys.close(fd);
+    }
+  }
 
   /**
    * Whether neither name of `file` is in its directory, once process `pid`
@@ -207,6 +250,8 @@ export interface JudgeOptions {
    * more: the rest are decided by the kernel's marker and say so.
    */
   readonly deadline?: number;
+  /** The system calls to pin lookups with (default: libc's where `--allow-ffi` is granted); null for paths. */
+  readonly syscalls?: Syscalls | null;
 }
 
 /** The time one process's checks may take, in ms. */
@@ -290,6 +335,11 @@ interface ObjectId {
   readonly nlink: number;
 }
 
+/** An object and the type of the file system it lies on. */
+interface PinnedObject extends ObjectId {
+  readonly type: string;
+}
+
 /**
  * The verdicts of one scan that speak for more than one process: those that
  * hold in every tree (an object linked nowhere, a file system never asked),
@@ -320,6 +370,7 @@ export function markerOnlyJudge(reason: string): IdentityJudge {
     mapping: () => verdict,
     openFile: () => verdict,
     fileAt: () => ({ found: false, unresolvable: reason }),
+    close: () => {},
   };
 }
 

@@ -90,6 +90,19 @@ interface Place {
   readonly fixed: boolean;
 }
 
+/** Looks names up inside one tree (see {@linkcode PathWalker}; `PinnedWalker` does it on descriptors). */
+export interface Walker {
+  /** What `name` (as the scanner's `/proc` prints it) leads to inside the root. */
+  lookUp(anchor: string, name: string, budget?: WalkBudget): Lookup;
+  /** The names in the directory `name` leads to, or null (not worth listing, or unlistable). */
+  names(
+    anchor: string,
+    name: string,
+    maxBytes: number,
+    budget?: WalkBudget,
+  ): ReadonlySet<string> | null;
+}
+
 /**
  * Walks names inside one tree: one mount namespace seen from one root. The
  * tree's mount table tells which file system each component lies on; a chroot
@@ -101,7 +114,7 @@ interface Place {
  * scan, since processes of one tree share their paths (`/usr/lib/…`). Those a
  * user could swap for a link while the scan runs are asked again on every walk.
  */
-export class PathWalker {
+export class PathWalker implements Walker {
   readonly #rootLink: string;
   readonly #table: MountTable;
   readonly #outer: MountTable | null;

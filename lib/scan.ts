@@ -266,11 +266,35 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
   const processes: ProcessFinding[] = [];
   const deadline = options.deadline;
   let finished = true;
+  try {
+    finished = scanEach(context, collect, processes, deadline, self);
+  } finally {
+    // The identity checks hold descriptors (roots, mount tables): released whatever happens.
+    context.identity.close();
+  }
+  const limited = procMount && limitedView(context, procMount);
+  return {
+    processes,
+    unreadable: context.unreadable,
+    scanned: context.scanned,
+    ...(context.boot !== null ? { scriptsUnknown: context.scriptsUnknown } : {}),
+    ...(limited ? { limited } : {}),
+    finished,
+  };
+}
+
+/** Reads each process in turn; false when the deadline stopped it first. */
+function scanEach(
+  context: ScanContext,
+  collect: Collector,
+  processes: ProcessFinding[],
+  deadline: number | undefined,
+  self: number | undefined,
+): boolean {
   for (const pid of listPids(context.root)) {
     if (pid === self) continue;
     if (deadline !== undefined && performance.now() > deadline) {
-      finished = false;
-      break;
+      return false;
     }
     const unreadableBefore = context.unreadable;
     let files: DeletedFile[];
@@ -293,15 +317,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     const finding = { pid, argv, cmdline, files: sortFiles(files) };
     processes.push(context.units ? { ...finding, unit: readUnit(context, pid) } : finding);
   }
-  const limited = procMount && limitedView(context, procMount);
-  return {
-    processes,
-    unreadable: context.unreadable,
-    scanned: context.scanned,
-    ...(context.boot !== null ? { scriptsUnknown: context.scriptsUnknown } : {}),
-    ...(limited ? { limited } : {}),
-    finished,
-  };
+  return true;
 }
 
 /**

@@ -20,7 +20,10 @@
 
 import { type Mount, type MountTable, parseMountInfo } from "./mounts.ts";
 import { classifyReadError, readLinkName, readWholeName } from "./procfs.ts";
-import { PathWalker } from "./path_walk.ts";
+import { PathWalker, type Walker } from "./path_walk.ts";
+import { PinnedWalker } from "./pinned_walk.ts";
+import { decodeName } from "./names.ts";
+import type { Syscalls } from "./syscalls.ts";
 
 /** The tree a process sees, and how to walk it. */
 export interface View {
@@ -30,8 +33,8 @@ export interface View {
   readonly rootLink: string;
   /** Where walks start: `""` (the scanner's own root) or `/proc/PID/root`. */
   readonly anchor: string;
-  /** Walks names in this tree. */
-  readonly walker: PathWalker;
+  /** Walks names in this tree: on descriptors where the system calls are at hand, else by path. */
+  readonly walker: Walker;
   /** Whether this is the scanner's own tree: what is learnt in it serves every process in it. */
   readonly shared: boolean;
 }
@@ -42,9 +45,18 @@ interface Place {
   readonly rootLink: string;
 }
 
+/** A namespace's mount table that is known to be current: read through a descriptor held open. */
+interface Current {
+  readonly fd: number;
+  table: MountTable;
+}
+
 /** The views and mounts of one scan of `proc`, learnt as processes need them. */
 export class Views {
   readonly #proc: string;
+  readonly #sys: Syscalls | null;
+  /** Current tables by namespace (`mnt:[…]`); null where one cannot be held. */
+  readonly #current = new Map<string, Current | null>();
   readonly #byDevice = new Map<string, Mount>();
   readonly #byId = new Map<number, Mount>();
   /** How many times each tree (`ns \0 root`) was read: once, and again at most once. */
@@ -55,9 +67,62 @@ export class Views {
   #lastPid = -1;
   #lastView: View | null = null;
 
-  /** @param proc The proc root (a confirmed procfs). */
-  constructor(proc: string) {
+  /**
+   * @param proc The proc root (a confirmed procfs).
+   * @param sys The system calls for walks on descriptors, or null to walk by path.
+   */
+  constructor(proc: string, sys: Syscalls | null) {
     this.#proc = proc;
+    this.#sys = sys;
+  }
+
+  /** Releases every descriptor the views hold. */
+  close(): void {
+    this.#release(this.#lastView);
+    if (this.#shared?.walker instanceof PinnedWalker) this.#shared.walker.close();
+    for (const current of this.#current.values()) if (current) this.#sys?.close(current.fd);
+    this.#current.clear();
+  }
+
+  /**
+   * The mount with ID `id` now, by the table of the namespace of `pid` or the
+   * scanner's, each read again when it changed since it was read. Only sound
+   * for an ID a held descriptor keeps from being reused.
+   */
+  currentMount(pid: number, id: number): Mount | undefined {
+    const own = this.#scannerTree();
+    if (own === null) return undefined;
+    const mine = this.#currentOf(own.place.ns, "self");
+    const found = mine?.table.byId.get(id);
+    if (found !== undefined) return found;
+    const place = this.#place(pid);
+    if (place === null || place.ns === own.place.ns) return undefined;
+    return this.#currentOf(place.ns, pid)?.table.byId.get(id);
+  }
+
+  /** The current table of namespace `ns`, held through a `mountinfo` of `pid` (in it). */
+  #currentOf(ns: string, pid: number | "self"): Current | null {
+    const sys = this.#sys;
+    if (sys === null) return null;
+    let current = this.#current.get(ns);
+    if (current === undefined) {
+      const fd = sys.openRead(`${this.#proc}/${pid}/mountinfo`);
+      const text = fd < 0 ? null : sys.readWhole(fd);
+      // It must still be that namespace's: the process may have left it, or exited.
+      const place = this.#place(pid);
+      current = text === null || place === null || place.ns !== ns
+        ? null
+        : { fd, table: parseMountInfo(decodeName(text)) };
+      if (current === null && fd >= 0) sys.close(fd);
+      this.#current.set(ns, current);
+      return current;
+    }
+    // poll() says whether a mount came or went since the table was read.
+    if (current !== null && sys.changed(current.fd)) {
+      const text = sys.readWhole(current.fd);
+      if (text !== null) current.table = parseMountInfo(decodeName(text));
+    }
+    return current;
   }
 
   /** The mount of the file system `device` (`MAJOR:MINOR`) names, as seen by process `pid`. */
@@ -76,24 +141,46 @@ export class Views {
   /** The view of process `pid`, or null when its namespace, root or mounts cannot be read. */
   viewOf(pid: number): View | null {
     if (pid !== this.#lastPid) {
+      this.#release(this.#lastView);
       this.#lastPid = pid;
       this.#lastView = this.#readView(pid);
     }
     return this.#lastView;
   }
 
+  /** Releases a process's own view (the scanner's own is kept for the scan). */
+  #release(view: View | null): void {
+    if (view !== null && !view.shared && view.walker instanceof PinnedWalker) view.walker.close();
+  }
+
   #readView(pid: number): View | null {
     const own = this.#scannerTree();
     const place = this.#place(pid);
     if (place === null || own === null) return null;
+    const sys = this.#sys;
     if (place.ns === own.place.ns && place.rootLink === "/") {
       this.#shared ??= {
         ...place,
         anchor: "",
-        walker: new PathWalker("/", own.table, null),
+        walker: sys
+          ? new PinnedWalker(sys, "/", "/", (id) => this.currentMount(pid, id))
+          : new PathWalker("/", own.table, null),
         shared: true,
       };
       return this.#shared;
+    }
+    if (sys) {
+      return {
+        ...place,
+        anchor: `${this.#proc}/${pid}/root`,
+        walker: new PinnedWalker(
+          sys,
+          `${this.#proc}/${pid}/root`,
+          place.rootLink,
+          (id) => this.currentMount(pid, id),
+        ),
+        shared: false,
+      };
     }
     const table = this.#readTable(pid, place);
     if (table === null) return null;

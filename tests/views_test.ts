@@ -85,7 +85,7 @@ Deno.test(
     // 10 is in another namespace and its table cannot be read; 11 has no namespace link.
     addProcess(proc, 10, { ns: OTHER_NS });
     addProcess(proc, 11, {});
-    const views = new Views(proc);
+    const views = new Views(proc, null);
     const root = mount(1, "8:1", "/", "ext4", "rw");
     const procfs = mount(2, "0:20", "/proc", "proc", "rw");
     assertEquals(views.mountOfDevice(10, "8:1"), root);
@@ -103,7 +103,7 @@ Deno.test(
   withProc((proc) => {
     addProcess(proc, 10, { ns: OTHER_NS, mountinfo: OTHER_TABLE });
     addProcess(proc, 11, { ns: OTHER_NS });
-    const views = new Views(proc);
+    const views = new Views(proc, null);
     const fuse = mount(102, "0:41", "/data", "fuse.sshfs", "rw");
     assertEquals(views.mountOfDevice(10, "0:41"), fuse);
     Deno.removeSync(`${proc}/10/mountinfo`);
@@ -154,7 +154,7 @@ Deno.test(
         const [a, b] = [pid++, pid++];
         addProcess(proc, a, { ns: OTHER_NS + a, mountinfo: base });
         addProcess(proc, b, { ns: OTHER_NS + a, mountinfo: base });
-        const views = new Views(proc);
+        const views = new Views(proc, null);
         assertEquals(ask(views, a, KNOWN)?.point, "/"); // the tree's first read
         writeMountInfo(proc, a, [...base, lineOf(LATE)]);
         assertEquals(ask(views, a, LATE)?.point, "/late"); // read again: the last time
@@ -168,7 +168,7 @@ Deno.test(
     }
     await t.step("the scanner's own tree is read again from the scanner, not the process", () => {
       addProcess(proc, pid, { ns: SCANNER_NS, mountinfo: [lineOf(LATE)] });
-      const views = new Views(proc);
+      const views = new Views(proc, null);
       assertEquals(views.mountOfDevice(pid, "8:1")?.point, "/"); // the scanner's first read
       // A mount comes; the scan meets its device in a process of the scanner's tree.
       writeMountInfo(proc, "self", [...SCANNER_TABLE, lineOf(LATER)]);
@@ -191,7 +191,7 @@ Deno.test(
     addProcess(proc, 14, { ns: THIRD_NS }); // no table
     addProcess(proc, 15, { ns: SCANNER_NS }); // the scanner's tree; its own table cannot be read
     addProcess(proc, 16, { ns: SCANNER_NS, mountinfo: OTHER_TABLE });
-    const views = new Views(proc);
+    const views = new Views(proc, null);
     const host = viewOf(views, 15);
     assertEquals([host.ns, host.rootLink, host.anchor, host.shared], [
       `mnt:[${SCANNER_NS}]`,
@@ -231,7 +231,7 @@ Deno.test(
     // A chroot's own table lists no mount above its root: here, none at all.
     addProcess(proc, 10, { ns: SCANNER_NS, root: `${dir}/ct`, mountinfo: [] });
     addProcess(proc, 11, { ns: OTHER_NS, root: `${dir}/ct`, mountinfo: [] });
-    const views = new Views(proc);
+    const views = new Views(proc, null);
     assertEquals(views.viewOf(10)?.walker.lookUp(`${proc}/10/root`, `${dir}/ct/f`), {
       found: true,
       dev: info.dev,
@@ -280,7 +280,7 @@ Deno.test(
             line,
           ],
         }).spawn();
-        const views = new Views(proc);
+        const views = new Views(proc, null);
         try {
           const view = views.viewOf(mover);
           assertEquals(view === null, !kept);
@@ -321,7 +321,7 @@ Deno.test(
       root: `${dir}/ct`,
       mountinfo: [`301 300 ${device} / / rw - ext4 x rw`],
     });
-    const views = new Views(proc);
+    const views = new Views(proc, null);
     const anchor = `${proc}/12/root`;
     assertEquals(viewOf(views, 12).walker.lookUp(anchor, `${dir}/ct/net/g`).found, true);
     // A FUSE mount appears at /net; the scan meets its device and reads the table again.
@@ -342,6 +342,6 @@ Deno.test(
   withProc((proc) => {
     // 10 shares the scanner's namespace and root; its own table cannot be read.
     addProcess(proc, 10, { ns: SCANNER_NS });
-    assertEquals(viewOf(new Views(proc), 10).ns, `mnt:[${SCANNER_NS}]`);
+    assertEquals(viewOf(new Views(proc, null), 10).ns, `mnt:[${SCANNER_NS}]`);
   }),
 );
