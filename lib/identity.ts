@@ -125,12 +125,6 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
       if (spent !== undefined) return byMarker(spent);
       if (absentFromCrowd(pid, file)) return STALE;
       const dir = `${proc}/${pid}`;
-      if (sys !== null) {
-        // The descriptor pins the file and its mount: no fdinfo of the process is needed.
-        const object = objectAt(pid, `${dir}/fd/${fd}`, null);
-        if (typeof object === "string") return byMarker(object);
-        return judgeObject(pid, null, file, object, object.type);
-      }
       let info: { mountId: number; ino: string | undefined };
       try {
         info = parseFdInfo(reader.read(`${dir}/fdinfo/${fd}`));
@@ -138,7 +132,11 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
         classifyReadError(error);
         return byMarker("its fdinfo cannot be read");
       }
-      const mount = views.mountOfId(pid, info.mountId);
+      // With the system calls, by a table known to be current: opening the link may revalidate
+      // an NFS file's name with its server, so NFS must be known before the link is opened.
+      const mount = sys
+        ? views.currentMount(pid, info.mountId)
+        : views.mountOfId(pid, info.mountId);
       if (mount === undefined) return byMarker(`its mount ${info.mountId} is in no mount table`);
       if (!isLocalType(mount.type)) return byMarker(notAsked(mount.type));
       const object = objectAt(pid, `${dir}/fd/${fd}`, mount);

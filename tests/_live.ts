@@ -181,30 +181,44 @@ async function waitForMappings(pid: number, count: number, dir: string): Promise
   throw new Error(`Process ${pid} did not map ${count} files of ${dir}`);
 }
 
-let mapperBuild: Promise<string | null> | undefined;
+const helperBuilds = new Map<string, Promise<string | null>>();
 
 /**
- * Builds `tests/helpers/mapper.c` once per test process (statically, so it also
+ * Builds `tests/helpers/NAME.c` once per test process (statically, so it also
  * runs inside a bare chroot); null when no C compiler or static libc is here.
  */
+function buildHelper(name: string): Promise<string | null> {
+  let build = helperBuilds.get(name);
+  if (build === undefined) {
+    build = (async () => {
+      const dir = Deno.makeTempDirSync({ prefix: `lib_users_${name}_` });
+      globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+      const out = `${dir}/${name}`;
+      const source = new URL(`./helpers/${name}.c`, import.meta.url).pathname;
+      try {
+        const made = await new Deno.Command("cc", {
+          args: ["-O2", "-static", "-o", out, source],
+          stdout: "null",
+          stderr: "null",
+        }).output();
+        return made.success ? out : null;
+      } catch {
+        return null;
+      }
+    })();
+    helperBuilds.set(name, build);
+  }
+  return build;
+}
+
+/** `tests/helpers/mapper.c`, built (see `buildHelper`). */
 export function buildMapper(): Promise<string | null> {
-  mapperBuild ??= (async () => {
-    const dir = Deno.makeTempDirSync({ prefix: "lib_users_mapper_" });
-    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    const out = `${dir}/mapper`;
-    const source = new URL("./helpers/mapper.c", import.meta.url).pathname;
-    try {
-      const made = await new Deno.Command("cc", {
-        args: ["-O2", "-static", "-o", out, source],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      return made.success ? out : null;
-    } catch {
-      return null;
-    }
-  })();
-  return mapperBuild;
+  return buildHelper("mapper");
+}
+
+/** `tests/helpers/exchanger.c`, built (see `buildHelper`). */
+export function buildExchanger(): Promise<string | null> {
+  return buildHelper("exchanger");
 }
 
 /** A running mapper (see `tests/helpers/mapper.c`). */
