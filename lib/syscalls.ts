@@ -13,7 +13,7 @@
  * @module
  */
 
-import { decodeName, encodeName } from "./names.ts";
+import { decodeName, encodeName, hasRawBytes } from "./names.ts";
 
 /** What `statx` says of the object a descriptor holds. */
 export interface FdStat {
@@ -95,6 +95,8 @@ const POLLERR = 0x8;
 
 const LIBRARIES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"];
 
+// Sizes and offsets are 64-bit where C has them so (size_t, off_t, long): a narrower argument
+// may leave the upper half of its register undefined on some architectures.
 const SYMBOLS = {
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   syscall: { parameters: ["i64", "i64", "buffer", "buffer", "usize"], result: "i64" },
@@ -140,6 +142,11 @@ function bind(libc: Symbols): Syscalls {
   const empty = Uint8Array.of(0);
   const statBuffer = new Uint8Array(256);
   const statView = new DataView(statBuffer.buffer);
+  // 64-bit fields in two halves: no BigInt made for each.
+  const u64 = (at: number) =>
+    statView.getUint32(at + 4, true) * 0x1_0000_0000 + statView.getUint32(at, true);
+  const i64 = (at: number) =>
+    statView.getInt32(at + 4, true) * 0x1_0000_0000 + statView.getUint32(at, true);
   const linkBuffer = new Uint8Array(4097);
   const readBuffer = new Uint8Array(4096);
   const pollBuffer = new Uint8Array(8);
@@ -150,7 +157,6 @@ function bind(libc: Symbols): Syscalls {
     BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS),
   ]);
   const howBytes = new Uint8Array(how.buffer);
-  const decoder = new TextDecoder();
   let hasOpenat2 = true;
   return {
     openPath(dir, path, follow) {
@@ -172,15 +178,14 @@ function bind(libc: Symbols): Syscalls {
         return fail();
       }
       const mask = statView.getUint32(0, true);
-      const ms = (at: number) =>
-        Number(statView.getBigInt64(at, true)) * 1000 + statView.getUint32(at + 8, true) / 1e6;
+      const ms = (at: number) => i64(at) * 1000 + statView.getUint32(at + 8, true) / 1e6;
       return {
         mode: statView.getUint16(28, true),
         dev: encodeDevice(statView.getUint32(136, true), statView.getUint32(140, true)),
-        ino: Number(statView.getBigUint64(32, true)),
+        ino: u64(32),
         nlink: statView.getUint32(16, true),
         uid: statView.getUint32(20, true),
-        size: Number(statView.getBigUint64(40, true)),
+        size: u64(40),
         ctimeMs: ms(96),
         mtimeMs: ms(112),
         birthtimeMs: mask & STATX_BTIME ? ms(80) : 0,
@@ -201,9 +206,7 @@ function bind(libc: Symbols): Syscalls {
       if (info < 0) return fail();
       const length = Number(libc.read(info, readBuffer, BigInt(readBuffer.length)));
       libc.close(info);
-      if (length < 0) return -EAGAIN;
-      const id = /^mnt_id:\s*([0-9]+)$/m.exec(decoder.decode(readBuffer.subarray(0, length)))?.[1];
-      return id === undefined ? -EAGAIN : Number(id);
+      return length < 0 ? -EAGAIN : mountIdIn(readBuffer, length);
     },
     openRead(path) {
       const fd = libc.openat(AT_FDCWD, cString(path), O_RDONLY | O_CLOEXEC, 0);
@@ -239,12 +242,40 @@ function bind(libc: Symbols): Syscalls {
   };
 }
 
+const encoder = new TextEncoder();
+/** Room for a path of PATH_MAX characters and its NUL, reused: a call's path is consumed by the call. */
+const pathBuffer = new Uint8Array(4096 * 3 + 1);
+
 /** A path as a NUL-terminated byte string, byte for byte (see `encodeName`). */
 function cString(path: string): Uint8Array {
-  const bytes = encodeName(path);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
+  if (hasRawBytes(path) || path.length > 4096) {
+    const bytes = encodeName(path);
+    const out = new Uint8Array(bytes.length + 1);
+    out.set(bytes);
+    return out;
+  }
+  const written = encoder.encodeInto(path, pathBuffer).written;
+  pathBuffer[written] = 0;
+  return pathBuffer;
+}
+
+const MNT_ID = [0x6d, 0x6e, 0x74, 0x5f, 0x69, 0x64, 0x3a]; // "mnt_id:"
+
+/** The number after `mnt_id:` at the start of a line of fdinfo, or -EAGAIN; in bytes, no text made. */
+function mountIdIn(bytes: Uint8Array, length: number): number {
+  outer: for (let at = 0; at + MNT_ID.length <= length; at++) {
+    if (at > 0 && bytes[at - 1] !== 0x0a) continue;
+    for (let k = 0; k < MNT_ID.length; k++) if (bytes[at + k] !== MNT_ID[k]) continue outer;
+    let i = at + MNT_ID.length;
+    while (i < length && (bytes[i] === 0x20 || bytes[i] === 0x09)) i++;
+    const start = i;
+    let id = 0;
+    for (; i < length && bytes[i]! >= 0x30 && bytes[i]! <= 0x39; i++) {
+      id = id * 10 + bytes[i]! - 0x30;
+    }
+    return i > start ? id : -EAGAIN;
+  }
+  return -EAGAIN;
 }
 
 /** `makedev()` as glibc encodes it, the encoding of `Deno.FileInfo.dev` (see `deviceName`). */
