@@ -22,7 +22,7 @@ import { invocation } from "./cli/invocation.ts";
 import { emit, packageOwners, rebootCheck, render } from "./cli/render.ts";
 import { groupByArgv } from "./lib/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/permissions.ts";
-import { scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
+import { DEFAULT_NAME_BUDGET, scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
 
 /** Runs the CLI with `args` and returns the exit code. */
@@ -154,6 +154,14 @@ function warnCoverage(result: ScanResult, options: CliOptions): void {
     }
   }
   if (result.limited !== undefined) text += `Warning: ${result.limited}.\n`;
+  if (result.notListed !== undefined) {
+    text +=
+      `Warning: ${result.notListed} deleted files were not listed: past what the scan keeps ` +
+      `(${DEFAULT_NAME_BUDGET.filesPerProcess} files of one process, ` +
+      `${
+        DEFAULT_NAME_BUDGET.charsPerUser >> 20
+      } Mi characters of names of one user's processes).\n`;
+  }
   if (text !== "") writeTo(Deno.stderr, text);
 }
 

@@ -25,8 +25,10 @@
  */
 
 export {
+  DEFAULT_NAME_BUDGET,
   type DeletedFile,
   type FileKind,
+  type NameBudget,
   type ProcessFinding,
   scanFds,
   scanLibs,

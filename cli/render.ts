@@ -79,7 +79,11 @@ export async function render(
     const { readUserNames } = await import("./passwd.ts");
     return readUserNames();
   };
-  const counts = { unreadable: result.unreadable, scanned: result.scanned };
+  const counts = {
+    unreadable: result.unreadable,
+    scanned: result.scanned,
+    ...(result.notListed === undefined ? {} : { notListed: result.notListed }),
+  };
   const incomplete = incompleteReason(result, options);
   switch (options.format) {
     case "nagios": {

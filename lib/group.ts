@@ -20,6 +20,8 @@ export interface Group {
   readonly files: readonly DeletedFile[];
   /** The unit all these processes belong to, when the scan read units. */
   readonly unit?: UnitInfo;
+  /** Deleted files the scan left out of these processes' lists (see `ProcessFinding.notListed`). */
+  readonly notListed?: number;
 }
 
 /**
@@ -53,6 +55,7 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
     /** By kind, then name: a file used two ways is two entries. */
     files: Map<FileKind, Map<string, DeletedFile>>;
     unit: UnitInfo | undefined;
+    notListed: number;
   }
   const byKey = new Map<string, Building>();
   for (const process of processes) {
@@ -68,10 +71,12 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
         cmdline: process.cmdline,
         files: new Map(),
         unit: process.unit,
+        notListed: 0,
       };
       byKey.set(key, group);
     }
     group.pids.push(process.pid);
+    group.notListed += process.notListed ?? 0;
     for (const file of process.files) {
       let byPath = group.files.get(file.kind);
       if (byPath === undefined) {
@@ -96,6 +101,7 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
         compareFiles,
       ),
       ...(group.unit ? { unit: group.unit } : {}),
+      ...(group.notListed > 0 ? { notListed: group.notListed } : {}),
     }))
     .sort((a, b) => a.pids[0]! - b.pids[0]!);
 }

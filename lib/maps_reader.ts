@@ -33,6 +33,9 @@ export interface MapsReaderOptions {
 }
 
 const MAX_BUFFER = 1 << 24;
+/** Characters of names the per-scan parse cache keeps (16 MB). */
+const PARSED_CHARS = 8 << 20;
+const LENIENT = new TextDecoder();
 
 /** Reads the maps files of one scan; one reader per scan, one process at a time. */
 export class MapsReader {
@@ -47,6 +50,13 @@ export class MapsReader {
   readonly #parsed = new Map<string, CandidateFile | null>();
   /** The candidate files of the maps file being read, each with its first range. */
   readonly #found = new Map<CandidateFile, string>();
+  /** Characters of `#parsed`'s keys: past `PARSED_CHARS`, files are parsed anew for each process. */
+  #parsedChars = 0;
+  /** The most candidate files one read keeps. */
+  #maxFiles = Infinity;
+  /** Hashes of the lines the last read met past `#maxFiles`: each file is counted once. */
+  readonly #pastMax = new HashedFiles();
+  #notListed = 0;
   readonly #ignored: (path: string) => boolean;
   readonly #keep: ((text: string) => void) | undefined;
 
@@ -63,10 +73,15 @@ export class MapsReader {
    *
    * @param limit Set when the file is not a confirmed procfs's: it is read
    *   only when it is a regular file no larger than that.
+   * @param maxFiles The most files to keep; those past it are only counted
+   *   ({@linkcode MapsReader.notListed}), so one process's names cannot fill memory.
    */
-  read(path: string, limit?: ReadLimit): ReadonlyMap<CandidateFile, string> {
+  read(path: string, limit?: ReadLimit, maxFiles = Infinity): ReadonlyMap<CandidateFile, string> {
     // A read that failed part-way (the process exited) may have left its last line behind.
     this.#lastLength = -1;
+    this.#maxFiles = maxFiles;
+    this.#notListed = 0;
+    this.#pastMax.clear();
     this.#seen.clear();
     if (this.#found.size > 0) this.#found.clear();
     if (limit) checkRegularFile(path, limit);
@@ -103,6 +118,14 @@ export class MapsReader {
     return this.#found;
   }
 
+  /**
+   * How many files (not ignored, told apart by a hash of their bytes) the last
+   * read met past its `maxFiles`: at least that many were left out.
+   */
+  get notListed(): number {
+    return this.#notListed;
+  }
+
   /** Takes the candidate line `#buffer[start, end)`; one function for the reader's life. */
   readonly #take = (start: number, end: number): void => {
     const buffer = this.#buffer;
@@ -124,7 +147,14 @@ export class MapsReader {
     if (length > this.#last.length) this.#last = new Uint8Array(length * 2);
     this.#last.set(buffer.subarray(from, end));
     this.#lastLength = length;
-    if (!this.#seen.add(buffer, from, end)) return;
+    const full = this.#found.size >= this.#maxFiles;
+    if (full) {
+      // Past the most a read keeps: a hash of each file met, no copy of its name.
+      if (!this.#pastMax.add(buffer, from, end)) return;
+      if (this.#seen.has(buffer, from, end, this.#pastMax.fnv)) return;
+      if (this.#countable(from, end)) this.#notListed++;
+      return;
+    } else if (!this.#seen.add(buffer, from, end)) return;
     const line = decodeName(buffer.subarray(start, end));
     // A bad range must not borrow a verdict, nor name another map_files link.
     if (!LEADING_FIELDS.test(line)) return;
@@ -132,15 +162,40 @@ export class MapsReader {
     const tail = line.slice(from - start);
     let file = this.#parsed.get(tail);
     if (file === undefined) {
+      this.#keep?.(tail);
       file = this.#parse(tail);
-      this.#parsed.set(tail, file);
+      if (this.#parsedChars < PARSED_CHARS) {
+        this.#parsed.set(tail, file);
+        this.#parsedChars += tail.length;
+      }
     }
-    if (file !== null) this.#found.set(file, line.slice(0, rangeEnd - start));
+    if (file === null) return;
+    this.#found.set(file, line.slice(0, rangeEnd - start));
   };
+
+  /**
+   * Whether the line from its device field at `#buffer[from]` to `end` names a
+   * marked file the rules do not ignore, read only as far as that takes: past
+   * the most a read keeps, a million lines must cost little and leave little
+   * garbage. The name is decoded leniently (raw bytes as U+FFFD, natively): it
+   * only meets the ignore rules.
+   */
+  #countable(from: number, end: number): boolean {
+    const buffer = this.#buffer;
+    let at = from;
+    // The device and inode fields, then the padding before the name.
+    for (let field = 0; field < 2; field++) {
+      while (at < end && buffer[at] !== SPACE) at++;
+      at++;
+    }
+    while (at < end && buffer[at] === SPACE) at++;
+    if (at >= end) return false;
+    const name = parseMarkedName(LENIENT.decode(buffer.subarray(at, end)));
+    return name !== null && !this.#ignored(name.path);
+  }
 
   /** The file `tail` (a line from its device field on) names, or null. */
   #parse(tail: string): CandidateFile | null {
-    this.#keep?.(tail);
     const fields = FILE_FIELDS.exec(tail);
     if (fields === null) return null;
     const name = parseMarkedName(tail.slice(fields[0].length));
@@ -239,6 +294,17 @@ class SeenFiles {
     if (this.#byHash.size > 0) this.#byHash.clear();
   }
 
+  /** Whether the file `buf[from, end)` names was recorded; `hash` is its `hashBytes`. */
+  has(buf: Uint8Array, from: number, end: number, hash: number): boolean {
+    const count = this.#starts.length;
+    if (count <= FEW) {
+      for (let k = 0; k < count; k++) if (this.#holds(k, buf, from, end)) return true;
+      return false;
+    }
+    const bucket = this.#byHash.get(hash);
+    return bucket !== undefined && bucket.some((k) => this.#holds(k, buf, from, end));
+  }
+
   /** Records the file `buf[from, end)` names; false when it was recorded already. */
   add(buf: Uint8Array, from: number, end: number): boolean {
     const count = this.#starts.length;
@@ -288,6 +354,73 @@ class SeenFiles {
     const bucket = this.#byHash.get(hash);
     if (bucket) bucket.push(k);
     else this.#byHash.set(hash, [k]);
+  }
+}
+
+/**
+ * The files met past the most a read keeps, by a 53-bit hash of their bytes
+ * (FNV-1a and a multiplicative hash side by side: 65,530 names collide with a
+ * chance of about 1 in 4 million, where 32 bits lost a few in 250,000). An
+ * open-addressing table in two typed arrays, reused from read to read: a
+ * million lines leave no garbage behind (a `Set` of numbers left ≈ 16 MB per
+ * process for the collector, and the peak added them up).
+ */
+class HashedFiles {
+  /** The FNV-1a half of each hash; a slot is free when its `#low` is 0. */
+  #high = new Uint32Array(1024);
+  /** The other 21 bits of each hash, plus one: never 0. */
+  #low = new Uint32Array(1024);
+  #count = 0;
+  /** The FNV-1a hash (what `hashBytes` gives) of the bytes last given to `add`. */
+  fnv = 0;
+
+  /** Forgets every file. */
+  clear(): void {
+    if (this.#count === 0) return;
+    this.#high.fill(0);
+    this.#low.fill(0);
+    this.#count = 0;
+  }
+
+  /** Records the file `buf[from, end)` names; false when it (or its hash) was recorded already. */
+  add(buf: Uint8Array, from: number, end: number): boolean {
+    let fnv = 0x811c9dc5;
+    let other = 0;
+    for (let i = from; i < end; i++) {
+      const byte = buf[i]!;
+      fnv = Math.imul(fnv ^ byte, 0x01000193);
+      other = Math.imul(other, 0x2f0b3a49) + byte | 0;
+    }
+    this.fnv = fnv;
+    if ((this.#count + 1) * 2 > this.#low.length) this.#grow();
+    return this.#insert(fnv >>> 0, ((other ^ (other >>> 11)) & 0x1fffff) + 1);
+  }
+
+  #insert(high: number, low: number): boolean {
+    const mask = this.#low.length - 1;
+    let slot = (high ^ Math.imul(low, 0x9e3779b1)) & mask;
+    for (;;) {
+      const held = this.#low[slot]!;
+      if (held === 0) {
+        this.#high[slot] = high;
+        this.#low[slot] = low;
+        this.#count++;
+        return true;
+      }
+      if (held === low && this.#high[slot] === high) return false;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  #grow(): void {
+    const high = this.#high;
+    const low = this.#low;
+    this.#high = new Uint32Array(low.length * 2);
+    this.#low = new Uint32Array(low.length * 2);
+    this.#count = 0;
+    for (let slot = 0; slot < low.length; slot++) {
+      if (low[slot] !== 0) this.#insert(high[slot]!, low[slot]!);
+    }
   }
 }
 

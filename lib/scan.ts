@@ -63,6 +63,12 @@ export interface ProcessFinding {
   readonly files: readonly DeletedFile[];
   /** The unit, session or container, when the scan was asked for units. */
   readonly unit?: UnitInfo;
+  /**
+   * Deleted files of the process left out of `files`, past what the scan
+   * keeps of one process or of one user's processes (see `ScanOptions.budget`);
+   * absent when none were. Counted, not checked.
+   */
+  readonly notListed?: number;
 }
 
 /** What a scan found. */
@@ -88,6 +94,8 @@ export interface ScanResult {
   readonly limited?: string;
   /** False when the scan stopped at `ScanOptions.deadline` before reading every process. */
   readonly finished: boolean;
+  /** Deleted files left out of the processes' lists, all told (see `ProcessFinding.notListed`). */
+  readonly notListed?: number;
 }
 
 /** Options of {@linkcode scanLibs} and {@linkcode scanFds}. */
@@ -122,7 +130,29 @@ export interface ScanOptions {
    * Not on a tree that is not a confirmed procfs (no process root to look in).
    */
   readonly scripts?: boolean;
+  /**
+   * What the names a scan keeps may cost: the most deleted files kept of one
+   * process, and the characters of names kept of one user's processes, past
+   * which files are counted in `notListed` instead. Defaults:
+   * {@linkcode DEFAULT_NAME_BUDGET}, which keep a scan of processes a user made to
+   * fill it within a few hundred megabytes.
+   */
+  readonly budget?: Partial<NameBudget>;
 }
+
+/** See `ScanOptions.budget`. */
+export interface NameBudget {
+  /** The most deleted files kept of one process. */
+  readonly filesPerProcess: number;
+  /** The characters of file names kept of one user's processes. */
+  readonly charsPerUser: number;
+}
+
+/** The budget a scan keeps names within, unless told otherwise. */
+export const DEFAULT_NAME_BUDGET: NameBudget = Object.freeze({
+  filesPerProcess: 4096,
+  charsPerUser: 32 << 20,
+});
 
 interface ScanContext {
   readonly root: string;
@@ -144,6 +174,12 @@ interface ScanContext {
   readonly scriptsUnknown: { pid: number; reason: string }[];
   /** The argument vector last read, and whose: the script check and the report share one read. */
   lastArgv: { readonly pid: number; readonly argv: string[] | undefined } | null;
+  readonly budget: NameBudget;
+  /** Files the collector of the process being read left out, past `budget.filesPerProcess`. */
+  notListed: number;
+  /** Characters of names kept so far, all told and by the processes' owner. */
+  keptChars: number;
+  readonly charsByUser: Map<number, number>;
 }
 
 /** The limits of a tree that is not a confirmed procfs, file by file: what the kernel could write. */
@@ -261,6 +297,10 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     boot: trusted && options.scripts ? readBootTime(root) : null,
     scriptsUnknown: [],
     lastArgv: null,
+    budget: { ...DEFAULT_NAME_BUDGET, ...options.budget },
+    notListed: 0,
+    keptChars: 0,
+    charsByUser: new Map(),
   };
   const self = collect === collectOpen ? ownPid(context.root) : undefined;
   const processes: ProcessFinding[] = [];
@@ -273,6 +313,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     context.identity.close();
   }
   const limited = procMount && limitedView(context, procMount);
+  const notListed = processes.reduce((sum, process) => sum + (process.notListed ?? 0), 0);
   return {
     processes,
     unreadable: context.unreadable,
@@ -280,7 +321,39 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     ...(context.boot !== null ? { scriptsUnknown: context.scriptsUnknown } : {}),
     ...(limited ? { limited } : {}),
     finished,
+    ...(notListed > 0 ? { notListed } : {}),
   };
+}
+
+/**
+ * Charges the names of a process's files to its owner: past the owner's
+ * share (`budget.charsPerUser`), the rest are counted in `notListed`, not kept,
+ * so one user's processes cannot fill the scan's memory. The owner is looked
+ * up only once the scan keeps a quarter of a share in all: most scans never do
+ * (what was kept before is charged to no one, so a user may keep up to a
+ * quarter share more).
+ */
+function chargeOwner(context: ScanContext, pid: number, files: DeletedFile[]): DeletedFile[] {
+  const chars = files.reduce((sum, file) => sum + file.path.length, 0);
+  context.keptChars += chars;
+  const share = context.budget.charsPerUser;
+  if (context.keptChars <= share / 4) return files;
+  let owner = -1;
+  try {
+    owner = Deno.statSync(`${context.root}/${pid}`).uid ?? -1;
+  } catch (error) {
+    classifyReadError(error);
+  }
+  let left = share - (context.charsByUser.get(owner) ?? 0);
+  const kept: DeletedFile[] = [];
+  for (const file of files) {
+    if (file.path.length <= left) {
+      kept.push(file);
+      left -= file.path.length;
+    } else context.notListed++;
+  }
+  context.charsByUser.set(owner, share - left);
+  return kept;
 }
 
 /** Reads each process in turn; false when the deadline stopped it first. */
@@ -298,6 +371,7 @@ function scanEach(
     }
     const unreadableBefore = context.unreadable;
     let files: DeletedFile[];
+    context.notListed = 0;
     try {
       files = collect(context, pid);
     } catch (error) {
@@ -306,7 +380,9 @@ function scanEach(
     }
     if (context.unreadable === unreadableBefore) context.scanned++;
     if (context.boot !== null) files.push(...staleScripts(context, pid, context.boot));
-    if (files.length === 0) continue;
+    if (files.length === 0 && context.notListed === 0) continue;
+    if (!context.limits) files = chargeOwner(context, pid, files);
+    const notListed = context.notListed;
     const argv = argvOf(context, pid);
     if (argv === undefined) continue;
     if (context.limits && !keepArgv(context, argv)) continue;
@@ -314,7 +390,13 @@ function scanEach(
     let cmdline: string | undefined = argv.join(" ").trimEnd();
     if (cmdline === "") cmdline = readComm(context, pid);
     if (cmdline === undefined) continue;
-    const finding = { pid, argv, cmdline, files: sortFiles(files) };
+    const finding = {
+      pid,
+      argv,
+      cmdline,
+      files: sortFiles(files),
+      ...(notListed > 0 ? { notListed } : {}),
+    };
     processes.push(context.units ? { ...finding, unit: readUnit(context, pid) } : finding);
   }
   return true;
@@ -488,7 +570,12 @@ function readUnit(context: ScanContext, pid: number): UnitInfo {
 function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   // One entry per file (device, inode, name), never per mapping: a process may
   // map one file 60,000 times.
-  const candidates = context.maps.read(`${context.root}/${pid}/maps`, context.limits?.maps);
+  const candidates = context.maps.read(
+    `${context.root}/${pid}/maps`,
+    context.limits?.maps,
+    context.budget.filesPerProcess,
+  );
+  context.notListed += context.maps.notListed;
   if (candidates.size === 0) return [];
   const found = new FoundFiles();
   let executable: string | undefined;
@@ -649,6 +736,8 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   let unreadable = false;
   if (context.limits) checkDirectory(dir);
   let entries = 0;
+  // Past the most kept of one process: each further deleted name counted once, by a 53-bit hash.
+  const pastMax = new Set<number>();
   for (const entry of Deno.readDirSync(dir)) {
     if (context.limits && ++entries > context.limits.fds) {
       throw new RangeError(`Cannot read "${dir}": more entries than a process may open`);
@@ -665,6 +754,14 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     if (path === undefined) continue;
     // Each fd is judged on its own: a live decoy named `x (deleted)` must not speak for x.
     if (found.has(path, "fd") || context.ignored(path)) continue;
+    if (found.files.length >= context.budget.filesPerProcess) {
+      const hash = hashText(path);
+      if (!pastMax.has(hash)) {
+        pastMax.add(hash);
+        context.notListed++;
+      }
+      continue;
+    }
     const verdict = context.identity.openFile(pid, { path, printed: target }, entry.name);
     if (!verdict.stale) continue;
     if (context.limits) keepName(context, path);
@@ -672,6 +769,18 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   }
   if (unreadable) context.unreadable++;
   return found.files;
+}
+
+/** A 53-bit hash of a string's UTF-16 units: FNV-1a and a multiplicative hash, side by side. */
+function hashText(text: string): number {
+  let fnv = 0x811c9dc5;
+  let other = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    fnv = Math.imul(fnv ^ unit, 0x01000193);
+    other = Math.imul(other, 0x2f0b3a49) + unit | 0;
+  }
+  return (fnv >>> 0) * 0x200000 + ((other ^ (other >>> 11)) & 0x1fffff);
 }
 
 function sortFiles(files: DeletedFile[]): DeletedFile[] {

@@ -70,7 +70,7 @@ export function decodeRun(output: Deno.CommandOutput): CliRun {
 export async function measureScan(
   dir: string,
   flags: readonly string[],
-  options: { proc?: string },
+  options: { proc?: string; budget?: { filesPerProcess?: number; charsPerUser?: number } },
 ): Promise<{ grown: number; result: ProcessFinding[]; unreadable: number }> {
   const script = `${dir}/measure.ts`;
   Deno.writeTextFileSync(

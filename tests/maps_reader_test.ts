@@ -183,3 +183,24 @@ Deno.test("MapsReader reads every line as parseMapsLine() does (random and mutat
     assertEquals(agreed > 200, true, `only ${agreed} lines reported`);
   });
 });
+
+Deno.test("MapsReader keeps at most maxFiles files of one read and counts the others once", () => {
+  withDir((dir) => {
+    const line = (i: number, name: string) =>
+      `7f${String(i).padStart(10, "0")}-7f${String(i + 1).padStart(10, "0")} r--p 00000000 fd:01 ${
+        1000 + i
+      } ${name} (deleted)\n`;
+    let text = "";
+    for (let i = 0; i < 10; i++) text += line(i, `/tmp/f${i}`);
+    // Past the fifth: a kept file again, files past the cap twice, and an ignored one.
+    text += line(0, "/tmp/f0") + line(7, "/tmp/f7") + line(8, "/tmp/f8") + line(20, "/dev/shm/x");
+    Deno.writeTextFileSync(`${dir}/maps`, text);
+    const reader = new MapsReader({ ignored: (path) => path.startsWith("/dev/shm/") });
+    const kept = [...reader.read(`${dir}/maps`, undefined, 5).keys()].map((file) => file.path);
+    assertEquals(kept, ["/tmp/f0", "/tmp/f1", "/tmp/f2", "/tmp/f3", "/tmp/f4"]);
+    assertEquals(reader.notListed, 5);
+    // Each read starts its count anew.
+    assertEquals(reader.read(`${dir}/maps`).size, 10);
+    assertEquals(reader.notListed, 0);
+  });
+});

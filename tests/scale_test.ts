@@ -66,6 +66,70 @@ Deno.test("scanLibs() reads processes with 100,000 mappings each in bounded memo
   }
 });
 
+Deno.test("scanLibs() holds a bounded share of names, however many long ones processes map", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const processes = 3;
+    let maps = "";
+    for (let i = 0; i < 20_000; i++) maps += deletedLine(`/lib/${"x".repeat(300)}${i}.so`);
+    for (let pid = 1; pid <= processes; pid++) {
+      Deno.mkdirSync(`${dir}/${pid}`);
+      Deno.writeTextFileSync(`${dir}/${pid}/maps`, maps);
+      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, `hoard${pid}\0`);
+    }
+    // 18 MB of names in all (within what a fixture tree may hold): the default budget keeps
+    // 4,096 of each process's 20,000.
+    const { grown, result } = await measureScan(dir, ["-A"], { proc: dir });
+    assertEquals(
+      result.map((p) => [p.files.length, p.notListed]),
+      Array(processes).fill([4096, 15_904]),
+    );
+    const unbounded = await measureScan(dir, ["-A"], {
+      proc: dir,
+      budget: { filesPerProcess: 1e9, charsPerUser: 1e12 },
+    });
+    assertEquals(unbounded.result.map((p) => p.files.length), Array(processes).fill(20_000));
+    // What is kept is a fifth of the names (measured: ≈ 0.47 of the peak growth without the budget,
+    // the rest is reading the lines past it).
+    assert(
+      grown < unbounded.grown * 0.7,
+      `peak RSS grew by ${(grown / 1048576).toFixed(1)} MiB with the budget, ` +
+        `${(unbounded.grown / 1048576).toFixed(1)} MiB without`,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI says in every format how many files it left out past its budget", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.mkdirSync(`${dir}/7`);
+    let maps = "";
+    for (let i = 0; i < 5000; i++) maps += deletedLine(`/lib/gone${i}.so`);
+    Deno.writeTextFileSync(`${dir}/7/maps`, maps);
+    Deno.writeTextFileSync(`${dir}/7/cmdline`, "hoarder\0");
+    const cli = (...args: string[]) => runCli([`--allow-read=${dir}`], ["--proc", dir, ...args]);
+    const warning = "Warning: 904 deleted files were not listed";
+    const human = await cli("-s");
+    assertStringIncludes(human.stdout, "/lib/gone999.so and 904 more not listed\n");
+    assertStringIncludes(human.stderr, warning);
+    const machine = await cli("-m");
+    assertEquals(machine.stdout.split(";")[1]!.split(",").length, 4096);
+    assertStringIncludes(machine.stderr, warning);
+    const json = JSON.parse((await cli("--json")).stdout);
+    assertEquals([json.files_not_listed, json.groups[0].files_not_listed], [904, 904]);
+    assertEquals(json.groups[0].files.length, 4096);
+    const nagios = await cli("--format=nagios");
+    assertStringIncludes(nagios.stdout, "(904 more files not listed)");
+    assertStringIncludes(nagios.stdout, "files_not_listed=904;;;0;");
+    const prometheus = await cli("--format=prometheus");
+    assertStringIncludes(prometheus.stdout, `\nlib_users_files_not_listed{scan="libs"} 904\n`);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("CLI survives the garbage fixture: bad lines, empty and missing files, odd entries", async () => {
   const tree = `${ROOT}/testdata/proc_garbage`;
   const libs = await runCli([`--allow-read=${tree}`], ["--proc", tree, "-m"]);

@@ -2,6 +2,7 @@ import { assertEquals, assertRejects } from "@std/assert";
 import { scanFds, scanLibs, type ScanResult } from "../lib/scan.ts";
 import { FIXTURE_PROC } from "./_helpers.ts";
 import { encodeName } from "../lib/names.ts";
+import { buildMapper, type Mapper, realLibrary, spawnMapper } from "./_live.ts";
 
 const READ_FIXTURE: Deno.PermissionOptions = { read: [FIXTURE_PROC] };
 /** A fixture tree is no procfs: the kernel's marker decides, and says why. */
@@ -179,12 +180,85 @@ Deno.test("scanLibs() and scanFds() keep thousands of distinct deleted files of 
       if (i < 10_000) Deno.symlinkSync(`/var/log/gone${i}.log (deleted)`, `${dir}/5/fd/${i}`);
     }
     Deno.writeTextFileSync(`${dir}/5/maps`, maps + maps);
-    const libs = await scanLibs({ proc: dir });
+    const budget = { filesPerProcess: 50_000 };
+    const libs = await scanLibs({ proc: dir, budget });
     assertEquals(libs.processes[0]!.files.length, 20_000);
     assertEquals(new Set(libs.processes[0]!.files.map((f) => f.path)).size, 20_000);
-    const fds = await scanFds({ proc: dir });
+    const fds = await scanFds({ proc: dir, budget });
     assertEquals(fds.processes[0]!.files.length, 10_000);
+    // The default budget keeps 4,096 of them and counts each of the others once.
+    const cut = await scanLibs({ proc: dir });
+    assertEquals([cut.processes[0]!.files.length, cut.processes[0]!.notListed], [4096, 15_904]);
+    const cutFds = await scanFds({ proc: dir });
+    assertEquals([cutFds.processes[0]!.files.length, cutFds.processes[0]!.notListed], [4096, 5904]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+const MAPPER = await buildMapper();
+const LIVE = Deno.uid() === 0 && MAPPER !== null;
+if (!LIVE) console.warn("scan_test: budget cases ignored: needs root and cc -static");
+
+/** Runs `body` with `count` copies of a library, mapped by one mapper per entry of `owners`, deleted. */
+async function withHoarders(
+  count: number,
+  owners: number[],
+  body: (pids: number[], dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_budget_" });
+  const mappers: Mapper[] = [];
+  try {
+    const names = Array.from(
+      { length: count },
+      (_, i) => `${dir}/a-rather-long-name-of-a-deleted-file-number-${String(i).padStart(5, "0")}`,
+    );
+    for (const name of names) Deno.copyFileSync(realLibrary(), name);
+    for (const uid of owners) {
+      mappers.push(await spawnMapper([MAPPER!, "-u", String(uid), ...names]));
+    }
+    for (const name of names) Deno.removeSync(name);
+    await body(mappers.map((mapper) => mapper.pid), dir);
+  } finally {
+    for (const mapper of mappers) await mapper.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "scanLibs() keeps at most budget.filesPerProcess files of a process and counts the rest",
+  ignore: !LIVE,
+  async fn() {
+    await withHoarders(300, [65534], async ([pid]) => {
+      const result = await scanLibs({ budget: { filesPerProcess: 100 } });
+      const mine = result.processes.find((process) => process.pid === pid)!;
+      assertEquals(mine.files.length, 100);
+      assertEquals(mine.notListed, 200);
+      assertEquals(result.notListed! >= 200, true);
+      // Without a budget that small, every one is there.
+      const whole = await scanLibs();
+      assertEquals(whole.processes.find((process) => process.pid === pid)!.files.length, 300);
+    });
+  },
+});
+
+Deno.test({
+  name: "scanLibs() keeps at most budget.charsPerUser characters of names of one user's processes",
+  ignore: !LIVE,
+  async fn() {
+    await withHoarders(100, [65534, 65534, 65533], async (pids, dir) => {
+      const [first, second, other] = pids as [number, number, number];
+      const chars = 100 * `${dir}/a-rather-long-name-of-a-deleted-file-number-00000`.length;
+      // A share of one and a half processes' names for each user.
+      const result = await scanLibs({ budget: { charsPerUser: Math.floor(chars * 1.5) } });
+      const of = (pid: number) => result.processes.find((process) => process.pid === pid)!;
+      const kept = (pid: number) => of(pid).files.length;
+      // Every process is reported; whichever of one user's two is read second gets only what is
+      // left of its share (PIDs may wrap, so which one is not fixed).
+      assertEquals([kept(first), kept(second)].sort((a, b) => a - b), [50, 100]);
+      assertEquals(kept(other), 100);
+      assertEquals((of(first).notListed ?? 0) + (of(second).notListed ?? 0), 50);
+      assertEquals(of(other).notListed, undefined);
+    });
+  },
 });

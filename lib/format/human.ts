@@ -78,6 +78,7 @@ export function formatHuman(groups: readonly Group[], options: HumanFormatOption
       };
       const files = fileNames(group).map((name) => escapeForTerminal(name + label(name)));
       out += ` uses ${style.files(files.join(","))}`;
+      if (group.notListed) out += ` and ${group.notListed} more not listed`;
     }
     out += "\n";
   }

@@ -60,6 +60,8 @@ export interface JsonGroup {
   cmdline: string;
   /** The deleted files. */
   files: JsonFile[];
+  /** Deleted files of these processes left out of `files`, past the scan's budget; absent when none. */
+  files_not_listed?: number;
   /** The systemd unit the processes belong to, or null. */
   unit: string | null;
   /** What kind of unit (`unknown` when the scan did not read units). */
@@ -80,6 +82,8 @@ export interface JsonReport {
   unreadable: number;
   /** How many processes were read completely, when known. */
   scanned?: number;
+  /** Deleted files left out of the groups' lists, past the scan's budget of names; absent when none. */
+  files_not_listed?: number;
   /** Why the scan could see only part of the processes (not root, `hidepid=`), or null. */
   limited?: string | null;
   /** With `--scripts`: interpreters whose script is no file the scan could look at, and why. */
@@ -115,6 +119,8 @@ export interface JsonFormatOptions {
   readonly unreadable?: number;
   /** How many processes were read completely. Default: not reported. */
   readonly scanned?: number;
+  /** Deleted files left out of the lists (see `ScanResult.notListed`). Default 0. */
+  readonly notListed?: number;
   /** Why the scan could see only part of the processes (see `ScanResult.limited`). */
   readonly limited?: string;
   /** Interpreters whose script could not be looked at (`--scripts`), for `scripts_unknown`. */
@@ -147,6 +153,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
     scan: options.scan,
     unreadable: options.unreadable ?? 0,
     ...(options.scanned === undefined ? {} : { scanned: options.scanned }),
+    ...(options.notListed ? { files_not_listed: options.notListed } : {}),
     ...(options.scanned === undefined && options.limited === undefined
       ? {}
       : { limited: options.limited === undefined ? null : toDisplayText(options.limited) }),
@@ -198,6 +205,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
       if (argv.some((text, i) => text !== group.argv[i])) {
         out.argv_base64 = group.argv.map(toBase64);
       }
+      if (group.notListed) out.files_not_listed = group.notListed;
       return out;
     }),
   };

@@ -33,6 +33,8 @@ export interface NagiosOptions {
   readonly unreadable?: number;
   /** How many processes were read completely, for the performance data. */
   readonly scanned?: number;
+  /** Deleted files left out of the lists, past the scan's budget of names. Default 0. */
+  readonly notListed?: number;
   /**
    * Why the answer is not the whole truth (the scan could not see every
    * process, or did not finish): the state is then UNKNOWN, with what is known.
@@ -112,6 +114,8 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     }`;
   }
   if (unreadable > 0) summary += ` (${unreadable} unreadable)`;
+  const notListed = options.notListed ?? 0;
+  if (notListed > 0) summary += ` (${notListed} more files not listed)`;
   if (reboot?.required) {
     const first = escapeForTerminal(reboot.reasons[0]!.text);
     const cut = first.length > MAX_NAMES_LENGTH
@@ -126,6 +130,7 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     `stale_groups=${groups.length};;;0;`,
     `stale_files=${files};;;0;`,
     `unreadable_processes=${unreadable};;;0;`,
+    ...(notListed > 0 ? [`files_not_listed=${notListed};;;0;`] : []),
     ...(options.scanned === undefined ? [] : [`scanned_processes=${options.scanned};;;0;`]),
     ...(reboot === undefined ? [] : [`reboot_required=${reboot.required ? 1 : 0};;;0;1`]),
   ].join(" ");

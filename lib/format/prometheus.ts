@@ -18,6 +18,8 @@ export interface PrometheusOptions {
   readonly unreadable?: number;
   /** How many processes were read completely. Default: not reported. */
   readonly scanned?: number;
+  /** Deleted files left out of the lists, past the scan's budget of names. Default 0. */
+  readonly notListed?: number;
   /** False when the scan could not run at all: then only `scan_success 0` is printed. Default true. */
   readonly success?: boolean;
   /**
@@ -132,6 +134,11 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
     gauge("lib_users_unreadable_processes", "Processes that could not be read.", [
       `lib_users_unreadable_processes${labels({ scan })} ${options.unreadable ?? 0}`,
     ]);
+    gauge(
+      "lib_users_files_not_listed",
+      "Deleted files left out, past the scan's budget of names per process and per user.",
+      [`lib_users_files_not_listed${labels({ scan })} ${options.notListed ?? 0}`],
+    );
     if (options.scanned !== undefined) {
       gauge("lib_users_scanned_processes", "Processes read completely.", [
         `lib_users_scanned_processes${labels({ scan })} ${options.scanned}`,

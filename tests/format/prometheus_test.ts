@@ -32,7 +32,13 @@ Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadab
     },
   ];
   const samples = parseExposition(
-    formatPrometheus(groups, { scan: "libs", unreadable: 3, scanned: 40, version: "9.9.9" }),
+    formatPrometheus(groups, {
+      scan: "libs",
+      unreadable: 3,
+      scanned: 40,
+      notListed: 12,
+      version: "9.9.9",
+    }),
   );
   assertEquals(Object.fromEntries(samples), {
     'lib_users_stale_processes{scan="libs",class="system-service",unit="nginx.service"}': 3,
@@ -42,6 +48,7 @@ Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadab
     'lib_users_stale_processes_all{scan="libs"}': 5,
     'lib_users_stale_files{scan="libs"}': 3,
     'lib_users_unreadable_processes{scan="libs"}': 3,
+    'lib_users_files_not_listed{scan="libs"}': 12,
     'lib_users_scanned_processes{scan="libs"}': 40,
     'lib_users_scan_success{scan="libs"}': 1,
     'lib_users_info{version="9.9.9"}': 1,
@@ -54,6 +61,7 @@ Deno.test("formatPrometheus() has a zero sample for every count when nothing is 
     'lib_users_stale_processes_all{scan="libs"}': 0,
     'lib_users_stale_files{scan="libs"}': 0,
     'lib_users_unreadable_processes{scan="libs"}': 0,
+    'lib_users_files_not_listed{scan="libs"}': 0,
     'lib_users_scanned_processes{scan="libs"}': 7,
     'lib_users_scan_success{scan="libs"}': 1,
   });
@@ -65,6 +73,7 @@ Deno.test("formatPrometheus() gives no stale counts when the scan saw only part 
   );
   assertEquals(Object.fromEntries(samples), {
     'lib_users_unreadable_processes{scan="libs"}': 70,
+    'lib_users_files_not_listed{scan="libs"}': 0,
     'lib_users_scanned_processes{scan="libs"}': 8,
     'lib_users_scan_success{scan="libs"}': 0,
   });
