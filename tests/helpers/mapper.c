@@ -2,13 +2,17 @@
  * Test helper: maps files and holds them open the way real programs do, for the
  * live tests. Built by tests/_live.ts with cc at test time.
  *
- *   mapper [-u UID] [-n COUNT] [-z] [-F] FILE...
+ *   mapper [-u UID] [-n COUNT] [-z | -j] [-F] [-p PADDING]... FILE...
  *
  * Opens every FILE and keeps it open, maps each one page of it (read-only,
  * private), prints "ready" and waits until its standard input closes.
  *   -n COUNT  make COUNT one-page mappings in all, cycling through the files
  *   -z        clear the argument vector (all its bytes zero), as a process
  *             hiding from ps would
+ *   -j        join: replace the NULs between the arguments with 0xff bytes, so
+ *             the vector reads as one argument that is not UTF-8, as a process
+ *             rewriting its title may
+ *   -p TEXT   ignored (padding that makes the vector long)
  *   -u UID    drop to UID once the files are open
  *   -F        flip: after "ready", keep replacing the mapping of the first file
  *             with one of the second and back, as fast as it can, forever
@@ -27,12 +31,14 @@ static void die(const char *what) {
 
 int main(int argc, char **argv) {
   long count = 0;
-  int zero = 0, flip = 0, opt;
+  int zero = 0, join = 0, flip = 0, opt;
   long uid = -1;
-  while ((opt = getopt(argc, argv, "u:n:zF")) != -1) {
+  while ((opt = getopt(argc, argv, "u:n:zjFp:")) != -1) {
     if (opt == 'u') uid = atol(optarg);
     else if (opt == 'n') count = atol(optarg);
     else if (opt == 'z') zero = 1;
+    else if (opt == 'j') join = 1;
+    else if (opt == 'p') continue;
     else if (opt == 'F') flip = 1;
     else return 2;
   }
@@ -54,6 +60,16 @@ int main(int argc, char **argv) {
   if (zero) {
     char *end = argv[argc - 1] + strlen(argv[argc - 1]);
     memset(argv[0], 0, (size_t)(end - argv[0]));
+  }
+  if (join) {
+    /* The last NUL stays: without it the kernel would read on into the environment. */
+    char *end = argv[0];
+    for (int i = 0; i < argc; i++) {
+      if (argv[i] + strlen(argv[i]) > end) end = argv[i] + strlen(argv[i]);
+    }
+    for (char *at = argv[0]; at < end; at++) {
+      if (*at == 0) *at = (char)0xff;
+    }
   }
   printf("ready\n");
   fflush(stdout);
