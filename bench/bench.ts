@@ -16,30 +16,43 @@
  * (`lib-users==0.14.post1`); where PyPI cannot be reached, `--original=DIR`
  * names a checkout of https://github.com/klausman/lib_users instead.
  *
+ * Scenario `hoard` (the memory budget at full size) runs only lib_users, at
+ * most 3 rounds: the peers are not asked to bound memory, and one round takes
+ * seconds.
+ *
  * Usage: deno task bench [--scenarios=distinct,…] [--sizes=200,1000,5000]
- *   [--many=16000] [--rounds=9] [--original=DIR]
+ *   [--many=16000] [--hoard=65000] [--rounds=9] [--original=DIR]
  *   deno task bench --hold=SCENARIO[:N]   (start a scenario and keep it until Enter)
  */
 
 import { parseArgs } from "@std/cli/parse-args";
 import { fromFileUrl } from "@std/path/from-file-url";
 import config from "../deno.json" with { type: "json" };
-import { type Running, scanOf, type Scenario, SCENARIOS, startScenario } from "./scenarios.ts";
+import {
+  HOARDERS,
+  type Running,
+  scanOf,
+  type Scenario,
+  SCENARIOS,
+  startScenario,
+} from "./scenarios.ts";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 const USAGE = "Usage: deno task bench [--scenarios=distinct,…] [--sizes=200,1000,5000] " +
-  "[--many=16000] [--rounds=9] [--original=DIR] | --hold=SCENARIO[:N]";
+  "[--many=16000] [--hoard=65000] [--rounds=9] [--original=DIR] | --hold=SCENARIO[:N]";
 const args = parseArgs(Deno.args, {
-  string: ["scenarios", "sizes", "many", "rounds", "original", "hold"],
+  string: ["scenarios", "sizes", "many", "hoard", "rounds", "original", "hold"],
 });
 const scenarios = String(args.scenarios ?? SCENARIOS.join(",")).split(",") as Scenario[];
 const sizes = String(args.sizes ?? "200,1000,5000").split(",").map(Number);
 const many = Number(args.many ?? 16000);
+const hoard = Number(args.hoard ?? 65000);
 const rounds = Number(args.rounds ?? 9);
 if (
   scenarios.some((s) => !SCENARIOS.includes(s)) ||
   sizes.some((n) => !Number.isInteger(n) || n < 5) ||
-  !Number.isInteger(many) || many < 1 || !Number.isInteger(rounds) || rounds < 1
+  !Number.isInteger(many) || many < 1 || !Number.isInteger(hoard) || hoard < 1 ||
+  !Number.isInteger(rounds) || rounds < 1
 ) {
   console.error(USAGE);
   Deno.exit(2);
@@ -171,6 +184,7 @@ function subjectsOf(scenario: Scenario, running: Running): [string, string[]][] 
     [S.source, source(...mode)],
     [S.bundled, bundledCli(...mode)],
   ];
+  if (scenario === "hoard") return list;
   if (original) {
     list.push([S.original, timed(...(fds ? original.fdUsers : original.libUsers), "-m")]);
   }
@@ -238,7 +252,7 @@ console.log(`# Python original: ${original?.how ?? "not available"}`);
 
 try {
   for (const scenario of scenarios) {
-    const ns = scenario.startsWith("many-") ? [many] : sizes;
+    const ns = scenario === "hoard" ? [hoard] : scenario.startsWith("many-") ? [many] : sizes;
     for (const n of ns) {
       const running = await startScenario(scenario, n, tools);
       try {
@@ -256,7 +270,8 @@ try {
 function runScenario(scenario: Scenario, n: number, running: Running): void {
   const subjects = subjectsOf(scenario, running);
   const samples = new Map<string, Sample[]>(subjects.map(([name]) => [name, []]));
-  for (let round = 0; round <= rounds; round++) {
+  const roundsHere = scenario === "hoard" ? Math.min(rounds, 3) : rounds;
+  for (let round = 0; round <= roundsHere; round++) {
     // A rotated order: no subject always runs right after another's page-cache work.
     for (let k = 0; k < subjects.length; k++) {
       const [name, command] = subjects[(k + round) % subjects.length]!;
@@ -265,7 +280,11 @@ function runScenario(scenario: Scenario, n: number, running: Running): void {
     }
   }
   const total = [...Deno.readDirSync("/proc")].filter((e) => /^\d+$/.test(e.name)).length;
-  const unit = scenario.startsWith("many-") ? "files in one process" : "processes";
+  const unit = scenario === "hoard"
+    ? `files in each of ${HOARDERS} processes`
+    : scenario.startsWith("many-")
+    ? "files in one process"
+    : "processes";
   console.log(`\n## ${scenario}, N = ${n} ${unit} (${total} processes in /proc)\n`);
   console.log("| subject | wall ms | CPU ms | peak RSS MiB |");
   console.log("| --- | --- | --- | --- |");
@@ -295,12 +314,12 @@ function runScenario(scenario: Scenario, n: number, running: Running): void {
     cliFigures.set(`${scenario}\0${n}\0${form}`, { wall: median(wall(name)), rss, overFloor });
     const line = (label: string, value: number, bound: number) =>
       console.log(`- ${name}: ${label} ${value.toFixed(2)} (target ≤ ${bound})`);
-    if (original) {
+    if (samples.has(S.original)) {
       const value = perRound((at) => at(name) / at(S.original));
       line(`× ${fds ? "fd_users" : "the Python original"}`, value, 0.6);
       add(fds ? "--fds -m ≤ 0.6× fd_users" : "-m ≤ 0.6× the Python original", value, 0.6, form);
     }
-    if (lsof) {
+    if (samples.has(S.lsof)) {
       const value = perRound((at) => at(name) / at(S.lsof));
       line("× lsof -n +L1", value, 0.5);
       add("≤ 0.5× lsof -n +L1", value, 0.5, form);
@@ -308,6 +327,9 @@ function runScenario(scenario: Scenario, n: number, running: Running): void {
     line("(scan − start-up) / C floor", overFloor, 1.5);
     add("(scan − Deno start-up) ≤ 1.5× the C floor", overFloor, 1.5, form);
     console.log(`- ${name}: peak RSS ${rss.toFixed(1)} MB`);
+    if (scenario === "hoard") {
+      add(`peak RSS ≤ 512 MB, ${HOARDERS} processes of one user each hoarding`, rss, 512, form);
+    }
     if (scenario === "packages") {
       const withPackages = form === "bundled" ? S.packagesBundled : S.packagesSource;
       if (dpkg) {
@@ -319,6 +341,32 @@ function runScenario(scenario: Scenario, n: number, running: Running): void {
       }
     }
   }
+  if (scenario === "hoard") {
+    const reported = reportedOf(running.pids);
+    console.log(
+      `- lib_users -m, bundled: ${reported} of ${running.pids.length} processes reported`,
+    );
+    readings.push({
+      target: "every hoarding process reported (value: how many are not)",
+      where: `${where}, bundled`,
+      value: running.pids.length - reported,
+      bound: 0,
+    });
+  }
+}
+
+/** How many of `pids` a bundled `-m` run lists: every one, however many files each holds. */
+function reportedOf(pids: readonly number[]): number {
+  const out = new Deno.Command(deno, {
+    args: ["run", ...FLAGS, "--no-config", bundle, "-m"],
+    stderr: "null",
+  }).outputSync();
+  const listed = new Set(
+    decoder.decode(out.stdout).split("\n").flatMap((line) =>
+      line.split(";")[0]!.split(",").map(Number)
+    ),
+  );
+  return pids.filter((pid) => listed.has(pid)).length;
 }
 
 function printVerdicts(): void {

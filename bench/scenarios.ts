@@ -15,6 +15,8 @@
  *   maps real package files (glibc's gconv modules) replaced there only.
  * - `many-fds`, `many-maps`: one process holding N distinct deleted files open,
  *   or mapping N distinct deleted files.
+ * - `hoard`: six processes of one user, each mapping N distinct deleted files
+ *   whose names are 200 bytes long and not UTF-8: what costs a scan most memory.
  *
  * @module
  */
@@ -28,6 +30,7 @@ export const SCENARIOS = [
   "packages",
   "many-fds",
   "many-maps",
+  "hoard",
 ] as const;
 
 /** One scenario's name. */
@@ -54,7 +57,7 @@ export interface Running {
   readonly pids: readonly number[];
   /** Paths of real package files among the stale ones (scenario `packages`). */
   readonly packageFiles: readonly string[];
-  /** Every stale path as the processes name them. */
+  /** Every stale path as the processes name them (none listed for `hoard`). */
   readonly stalePaths: readonly string[];
   /** Kills every process started and waits for them. */
   stop(): Promise<void>;
@@ -87,7 +90,7 @@ const GROUP = 5;
 const GCONV = "/usr/lib/x86_64-linux-gnu/gconv";
 const GCONV_MODULES = ["UTF-16.so", "UTF-32.so", "UTF-7.so", "UNICODE.so"];
 
-/** Starts `scenario` with `n` processes (or files, for `many-*`) and makes it stale. */
+/** Starts `scenario` with `n` processes (or files per process, for `many-*` and `hoard`) and makes it stale. */
 export async function startScenario(
   scenario: Scenario,
   n: number,
@@ -96,6 +99,7 @@ export async function startScenario(
   if (scenario === "many-fds" || scenario === "many-maps") {
     return await startHolder(scenario, n, tools);
   }
+  if (scenario === "hoard") return await startHoarders(n, tools);
   const dir = Deno.makeTempDirSync({ dir: tools.work, prefix: `${scenario}_` });
   const sleep = which("sleep");
   const replaced: string[] = [];
@@ -368,10 +372,42 @@ function usesStale(pid: number): boolean {
 }
 
 /** One holder process (`bench/holder.c`) with n distinct deleted files. */
-async function startHolder(scenario: Scenario, n: number, tools: Tools): Promise<Running> {
+/** How many processes `hoard` starts. */
+export const HOARDERS = 6;
+
+/** `HOARDERS` holders, each mapping `n` deleted files with long names that are not UTF-8. */
+async function startHoarders(n: number, tools: Tools): Promise<Running> {
+  const started: Running[] = [];
+  try {
+    for (let i = 0; i < HOARDERS; i++) started.push(await startHolder("hoard", n, tools, 200));
+  } catch (error) {
+    for (const running of started) await running.stop();
+    throw error;
+  }
+  return {
+    pids: started.flatMap((running) => running.pids),
+    packageFiles: [],
+    stalePaths: [],
+    stop: async () => {
+      for (const running of started) await running.stop();
+    },
+  };
+}
+
+async function startHolder(
+  scenario: Scenario,
+  n: number,
+  tools: Tools,
+  nameLength?: number,
+): Promise<Running> {
   const dir = Deno.makeTempDirSync({ dir: tools.work, prefix: `${scenario}_` });
   const child = new Deno.Command(tools.holder, {
-    args: [scenario === "many-fds" ? "fds" : "maps", dir, String(n)],
+    args: [
+      scenario === "many-fds" ? "fds" : "maps",
+      dir,
+      String(n),
+      ...(nameLength === undefined ? [] : [String(nameLength)]),
+    ],
     stdin: "piped",
     stdout: "piped",
   }).spawn();
@@ -394,6 +430,8 @@ async function startHolder(scenario: Scenario, n: number, tools: Tools): Promise
     text += new TextDecoder().decode(value);
   }
   reader.releaseLock();
-  const stalePaths = Array.from({ length: n }, (_, i) => `${dir}/file-${i}.dat`);
+  const stalePaths = nameLength === undefined
+    ? Array.from({ length: n }, (_, i) => `${dir}/file-${i}.dat`)
+    : [];
   return { pids: [child.pid], packageFiles: [], stalePaths, stop };
 }
