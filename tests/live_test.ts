@@ -483,7 +483,8 @@ Deno.test({
     const path = join([bytes(dir), ...Array(20).fill(component), bytes("lib.so")], 0x2f);
     Deno.writeFileSync(`${dir}/path`, path);
     const padding = "A".repeat(125_000);
-    const args = ["-j", ...Array(12).fill(["-p", padding]).flat()];
+    // As the attacker would: the process drops to nobody before it rewrites its vector.
+    const args = ["-u", "65534", "-j", ...Array(12).fill(["-p", padding]).flat()];
     const started = new Deno.Command("/bin/sh", {
       args: [
         "-c",
