@@ -27,6 +27,8 @@ export interface Verdict {
   readonly stale: boolean;
   /** Present when the kernel's marker decided: why identity could not be checked. */
   readonly unverified?: string;
+  /** Why a file the kernel did not mark is stale (its file system was unmounted). */
+  readonly reason?: string;
 }
 
 const NOT_STALE: Verdict = Object.freeze({ stale: false });
@@ -68,6 +70,18 @@ export interface IdentityJudge {
    * was deleted. A reason instead when it could not be asked.
    */
   unnamedOpenFile(pid: number, fd: string): ObjectId | string;
+  /**
+   * Whether the file system of `device` (`MAJOR:MINOR`, decimal) is in the
+   * scanner's mount table or in that of process `pid`: one that is in neither
+   * was unmounted (or swapped) under the process.
+   */
+  mountedDevice(pid: number, device: string): boolean;
+  /**
+   * Judges a mapping the kernel did not mark, whose file system is mounted
+   * nowhere: stale when its path, in the process's root, now names another
+   * file; unverifiable when nothing is there. Its own file system is never asked.
+   */
+  unmountedMapping(pid: number, file: MappedFile): Verdict;
   /** Releases what the checks hold open (descriptors of roots and mount tables). */
   close(): void;
   /**
@@ -136,6 +150,24 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
     },
     unnamedOpenFile(pid, fd) {
       return budget.spent(pid) ?? openObject(pid, fd);
+    },
+    mountedDevice(pid, device) {
+      return views.mountOfDevice(pid, device) !== undefined;
+    },
+    unmountedMapping(pid, file) {
+      const unmounted = `its file system (device ${file.device}) is mounted nowhere now`;
+      const spent = budget.spent(pid);
+      if (spent !== undefined) return byMarker(`${unmounted}, and ${spent}`);
+      const view = views.viewOf(pid);
+      if (view === null) return byMarker(`${unmounted}, and ${ROOT_UNREADABLE}`);
+      const found = view.walker.lookUp(view.anchor, file.path, budget.walks);
+      if (!found.found) {
+        return byMarker(`${unmounted}, and ${found.unresolvable ?? "nothing is at its path"}`);
+      }
+      if (deviceName(found.dev) === file.device && String(found.ino) === file.inode) {
+        return NOT_STALE;
+      }
+      return { stale: true, reason: `${unmounted}: its path names another file` };
     },
     close() {
       views.close();
@@ -385,6 +417,9 @@ export function markerOnlyJudge(reason: string): IdentityJudge {
     mapping: () => verdict,
     openFile: () => verdict,
     unnamedOpenFile: () => reason,
+    // Nothing is looked up: no file system is said to be unmounted.
+    mountedDevice: () => true,
+    unmountedMapping: () => NOT_STALE,
     fileAt: () => ({ found: false, unresolvable: reason }),
     close: () => {},
   };

@@ -14,11 +14,19 @@ import { decodeName } from "./names.ts";
 import type { MappedFile } from "./identity.ts";
 import { checkRegularFile, type ReadLimit, tooLarge } from "./procfs.ts";
 
-/** A file a maps line marks deleted, as the scan judges it. */
+/** A file a maps line marks deleted, or one on a file system mounted nowhere, as the scan judges it. */
 export interface CandidateFile extends MappedFile {
   /** Whether maps may have written the name ambiguously (`\012`: a newline, or those four characters). */
   readonly ambiguous: boolean;
+  /**
+   * True for an unmarked line whose device no mount table holds (its file
+   * system was unmounted, or swapped for another under the process).
+   */
+  readonly unmounted?: true;
 }
+
+/** Whether the file system of a maps device (`MAJOR:MINOR`, decimal) is mounted in some table. */
+export type DeviceCheck = (device: string) => boolean;
 
 /** What a {@linkcode MapsReader} leaves out and what it may keep. */
 export interface MapsReaderOptions {
@@ -60,6 +68,14 @@ export class MapsReader {
   #notListed = 0;
   readonly #ignored: (path: string) => boolean;
   readonly #keep: ((text: string) => boolean) | undefined;
+  /** The device check of the read under way, when it looks at unmarked lines too. */
+  #mounted: DeviceCheck | undefined;
+  /** The devices the read under way checked, in maps spelling, and whether each is mounted. */
+  readonly #checked = new Map<string, boolean>();
+  /** The device field of the last file line looked at, and whether it is mounted. */
+  #lastDevice = new Uint8Array(32);
+  #lastDeviceLength = 0;
+  #lastMounted = true;
 
   /** A reader that leaves out what `options.ignored` names. */
   constructor(options: MapsReaderOptions) {
@@ -76,10 +92,21 @@ export class MapsReader {
    *   only when it is a regular file no larger than that.
    * @param maxFiles The most files to keep; those past it are only counted
    *   ({@linkcode MapsReader.notListed}), so one process's names cannot fill memory.
+   * @param mounted Given, unmarked lines are looked at too: those of a device
+   *   it says is mounted nowhere are returned as `unmounted` candidates. Asked
+   *   once per device and read.
    */
-  read(path: string, limit?: ReadLimit, maxFiles = Infinity): ReadonlyMap<CandidateFile, string> {
+  read(
+    path: string,
+    limit?: ReadLimit,
+    maxFiles = Infinity,
+    mounted?: DeviceCheck,
+  ): ReadonlyMap<CandidateFile, string> {
     // A read that failed part-way (the process exited) may have left its last line behind.
     this.#lastLength = -1;
+    this.#mounted = mounted;
+    this.#lastDeviceLength = 0;
+    if (this.#checked.size > 0) this.#checked.clear();
     this.#maxFiles = maxFiles;
     this.#notListed = 0;
     this.#pastMax.clear();
@@ -102,6 +129,7 @@ export class MapsReader {
         total += count;
         if (limit && total > limit.maxBytes) throw tooLarge(path, limit);
         const consumed = forEachCandidateLine(this.#buffer, filled, this.#take);
+        if (mounted !== undefined) this.#scanDevices(consumed);
         if (consumed > 0) {
           this.#buffer.copyWithin(0, consumed, filled);
           filled -= consumed;
@@ -115,8 +143,105 @@ export class MapsReader {
       // A last line without a newline (fixtures, truncated files).
       this.#buffer[filled] = NEWLINE;
       forEachCandidateLine(this.#buffer, filled + 1, this.#take);
+      if (mounted !== undefined) this.#scanDevices(filled + 1);
     }
     return this.#found;
+  }
+
+  /**
+   * Looks at the device of each file line in `#buffer[0, limit)` (whole
+   * lines): an unmarked line of a device mounted nowhere is taken as a
+   * candidate. One walk over the first fields of each line, in bytes; the
+   * device is compared with the last line's, which it mostly is.
+   */
+  #scanDevices(limit: number): void {
+    const buffer = this.#buffer;
+    let start = 0;
+    while (start < limit) {
+      let at = start;
+      // The range, the permissions (four bytes), the offset.
+      while (at < limit && buffer[at] !== SPACE) at++;
+      at += 6;
+      while (at < limit && buffer[at] !== SPACE) at++;
+      const device = ++at;
+      while (at < limit && buffer[at] !== SPACE) at++;
+      const length = at - device;
+      let end = at;
+      while (end < limit && buffer[end] !== NEWLINE) end++;
+      // Inode 0 maps no file (anonymous memory, the stack, the vDSO).
+      const file = !(buffer[at + 1] === ZERO && buffer[at + 2] === SPACE) && at < end;
+      if (file) {
+        if (
+          length !== this.#lastDeviceLength ||
+          !sameBytes(buffer, device, this.#lastDevice, 0, length)
+        ) {
+          this.#lastMounted = this.#isMounted(device, length);
+        }
+        if (!this.#lastMounted) this.#takeUnmarked(start, end);
+      }
+      start = end + 1;
+    }
+  }
+
+  /** Whether the device field `#buffer[from, from + length)` names a mounted file system. */
+  #isMounted(from: number, length: number): boolean {
+    if (length > this.#lastDevice.length) return true;
+    this.#lastDevice.set(this.#buffer.subarray(from, from + length));
+    this.#lastDeviceLength = length;
+    const field = LENIENT.decode(this.#lastDevice.subarray(0, length));
+    let mounted = this.#checked.get(field);
+    if (mounted === undefined) {
+      // A field that is no device is no finding.
+      mounted = !DEVICE_FIELD.test(field) || this.#mounted!(mapsDeviceName(field));
+      this.#checked.set(field, mounted);
+    }
+    return mounted;
+  }
+
+  /** Takes the unmarked line `#buffer[start, end)` of a device mounted nowhere. */
+  #takeUnmarked(start: number, end: number): void {
+    // A marked line was taken as one already.
+    if (end - start > DELETED_TAIL.length && this.#buffer[end - 1] === CLOSE_PAREN) {
+      let marked = true;
+      for (let k = 0; k < DELETED_TAIL.length && marked; k++) {
+        marked = this.#buffer[end - DELETED_TAIL.length + k] === DELETED_TAIL[k];
+      }
+      if (marked) return;
+    }
+    const line = decodeName(this.#buffer.subarray(start, end));
+    const fields = LEADING_FIELDS.exec(line);
+    if (fields === null || this.#found.size >= this.#maxFiles) return;
+    const tail = line.slice(fields[0].length);
+    const key = `${UNMARKED}${tail}`;
+    let file = this.#parsed.get(key);
+    if (file === undefined) {
+      file = this.#parseUnmarked(tail);
+      this.#parsed.set(key, file);
+    }
+    if (file !== null && !this.#found.has(file)) {
+      this.#found.set(file, line.slice(0, line.indexOf(" ")));
+    }
+  }
+
+  /**
+   * The file an unmarked `tail` names, or null: a name the kernel prints at
+   * the top of no tree (`/dmabuf:`, `/anon_hugepage`, `/i915`) is one of its
+   * own objects, never a file of a mount.
+   */
+  #parseUnmarked(tail: string): CandidateFile | null {
+    const fields = FILE_FIELDS.exec(tail);
+    if (fields === null) return null;
+    const field = tail.slice(fields[0].length);
+    const path = field.includes("\\012") ? field.replaceAll("\\012", "\n") : field;
+    if (!path.startsWith("/") || path.indexOf("/", 1) < 0 || this.#ignored(path)) return null;
+    return {
+      path,
+      printed: path,
+      device: mapsDeviceName(fields[1]!),
+      inode: fields[2]!,
+      ambiguous: path.includes("\n"),
+      unmounted: true,
+    };
   }
 
   /**
@@ -226,6 +351,12 @@ export class MapsReader {
 
 const SPACE = 0x20;
 const NEWLINE = 0x0a;
+const ZERO = 0x30;
+const CLOSE_PAREN = 0x29;
+/** A key prefix that keeps unmarked lines' parses apart from marked ones' (a NUL is in no line). */
+const UNMARKED = "\0";
+/** A device field as maps prints it. */
+const DEVICE_FIELD = /^[0-9a-f]+:[0-9a-f]+$/;
 const OPEN_PAREN = 0x28;
 const DELETED_TAIL = [0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x64, 0x29]; // "deleted)"
 

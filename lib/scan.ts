@@ -47,6 +47,12 @@ export interface DeletedFile {
    */
   readonly unverified?: string;
   /**
+   * Why the file is stale where the kernel did not mark it: its file system
+   * was unmounted (or swapped for another) under the process, and its path
+   * now names another file.
+   */
+  readonly reason?: string;
+  /**
    * Set when the kernel would not return the file's name (longer than a page):
    * `path` is then a placeholder that says so, and this names the file.
    */
@@ -201,6 +207,11 @@ interface ScanContext {
   /** Reads each maps file, with what it parsed of the files met so far. */
   readonly maps: MapsReader;
   readonly argvReader: WholeReader;
+  /**
+   * Whether a device is mounted for a process (see `IdentityJudge.mountedDevice`);
+   * null where identities are not judged, and unmarked lines not looked at.
+   */
+  readonly mounted: ((pid: number, device: string) => boolean) | null;
   readonly ignored: (name: string) => boolean;
   /** What each file may hold when the proc root is not a confirmed procfs; null when it is. */
   readonly limits: TreeLimits | null;
@@ -356,6 +367,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
       ...(trusted ? {} : { keep: (text: string) => keepName(context, text) }),
     }),
     argvReader: new WholeReader(),
+    mounted: judged ? (pid, device) => context.identity.mountedDevice(pid, device) : null,
     ignored,
     limits: trusted ? null : TREE_LIMITS,
     namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
@@ -697,6 +709,7 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
     `${context.root}/${pid}/maps`,
     context.limits?.maps,
     context.budget.filesPerProcess,
+    context.mounted === null ? undefined : (device) => context.mounted!(pid, device),
   );
   context.notListed += context.maps.notListed;
   if (candidates.size === 0) return [];
@@ -704,7 +717,9 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   let executable: string | undefined;
   for (const [parsed, range] of candidates) {
     const file = parsed.ambiguous ? exactNames(context, pid, parsed, range) : parsed;
-    const verdict = context.identity.mapping(pid, file, range);
+    const verdict = parsed.unmounted
+      ? context.identity.unmountedMapping(pid, file)
+      : context.identity.mapping(pid, file, range);
     if (!verdict.stale) continue;
     if (context.kinds) executable ??= readExecutable(`${context.root}/${pid}`);
     found.add(file.path, file.path === executable ? "executable" : "library", verdict);
@@ -748,9 +763,11 @@ class FoundFiles {
     const at = this.#find(path, kind);
     const known = at < 0 ? undefined : this.files[at];
     if (known && (known.unverified !== undefined || verdict.unverified === undefined)) return;
-    const file: DeletedFile = verdict.unverified === undefined
-      ? { path, kind }
-      : { path, kind, unverified: verdict.unverified };
+    const file: DeletedFile = verdict.unverified !== undefined
+      ? { path, kind, unverified: verdict.unverified }
+      : verdict.reason !== undefined
+      ? { path, kind, reason: verdict.reason }
+      : { path, kind };
     if (at >= 0) {
       this.files[at] = file;
       return;

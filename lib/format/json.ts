@@ -35,6 +35,11 @@ export interface JsonFile {
   /** Why the identity could not be checked, present only when `verified` is false. */
   unverified_reason?: string;
   /**
+   * Why a file the kernel did not mark deleted is stale: its file system was
+   * unmounted (or swapped) under the process, and its path names another file.
+   */
+  stale_reason?: string;
+  /**
    * Present when the kernel would not return the file's name (longer than a
    * page): `path` is then a placeholder, and this names the file.
    */
@@ -217,6 +222,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
           // The display text differs from the name exactly when the name holds raw bytes.
           if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
           if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
+          if (file.reason !== undefined) entry.stale_reason = file.reason;
           if (file.unnamed !== undefined) entry.unnamed = { ...file.unnamed };
           if (options.packages !== undefined) {
             const [owner, ...others] = options.packages.get(file.path) ?? [];
