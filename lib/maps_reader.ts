@@ -25,7 +25,11 @@ export interface CandidateFile extends MappedFile {
   readonly unmounted?: true;
 }
 
-/** Whether the file system of a maps device (`MAJOR:MINOR`, decimal) is mounted in some table. */
+/**
+ * Whether the file system of a maps device (`MAJOR:MINOR`, decimal) is mounted
+ * in some table; once true, true for the rest of the scan (tables are only
+ * added to), while false is asked again of each process.
+ */
 export type DeviceCheck = (device: string) => boolean;
 
 /** What a {@linkcode MapsReader} leaves out and what it may keep. */
@@ -70,8 +74,10 @@ export class MapsReader {
   readonly #keep: ((text: string) => boolean) | undefined;
   /** The device check of the read under way, when it looks at unmarked lines too. */
   #mounted: DeviceCheck | undefined;
-  /** The devices the read under way checked, in maps spelling, and whether each is mounted. */
-  readonly #checked = new Map<string, boolean>();
+  /** Devices, in maps spelling, known to be mounted: for the whole scan. */
+  readonly #mountedDevices = new Set<string>();
+  /** Devices the read under way found mounted nowhere. */
+  readonly #unmountedDevices = new Set<string>();
   /** The device field of the last file line looked at, and whether it is mounted. */
   #lastDevice = new Uint8Array(32);
   #lastDeviceLength = 0;
@@ -105,8 +111,9 @@ export class MapsReader {
     // A read that failed part-way (the process exited) may have left its last line behind.
     this.#lastLength = -1;
     this.#mounted = mounted;
-    this.#lastDeviceLength = 0;
-    if (this.#checked.size > 0) this.#checked.clear();
+    // A device mounted stays so; one mounted nowhere is asked again of each process.
+    if (!this.#lastMounted) this.#lastDeviceLength = 0;
+    if (this.#unmountedDevices.size > 0) this.#unmountedDevices.clear();
     this.#maxFiles = maxFiles;
     this.#notListed = 0;
     this.#pastMax.clear();
@@ -158,19 +165,22 @@ export class MapsReader {
     const buffer = this.#buffer;
     let start = 0;
     while (start < limit) {
-      let at = start;
-      // The range, the permissions (four bytes), the offset.
-      while (at < limit && buffer[at] !== SPACE) at++;
-      at += 6;
-      while (at < limit && buffer[at] !== SPACE) at++;
+      // One call finds the line's end (a loop over the name measured dearer); the fields are
+      // walked from their least widths on: the range is at least 17 bytes (`%08lx-%08lx`),
+      // then a space, the permissions (4 bytes), a space; the offset at least 8 (`%08llx`),
+      // a space; the device at least 5 (`%02x:%02x`).
+      let end = buffer.indexOf(NEWLINE, start);
+      if (end < 0 || end > limit) end = limit;
+      let at = start + 17;
+      while (at < end && buffer[at] !== SPACE) at++;
+      at += 14;
+      while (at < end && buffer[at] !== SPACE) at++;
       const device = ++at;
-      while (at < limit && buffer[at] !== SPACE) at++;
+      at += 5;
+      while (at < end && buffer[at] !== SPACE) at++;
       const length = at - device;
-      let end = at;
-      while (end < limit && buffer[end] !== NEWLINE) end++;
       // Inode 0 maps no file (anonymous memory, the stack, the vDSO).
-      const file = !(buffer[at + 1] === ZERO && buffer[at + 2] === SPACE) && at < end;
-      if (file) {
+      if (at < end && !(buffer[at + 1] === ZERO && buffer[at + 2] === SPACE)) {
         if (
           length !== this.#lastDeviceLength ||
           !sameBytes(buffer, device, this.#lastDevice, 0, length)
@@ -189,13 +199,15 @@ export class MapsReader {
     this.#lastDevice.set(this.#buffer.subarray(from, from + length));
     this.#lastDeviceLength = length;
     const field = LENIENT.decode(this.#lastDevice.subarray(0, length));
-    let mounted = this.#checked.get(field);
-    if (mounted === undefined) {
-      // A field that is no device is no finding.
-      mounted = !DEVICE_FIELD.test(field) || this.#mounted!(mapsDeviceName(field));
-      this.#checked.set(field, mounted);
+    if (this.#mountedDevices.has(field)) return true;
+    if (this.#unmountedDevices.has(field)) return false;
+    // A field that is no device is no finding.
+    if (!DEVICE_FIELD.test(field) || this.#mounted!(mapsDeviceName(field))) {
+      this.#mountedDevices.add(field);
+      return true;
     }
-    return mounted;
+    this.#unmountedDevices.add(field);
+    return false;
   }
 
   /** Takes the unmarked line `#buffer[start, end)` of a device mounted nowhere. */
