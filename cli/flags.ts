@@ -297,7 +297,8 @@ const OPTIONS: readonly OptionSpec[] = [
     section: "Monitoring",
     help: [["    --allow-partial", [
       "nagios, prometheus: accept a scan that could not",
-      "see other users' processes (not root, hidepid=);",
+      "see other users' processes (not root, hidepid=),",
+      "and (nagios) a reboot question without an answer;",
       "without it Nagios says UNKNOWN and Prometheus",
       "lib_users_scan_success 0",
     ]]],

@@ -284,6 +284,8 @@ type Collector = (context: ScanContext, pid: number) => DeletedFile[];
  *
  * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
  * @throws {Deno.errors.NotFound} when the proc root does not exist
+ * @throws {ProcRootError} when the proc root holds no process, or is a procfs
+ *   in which the scan cannot find itself
  *
  * @param options The proc root and the ignore rules.
  * @returns The processes found and how many could not be read.
@@ -311,6 +313,8 @@ export function scanLibs(options: ScanOptions = {}): Promise<ScanResult> {
  *
  * @throws {Deno.errors.NotCapable} when Deno does not allow reading the proc root
  * @throws {Deno.errors.NotFound} when the proc root does not exist
+ * @throws {ProcRootError} when the proc root holds no process, or is a procfs
+ *   in which the scan cannot find itself
  *
  * @param options The proc root and the ignore rules.
  * @returns The processes found and how many could not be read.
