@@ -196,7 +196,8 @@ export interface NameBudget {
 export const DEFAULT_NAME_BUDGET: NameBudget = Object.freeze({
   // The kernel's default vm.max_map_count (65,530): every mapping of a process may be a file.
   filesPerProcess: 65_536,
-  charsPerUser: 32 << 20,
+  // 65,530 names of 128 characters; a user who maps longer ones past that is cut, and told.
+  charsPerUser: 8 << 20,
 });
 
 interface ScanContext {

@@ -12,6 +12,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { ROOT, runCli } from "./_helpers.ts";
 import { realLibrary } from "./_live.ts";
+import { MapsReader } from "../lib/maps_reader.ts";
 
 async function missing(): Promise<string | undefined> {
   if (Deno.uid() !== 0) return "not root: cannot mount";
@@ -197,4 +198,37 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("MapsReader takes unmarked lines only of a device mounted nowhere, asking once per device", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const maps = [
+      "55d0c3a4f000-55d0c3a51000 r--p 00000000 08:01 11 /usr/bin/app",
+      "7f0000000000-7f0000001000 r-xp 00001000 07:00 12 /lib/libsnap.so.1",
+      "7f0000001000-7f0000002000 r--p 00002000 07:00 12 /lib/libsnap.so.1",
+      "7f0000002000-7f0000003000 r--p 00000000 07:00 13 /lib/gone.so (deleted)",
+      "7f0000003000-7f0000004000 rw-s 00000000 07:00 14 /dmabuf:",
+      "7f0000004000-7f0000005000 rw-p 00000000 00:00 0 ",
+      "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]",
+      "ffffffffff600000-ffffffffff601000 --xp 100000000 fd:1a 15 /opt/wide.so",
+    ].join("\n") + "\n";
+    Deno.writeTextFileSync(`${dir}/maps`, maps);
+    const asked: string[] = [];
+    const reader = new MapsReader({ ignored: () => false });
+    const found = reader.read(`${dir}/maps`, undefined, Infinity, (device) => {
+      asked.push(device);
+      return device !== "7:0";
+    });
+    assertEquals(asked, ["8:1", "7:0", "253:26"]);
+    const files = [...found.keys()].map((f) => [f.path, f.device, f.unmounted ?? false]);
+    assertEquals(files, [
+      ["/lib/gone.so", "7:0", false],
+      ["/lib/libsnap.so.1", "7:0", true],
+    ]);
+    // Without the check, unmarked lines are never looked at.
+    assertEquals([...reader.read(`${dir}/maps`).keys()].map((f) => f.path), ["/lib/gone.so"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
