@@ -372,14 +372,25 @@ function usesStale(pid: number): boolean {
 }
 
 /** One holder process (`bench/holder.c`) with n distinct deleted files. */
+/** The unprivileged user `hoard` runs as. */
+const NOBODY = 65534;
+
 /** How many processes `hoard` starts. */
 export const HOARDERS = 6;
 
-/** `HOARDERS` holders, each mapping `n` deleted files with long names that are not UTF-8. */
+/**
+ * `HOARDERS` holders of one unprivileged user (nobody), each mapping `n`
+ * deleted files with long names that are not UTF-8: the attacker the budget of
+ * names is for (root's own processes are not charged).
+ */
 async function startHoarders(n: number, tools: Tools): Promise<Running> {
   const started: Running[] = [];
   try {
-    for (let i = 0; i < HOARDERS; i++) started.push(await startHolder("hoard", n, tools, 200));
+    // The holders, as nobody, need to reach their directories under the work directory.
+    Deno.chmodSync(tools.work, 0o755);
+    for (let i = 0; i < HOARDERS; i++) {
+      started.push(await startHolder("hoard", n, tools, 200, NOBODY));
+    }
   } catch (error) {
     for (const running of started) await running.stop();
     throw error;
@@ -399,10 +410,16 @@ async function startHolder(
   n: number,
   tools: Tools,
   nameLength?: number,
+  uid?: number,
 ): Promise<Running> {
   const dir = Deno.makeTempDirSync({ dir: tools.work, prefix: `${scenario}_` });
-  const child = new Deno.Command(tools.holder, {
+  if (uid !== undefined) Deno.chownSync(dir, uid, uid);
+  const asUser = uid === undefined
+    ? []
+    : [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", tools.holder];
+  const child = new Deno.Command(uid === undefined ? tools.holder : "setpriv", {
     args: [
+      ...asUser,
       scenario === "many-fds" ? "fds" : "maps",
       dir,
       String(n),

@@ -388,6 +388,14 @@ interface PinnedObject extends ObjectId {
 }
 
 /**
+ * The most verdicts of each kind a scan keeps for other processes: far more
+ * than a host's distinct files, and a bound on what processes that map
+ * hundreds of thousands of names between them can make it hold (past it, a
+ * file is judged again for each process that maps it).
+ */
+const MAX_KEPT_VERDICTS = 1 << 17;
+
+/**
  * The verdicts of one scan that speak for more than one process: those that
  * hold in every tree (an object linked nowhere, a file system never asked),
  * by maps line, and those a lookup found in the scanner's own tree.
@@ -397,12 +405,12 @@ class Verdicts {
   readonly inSharedTree = new Map<MappedFile | string, Verdict>();
 
   keepEverywhere(file: MappedFile, verdict: Verdict): Verdict {
-    this.everywhere.set(file, verdict);
+    if (this.everywhere.size < MAX_KEPT_VERDICTS) this.everywhere.set(file, verdict);
     return verdict;
   }
 
   keepInSharedTree(key: MappedFile | string, verdict: Verdict): Verdict {
-    this.inSharedTree.set(key, verdict);
+    if (this.inSharedTree.size < MAX_KEPT_VERDICTS) this.inSharedTree.set(key, verdict);
     return verdict;
   }
 }

@@ -65,8 +65,11 @@ export class MapsReader {
   readonly #found = new Map<CandidateFile, string>();
   /** Characters of `#parsed`'s keys: past `PARSED_CHARS`, files are parsed anew for each process. */
   #parsedChars = 0;
-  /** The most candidate files one read keeps. */
+  /** The most candidate files one read keeps, and the most characters of their names. */
   #maxFiles = Infinity;
+  #maxChars = Infinity;
+  /** Characters of the names of the candidates the read under way keeps. */
+  #chars = 0;
   /** Hashes of the lines the last read met past `#maxFiles`: each file is counted once. */
   readonly #pastMax = new HashedFiles();
   #notListed = 0;
@@ -98,19 +101,24 @@ export class MapsReader {
    *   only when it is a regular file no larger than that.
    * @param maxFiles The most files to keep; those past it are only counted
    *   ({@linkcode MapsReader.notListed}), so one process's names cannot fill memory.
-   * @param mounted Given, unmarked lines are looked at too: those of a device
-   *   it says is mounted nowhere are returned as `unmounted` candidates. Asked
-   *   once per device and read.
+   * @param more `mounted`: given, unmarked lines are looked at too, and those
+   *   of a device it says is mounted nowhere are returned as `unmounted`
+   *   candidates (asked once per device and read); `maxChars`: the most
+   *   characters of names to keep, past which files are only counted, as past
+   *   `maxFiles`.
    */
   read(
     path: string,
     limit?: ReadLimit,
     maxFiles = Infinity,
-    mounted?: DeviceCheck,
+    more: { readonly mounted?: DeviceCheck; readonly maxChars?: number } = {},
   ): ReadonlyMap<CandidateFile, string> {
     // A read that failed part-way (the process exited) may have left its last line behind.
     this.#lastLength = -1;
+    const mounted = more.mounted;
     this.#mounted = mounted;
+    this.#maxChars = more.maxChars ?? Infinity;
+    this.#chars = 0;
     // A device mounted stays so; one mounted nowhere is asked again of each process.
     if (!this.#lastMounted) this.#lastDeviceLength = 0;
     if (this.#unmountedDevices.size > 0) this.#unmountedDevices.clear();
@@ -222,7 +230,7 @@ export class MapsReader {
     }
     const line = decodeName(this.#buffer.subarray(start, end));
     const fields = LEADING_FIELDS.exec(line);
-    if (fields === null || this.#found.size >= this.#maxFiles) return;
+    if (fields === null || this.#full()) return;
     const tail = line.slice(fields[0].length);
     const key = `${UNMARKED}${tail}`;
     let file = this.#parsed.get(key);
@@ -232,6 +240,7 @@ export class MapsReader {
     }
     if (file !== null && !this.#found.has(file)) {
       this.#found.set(file, line.slice(0, line.indexOf(" ")));
+      this.#chars += file.path.length;
     }
   }
 
@@ -285,8 +294,7 @@ export class MapsReader {
     if (length > this.#last.length) this.#last = new Uint8Array(length * 2);
     this.#last.set(buffer.subarray(from, end));
     this.#lastLength = length;
-    const full = this.#found.size >= this.#maxFiles;
-    if (full) {
+    if (this.#full()) {
       // Past the most a read keeps: a hash of each file met, no copy of its name.
       if (!this.#pastMax.add(buffer, from, end)) return;
       if (this.#seen.has(buffer, from, end, this.#pastMax.fnv)) return;
@@ -312,7 +320,13 @@ export class MapsReader {
     }
     if (file === null) return;
     this.#found.set(file, line.slice(0, rangeEnd - start));
+    this.#chars += file.path.length;
   };
+
+  /** Whether the read under way keeps no more files: past its most files or characters. */
+  #full(): boolean {
+    return this.#found.size >= this.#maxFiles || this.#chars >= this.#maxChars;
+  }
 
   /**
    * Whether the line from its device field at `#buffer[from]` to `end` names a

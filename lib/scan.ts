@@ -233,6 +233,8 @@ interface ScanContext {
   notListed: number;
   /** Characters of names kept so far, all told and by the processes' owner. */
   keptChars: number;
+  /** The owner last looked up, and of which process. */
+  owner: { readonly pid: number; readonly uid: number };
   readonly charsByUser: Map<number, number>;
 }
 
@@ -386,6 +388,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     budget: { ...DEFAULT_NAME_BUDGET, ...options.budget },
     notListed: 0,
     keptChars: 0,
+    owner: { pid: -1, uid: -1 },
     charsByUser: new Map(),
   };
   const processes: ProcessFinding[] = [];
@@ -427,12 +430,8 @@ function chargeOwner(context: ScanContext, pid: number, files: DeletedFile[]): D
   context.keptChars += chars;
   const share = context.budget.charsPerUser;
   if (context.keptChars <= share / 4) return files;
-  let owner = -1;
-  try {
-    owner = Deno.statSync(`${context.root}/${pid}`).uid ?? -1;
-  } catch (error) {
-    classifyReadError(error);
-  }
+  const owner = ownerOf(context, pid);
+  if (owner === 0) return files;
   let left = share - (context.charsByUser.get(owner) ?? 0);
   const kept: DeletedFile[] = [];
   for (const file of files) {
@@ -443,6 +442,40 @@ function chargeOwner(context: ScanContext, pid: number, files: DeletedFile[]): D
   }
   context.charsByUser.set(owner, share - left);
   return kept;
+}
+
+/**
+ * The characters of names process `pid` may keep while it is read: its
+ * owner's share less what the owner's processes keep, or a whole share while
+ * the scan keeps less than a quarter of one in all (`chargeOwner` then cuts to
+ * the owner's). Root's processes are not charged: the budget keeps other users
+ * from filling root's scan. A tree has its own budget.
+ */
+function charsLeft(context: ScanContext, pid: number): number {
+  if (context.limits) return Infinity;
+  const share = context.budget.charsPerUser;
+  if (context.keptChars <= share / 4) return share;
+  const owner = ownerOf(context, pid);
+  return owner === 0 ? Infinity : share - (context.charsByUser.get(owner) ?? 0);
+}
+
+/**
+ * The real uid of process `pid` (-1 when unknown), read once per process from
+ * its `status`: the files of `/proc/PID` (on some kernels the directory too)
+ * are root's for any process that made itself undumpable, which would exempt it.
+ */
+function ownerOf(context: ScanContext, pid: number): number {
+  if (context.owner.pid === pid) return context.owner.uid;
+  let uid = -1;
+  try {
+    const status = readWholeName(`${context.root}/${pid}/status`, context.limits?.comm);
+    const real = /^Uid:\s*([0-9]+)/m.exec(status)?.[1];
+    if (real !== undefined) uid = Number(real);
+  } catch (error) {
+    classifyReadError(error);
+  }
+  context.owner = { pid, uid };
+  return uid;
 }
 
 /** Reads each process in turn; false when the deadline stopped it first. */
@@ -714,7 +747,10 @@ function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
     `${context.root}/${pid}/maps`,
     context.limits?.maps,
     context.budget.filesPerProcess,
-    context.mounted === null ? undefined : (device) => context.mounted!(pid, device),
+    {
+      ...(context.mounted === null ? {} : { mounted: (device) => context.mounted!(pid, device) }),
+      maxChars: charsLeft(context, pid),
+    },
   );
   context.notListed += context.maps.notListed;
   if (candidates.size === 0) return [];
@@ -889,6 +925,8 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   let entries = 0;
   // Past the most kept of one process: each further deleted name counted once, by a 53-bit hash.
   const pastMax = new Set<number>();
+  const maxChars = charsLeft(context, pid);
+  let chars = 0;
   for (const entry of Deno.readDirSync(dir)) {
     if (context.limits && ++entries > context.limits.fds) {
       throw new RangeError(`Cannot read "${dir}": more entries than a process may open`);
@@ -912,7 +950,7 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     if (path === undefined) continue;
     // Each fd is judged on its own: a live decoy named `x (deleted)` must not speak for x.
     if (found.has(path, "fd") || context.ignored(path)) continue;
-    if (found.files.length >= context.budget.filesPerProcess) {
+    if (found.files.length >= context.budget.filesPerProcess || chars >= maxChars) {
       const hash = hashText(path);
       if (!pastMax.has(hash)) {
         pastMax.add(hash);
@@ -927,6 +965,7 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
       continue;
     }
     found.add(path, "fd", verdict);
+    chars += path.length;
   }
   if (unreadable !== undefined) markUnreadable(context, pid, unreadable);
   return found.files;

@@ -216,10 +216,11 @@ Deno.test("MapsReader takes unmarked lines only of a device mounted nowhere, ask
     Deno.writeTextFileSync(`${dir}/maps`, maps);
     const asked: string[] = [];
     const reader = new MapsReader({ ignored: () => false });
-    const found = reader.read(`${dir}/maps`, undefined, Infinity, (device) => {
+    const mounted = (device: string) => {
       asked.push(device);
       return device !== "7:0";
-    });
+    };
+    const found = reader.read(`${dir}/maps`, undefined, Infinity, { mounted });
     assertEquals(asked, ["8:1", "7:0", "253:26"]);
     const files = [...found.keys()].map((f) => [f.path, f.device, f.unmounted ?? false]);
     assertEquals(files, [
