@@ -7,7 +7,6 @@
 
 import { assertEquals } from "@std/assert";
 import { scanLibs } from "../mod.ts";
-import { NOBODY } from "./_nobody.ts";
 
 /** Maps `count` files of `dir`, unlinks them, drops dumpability, says "ready", waits for stdin. */
 const HOARDER = `
@@ -26,6 +25,12 @@ print("ready", flush=True)
 sys.stdin.read()
 `;
 
+/**
+ * The unprivileged user the hoarder runs as: one of its own, so that no other
+ * test's processes of `nobody` share its budget (and none of its shares theirs).
+ */
+const USER = 65531;
+
 /** The system's Python: one on root's PATH (pyenv) may be unreadable to nobody. */
 const PYTHON = "/usr/bin/python3";
 
@@ -42,11 +47,11 @@ async function cannot(): Promise<string | undefined> {
 const CANNOT = await cannot();
 if (CANNOT !== undefined) console.warn(`budget_test: ignored: ${CANNOT}`);
 
-async function startHoarder(dir: string, count: number, asNobody: boolean) {
+async function startHoarder(dir: string, count: number, unprivileged: boolean) {
   Deno.mkdirSync(dir);
-  if (asNobody) Deno.chownSync(dir, NOBODY, NOBODY);
-  const command = asNobody
-    ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", PYTHON]
+  if (unprivileged) Deno.chownSync(dir, USER, USER);
+  const command = unprivileged
+    ? ["setpriv", `--reuid=${USER}`, `--regid=${USER}`, "--clear-groups", PYTHON]
     : [PYTHON];
   const child = new Deno.Command(command[0]!, {
     args: [...command.slice(1), "-c", HOARDER, dir, String(count)],
@@ -93,19 +98,19 @@ Deno.test({
     Deno.chmodSync(dir, 0o755);
     const started: { pid: number; stop(): Promise<void> }[] = [];
     try {
-      started.push(await startHoarder(`${dir}/nobody`, 200, true));
+      started.push(await startHoarder(`${dir}/user`, 200, true));
       started.push(await startHoarder(`${dir}/root`, 200, false));
-      const [nobody, root] = started.map((s) => s.pid) as [number, number];
+      const [user, root] = started.map((s) => s.pid) as [number, number];
       // The files of an undumpable process's /proc/PID are root's (on some kernels its
       // directory too): the real user is read from its status.
-      assertEquals(Deno.statSync(`/proc/${nobody}/maps`).uid, 0);
-      const name = `${dir}/nobody/a-rather-long-name-of-a-deleted-file-number-00000`;
+      assertEquals(Deno.statSync(`/proc/${user}/maps`).uid, 0);
+      const name = `${dir}/user/a-rather-long-name-of-a-deleted-file-number-00000`;
       // A share of half of one process's names, the whole scan past a quarter of one at once.
       const share = 100 * name.length;
       const result = await scanLibs({ budget: { charsPerUser: share } });
       const of = (pid: number) => result.processes.find((process) => process.pid === pid);
-      const kept = of(nobody)!.files.filter((f) => f.path.startsWith(`${dir}/nobody/`)).length;
-      assertEquals([kept < 200, kept + (of(nobody)!.notListed ?? 0) >= 200], [true, true]);
+      const kept = of(user)!.files.filter((f) => f.path.startsWith(`${dir}/user/`)).length;
+      assertEquals([kept < 200, kept + (of(user)!.notListed ?? 0) >= 200], [true, true]);
       assertEquals(of(root)!.files.filter((f) => f.path.startsWith(`${dir}/root/`)).length, 200);
     } finally {
       for (const hoarder of started) await hoarder.stop();
