@@ -12,7 +12,10 @@ import { canonicalPath, localTime, type PackageOwner } from "./packages.ts";
 import { isGranted } from "./permissions.ts";
 
 /** Where distributions keep the SQLite database, under the root. */
-const DATABASES = ["usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/rpmdb.sqlite"];
+export const DATABASES: readonly string[] = [
+  "usr/lib/sysimage/rpm/rpmdb.sqlite",
+  "var/lib/rpm/rpmdb.sqlite",
+];
 
 const TAG = {
   NAME: 1000,
@@ -126,6 +129,43 @@ export async function findRpmOwners(
   const base = root.replace(/\/+$/, "");
   const file = databaseUnder(base);
   if (file === undefined) return null;
+  return await ownersInDatabase(file, paths);
+}
+
+/** Copies a file of a tree (by its path relative to the root) to `dest`; false when there is none. */
+export type CopyOut = (path: string, dest: string) => boolean;
+
+/**
+ * The RPM packages that own each of `paths` by the SQLite database of a tree
+ * that is not the host's, copied out of it first (`copyOut`, which bounds
+ * what it copies) into a private directory: SQLite then opens only a file of
+ * the scanner's own, by a name no one else controls. Null when the tree holds
+ * no such database.
+ */
+export async function rpmOwnersCopied(
+  copyOut: CopyOut,
+  paths: Iterable<string>,
+): Promise<Map<string, PackageOwner[]> | null> {
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_rpmdb_" });
+  try {
+    for (const relative of DATABASES) {
+      const file = `${dir}/rpmdb.sqlite`;
+      if (!copyOut(relative, file)) continue;
+      // What a writer left in its log is part of the database (rpm uses WAL mode).
+      copyOut(`${relative}-wal`, `${file}-wal`);
+      return await ownersInDatabase(file, paths);
+    }
+    return null;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** The owners of each of `paths` by the SQLite database `file`. */
+async function ownersInDatabase(
+  file: string,
+  paths: Iterable<string>,
+): Promise<Map<string, PackageOwner[]>> {
   const { DatabaseSync } = await import("node:sqlite");
   const db = new DatabaseSync(file, { readOnly: true });
   try {
