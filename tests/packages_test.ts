@@ -20,6 +20,44 @@ Deno.test("canonicalPath() spells usrmerge aliases one way", () => {
   assertEquals(canonicalPath("/usr/lib/x"), "/usr/lib/x");
 });
 
+/** Every directory usrmerge made a link into /usr; each must be known, one by one. */
+const USRMERGE_ALIASES = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+Deno.test("canonicalPath() and findPackageOwners() know every usrmerge alias", async (t) => {
+  // A database made here, in the test's own directory, listing a file under each alias.
+  const root = Deno.makeTempDirSync({ prefix: "lib_users_usrmerge_" });
+  try {
+    Deno.mkdirSync(`${root}/var/lib/dpkg/info`, { recursive: true });
+    for (const alias of USRMERGE_ALIASES) {
+      const name = alias.slice(1);
+      // dpkg lists one spelling; a process maps the other.
+      Deno.writeTextFileSync(
+        `${root}/var/lib/dpkg/info/short-${name}.list`,
+        `${alias}\n${alias}/lu-short\n`,
+      );
+      Deno.writeTextFileSync(
+        `${root}/var/lib/dpkg/info/long-${name}.list`,
+        `/usr${alias}\n/usr${alias}/lu-long\n`,
+      );
+    }
+    for (const alias of USRMERGE_ALIASES) {
+      await t.step(alias, async () => {
+        assertEquals(canonicalPath(`${alias}/x`), `/usr${alias}/x`);
+        assertEquals(canonicalPath(alias), `/usr${alias}`);
+        assertEquals(canonicalPath(`/usr${alias}/x`), `/usr${alias}/x`);
+        const long = `/usr${alias}/lu-short`;
+        const short = `${alias}/lu-long`;
+        const owners = (await findPackageOwners([long, short], root))!;
+        const name = alias.slice(1);
+        assertEquals(owners.get(long)?.map((o) => o.name), [`short-${name}`]);
+        assertEquals(owners.get(short)?.map((o) => o.name), [`long-${name}`]);
+      });
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("findPackageOwners() reads dpkg's lists, status and logs, usrmerge-aware", async () => {
   const owners = (await findPackageOwners([
     SSL, // listed as /lib/…
@@ -139,15 +177,18 @@ Deno.test("CLI --packages names packages in every format, with only --allow-read
   );
 });
 
-/** A library a real package owns, that no running process maps, on a dpkg system; or why not. */
+/** A library a real package owns, on a dpkg system, and what it takes to replace it privately; or why not. */
 function liveCase(): { library: string; package: string } | string {
-  if (Deno.uid() !== 0) return "not root: the test replaces a system file as dpkg does";
+  if (Deno.uid() !== 0) {
+    return "not root: the test mounts an overlay in a mount namespace of its own";
+  }
   const library = "/usr/lib/x86_64-linux-gnu/libanl.so.1";
   try {
     Deno.statSync(library);
     Deno.statSync("/var/lib/dpkg/info/libc6:amd64.list");
+    Deno.statSync("/usr/bin/unshare");
   } catch {
-    return `no ${library} owned by libc6 (not a Debian amd64 system)`;
+    return `no ${library} owned by libc6, or no unshare (not a Debian amd64 system)`;
   }
   return { library, package: "libc6:amd64" };
 }
@@ -159,39 +200,65 @@ Deno.test({
   ignore: typeof LIVE === "string",
   async fn() {
     const { library, package: owner } = LIVE as { library: string; package: string };
-    const child = new Deno.Command("/bin/sh", {
-      args: ["-c", "echo ready; exec sleep 1000"],
-      env: { LD_PRELOAD: library },
+    const libDir = library.slice(0, library.lastIndexOf("/"));
+    // The library's directory is an overlay in a mount namespace of the process's own, its
+    // upper layer in this test's directory: the replacement never reaches the host's file,
+    // and a killed run leaves nothing mounted (the namespace ends with its last process).
+    const dir = Deno.makeTempDirSync({ prefix: "lib_users_packages_live_" });
+    Deno.mkdirSync(`${dir}/upper`);
+    Deno.mkdirSync(`${dir}/work`);
+    const before = Deno.statSync(library);
+    const child = new Deno.Command("unshare", {
+      args: [
+        "-m",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        `set -e
+        mount -t overlay overlay -o "lowerdir=$2,upperdir=$1/upper,workdir=$1/work" "$2"
+        echo ready
+        exec env LD_PRELOAD="$3" sleep 1000`,
+        "sh",
+        dir,
+        libDir,
+        library,
+      ],
       stdout: "piped",
       stdin: "null",
     }).spawn();
     const reader = child.stdout.getReader();
-    await reader.read();
-    // What dpkg does on an upgrade: write the new file beside it, rename it over the old one.
-    const next = `${library}.dpkg-new`;
-    Deno.copyFileSync(library, next);
     try {
-      for (let tries = 0; tries < 100; tries++) {
-        // The shell maps it too: wait for sleep, past the exec, to map the old file.
+      const ready = await reader.read();
+      assert(!ready.done, "the process mounted its overlay");
+      // The shell maps it too: wait for sleep, past the exec, to map the old file.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
         const exe = Deno.readLinkSync(`/proc/${child.pid}/exe`);
         const maps = Deno.readTextFileSync(`/proc/${child.pid}/maps`);
         if (exe.endsWith("/sleep") && maps.includes("libanl.so.1")) break;
+        if (Date.now() > deadline) throw new Error("sleep did not map the library within 10 s");
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      Deno.renameSync(next, library);
+      // What dpkg does on an upgrade: write the new file beside it, rename it over the old
+      // one; here inside the process's own view, through its root.
+      const inside = `/proc/${child.pid}/root${library}`;
+      Deno.copyFileSync(inside, `${inside}.dpkg-new`);
+      Deno.renameSync(`${inside}.dpkg-new`, inside);
       const report = JSON.parse((await runCli(["-A"], ["--packages", "--json"])).stdout);
       const group = report.groups.find((g: { pids: number[] }) => g.pids.includes(child.pid));
       assert(group, "the process is reported");
       const file = group.files.find((f: { path: string }) => f.path === library);
       assertEquals(file.package.name, owner);
       assert(file.package.version);
+      // The host's file is the one it was.
+      const after = Deno.statSync(library);
+      assertEquals([after.dev, after.ino, after.mtime], [before.dev, before.ino, before.mtime]);
     } finally {
-      try {
-        Deno.removeSync(next);
-      } catch { /* renamed */ }
       child.kill("SIGKILL");
       await reader.cancel();
       await child.status;
+      Deno.removeSync(dir, { recursive: true });
     }
   },
 });
