@@ -1,6 +1,16 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { canonicalPath, findPackageOwners } from "../lib/packages.ts";
-import { formatPackages, packageUses } from "../lib/format/packages.ts";
+import {
+  filePackages,
+  formatPackages,
+  formatPackagesMachine,
+  packageUses,
+} from "../lib/format/packages.ts";
+import type { PackageLookup, ProcessPackages } from "../lib/package_roots.ts";
+import { formatHuman } from "../lib/format/human.ts";
+import { formatJson } from "../lib/format/json.ts";
+import { formatNagios } from "../lib/format/nagios.ts";
+import { formatPrometheus } from "../lib/format/prometheus.ts";
 import type { Group } from "../lib/group.ts";
 import { ROOT, runCli } from "./_helpers.ts";
 import { parseExposition } from "./_exposition.ts";
@@ -110,6 +120,74 @@ Deno.test("packageUses() groups processes by package, the unowned last", () => {
     formatPackages(groups, owners, true),
     "# Packages:\n#   pa 1: x (PIDs 1,2)\n#   pb 1: s3.service, x (PIDs 1,2,3)\n#   no package: /c: s3.service (PIDs 3)\n",
   );
+});
+
+Deno.test("formats say a package is unknown where a process's tree could not answer, never guess it", async () => {
+  const lib = "/usr/lib/x86_64-linux-gnu/libkeyutils.so.1.10";
+  const host = { name: "libkeyutils1:amd64", version: "1.6.3-2", changed: null, changedFrom: null };
+  const container = { ...host, version: "1.6.3-1" };
+  // One program on the host (7), in a container (8), and in a container whose database
+  // cannot be read (9): one group, three answers for one path.
+  const packages: ProcessPackages = {
+    byPid: new Map<number, PackageLookup>([
+      [7, { owners: new Map([[lib, [host]]]) }],
+      [8, { owners: new Map([[lib, [container]], ["/opt/own.so", []]]) }],
+      [9, { unknown: "no database\x1b[2J here", paths: new Set([lib]) }],
+    ]),
+  };
+  const groups: Group[] = [{
+    pids: [7, 8, 9],
+    argv: ["keyd"],
+    cmdline: "keyd",
+    files: [{ path: "/opt/own.so", kind: "library" }, { path: lib, kind: "library" }],
+  }];
+  assertEquals(filePackages(packages, [7], lib), { owners: [host] });
+  assertEquals(filePackages(packages, [8, 9], "/opt/own.so"), { owners: [] });
+  assertEquals(filePackages(packages, [7, 9], lib), {
+    owners: [host],
+    unknown: "no database\x1b[2J here",
+  });
+  assertEquals(
+    packageUses(groups, packages).map((
+      use,
+    ) => [use.owner?.version ?? use.unknown ?? null, use.pids]),
+    [["1.6.3-1", [8]], ["1.6.3-2", [7]], [null, [8]], ["no database\x1b[2J here", [9]]],
+  );
+  assertEquals(
+    formatPackages(groups, packages),
+    "Packages:\n" +
+      "  libkeyutils1:amd64 1.6.3-1: keyd (PIDs 8)\n" +
+      "  libkeyutils1:amd64 1.6.3-2: keyd (PIDs 7)\n" +
+      "  no package: /opt/own.so: keyd (PIDs 8)\n" +
+      `  package unknown (no database\\x1b[2J here): ${lib}: keyd (PIDs 9)\n`,
+  );
+  assertEquals(
+    formatPackagesMachine(groups, packages),
+    "libkeyutils1:amd64;1.6.3-1;;8\nlibkeyutils1:amd64;1.6.3-2;;7\n;;;8\n?;;;9\n",
+  );
+  assertEquals(
+    formatHuman(groups, { showFiles: true, packages }),
+    `7,8,9 "keyd" uses /opt/own.so [no package],${lib} ` +
+      "[libkeyutils1:amd64 1.6.3-1, libkeyutils1:amd64 1.6.3-2, package unknown]\n",
+  );
+  const report = JSON.parse(formatJson(groups, { scan: "libs", packages }));
+  assertEquals(validate(await loadSchema(), report), []);
+  const [own, shared] = report.groups[0].files;
+  assertEquals([own.package, own.package_unknown], [null, undefined]);
+  assertEquals(shared.package.version, "1.6.3-1");
+  assertEquals(shared.other_owners, ["libkeyutils1:amd64"]);
+  assertEquals(shared.package_unknown, "no database\x1b[2J here");
+  // Only unknown: no package at all, not null.
+  const alone = JSON.parse(formatJson([{ ...groups[0]!, pids: [9] }], { scan: "libs", packages }));
+  assertEquals("package" in alone.groups[0].files[1], false);
+  assertEquals(alone.groups[0].files[1].package_unknown, "no database\x1b[2J here");
+  const metrics = parseExposition(formatPrometheus(groups, { scan: "libs", packages }));
+  assertEquals(
+    metrics.get('lib_users_stale_package_processes{scan="libs",package="?",version=""}'),
+    1,
+  );
+  const nagios = formatNagios(groups, { scan: "libs", packages }).text;
+  assertStringIncludes(nagios, "\npackage: package unknown (no database\\x1b[2J here): ");
 });
 
 Deno.test("CLI --packages names packages in every format, with only --allow-read", async () => {
