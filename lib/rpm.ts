@@ -153,7 +153,7 @@ export async function rpmOwnersCopied(
       if (!copyOut(relative, file)) continue;
       // What a writer left in its log is part of the database (rpm uses WAL mode).
       copyOut(`${relative}-wal`, `${file}-wal`);
-      return await ownersInDatabase(file, paths);
+      return await ownersInDatabase(file, paths, true);
     }
     return null;
   } finally {
@@ -161,14 +161,47 @@ export async function rpmOwnersCopied(
   }
 }
 
-/** The owners of each of `paths` by the SQLite database `file`. */
+/**
+ * The two tables the owner question reads, as rpm creates them: in a database
+ * that is not the host's, anything else (a view, a generated column) could
+ * make a query run for ever, and is refused.
+ */
+const RPM_SCHEMA: ReadonlySet<string> = new Set([
+  "CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)",
+  "CREATE TABLE 'Basenames' (key 'TEXT' NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL, " +
+  "FOREIGN KEY (hnum) REFERENCES 'Packages'(hnum))",
+  "CREATE INDEX 'Basenames_key_idx' ON 'Basenames'(key ASC)",
+  "CREATE INDEX 'Basenames_hnum_idx' ON 'Basenames'(hnum ASC)",
+]);
+
+/**
+ * The owners of each of `paths` by the SQLite database `file`; `untrusted`
+ * (a database that is not the host's) checks first that the tables read are
+ * rpm's own.
+ */
 async function ownersInDatabase(
   file: string,
   paths: Iterable<string>,
+  untrusted = false,
 ): Promise<Map<string, PackageOwner[]>> {
   const { DatabaseSync } = await import("node:sqlite");
   const db = new DatabaseSync(file, { readOnly: true });
   try {
+    if (untrusted) {
+      db.exec("PRAGMA trusted_schema = OFF");
+      const rows = db.prepare(
+        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name IN ('Packages', 'Basenames') " +
+          "OR name IN ('Packages', 'Basenames')",
+      ).all();
+      const tables = rows.filter((row) => row.type === "table").length;
+      // Indexes SQLite makes for constraints have no SQL of their own.
+      const foreign = rows.filter((row) =>
+        !(row.sql === null && row.type === "index") && !RPM_SCHEMA.has(String(row.sql))
+      );
+      if (tables !== 2 || foreign.length > 0) {
+        throw new TypeError("rpm's database does not have rpm's tables");
+      }
+    }
     const byBasename = db.prepare("SELECT hnum, idx FROM Basenames WHERE key = ?");
     const blobOf = db.prepare("SELECT blob FROM Packages WHERE hnum = ?");
     const found = new Map<string, PackageOwner[]>();

@@ -4,7 +4,7 @@
  * is through /proc/PID/root.
  */
 
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { ConfinedTree, PACKAGE_TREE_BOUNDS, type TreeBounds } from "../lib/confined_tree.ts";
 import { dpkgOwners, findPackageOwners } from "../lib/packages.ts";
 import { findRpmOwners, rpmOwnersCopied } from "../lib/rpm.ts";
@@ -146,6 +146,31 @@ Deno.test({
     // No database there.
     await withTree(`${ROOT}/testdata/root_dpkg`, async (tree) => {
       assertEquals(await rpmOwnersCopied((p, d) => tree.copyOut(p, d), paths), null);
+    });
+  },
+});
+
+Deno.test({
+  name: "rpmOwnersCopied() refuses a database whose tables are not rpm's (a view that never ends)",
+  ignore: NO_SYS !== undefined,
+  async fn() {
+    await withDirs(async (root) => {
+      Deno.mkdirSync(`${root}/var/lib/rpm`, { recursive: true });
+      const { DatabaseSync } = await import("node:sqlite");
+      const db = new DatabaseSync(`${root}/var/lib/rpm/rpmdb.sqlite`);
+      db.exec(
+        "CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL);" +
+          "CREATE VIEW Basenames AS WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) " +
+          "SELECT 'x.so' AS key, x AS hnum, 0 AS idx FROM r",
+      );
+      db.close();
+      await withTree(root, async (tree) => {
+        await assertRejects(
+          () => rpmOwnersCopied((p, d) => tree.copyOut(p, d), ["/usr/lib64/x.so"]),
+          TypeError,
+          "does not have rpm's tables",
+        );
+      });
     });
   },
 });
