@@ -51,8 +51,8 @@ export interface ProcessPackagesOptions {
   readonly root?: string;
 }
 
-/** Why a tree on the host has no database to answer with. */
-export function noHostDatabase(root: string): string {
+/** Why the scanner's own tree has no database to answer with. */
+function noHostDatabase(root: string): string {
   return `no dpkg database nor rpm SQLite database readable under ${root}`;
 }
 
@@ -111,8 +111,6 @@ export async function findProcessPackages(
       if (process.files.length === 0) continue;
       const paths = process.files.map((file) => file.path);
       let place: Place = "host";
-      const unknown = (why: string) =>
-        byPid.set(process.pid, { unknown: why, paths: new Set(paths) });
       if (own !== null) {
         const links = placeLinks(proc, process.pid);
         if (links === null) place = { unknown: "its mount namespace or root cannot be read" };
@@ -126,7 +124,7 @@ export async function findProcessPackages(
         hostPids.push([process.pid, new Set(paths)]);
         for (const path of paths) hostPaths.add(path);
       } else if ("unknown" in place) {
-        unknown(place.unknown);
+        byPid.set(process.pid, { unknown: place.unknown, paths: new Set(paths) });
       } else {
         let tree = trees.get(place.key);
         if (tree === undefined) {

@@ -250,3 +250,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "live: a container's package named with control characters is escaped in every format",
+  ignore: MISSING !== undefined,
+  async fn() {
+    const hostile = "evil\nOK - all clear\x1b[2J;x:amd64";
+    await withContainer({
+      files: { ...dpkgImage(), [`var/lib/dpkg/info/${hostile}.list`]: `${LIBRARY}\n` },
+    }, async (container) => {
+      const pid = container.pid;
+      const file = await jsonFileOf(pid, LIBRARY);
+      assertEquals([file.package?.name, file.other_owners], [PACKAGE, [hostile]]);
+      const human = await humanLineOf(pid);
+      assertStringIncludes(human, "evil\\nOK - all clear\\x1b[2J;x:amd64");
+      const runs = await Promise.all(
+        [["-s"], ["-m"], ["--format=nagios"], ["--format=prometheus"]].map((args) =>
+          runCli(["-A"], ["--packages", ...args])
+        ),
+      );
+      for (const run of runs) {
+        assertEquals(run.stdout.includes("\x1b"), false, "no raw escape sequence");
+        assertEquals(run.stdout.includes("evil\nOK"), false, "no raw newline in the name");
+      }
+    });
+  },
+});
