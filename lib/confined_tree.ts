@@ -131,8 +131,9 @@ export class ConfinedTree implements PackageTree {
       if ((stat.mode & S_IFMT) !== S_IFREG) return false;
       const limit = this.#limit(path, stat.size);
       const from = Deno.openSync(`/proc/self/fd/${fd}`);
-      const to = Deno.openSync(dest, { write: true, createNew: true, mode: 0o600 });
+      let to: Deno.FsFile | undefined;
       try {
+        to = Deno.openSync(dest, { write: true, createNew: true, mode: 0o600 });
         const chunk = new Uint8Array(CHUNK);
         let copied = 0;
         for (;;) {
@@ -147,7 +148,7 @@ export class ConfinedTree implements PackageTree {
         return true;
       } finally {
         from.close();
-        to.close();
+        to?.close();
       }
     }) ?? false;
   }
