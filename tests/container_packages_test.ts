@@ -10,9 +10,10 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { runCli } from "./_helpers.ts";
+import { ROOT, runCli } from "./_helpers.ts";
 import { buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "./_live.ts";
 import type { JsonFile, JsonGroup } from "../mod.ts";
+import { findProcessPackages } from "../lib/package_roots.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 
 const MAPPER = await buildMapper();
@@ -73,10 +74,17 @@ function dpkgImage(): Record<string, string> {
  */
 async function withContainer(
   image: Image,
-  body: (container: Mapper, dir: string) => Promise<void>,
+  body: (container: Mapper, peers: readonly Mapper[]) => Promise<void>,
+  options: {
+    peers?: number;
+    library?: string;
+    binary?: Readonly<Record<string, Uint8Array>>;
+  } = {},
 ): Promise<void> {
+  const library = options.library ?? LIBRARY;
   const dir = Deno.makeTempDirSync({ prefix: "lib_users_ctpkg_" });
   let container: Mapper | undefined;
+  const peers: Mapper[] = [];
   try {
     const lower = `${dir}/lower`;
     const write = (path: string, text: string) => {
@@ -84,12 +92,16 @@ async function withContainer(
       Deno.writeTextFileSync(`${lower}/${path}`, text);
     };
     for (const [path, text] of Object.entries(image.files ?? {})) write(path, text);
+    for (const [path, bytes] of Object.entries(options.binary ?? {})) {
+      Deno.mkdirSync(`${lower}/${path.slice(0, path.lastIndexOf("/"))}`, { recursive: true });
+      Deno.writeFileSync(`${lower}/${path}`, bytes);
+    }
     for (const [path, target] of Object.entries(image.links ?? {})) {
       Deno.mkdirSync(`${lower}/${path.slice(0, path.lastIndexOf("/"))}`, { recursive: true });
       Deno.symlinkSync(target, `${lower}/${path}`);
     }
-    Deno.mkdirSync(`${lower}${LIBRARY.slice(0, LIBRARY.lastIndexOf("/"))}`, { recursive: true });
-    Deno.copyFileSync(realLibrary(), `${lower}${LIBRARY}`);
+    Deno.mkdirSync(`${lower}${library.slice(0, library.lastIndexOf("/"))}`, { recursive: true });
+    Deno.copyFileSync(realLibrary(), `${lower}${library}`);
     Deno.copyFileSync(MAPPER!, `${lower}/mapper`);
     Deno.chmodSync(`${lower}/mapper`, 0o755);
     for (const sub of ["upper", "work", "merged"]) Deno.mkdirSync(`${dir}/${sub}`);
@@ -108,15 +120,21 @@ async function withContainer(
       exec /mapper "$2"`,
       "sh",
       dir,
-      LIBRARY,
+      library,
     ]);
+    // More processes in the same namespace and root, as a container's other processes are.
+    for (let i = 0; i < (options.peers ?? 0); i++) {
+      const target = String(container.pid);
+      peers.push(await spawnMapper(["nsenter", "-t", target, "-m", "-r", "/mapper", library]));
+    }
     // Inside the container, through its own root: the host's file of that name is not touched.
     await sh(
       'cp "$1" "$1.dpkg-new" && mv "$1.dpkg-new" "$1"',
-      `/proc/${container.pid}/root${LIBRARY}`,
+      `/proc/${container.pid}/root${library}`,
     );
-    await body(container, dir);
+    await body(container, peers);
   } finally {
+    for (const peer of peers) await peer.stop();
     await container?.stop();
     Deno.removeSync(dir, { recursive: true });
   }
@@ -274,5 +292,56 @@ Deno.test({
         assertEquals(run.stdout.includes("evil\nOK"), false, "no raw newline in the name");
       }
     });
+  },
+});
+
+Deno.test({
+  name: "live: a container's rpm database names the container's package",
+  ignore: MISSING !== undefined,
+  async fn() {
+    // testdata/root_rpm's database, written by rpm itself, owns /usr/lib64/libfixture.so.1.
+    const library = "/usr/lib64/libfixture.so.1";
+    const database = Deno.readFileSync(`${ROOT}/testdata/root_rpm/var/lib/rpm/rpmdb.sqlite`);
+    await withContainer({}, async (container) => {
+      const file = await jsonFileOf(container.pid, library);
+      assertEquals([file.package?.name, file.package?.version], [
+        "libfixture.x86_64",
+        "1:1.2-3.fc40",
+      ]);
+      assertEquals(file.package?.changed_from, "rpmdb");
+    }, { library, binary: { "var/lib/rpm/rpmdb.sqlite": database } });
+  },
+});
+
+Deno.test({
+  name: "live: findProcessPackages() reads a container's database once for all its processes",
+  ignore: MISSING !== undefined,
+  async fn() {
+    await withContainer({ files: dpkgImage() }, async (container, peers) => {
+      const files = [{ path: LIBRARY, kind: "library" as const }];
+      const finding = (pid: number) => ({ pid, argv: ["/mapper"], cmdline: "/mapper", files });
+      // Every file of another root is opened through our own descriptor's link: count those.
+      const opened = async (pids: number[]) => {
+        const open = Deno.openSync;
+        let count = 0;
+        Deno.openSync = (path, options) => {
+          if (String(path).startsWith("/proc/self/fd/")) count++;
+          return open(path, options);
+        };
+        try {
+          const { byPid } = await findProcessPackages(pids.map(finding));
+          for (const pid of pids) {
+            const lookup = byPid.get(pid)!;
+            assertEquals("owners" in lookup && lookup.owners.get(LIBRARY)?.[0]?.name, PACKAGE);
+          }
+        } finally {
+          Deno.openSync = open;
+        }
+        return count;
+      };
+      const once = await opened([container.pid]);
+      assert(once > 0);
+      assertEquals(await opened([container.pid, ...peers.map((peer) => peer.pid)]), once);
+    }, { peers: 2 });
   },
 });
