@@ -12,7 +12,7 @@
  */
 
 import type { PackageTree } from "./packages.ts";
-import { ENOSYS, type FdStat, S_IFDIR, S_IFMT, S_IFREG, type Syscalls } from "./syscalls.ts";
+import { ENOSYS, EXDEV, type FdStat, S_IFDIR, S_IFMT, S_IFREG, type Syscalls } from "./syscalls.ts";
 
 /** What reading one tree may cost. */
 export interface TreeBounds {
@@ -43,13 +43,16 @@ const CHUNK = 1 << 20;
  * keeps open and closes), read within `bounds`. A read past a bound throws a
  * `RangeError`; a tree on a kernel without `openat2` (before Linux 5.6)
  * throws a `TypeError`: it cannot be read safely at all. A name that leads
- * nowhere, to no regular file, or across a mount reads as null.
+ * nowhere, to no regular file, or across a mount reads as null (the first
+ * that crossed a mount is kept in `crossed`).
  */
 export class ConfinedTree implements PackageTree {
   readonly #sys: Syscalls;
   readonly #root: number;
   readonly #bounds: TreeBounds;
   #left: number;
+  /** The first name looked up that crossed a mount (and so was not read), if any. */
+  crossed: string | undefined;
 
   /**
    * @param sys The system calls.
@@ -164,6 +167,7 @@ export class ConfinedTree implements PackageTree {
     if (fd === -ENOSYS) {
       throw new TypeError("another root is read only through openat2 (Linux 5.6 and later)");
     }
+    if (fd === -EXDEV) this.crossed ??= path;
     if (fd < 0) return null;
     try {
       const stat = this.#sys.stat(fd);

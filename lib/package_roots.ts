@@ -253,7 +253,12 @@ async function lookUpInTree(
   try {
     const owners = await dpkgOwners(confined, tree.paths) ??
       await rpmOwnersCopied((path, dest) => confined.copyOut(path, dest), tree.paths);
-    return owners ?? NO_TREE_DATABASE;
+    if (owners !== null) return owners;
+    // Only the root's own mount is read: a database on a mount of its own is not.
+    return confined.crossed === undefined
+      ? NO_TREE_DATABASE
+      : `its package database is on another mount than the process's root ("/${confined.crossed}"), ` +
+        "which is not read";
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     const message = error instanceof Error ? error.message : String(error);

@@ -79,6 +79,8 @@ async function withContainer(
     peers?: number;
     library?: string;
     binary?: Readonly<Record<string, Uint8Array>>;
+    /** Shell lines run in the namespace once the overlay is at "$1/merged", before pivoting. */
+    setup?: string;
   } = {},
 ): Promise<void> {
   const library = options.library ?? LIBRARY;
@@ -114,6 +116,7 @@ async function withContainer(
       "-c",
       `set -e
       mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/upper,workdir=$1/work" "$1/merged"
+      ${options.setup ?? ""}
       cd "$1/merged"
       mkdir .old
       pivot_root . .old
@@ -343,5 +346,20 @@ Deno.test({
       assert(once > 0);
       assertEquals(await opened([container.pid, ...peers.map((peer) => peer.pid)]), once);
     }, { peers: 2 });
+  },
+});
+
+Deno.test({
+  name: "live: a container's database on a mount of its own is not read, and said so",
+  ignore: MISSING !== undefined,
+  async fn() {
+    await withContainer({ files: dpkgImage() }, async (container) => {
+      const file = await jsonFileOf(container.pid, LIBRARY);
+      assertEquals("package" in file, false);
+      assertMatch(file.package_unknown!, /on another mount than the process's root/);
+    }, {
+      setup: 'mount -t tmpfs tmpfs "$1/merged/var/lib/dpkg"\n' +
+        'cp -r "$1/lower/var/lib/dpkg/." "$1/merged/var/lib/dpkg/"',
+    });
   },
 });
