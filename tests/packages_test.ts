@@ -141,9 +141,9 @@ Deno.test("formats say a package is unknown where a process's tree could not ans
     cmdline: "keyd",
     files: [{ path: "/opt/own.so", kind: "library" }, { path: lib, kind: "library" }],
   }];
-  assertEquals(filePackages(packages, [7], lib), { owners: [host] });
-  assertEquals(filePackages(packages, [8, 9], "/opt/own.so"), { owners: [] });
-  assertEquals(filePackages(packages, [7, 9], lib), {
+  assertEquals(filePackages(packages, { pids: [7], path: lib }), { owners: [host] });
+  assertEquals(filePackages(packages, { pids: [8, 9], path: "/opt/own.so" }), { owners: [] });
+  assertEquals(filePackages(packages, { pids: [7, 9], path: lib }), {
     owners: [host],
     unknown: "no database\x1b[2J here",
   });

@@ -70,7 +70,7 @@ export function formatHuman(groups: readonly Group[], options: HumanFormatOption
       const packages = options.packages;
       const label = (name: string) => {
         if (packages === undefined) return "";
-        const { owners, unknown } = filePackages(packages, group.pids, name);
+        const { owners, unknown } = filePackages(packages, { pids: group.pids, path: name });
         const named = owners.map((owner) => `${owner.name} ${owner.version ?? "?"}`);
         if (unknown !== undefined) named.push("package unknown");
         return ` [${named.length === 0 ? "no package" : named.join(", ")}]`;

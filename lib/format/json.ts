@@ -190,7 +190,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
           if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
           if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
           if (options.packages !== undefined) {
-            const found = filePackages(options.packages, group.pids, file.path);
+            const found = filePackages(options.packages, { pids: group.pids, path: file.path });
             const [owner, ...others] = found.owners;
             if (owner !== undefined) {
               entry.package = {

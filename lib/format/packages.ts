@@ -30,8 +30,8 @@ export interface FilePackages {
 const NOT_LOOKED_UP = "its packages were not looked up";
 
 /**
- * The packages of `path` as the processes `pids` use it: each process's from
- * its own tree's database, all together.
+ * The packages of the file `path` as the processes `pids` use it: each
+ * process's from its own tree's database, all together.
  *
  * @example A file of a container whose database cannot be read, beside the host's
  * ```ts
@@ -43,16 +43,15 @@ const NOT_LOOKED_UP = "its packages were not looked up";
  *   [7, { owners: new Map([["/lib/x.so", [owner]]]) }],
  *   [8, { unknown: "no database in its root", paths: new Set(["/lib/x.so"]) }],
  * ]);
- * assertEquals(filePackages({ byPid }, [7], "/lib/x.so"), { owners: [owner] });
- * assertEquals(filePackages({ byPid }, [8], "/lib/x.so"), { owners: [], unknown: "no database in its root" });
+ * assertEquals(filePackages({ byPid }, { pids: [7], path: "/lib/x.so" }), { owners: [owner] });
+ * assertEquals(filePackages({ byPid }, { pids: [8], path: "/lib/x.so" }), { owners: [], unknown: "no database in its root" });
  * ```
  */
 export function filePackages(
   packages: PackageOwners,
-  pids: readonly number[],
-  path: string,
+  file: { readonly pids: readonly number[]; readonly path: string },
 ): FilePackages {
-  return lookUpFile(packages, pids, path) ?? { owners: [] };
+  return lookUpFile(packages, file.pids, file.path) ?? { owners: [] };
 }
 
 /** {@linkcode filePackages}, or null when none of `pids` uses `path` (as far as the lookups tell). */
