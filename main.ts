@@ -22,8 +22,15 @@ import { invocation } from "./cli/invocation.ts";
 import { emit, packageOwners, rebootCheck, render } from "./cli/render.ts";
 import { groupByArgv } from "./lib/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/permissions.ts";
-import { DEFAULT_NAME_BUDGET, scanFds, scanLibs, type ScanResult } from "./lib/scan.ts";
+import {
+  DEFAULT_NAME_BUDGET,
+  ProcRootError,
+  scanFds,
+  scanLibs,
+  type ScanResult,
+} from "./lib/scan.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
+import { escapeForTerminal } from "./lib/format/escape.ts";
 
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -78,6 +85,7 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
     return { ok: true, result };
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) return failed(noPermissionMessage(proc));
+    if (error instanceof ProcRootError) return failed(`Cannot scan: ${error.message}`);
     const reason = rootError(error);
     if (reason === undefined) throw error;
     return failed(`Cannot read "${proc}": ${reason}`);
@@ -144,16 +152,17 @@ function warnCoverage(result: ScanResult, options: CliOptions): void {
   if (result.unreadable > 0) {
     text += "Warning: Some files could not be read.\n";
     const uidKnown = isGranted({ name: "sys", kind: "uid" });
-    // The Python tools' note, unless the scan knows better why (limited); when
-    // the uid cannot be read (no --allow-sys=uid), nothing rather than a guess.
-    if (result.limited === undefined && uidKnown && Deno.uid() !== 0) {
+    if (result.limited !== undefined) text += `Warning: ${result.limited}.\n`;
+    else if (uidKnown && Deno.uid() !== 0) {
+      // The Python tools' note, where the scan cannot tell why (a tree that is
+      // not a procfs); when the uid cannot be read (no --allow-sys=uid), the
+      // processes rather than a guess.
       const tool = options.scan === "fds" ? "fd_users" : "lib_users";
       const what = options.scan === "fds" ? "files" : "libraries";
       text +=
         `Note that ${tool} has to be run as root to get a full list of deleted in-use ${what}.\n`;
-    }
-  }
-  if (result.limited !== undefined) text += `Warning: ${result.limited}.\n`;
+    } else text += `Warning: ${describeUnreadable(result)}.\n`;
+  } else if (result.limited !== undefined) text += `Warning: ${result.limited}.\n`;
   if (result.notListed !== undefined) {
     text +=
       `Warning: ${result.notListed} deleted files were not listed: past what the scan keeps ` +
@@ -163,6 +172,18 @@ function warnCoverage(result: ScanResult, options: CliOptions): void {
       } Mi characters of names of one user's processes).\n`;
   }
   if (text !== "") writeTo(Deno.stderr, text);
+}
+
+/** The most unreadable processes the warning names before "and N more". */
+const UNREADABLE_NAMED = 5;
+
+/** Which processes could not be read, and why: the first few, then how many more. */
+function describeUnreadable(result: ScanResult): string {
+  const named = result.unreadableProcesses.slice(0, UNREADABLE_NAMED);
+  const list = named.map(({ pid, reason }) => `PID ${pid} (${escapeForTerminal(reason)})`);
+  const more = result.unreadable - named.length;
+  const count = result.unreadable === 1 ? "1 process" : `${result.unreadable} processes`;
+  return `${count} could not be read: ${list.join(", ")}${more > 0 ? ` and ${more} more` : ""}`;
 }
 
 function write(text: string): number {

@@ -28,12 +28,15 @@ export {
   DEFAULT_NAME_BUDGET,
   type DeletedFile,
   type FileKind,
+  MAX_UNREADABLE_LISTED,
   type NameBudget,
   type ProcessFinding,
+  ProcRootError,
   scanFds,
   scanLibs,
   type ScanOptions,
   type ScanResult,
+  type UnreadableProcess,
 } from "./lib/scan.ts";
 export { fileNames, type Group, groupByArgv } from "./lib/group.ts";
 export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format/human.ts";
@@ -98,6 +101,7 @@ export { formatPrometheus, type PrometheusOptions } from "./lib/format/prometheu
 export {
   checkReboot,
   type RebootCheck,
+  rebootKnown,
   type RebootOptions,
   type RebootReason,
   type Verdict,

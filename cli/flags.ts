@@ -26,6 +26,14 @@ export const EXIT = Object.freeze({
   USAGE: 2,
   /** An unexpected error (a bug): please report it. */
   INTERNAL: 3,
+  /**
+   * The output is complete but for lists cut by the scan's budget of names
+   * (a process or user with more deleted files than it keeps): said on stderr
+   * and in the output, never taken for the whole answer.
+   */
+  TRUNCATED: 4,
+  /** Stopped by SIGHUP (the terminal or ssh session closed) while writing: the last record is whole (128 + 1). */
+  SIGHUP: 129,
   /** Stopped by SIGINT while writing: the last record written is whole (128 + 2). */
   SIGINT: 130,
   /** Stopped by SIGTERM while writing: the last record written is whole (128 + 15). */
@@ -577,7 +585,8 @@ const EXIT_HELP = [
   "  0 the scan completed; 1 --check found something stale (or, with",
   "  --reboot, a reboot is needed); 2 bad usage, no",
   "  permission to read the proc root, or the output could not be written;",
-  "  3 an unexpected error; 130, 143 stopped by SIGINT, SIGTERM while",
+  "  3 an unexpected error; 4 lists were cut by the scan's budget of names",
+  "  (said on stderr and in the output); 129, 130, 143 stopped by SIGHUP, SIGINT, SIGTERM while",
   "  writing (after a whole record). With --format=nagios: 0 OK,",
   "  1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage, a scan that could not",
   "  see every process or did not finish in time, too). -s changes only",

@@ -15,14 +15,17 @@ export class OutputError extends Error {
   override name = "OutputError";
 }
 
-/** SIGINT or SIGTERM arrived while writing: the records written are whole, and no more follow. */
+/** The signals that end a run while it writes: the record being written is finished first. */
+export type EndingSignal = "SIGINT" | "SIGTERM" | "SIGHUP";
+
+/** SIGINT, SIGTERM or SIGHUP arrived while writing: the records written are whole, and no more follow. */
 export class Interrupted extends Error {
   override name = "Interrupted";
   /** The signal that stopped the output. */
-  readonly signal: "SIGINT" | "SIGTERM";
+  readonly signal: EndingSignal;
 
   /** Output stopped by `signal`. */
-  constructor(signal: "SIGINT" | "SIGTERM") {
+  constructor(signal: EndingSignal) {
     super(`stopped by ${signal}`);
     this.signal = signal;
   }
@@ -61,11 +64,14 @@ export function writeDocument(text: string): void {
 /** PIPE_BUF on Linux: the largest write to a pipe the kernel makes at once. */
 const ATOMIC_WRITE = 4096;
 
+const ENDING_SIGNALS: readonly EndingSignal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
 /** Bytes of whole lines written at a time: a signal is looked at between them. */
 const CHUNK = 16 << 10;
 
 /**
- * Writes lines (records) to stdout. A SIGINT or SIGTERM that arrives meanwhile
+ * Writes lines (records) to stdout. A SIGINT, SIGTERM or SIGHUP (the terminal or
+ * ssh session closed) that arrives meanwhile
  * lets the chunk of whole lines being written finish, then stops: a reader
  * never gets half a record. Signals are heard only while this runs; before, they
  * end the process as usual (nothing has been written then).
@@ -82,11 +88,12 @@ export async function writeRecords(text: string): Promise<void> {
   ) {
     return writeDocument(text);
   }
-  let heard: "SIGINT" | "SIGTERM" | undefined;
-  const onInt = () => heard ??= "SIGINT";
-  const onTerm = () => heard ??= "SIGTERM";
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
+  let heard: EndingSignal | undefined;
+  const listeners = ENDING_SIGNALS.map((signal) => {
+    const listener = () => heard ??= signal;
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
   try {
     let at = 0;
     while (at < text.length && heard === undefined) {
@@ -99,8 +106,7 @@ export async function writeRecords(text: string): Promise<void> {
       at = end + 1;
     }
   } finally {
-    Deno.removeSignalListener("SIGINT", onInt);
-    Deno.removeSignalListener("SIGTERM", onTerm);
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }
   if (heard !== undefined) throw new Interrupted(heard);
 }

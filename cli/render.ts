@@ -70,6 +70,9 @@ function incompleteReason(result: ScanResult, options: CliOptions): string | und
   if (!result.finished) {
     return `the scan did not finish within ${options.timeout} s (${result.scanned} processes checked)`;
   }
+  if (result.notListed !== undefined) {
+    return "the lists were cut, past what the scan keeps of names (see files_not_listed)";
+  }
   return options.allowPartial ? undefined : result.limited;
 }
 
@@ -89,6 +92,7 @@ export async function render(
   };
   const counts = {
     unreadable: result.unreadable,
+    unreadableProcesses: result.unreadableProcesses,
     scanned: result.scanned,
     ...(result.notListed === undefined ? {} : { notListed: result.notListed }),
   };
@@ -102,7 +106,11 @@ export async function render(
         ...counts,
         ...(options.critical === undefined ? {} : { critical: options.critical }),
         ...(incomplete === undefined ? {} : { incomplete }),
-        ...(reboot === undefined ? {} : { reboot, rebootCritical: options.rebootCritical }),
+        ...(reboot === undefined ? {} : {
+          reboot,
+          rebootCritical: options.rebootCritical,
+          rebootUnknownOk: options.allowPartial,
+        }),
         ...withPackages,
       });
       emit(text, options);
@@ -130,6 +138,8 @@ export async function render(
           scan: options.scan,
           ...counts,
           ...(result.limited === undefined ? {} : { limited: result.limited }),
+          procfs: result.procfs,
+          finished: result.finished,
           ...(result.scriptsUnknown === undefined ? {} : { scriptsUnknown: result.scriptsUnknown }),
           ...(reboot === undefined ? {} : { reboot }),
           ...withPackages,
@@ -173,6 +183,8 @@ export async function render(
       else await writeRecords(out);
     }
   }
+  // A list cut short is said by its own code: a script must not take it for the whole answer.
+  if (result.notListed !== undefined) return EXIT.TRUNCATED;
   const found = groups.length > 0 || reboot?.required === true;
   return options.check && found ? EXIT.STALE : EXIT.OK;
 }

@@ -62,6 +62,12 @@ export interface IdentityJudge {
   mapping(pid: number, file: MappedFile, range: string): Verdict;
   /** Judges an open file of process `pid`: the name of its entry in `/proc/PID/fd`. */
   openFile(pid: number, file: UsedFile, fd: string): Verdict;
+  /**
+   * The object open file `fd` of process `pid` is, for a file whose name the
+   * kernel will not return (longer than a page): its links tell whether it
+   * was deleted. A reason instead when it could not be asked.
+   */
+  unnamedOpenFile(pid: number, fd: string): ObjectId | string;
   /** Releases what the checks hold open (descriptors of roots and mount tables). */
   close(): void;
   /**
@@ -124,26 +130,12 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
       const spent = budget.spent(pid);
       if (spent !== undefined) return byMarker(spent);
       if (absentFromCrowd(pid, file)) return STALE;
-      const dir = `${proc}/${pid}`;
-      let info: { mountId: number; ino: string | undefined };
-      try {
-        info = parseFdInfo(reader.read(`${dir}/fdinfo/${fd}`));
-      } catch (error) {
-        classifyReadError(error);
-        return byMarker("its fdinfo cannot be read");
-      }
-      // With the system calls, by a table known to be current: opening the link may revalidate
-      // an NFS file's name with its server, so NFS must be known before the link is opened.
-      const mount = sys
-        ? views.currentMount(pid, info.mountId)
-        : views.mountOfId(pid, info.mountId);
-      if (mount === undefined) return byMarker(`its mount ${info.mountId} is in no mount table`);
-      if (!isLocalType(mount.type)) return byMarker(notAsked(mount.type));
-      const object = objectAt(pid, `${dir}/fd/${fd}`, mount);
+      const object = openObject(pid, fd);
       if (typeof object === "string") return byMarker(object);
-      // Kernels before 5.14 print no inode in fdinfo: the stat alone names the object.
-      if (info.ino !== undefined && String(object.ino) !== info.ino) return byMarker(CHANGED);
       return judgeObject(pid, null, file, object, object.type);
+    },
+    unnamedOpenFile(pid, fd) {
+      return budget.spent(pid) ?? openObject(pid, fd);
     },
     close() {
       views.close();
@@ -157,6 +149,29 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
       return found.found ? { found: true, changedMs: found.changedMs } : found;
     },
   };
+
+  /** The object open file `fd` of process `pid` is, found by its fdinfo mount, or why it is not asked. */
+  function openObject(pid: number, fd: string): PinnedObject | string {
+    const dir = `${proc}/${pid}`;
+    let info: { mountId: number; ino: string | undefined };
+    try {
+      info = parseFdInfo(reader.read(`${dir}/fdinfo/${fd}`));
+    } catch (error) {
+      classifyReadError(error);
+      return "its fdinfo cannot be read";
+    }
+    // With the system calls, by a table known to be current: opening the link may revalidate
+    // an NFS file's name with its server, so NFS must be known before the link is opened.
+    const mount = sys ? views.currentMount(pid, info.mountId) : views.mountOfId(pid, info.mountId);
+    if (mount === undefined) return `its mount ${info.mountId} is in no mount table`;
+    if (!isLocalType(mount.type)) return notAsked(mount.type);
+    const object = objectAt(pid, `${dir}/fd/${fd}`, mount);
+    // Kernels before 5.14 print no inode in fdinfo: the stat alone names the object.
+    if (typeof object !== "string" && info.ino !== undefined && String(object.ino) !== info.ino) {
+      return CHANGED;
+    }
+    return object;
+  }
 
   /**
    * The object a `/proc` link of process `pid` leads to, or why it is not
@@ -326,8 +341,10 @@ class Crowds {
 }
 
 /** An object as `stat` reports it through a process's `/proc` link. */
-interface ObjectId {
+export interface ObjectId {
+  /** Its device, as `stat` gives it. */
   readonly dev: number;
+  /** Its inode. */
   readonly ino: number;
   /** Its links: 0 once it is unlinked from every directory. */
   readonly nlink: number;
@@ -367,6 +384,7 @@ export function markerOnlyJudge(reason: string): IdentityJudge {
   return {
     mapping: () => verdict,
     openFile: () => verdict,
+    unnamedOpenFile: () => reason,
     fileAt: () => ({ found: false, unresolvable: reason }),
     close: () => {},
   };

@@ -26,10 +26,11 @@ export interface MapsReaderOptions {
   readonly ignored: (path: string) => boolean;
   /**
    * Called with the text naming each new file (device, inode, name) before it
-   * is parsed and kept for the rest of the scan; it may throw to stop a read
-   * (the name budget of a tree that is not a confirmed procfs).
+   * is parsed and kept for the rest of the scan; false leaves the file out, and
+   * counts it in {@linkcode MapsReader.notListed} (the name budget of a tree that
+   * is not a confirmed procfs).
    */
-  readonly keep?: (text: string) => void;
+  readonly keep?: (text: string) => boolean;
 }
 
 const MAX_BUFFER = 1 << 24;
@@ -58,7 +59,7 @@ export class MapsReader {
   readonly #pastMax = new HashedFiles();
   #notListed = 0;
   readonly #ignored: (path: string) => boolean;
-  readonly #keep: ((text: string) => void) | undefined;
+  readonly #keep: ((text: string) => boolean) | undefined;
 
   /** A reader that leaves out what `options.ignored` names. */
   constructor(options: MapsReaderOptions) {
@@ -162,7 +163,10 @@ export class MapsReader {
     const tail = line.slice(from - start);
     let file = this.#parsed.get(tail);
     if (file === undefined) {
-      this.#keep?.(tail);
+      if (this.#keep !== undefined && !this.#keep(tail)) {
+        if (this.#parse(tail) !== null) this.#notListed++;
+        return;
+      }
       file = this.#parse(tail);
       if (this.#parsedChars < PARSED_CHARS) {
         this.#parsed.set(tail, file);

@@ -35,8 +35,12 @@ export interface RebootCheck {
   readonly kernel: KernelStatus;
 }
 
-/** What to do, all told: nothing, restart what is listed, or reboot. */
-export type Verdict = "nothing" | "restart" | "reboot";
+/**
+ * What to do, all told: nothing, restart what is listed, or reboot; `unknown`
+ * where "nothing" cannot be said (the running kernel's state is unknown, or
+ * the scan saw or listed only part).
+ */
+export type Verdict = "nothing" | "restart" | "reboot" | "unknown";
 
 /** Options of {@linkcode checkReboot}. */
 export interface RebootOptions extends KernelOptions {
@@ -97,7 +101,8 @@ export function checkReboot(options: RebootOptions = {}): RebootCheck {
 const HAS_OWN_FIX = /^(?:(?:serial-|container-|console-)?getty@.*|user@\d+)\.service$/;
 
 /**
- * The verdict of a scan's groups and a reboot check.
+ * The verdict of a scan's groups and a reboot check; `complete` false when
+ * the scan saw or listed only part (then never "nothing").
  *
  * @example Nothing stale and no reboot needed
  * ```ts
@@ -107,8 +112,27 @@ const HAS_OWN_FIX = /^(?:(?:serial-|container-|console-)?getty@.*|user@\d+)\.ser
  * assertEquals(verdictOf([], checkReboot({ root: "testdata/root_current" })), "nothing");
  * ```
  */
-export function verdictOf(groups: readonly Group[], reboot: RebootCheck): Verdict {
-  return reboot.required ? "reboot" : groups.length > 0 ? "restart" : "nothing";
+export function verdictOf(groups: readonly Group[], reboot: RebootCheck, complete = true): Verdict {
+  if (reboot.required) return "reboot";
+  if (groups.length > 0) return "restart";
+  return complete && rebootKnown(reboot) ? "nothing" : "unknown";
+}
+
+/**
+ * Whether the reboot question has an answer: some reason asks for a reboot,
+ * or the running kernel is known to be the newest. An unknown kernel state
+ * with no other reason is no "no".
+ *
+ * @example No kernel image found: unknown, not "no reboot"
+ * ```ts
+ * import { checkReboot, rebootKnown } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(rebootKnown(checkReboot({ root: "testdata/root_current" })), true);
+ * ```
+ */
+export function rebootKnown(reboot: RebootCheck): boolean {
+  return reboot.required || reboot.kernel.state !== "unknown";
 }
 
 function dedupe(reasons: RebootReason[]): RebootReason[] {

@@ -23,7 +23,7 @@ import {
   markerOnlyJudge,
   type Verdict,
 } from "./identity.ts";
-import { type Mount, parseMountInfo } from "./mounts.ts";
+import { deviceName, type Mount, parseMountInfo } from "./mounts.ts";
 import { isGranted } from "./permissions.ts";
 import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "./scripts.ts";
 
@@ -46,6 +46,11 @@ export interface DeletedFile {
    * or FUSE file system, a name that is not UTF-8).
    */
   readonly unverified?: string;
+  /**
+   * Set when the kernel would not return the file's name (longer than a page):
+   * `path` is then a placeholder that says so, and this names the file.
+   */
+  readonly unnamed?: { readonly device: string; readonly inode: number };
 }
 
 /** One process that uses deleted files. */
@@ -77,6 +82,17 @@ export interface ScanResult {
   readonly processes: readonly ProcessFinding[];
   /** How many processes could not be read, wholly or in part (permission denied or I/O error). */
   readonly unreadable: number;
+  /**
+   * The first of the processes that could not be read (at most
+   * {@linkcode MAX_UNREADABLE_LISTED}), each with why: `unreadable` counts them all.
+   */
+  readonly unreadableProcesses: readonly UnreadableProcess[];
+  /**
+   * Whether the proc root is a procfs by the kernel's own word (its mount, its
+   * `self`), rather than a tree of files read as untrusted input, where the
+   * kernel's marker decides every file.
+   */
+  readonly procfs: boolean;
   /** How many processes were read completely (those that exited meanwhile are not counted). */
   readonly scanned: number;
   /**
@@ -96,6 +112,28 @@ export interface ScanResult {
   readonly finished: boolean;
   /** Deleted files left out of the processes' lists, all told (see `ProcessFinding.notListed`). */
   readonly notListed?: number;
+}
+
+/** A process the scan could not read, and why. */
+export interface UnreadableProcess {
+  /** Its PID. */
+  readonly pid: number;
+  /** Why: the kernel's refusal (`permission denied`), an I/O error, a budget it went past. */
+  readonly reason: string;
+}
+
+/** The most unreadable processes a scan names (`ScanResult.unreadableProcesses`); it counts all. */
+export const MAX_UNREADABLE_LISTED = 100;
+
+/**
+ * The proc root cannot be scanned at all: it holds no process (an empty
+ * directory, a tree that is not a proc root, a mount point whose procfs is
+ * gone), or it is a procfs in which the scan cannot find itself (another PID
+ * namespace's). A scan of it would say "nothing found" for want of looking.
+ */
+export class ProcRootError extends Error {
+  /** `ProcRootError`. */
+  override name = "ProcRootError";
 }
 
 /** Options of {@linkcode scanLibs} and {@linkcode scanFds}. */
@@ -150,7 +188,8 @@ export interface NameBudget {
 
 /** The budget a scan keeps names within, unless told otherwise. */
 export const DEFAULT_NAME_BUDGET: NameBudget = Object.freeze({
-  filesPerProcess: 4096,
+  // The kernel's default vm.max_map_count (65,530): every mapping of a process may be a file.
+  filesPerProcess: 65_536,
   charsPerUser: 32 << 20,
 });
 
@@ -168,6 +207,9 @@ interface ScanContext {
   /** Bytes of names the scan may still keep from such a tree, which may hold any amount. */
   namesLeft: number;
   unreadable: number;
+  readonly unreadableProcesses: UnreadableProcess[];
+  /** The PID last counted unreadable: a process is counted once, however many of its reads fail. */
+  lastUnreadable: number;
   scanned: number;
   /** The boot time for script checks, read once; null when scripts are not looked for. */
   readonly boot: number | null;
@@ -203,10 +245,19 @@ const TREE_LIMITS: TreeLimits = Object.freeze({
 });
 
 /** Bytes of names a scan of a tree that is not a confirmed procfs keeps at most. */
-const TREE_NAME_BUDGET = 32 << 20;
+const TREE_NAME_BUDGET = 96 << 20;
+
+/**
+ * What of that budget only command lines may use: a tree whose files' names
+ * fill the budget still has its processes named, their lists cut.
+ */
+const ARGV_RESERVE = 8 << 20;
 
 /** Why the marker decides everywhere in a tree that is not a confirmed procfs. */
 const NOT_PROCFS = "the proc root is not a procfs the scan could confirm";
+
+/** Why the marker decides on a procfs the scan may read only: the processes' trees are not readable. */
+const NOT_ALL_READABLE = "the scan may read only the proc root, not the processes' trees";
 
 /** How one process's candidate files are found. */
 type Collector = (context: ScanContext, pid: number) => DeletedFile[];
@@ -273,17 +324,33 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
   // of it, FIFOs, devices or of any size, and it has no identity to check.
   const procMount = confirmedProcfs(root);
   const trusted = procMount !== undefined;
+  // Identity is judged by looking in the processes' trees, the scanner's own
+  // among them: reads beyond the proc root, which --allow-read=DIR does not give.
+  const judged = trusted && isGranted(WHOLE_TREE);
+  const pids = listPids(root);
+  const self = ownPid(root);
+  if (pids.length === 0) {
+    throw new ProcRootError(
+      `"${root}" holds no process: it is not a proc root (is a procfs mounted there?)`,
+    );
+  }
+  if (trusted && self !== Deno.pid) {
+    throw new ProcRootError(
+      `"${root}" is a procfs in which the scan cannot find itself (another PID namespace's?): ` +
+        "whose processes it shows cannot be told",
+    );
+  }
   const ignored = compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES);
   const context: ScanContext = {
     root,
     units: options.units ?? false,
     kinds: options.kinds ?? true,
-    identity: trusted
+    identity: judged
       ? createIdentityJudge(
         root,
         options.deadline === undefined ? {} : { deadline: options.deadline },
       )
-      : markerOnlyJudge(NOT_PROCFS),
+      : markerOnlyJudge(trusted ? NOT_ALL_READABLE : NOT_PROCFS),
     maps: new MapsReader({
       ignored,
       ...(trusted ? {} : { keep: (text: string) => keepName(context, text) }),
@@ -293,8 +360,10 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     limits: trusted ? null : TREE_LIMITS,
     namesLeft: trusted ? Infinity : TREE_NAME_BUDGET,
     unreadable: 0,
+    unreadableProcesses: [],
+    lastUnreadable: -1,
     scanned: 0,
-    boot: trusted && options.scripts ? readBootTime(root) : null,
+    boot: judged && options.scripts ? readBootTime(root) : null,
     scriptsUnknown: [],
     lastArgv: null,
     budget: { ...DEFAULT_NAME_BUDGET, ...options.budget },
@@ -302,12 +371,13 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     keptChars: 0,
     charsByUser: new Map(),
   };
-  const self = collect === collectOpen ? ownPid(context.root) : undefined;
   const processes: ProcessFinding[] = [];
   const deadline = options.deadline;
   let finished = true;
   try {
-    finished = scanEach(context, collect, processes, deadline, self);
+    // The scan's own descriptors are no finding.
+    const skipped = collect === collectOpen ? self : undefined;
+    finished = scanEach(context, pids, collect, processes, deadline, skipped);
   } finally {
     // The identity checks hold descriptors (roots, mount tables): released whatever happens.
     context.identity.close();
@@ -317,6 +387,8 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
   return {
     processes,
     unreadable: context.unreadable,
+    unreadableProcesses: context.unreadableProcesses,
+    procfs: trusted,
     scanned: context.scanned,
     ...(context.boot !== null ? { scriptsUnknown: context.scriptsUnknown } : {}),
     ...(limited ? { limited } : {}),
@@ -359,13 +431,14 @@ function chargeOwner(context: ScanContext, pid: number, files: DeletedFile[]): D
 /** Reads each process in turn; false when the deadline stopped it first. */
 function scanEach(
   context: ScanContext,
+  pids: readonly number[],
   collect: Collector,
   processes: ProcessFinding[],
   deadline: number | undefined,
-  self: number | undefined,
+  skipped: number | undefined,
 ): boolean {
-  for (const pid of listPids(context.root)) {
-    if (pid === self) continue;
+  for (const pid of pids) {
+    if (pid === skipped) continue;
     if (deadline !== undefined && performance.now() > deadline) {
       return false;
     }
@@ -375,7 +448,7 @@ function scanEach(
     try {
       files = collect(context, pid);
     } catch (error) {
-      if (classifyReadError(error) === "unreadable") context.unreadable++;
+      if (classifyReadError(error) === "unreadable") markUnreadable(context, pid, whyNot(error));
       continue;
     }
     if (context.unreadable === unreadableBefore) context.scanned++;
@@ -385,7 +458,7 @@ function scanEach(
     const notListed = context.notListed;
     const argv = argvOf(context, pid);
     if (argv === undefined) continue;
-    if (context.limits && !keepArgv(context, argv)) continue;
+    if (context.limits && !keepArgv(context, pid, argv)) continue;
     // A process that cleared its arguments must not hide: ps shows it as [comm].
     let cmdline: string | undefined = argv.join(" ").trimEnd();
     if (cmdline === "") cmdline = readComm(context, pid);
@@ -411,47 +484,102 @@ function scanEach(
 function limitedView(context: ScanContext, procMount: Mount): string | undefined {
   const hidepid = /(?:^|,)hidepid=([^,]+)/.exec(procMount.options)?.[1];
   const hides = hidepid !== undefined && hidepid !== "0" && hidepid !== "off";
+  const subset = /(?:^|,)subset=pid(?:,|$)/.test(procMount.options);
   // Asked only when something was missed: most scans read everything.
-  if ((!hides && context.unreadable === 0) || canReadOthers(context.root)) return undefined;
-  const need = "run as root, or with CAP_SYS_PTRACE";
+  if (!hides && context.unreadable === 0) return undefined;
+  const own = readOwnStatus(context.root);
+  if (own.canReadOthers) return undefined;
+  const who = own.uid === null ? "not root" : `not root (uid ${own.uid})`;
+  // The Python tools' words, which scripts look for.
+  const need = "it has to be run as root, or with CAP_SYS_PTRACE " +
+    "(and CAP_CHECKPOINT_RESTORE to check identities)";
   if (hides) {
-    return `${context.root} is mounted with hidepid=${hidepid}: other users' processes are ` +
-      `invisible to a scan that is not root (${need})`;
+    return `${context.root} is mounted with hidepid=${hidepid}${subset ? ",subset=pid" : ""}: ` +
+      `other users' processes are invisible to a scan that is ${who}; ${need}`;
   }
-  return `not root: ${context.unreadable} of ${context.unreadable + context.scanned} ` +
-    `processes (other users') could not be read (${need})`;
+  return `${who}: ${context.unreadable} of ${context.unreadable + context.scanned} ` +
+    `processes (other users') could not be read; ${need}`;
 }
 
 /** CAP_SYS_PTRACE, which reading other users' maps and fds takes (proc(5), ptrace(2)). */
 const CAP_SYS_PTRACE = 19;
 
-/** Whether this process has `CAP_SYS_PTRACE` in effect, by its own `status`; false if unknown. */
-function canReadOthers(root: string): boolean {
+/**
+ * Who the scan runs as, by its own `status` in the proc root (readable with
+ * only `--allow-read` on it): its effective uid, and whether it has
+ * `CAP_SYS_PTRACE` in effect; null and false where unknown.
+ */
+function readOwnStatus(root: string): { uid: number | null; canReadOthers: boolean } {
   try {
     const status = Deno.readTextFileSync(`${root}/self/status`);
     const mask = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(CAP_SYS_PTRACE)) & 1n) === 1n;
+    const uid = /^Uid:\s*[0-9]+\s+([0-9]+)/m.exec(status)?.[1];
+    return {
+      uid: uid === undefined ? null : Number(uid),
+      canReadOthers: mask !== undefined &&
+        ((BigInt(`0x${mask}`) >> BigInt(CAP_SYS_PTRACE)) & 1n) === 1n,
+    };
   } catch (error) {
     classifyReadError(error);
-    return false;
+    return { uid: null, canReadOthers: false };
   }
 }
 
 /**
  * The proc root's mount when it is a procfs by the kernel's own word: a mount
- * of type `proc` in the scanner's `/proc/self/mountinfo`. Where that cannot be
- * read (only `--allow-read` on the tree) the tree counts as untrusted.
+ * of type `proc` in the scanner's `/proc/self/mountinfo`, or, where only the
+ * tree may be read (`--allow-read=DIR`), in the table of the tree's own
+ * `self`, once that is this very process and the tree's root is inode 1 as
+ * every procfs's is (no tree of files can fake both). Else the tree counts as
+ * untrusted.
  */
 function confirmedProcfs(root: string): Mount | undefined {
   // Asked first: an ungranted read would make Deno prompt on a terminal.
-  if (!isGranted(OWN_MOUNTS)) return undefined;
+  const own = isGranted(OWN_MOUNTS);
   try {
-    const table = parseMountInfo(Deno.readTextFileSync(OWN_MOUNTS.path!));
-    const mount = table.byPoint.get(Deno.realPathSync(root));
+    const point = Deno.realPathSync(root);
+    let table: string;
+    if (own) table = Deno.readTextFileSync(OWN_MOUNTS.path!);
+    else {
+      if (Deno.statSync(point).ino !== PROC_ROOT_INO) return undefined;
+      if (Deno.readLinkSync(`${root}/self`) !== String(Deno.pid)) return undefined;
+      table = readWholeName(`${root}/self/mountinfo`, OWN_TABLE_LIMIT);
+    }
+    const mount = parseMountInfo(table).byPoint.get(point);
     return mount?.type === "proc" ? mount : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The inode of every procfs's root directory (the kernel's `PROC_ROOT_INO`). */
+const PROC_ROOT_INO = 1;
+
+/** What the tree's own mount table may hold before it is confirmed to be the kernel's. */
+const OWN_TABLE_LIMIT: ReadLimit = Object.freeze({ maxBytes: 16 << 20 });
+
+/** Reads anywhere: what judging identity in the processes' own trees takes. */
+const WHOLE_TREE: Deno.ReadPermissionDescriptor = Object.freeze({ name: "read", path: "/" });
+
+/**
+ * Counts process `pid` unreadable, once however many of its reads fail, and
+ * names the first few with why.
+ */
+function markUnreadable(context: ScanContext, pid: number, reason: string): void {
+  if (context.lastUnreadable === pid) return;
+  context.lastUnreadable = pid;
+  context.unreadable++;
+  if (context.unreadableProcesses.length < MAX_UNREADABLE_LISTED) {
+    context.unreadableProcesses.push({ pid, reason });
+  }
+}
+
+/** Why a read failed, in a few words: the kernel's, less Deno's decoration. */
+function whyNot(error: unknown): string {
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  const message = error instanceof Error ? error.message : String(error);
+  const words = message.replace(/ \(os error [0-9]+\)[^]*$/, "");
+  return words.charAt(0).toLowerCase() + words.slice(1);
 }
 
 const OWN_MOUNTS: Deno.ReadPermissionDescriptor = Object.freeze({
@@ -466,23 +594,18 @@ const OWN_MOUNTS: Deno.ReadPermissionDescriptor = Object.freeze({
 const ENTRY_COST = 1024;
 
 /** Counts a name the scan keeps against the budget of an untrusted tree. */
-function keepName(context: ScanContext, name: string): void {
-  context.namesLeft -= name.length + ENTRY_COST;
-  if (context.namesLeft < 0) {
-    throw new RangeError("The tree holds more names than a scan keeps: is it a procfs?");
-  }
+function keepName(context: ScanContext, name: string, reserve = ARGV_RESERVE): boolean {
+  const cost = name.length + ENTRY_COST;
+  if (cost + reserve > context.namesLeft) return false;
+  context.namesLeft -= cost;
+  return true;
 }
 
 /** Counts an argument vector against the budget; false (and counted unreadable) past it. */
-function keepArgv(context: ScanContext, argv: readonly string[]): boolean {
-  try {
-    keepName(context, argv.join("\0"));
-    return true;
-  } catch (error) {
-    classifyReadError(error);
-    context.unreadable++;
-    return false;
-  }
+function keepArgv(context: ScanContext, pid: number, argv: readonly string[]): boolean {
+  if (keepName(context, argv.join("\0"), 0)) return true;
+  markUnreadable(context, pid, "its command line is past what the scan keeps of this tree");
+  return false;
 }
 
 /** Throws unless `path` is a directory itself, not a link to one. */
@@ -532,7 +655,7 @@ function readArgv(context: ScanContext, pid: number): string[] | undefined {
       ? readWholeName(path, context.limits.cmdline)
       : context.argvReader.read(path);
   } catch (error) {
-    if (classifyReadError(error) === "unreadable") context.unreadable++;
+    if (classifyReadError(error) === "unreadable") markUnreadable(context, pid, whyNot(error));
     return undefined;
   }
   if (cmdline === "") return [];
@@ -550,7 +673,7 @@ function readComm(context: ScanContext, pid: number): string | undefined {
     const comm = readWholeName(`${context.root}/${pid}/comm`, context.limits?.comm);
     return `[${comm.endsWith("\n") ? comm.slice(0, -1) : comm}]`;
   } catch (error) {
-    if (classifyReadError(error) === "unreadable") context.unreadable++;
+    if (classifyReadError(error) === "unreadable") markUnreadable(context, pid, whyNot(error));
     return undefined;
   }
 }
@@ -638,6 +761,12 @@ class FoundFiles {
       this.#index = new Map();
       this.files.forEach((f, i) => this.#indexed(f.kind).set(f.path, i));
     }
+  }
+
+  /** Adds a file whose name the kernel would not return, under its placeholder. */
+  addUnnamed(file: DeletedFile): void {
+    this.files.push(file);
+    if (this.#index !== null) this.#indexed(file.kind).set(file.path, this.files.length - 1);
   }
 
   /** Whether a file of that name and kind is in. */
@@ -733,7 +862,7 @@ function readExecutable(dir: string): string {
 function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
   const dir = `${context.root}/${pid}/fd`;
   const found = new FoundFiles();
-  let unreadable = false;
+  let unreadable: string | undefined;
   if (context.limits) checkDirectory(dir);
   let entries = 0;
   // Past the most kept of one process: each further deleted name counted once, by a 53-bit hash.
@@ -746,8 +875,15 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     try {
       target = readLinkName(`${dir}/${entry.name}`);
     } catch (error) {
+      if (classifyReadError(error) !== "unreadable") continue;
+      if ((error as { code?: unknown }).code === "ENAMETOOLONG") {
+        const unnamed = unnamedFile(context, pid, entry.name);
+        if (typeof unnamed === "string") unreadable ??= unnamed;
+        else if (unnamed !== null && !found.has(unnamed.path, "fd")) found.addUnnamed(unnamed);
+        continue;
+      }
       // Counted once per process: a refused process refuses every fd alike.
-      if (classifyReadError(error) === "unreadable") unreadable = true;
+      unreadable ??= `fd ${entry.name}: ${whyNot(error)}`;
       continue;
     }
     const path = withoutMarker(target);
@@ -764,11 +900,37 @@ function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
     }
     const verdict = context.identity.openFile(pid, { path, printed: target }, entry.name);
     if (!verdict.stale) continue;
-    if (context.limits) keepName(context, path);
+    if (context.limits && !keepName(context, path)) {
+      context.notListed++;
+      continue;
+    }
     found.add(path, "fd", verdict);
   }
-  if (unreadable) context.unreadable++;
+  if (unreadable !== undefined) markUnreadable(context, pid, unreadable);
   return found.files;
+}
+
+/**
+ * An open file whose name the kernel will not return (longer than a page, as
+ * `readlink` and `d_path` allow): its object, asked like any other's, tells
+ * whether it was deleted (no links left), and which it is. It is reported by
+ * a placeholder name; null when it is still linked (no finding); a reason
+ * when it could not be asked.
+ */
+function unnamedFile(
+  context: ScanContext,
+  pid: number,
+  fd: string,
+): DeletedFile | string | null {
+  const object = context.identity.unnamedOpenFile(pid, fd);
+  if (typeof object === "string") return `fd ${fd}: its name is too long to read, and ${object}`;
+  if (object.nlink > 0) return null;
+  const device = deviceName(object.dev);
+  return {
+    path: `(name too long: device ${device} inode ${object.ino})`,
+    kind: "fd",
+    unnamed: { device, inode: object.ino },
+  };
 }
 
 /** A 53-bit hash of a string's UTF-16 units: FNV-1a and a multiplicative hash, side by side. */

@@ -14,10 +14,11 @@ export function parseExposition(text: string): Map<string, number> {
       }
       continue;
     }
-    const sample = /^([a-z_]+)\{((?:[a-z_]+="(?:[^"\\\n]|\\[\\"n])*",?)*)\} (\d+)$/.exec(line);
+    // Labels are optional: a series without any is `name{}` here.
+    const sample = /^([a-z_]+)(?:\{((?:[a-z_]+="(?:[^"\\\n]|\\[\\"n])*",?)*)\})? (\d+)$/.exec(line);
     if (!sample) throw new Error(`Not a sample: ${line}`);
     if (!described.has(sample[1]!)) throw new Error(`No TYPE before ${sample[1]}`);
-    samples.set(`${sample[1]}{${sample[2]}}`, Number(sample[3]));
+    samples.set(`${sample[1]}{${sample[2] ?? ""}}`, Number(sample[3]));
   }
   return samples;
 }

@@ -137,9 +137,13 @@ Deno.test("CLI says a full list needs root only when it knows the user is not ro
     // One entry unreadable (its maps is a directory): the warning is due.
     Deno.mkdirSync(`${tree}/7/maps`, { recursive: true });
     Deno.writeTextFileSync(`${tree}/7/cmdline`, "x\0");
-    // Without --allow-sys=uid the user is unknown: say nothing rather than a guess.
+    // Without --allow-sys=uid the user is unknown: which processes and why, rather than a guess.
     const unknown = await runCli([`--allow-read=${tree}`], ["--proc", tree]);
-    assertEquals(unknown.stderr, "Warning: Some files could not be read.\n");
+    assertEquals(
+      unknown.stderr,
+      "Warning: Some files could not be read.\n" +
+        `Warning: 1 process could not be read: PID 7 (cannot read "${tree}/7/maps": not a regular file).\n`,
+    );
     const known = await runCli([`--allow-read=${tree}`, "--allow-sys=uid"], ["--proc", tree]);
     const note = "Note that lib_users has to be run as root";
     assertEquals(known.stderr.includes(note), Deno.uid() !== 0);
@@ -280,11 +284,18 @@ Deno.test("CLI colours human output on a terminal only, never with NO_COLOR or -
 });
 
 Deno.test("CLI -t: a Nagios scan that does not finish in time is UNKNOWN with what it knows", async () => {
-  const late = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "-t", "0.001"]);
+  // --allow-partial: the fixture's unknown kernel must not be what makes it UNKNOWN.
+  const late = await runCli(READ_UNITS, [
+    ...UNITS_TREE,
+    "--format=nagios",
+    "-t",
+    "0.001",
+    "--allow-partial",
+  ]);
   assertEquals(late.code, 3);
   assertMatch(
     late.stdout,
-    /^UNKNOWN - the scan did not finish within 0\.001 s \(0 processes checked\); of the processes read, none uses deleted libraries \| .*scanned_processes=0;;;0; reboot_required=[01];;;0;1\n/,
+    /^UNKNOWN - whether a reboot is needed is unknown \([^)]*\); the scan did not finish within 0\.001 s \(0 processes checked\); of the processes read, none uses deleted libraries \| .*scanned_processes=0;;;0;\n/,
   );
   const inTime = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--timeout=60"]);
   assertEquals([inTime.code, inTime.stdout.slice(0, 10)], [1, "WARNING - "]);
@@ -479,7 +490,20 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
     "--reboot-critical",
   ]);
   assertEquals(rebootCritical.code, 2);
-  const ok = await runCli(READ_TREE, [...TREE, "--format=nagios", "--warning=30"]);
+  // No kernel image in the fixture: whether to reboot is unknown, which is no OK…
+  const unknownReboot = await runCli(READ_TREE, [...TREE, "--format=nagios", "--warning=30"]);
+  assertEquals(unknownReboot.code, 3);
+  assertMatch(
+    unknownReboot.stdout,
+    /^UNKNOWN - whether a reboot is needed is unknown \(the running kernel's release cannot be read in [^)]*\); 7 processes use deleted libraries: [^|]* \| [^\n]*scanned_processes=\d+;;;0;\n/,
+  );
+  // … unless asked to take it as one.
+  const ok = await runCli(READ_TREE, [
+    ...TREE,
+    "--format=nagios",
+    "--warning=30",
+    "--allow-partial",
+  ]);
   assertEquals([ok.code, ok.stdout.slice(0, 5)], [0, "OK - "]);
   const unknown = await runCli([], ["--format=nagios"]);
   assertEquals(unknown.code, 3);
@@ -691,7 +715,7 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
   assertEquals(
     current.stdout,
     "OK - no process uses deleted libraries | stale_processes=0;0;;0; stale_groups=0;;;0; " +
-      "stale_files=0;;;0; unreadable_processes=0;;;0; scanned_processes=0;;;0; reboot_required=0;;;0;1\n" +
+      "stale_files=0;;;0; unreadable_processes=0;;;0; scanned_processes=1;;;0; reboot_required=0;;;0;1\n" +
       "kernel: current: the running kernel 6.1.0-29-amd64 is the newest installed\n",
   );
   const garbage = await runCli(read("root_garbage"), [

@@ -85,7 +85,7 @@ Deno.test("MapsReader parses a file once per scan, and leaves ignored names out"
     const kept: string[] = [];
     const reader = new MapsReader({
       ignored: (path) => path.startsWith("/dev/shm/"),
-      keep: (text) => kept.push(text),
+      keep: (text) => kept.push(text) > 0,
     });
     const text = "1-2 r--s 0 0:1 5 /dev/shm/x (deleted)\n1-2 r-xp 0 8:1 9 /a\\012b (deleted)\n";
     Deno.writeTextFileSync(`${dir}/a`, text);

@@ -3,7 +3,7 @@
  * fixture, and scans while processes start and exit.
  */
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { groupByArgv, scanFds, scanLibs } from "../mod.ts";
 import { measureScan, ROOT, runCli } from "./_helpers.ts";
 import config from "../deno.json" with { type: "json" };
@@ -77,9 +77,12 @@ Deno.test("scanLibs() holds a bounded share of names, however many long ones pro
       Deno.writeTextFileSync(`${dir}/${pid}/maps`, maps);
       Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, `hoard${pid}\0`);
     }
-    // 18 MB of names in all (within what a fixture tree may hold): the default budget keeps
-    // 4,096 of each process's 20,000.
-    const { grown, result } = await measureScan(dir, ["-A"], { proc: dir });
+    // 18 MB of names in all (within what a fixture tree may hold): a budget of 4,096 files keeps
+    // that many of each process's 20,000.
+    const { grown, result } = await measureScan(dir, ["-A"], {
+      proc: dir,
+      budget: { filesPerProcess: 4096 },
+    });
     assertEquals(
       result.map((p) => [p.files.length, p.notListed]),
       Array(processes).fill([4096, 15_904]),
@@ -101,30 +104,54 @@ Deno.test("scanLibs() holds a bounded share of names, however many long ones pro
   }
 });
 
-Deno.test("CLI says in every format how many files it left out past its budget", async () => {
+Deno.test("CLI lists 65,530 files of one process, and says in every format what a cut left out", async () => {
   const dir = Deno.makeTempDirSync();
   try {
     Deno.mkdirSync(`${dir}/7`);
+    Deno.mkdirSync(`${dir}/8`);
+    // As many mappings as the kernel's default vm.max_map_count allows, each of another file:
+    // all listed.
     let maps = "";
-    for (let i = 0; i < 5000; i++) maps += deletedLine(`/lib/gone${i}.so`);
+    for (let i = 0; i < 65_530; i++) maps += deletedLine(`/lib/gone${i}.so`);
     Deno.writeTextFileSync(`${dir}/7/maps`, maps);
-    Deno.writeTextFileSync(`${dir}/7/cmdline`, "hoarder\0");
+    Deno.writeTextFileSync(`${dir}/7/cmdline`, "mapper\0");
     const cli = (...args: string[]) => runCli([`--allow-read=${dir}`], ["--proc", dir, ...args]);
-    const warning = "Warning: 904 deleted files were not listed";
+    const whole = await cli("-m");
+    assertEquals([whole.code, whole.stdout.split(";")[1]!.split(",").length], [0, 65_530]);
+    // With a sysctl raised past that, a cut: what fits is kept, and the cut is said everywhere.
+    for (let i = 65_530; i < 70_000; i++) maps += deletedLine(`/lib/gone${i}.so`);
+    Deno.writeTextFileSync(`${dir}/8/maps`, maps);
+    Deno.writeTextFileSync(`${dir}/8/cmdline`, "hoarder\0");
+    const warning = "Warning: 4464 deleted files were not listed";
     const human = await cli("-s");
-    assertStringIncludes(human.stdout, "/lib/gone999.so and 904 more not listed\n");
+    assertEquals(human.code, 4);
+    assertStringIncludes(human.stdout, "and 4464 more not listed\n");
     assertStringIncludes(human.stderr, warning);
     const machine = await cli("-m");
-    assertEquals(machine.stdout.split(";")[1]!.split(",").length, 4096);
+    assertEquals(machine.code, 4);
+    assertEquals(machine.stdout.split("\n")[1]!.split(";")[1]!.split(",").length, 65_536);
     assertStringIncludes(machine.stderr, warning);
-    const json = JSON.parse((await cli("--json")).stdout);
-    assertEquals([json.files_not_listed, json.groups[0].files_not_listed], [904, 904]);
-    assertEquals(json.groups[0].files.length, 4096);
-    const nagios = await cli("--format=nagios");
-    assertStringIncludes(nagios.stdout, "(904 more files not listed)");
-    assertStringIncludes(nagios.stdout, "files_not_listed=904;;;0;");
+    const jsonRun = await cli("--json");
+    assertEquals(jsonRun.code, 4);
+    const json = JSON.parse(jsonRun.stdout);
+    assertEquals([json.truncated, json.files_not_listed, json.groups[1].files_not_listed], [
+      true,
+      4464,
+      4464,
+    ]);
+    assertEquals(json.groups[1].files.length, 65_536);
+    const nagios = await cli("--format=nagios", "--allow-partial");
+    assertEquals(nagios.code, 3);
+    assertMatch(
+      nagios.stdout,
+      /^UNKNOWN - [^|]*the lists were cut, past what the scan keeps of names/,
+    );
+    assertStringIncludes(nagios.stdout, "(4464 more files not listed)");
+    assertStringIncludes(nagios.stdout, "files_not_listed=4464;;;0;");
     const prometheus = await cli("--format=prometheus");
-    assertStringIncludes(prometheus.stdout, `\nlib_users_files_not_listed{scan="libs"} 904\n`);
+    assertEquals(prometheus.code, 4);
+    assertStringIncludes(prometheus.stdout, `\nlib_users_files_not_listed{scan="libs"} 4464\n`);
+    assertStringIncludes(prometheus.stdout, `\nlib_users_scan_success{scan="libs"} 0\n`);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

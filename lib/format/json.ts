@@ -35,6 +35,11 @@ export interface JsonFile {
   /** Why the identity could not be checked, present only when `verified` is false. */
   unverified_reason?: string;
   /**
+   * Present when the kernel would not return the file's name (longer than a
+   * page): `path` is then a placeholder, and this names the file.
+   */
+  unnamed?: { device: string; inode: number };
+  /**
    * With `--packages`: the package that owns the path now (the first by name),
    * or null for none; absent when its package is not known (`package_unknown`).
    */
@@ -88,6 +93,17 @@ export interface JsonReport {
   scan: ScanKind;
   /** How many process entries could not be read. */
   unreadable: number;
+  /** The first of them (up to 100), each with why. */
+  unreadable_processes: { pid: number; reason: string }[];
+  /**
+   * Whether the proc root is a procfs by the kernel's word; false for a tree
+   * of files, where the kernel's marker decides every file. Absent when not known.
+   */
+  procfs?: boolean;
+  /** False when the scan stopped at its deadline (`-t`) before reading every process. */
+  finished: boolean;
+  /** True when lists were cut by the scan's budget of names (see `files_not_listed`). */
+  truncated: boolean;
   /** How many processes were read completely, when known. */
   scanned?: number;
   /** Deleted files left out of the groups' lists, past the scan's budget of names; absent when none. */
@@ -96,7 +112,11 @@ export interface JsonReport {
   limited?: string | null;
   /** With `--scripts`: interpreters whose script is no file the scan could look at, and why. */
   scripts_unknown?: { pid: number; reason: string }[];
-  /** What to do, all told (when the reboot check ran): nothing, restart what is listed, reboot. */
+  /**
+   * What to do, all told (when the reboot check ran): nothing, restart what is
+   * listed, reboot; `unknown` where "nothing" cannot be said (the kernel's state
+   * is unknown, or the scan was limited, unfinished or truncated).
+   */
   verdict?: Verdict;
   /** The reboot check, when it ran. */
   reboot?: JsonReboot;
@@ -125,6 +145,12 @@ export interface JsonFormatOptions {
   readonly scan: ScanKind;
   /** How many entries could not be read. Default 0. */
   readonly unreadable?: number;
+  /** The first of them, with why (see `ScanResult.unreadableProcesses`). Default none. */
+  readonly unreadableProcesses?: readonly { readonly pid: number; readonly reason: string }[];
+  /** Whether the proc root is a procfs (see `ScanResult.procfs`). Default: not reported. */
+  readonly procfs?: boolean;
+  /** False when the scan stopped at its deadline. Default true. */
+  readonly finished?: boolean;
   /** How many processes were read completely. Default: not reported. */
   readonly scanned?: number;
   /** Deleted files left out of the lists (see `ScanResult.notListed`). Default 0. */
@@ -156,10 +182,19 @@ export interface JsonFormatOptions {
  * ```
  */
 export function toJsonReport(groups: readonly Group[], options: JsonFormatOptions): JsonReport {
+  const complete = options.limited === undefined && (options.finished ?? true) &&
+    !options.notListed;
   return {
     schema_version: JSON_SCHEMA_VERSION,
     scan: options.scan,
     unreadable: options.unreadable ?? 0,
+    unreadable_processes: (options.unreadableProcesses ?? []).map(({ pid, reason }) => ({
+      pid,
+      reason: toDisplayText(reason),
+    })),
+    ...(options.procfs === undefined ? {} : { procfs: options.procfs }),
+    finished: options.finished ?? true,
+    truncated: (options.notListed ?? 0) > 0,
     ...(options.scanned === undefined ? {} : { scanned: options.scanned }),
     ...(options.notListed ? { files_not_listed: options.notListed } : {}),
     ...(options.scanned === undefined && options.limited === undefined
@@ -171,9 +206,10 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
         reason: toDisplayText(reason),
       })),
     }),
-    ...(options.reboot === undefined
-      ? {}
-      : { verdict: verdictOf(groups, options.reboot), reboot: jsonReboot(options.reboot) }),
+    ...(options.reboot === undefined ? {} : {
+      verdict: verdictOf(groups, options.reboot, complete),
+      reboot: jsonReboot(options.reboot),
+    }),
     groups: groups.map((group) => {
       const argv = group.argv.map(toDisplayText);
       const out: JsonGroup = {
@@ -189,6 +225,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
           // The display text differs from the name exactly when the name holds raw bytes.
           if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
           if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
+          if (file.unnamed !== undefined) entry.unnamed = { ...file.unnamed };
           if (options.packages !== undefined) {
             const found = filePackages(options.packages, { pids: group.pids, path: file.path });
             const [owner, ...others] = found.owners;
@@ -257,8 +294,17 @@ function jsonReboot(check: RebootCheck): JsonReboot {
  * import { formatJson } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";
  *
- * const report = JSON.parse(formatJson([], { scan: "fds", unreadable: 1 }));
- * assertEquals(report, { schema_version: 2, scan: "fds", unreadable: 1, groups: [] });
+ * const unreadableProcesses = [{ pid: 1, reason: "permission denied" }];
+ * const report = JSON.parse(formatJson([], { scan: "fds", unreadable: 1, unreadableProcesses }));
+ * assertEquals(report, {
+ *   schema_version: 2,
+ *   scan: "fds",
+ *   unreadable: 1,
+ *   unreadable_processes: [{ pid: 1, reason: "permission denied" }],
+ *   finished: true,
+ *   truncated: false,
+ *   groups: [],
+ * });
  * ```
  */
 export function formatJson(groups: readonly Group[], options: JsonFormatOptions): string {

@@ -9,7 +9,7 @@ import { NAGIOS_STATUS } from "./nagios_status.ts";
 import { type NagiosRange, nagiosRangeAlerts } from "./nagios_range.ts";
 import { escapeForTerminal } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
-import type { RebootCheck } from "../reboot.ts";
+import { type RebootCheck, rebootKnown } from "../reboot.ts";
 import { formatPackages, type PackageOwners } from "./packages.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";
@@ -44,6 +44,11 @@ export interface NagiosOptions {
   readonly reboot?: RebootCheck;
   /** A needed reboot is CRITICAL. Default false. */
   readonly rebootCritical?: boolean;
+  /**
+   * A reboot question without an answer (the running kernel's state is
+   * unknown) is OK rather than UNKNOWN. Default false.
+   */
+  readonly rebootUnknownOk?: boolean;
   /** The packages of the stale files (`--packages`): one long-output line each. */
   readonly packages?: PackageOwners;
 }
@@ -96,7 +101,8 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     : nagiosRangeAlerts(warning, processes)
     ? "WARNING"
     : "OK";
-  const state = options.incomplete !== undefined
+  const rebootUnknown = reboot !== undefined && !rebootKnown(reboot);
+  const state = options.incomplete !== undefined || (rebootUnknown && !options.rebootUnknownOk)
     ? "UNKNOWN"
     : [staleState, rebootState].includes("CRITICAL")
     ? "CRITICAL"
@@ -112,6 +118,11 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     summary = `${options.incomplete}; of the processes read, ${
       processes === 0 ? `none uses ${what}` : summary
     }`;
+  }
+  if (rebootUnknown) {
+    summary = `whether a reboot is needed is unknown (${
+      escapeForTerminal(reboot.kernel.reason)
+    }); ${summary}`;
   }
   if (unreadable > 0) summary += ` (${unreadable} unreadable)`;
   const notListed = options.notListed ?? 0;
@@ -132,7 +143,10 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     `unreadable_processes=${unreadable};;;0;`,
     ...(notListed > 0 ? [`files_not_listed=${notListed};;;0;`] : []),
     ...(options.scanned === undefined ? [] : [`scanned_processes=${options.scanned};;;0;`]),
-    ...(reboot === undefined ? [] : [`reboot_required=${reboot.required ? 1 : 0};;;0;1`]),
+    // Unknown is no 0: the value is left out, as the plugin guidelines do for what was not measured.
+    ...(reboot === undefined || rebootUnknown
+      ? []
+      : [`reboot_required=${reboot.required ? 1 : 0};;;0;1`]),
   ].join(" ");
   const details = groups.map((group) =>
     noPipe(

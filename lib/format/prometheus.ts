@@ -7,7 +7,7 @@
 
 import { escapeUnsafe } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../group.ts";
-import type { RebootCheck } from "../reboot.ts";
+import { type RebootCheck, rebootKnown } from "../reboot.ts";
 import { type PackageOwners, packageUses } from "./packages.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
@@ -53,10 +53,13 @@ function labels(pairs: Record<string, string>): string {
  * - `lib_users_stale_files{scan}`: distinct deleted files in use;
  * - `lib_users_unreadable_processes{scan}`, `lib_users_scanned_processes{scan}`: coverage;
  * - `lib_users_scan_success{scan}`: 1 when the scan completed and saw every process it should, 0
- *   when it could not run (then nothing else but `lib_users_info`) or saw only part of them;
+ *   when it could not run (then nothing else but `lib_users_info`), saw only part of them, or
+ *   listed only part of what it found (`lib_users_files_not_listed` above 0);
  * - `lib_users_info{version}` 1, when the version is given;
- * - `lib_users_reboot_required{reason}` (0 or 1) and `lib_users_kernel_info{running,newest,state}` 1,
- *   when the reboot check is given (the info metric also on a failed scan).
+ * - `lib_users_reboot_required{reason}` (0 or 1), `lib_users_reboot_known` (0 or 1) and
+ *   `lib_users_kernel_info{running,newest,state}` 1, when the reboot check is given (the info
+ *   metric also on a failed scan); `lib_users_reboot_required` is absent when the answer is
+ *   unknown (the running kernel's state is unknown and nothing else asks for a reboot).
  *
  * @param groups From {@linkcode groupByArgv} (with units).
  * @param options The scan kind, the counts and whether the scan succeeded.
@@ -102,6 +105,14 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
   }
   const failed = options.success === false;
   if (!failed && reboot !== undefined) {
+    gauge(
+      "lib_users_reboot_known",
+      "1 when the reboot question has an answer; 0 when the running kernel's state is unknown " +
+        "and nothing else asks for a reboot (lib_users_reboot_required is then absent).",
+      [`lib_users_reboot_known ${rebootKnown(reboot) ? 1 : 0}`],
+    );
+  }
+  if (!failed && reboot !== undefined && rebootKnown(reboot)) {
     gauge(
       "lib_users_reboot_required",
       "1 when the host needs a reboot; reason lists why (kernel, flag, pid1, risky).",

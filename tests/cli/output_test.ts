@@ -116,7 +116,7 @@ function largeTree(dir: string, count: number): void {
   }
 }
 
-for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] as const) {
   Deno.test(`${signal} while the output is written ends it after a whole record, exit ${code}`, () =>
     withDir(async (dir) => {
       largeTree(dir, 4000);
@@ -144,6 +144,8 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
       await child.stderr.cancel();
       const text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
       assertEquals(status.code, code);
+      // Exited on its own after the record, not killed by the signal (which gives the same code).
+      assertEquals(status.signal, null);
       assert(text.endsWith("\n"), "the last record is whole");
       const records = parseMachine(text);
       // Stopped early, and every record that arrived is one the scan found, whole.

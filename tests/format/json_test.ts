@@ -55,7 +55,15 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
 
 Deno.test("formatJson() of nothing is a valid empty report", async () => {
   const report = toJsonReport([], { scan: "libs" });
-  assertEquals(report, { schema_version: 2, scan: "libs", unreadable: 0, groups: [] });
+  assertEquals(report, {
+    schema_version: 2,
+    scan: "libs",
+    unreadable: 0,
+    unreadable_processes: [],
+    finished: true,
+    truncated: false,
+    groups: [],
+  });
   assertEquals(validate(await loadSchema(), report), []);
 });
 
@@ -63,6 +71,9 @@ Deno.test("validate() catches what the schema forbids", async () => {
   const schema = await loadSchema();
   const bad = { schema_version: 2, scan: "x", unreadable: -1, groups: [{ pids: [] }], extra: 1 };
   assertEquals(validate(schema, bad), [
+    "$: missing unreadable_processes",
+    "$: missing finished",
+    "$: missing truncated",
     "$.scan: not in enum",
     "$.unreadable: below 0",
     "$.groups[0]: missing argv",
