@@ -12,7 +12,7 @@ import type { Group } from "../lib/group.ts";
 import { formatHuman, type HumanStyle } from "../lib/format/human.ts";
 import { formatMachine } from "../lib/format/machine.ts";
 import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/permissions.ts";
-import type { ProcessFinding, ScanResult } from "../lib/scan.ts";
+import type { ScanResult } from "../lib/scan.ts";
 import type { RebootCheck } from "../lib/reboot.ts";
 import type { PackageOwners } from "../lib/format/packages.ts";
 import { warn, writeDocument, writeFileAtomically, writeRecords } from "./output.ts";
@@ -39,11 +39,15 @@ export async function rebootCheck(
  * formats is not read).
  */
 export async function packageOwners(
-  processes: readonly ProcessFinding[],
+  result: ScanResult,
   options: CliOptions,
 ): Promise<PackageOwners> {
   const { findProcessPackages } = await import("../lib/package_roots.ts");
-  const found = await findProcessPackages(processes, { proc: options.proc, root: options.root });
+  const found = await findProcessPackages(result.processes, {
+    proc: options.proc,
+    root: options.root,
+    procfs: result.procfs,
+  });
   const unknown = new Map<string, number[]>();
   for (const [pid, lookup] of found.byPid) {
     if ("unknown" in lookup) {

@@ -49,6 +49,11 @@ export interface ProcessPackagesOptions {
   readonly proc?: string;
   /** The root whose database answers for processes in the scanner's own tree. Default `/`. */
   readonly root?: string;
+  /**
+   * Whether `proc` is a procfs by the kernel's word, as the scan found
+   * (`ScanResult.procfs`). Default: asked of the scanner's own mount table.
+   */
+  readonly procfs?: boolean;
 }
 
 /** Why the scanner's own tree has no database to answer with. */
@@ -100,7 +105,7 @@ export async function findProcessPackages(
   const hostPids: [number, ReadonlySet<string>][] = [];
   const hostPaths = new Set<string>();
   const trees = new Map<string, Tree>();
-  const confirmed = confirmedProcfs(proc);
+  const confirmed = options.procfs ?? confirmedProcfs(proc);
   const own = confirmed ? placeLinks(proc, "self") : null;
   const sys = own === null ? null : openSyscalls();
   // Made only when a process is in another tree: most scans have none.
