@@ -238,8 +238,11 @@ function identityInView(view: View): string | null {
 function identityOnHost(root: string): string | null {
   const base = root.replace(/\/+$/, "");
   const parts = IDENTIFYING.map((relative) => {
+    const path = `${base}/${relative}`;
+    // Asked first: an ungranted read would make Deno prompt on a terminal.
+    if (!isGranted({ name: "read", path })) return "-";
     try {
-      const stat = Deno.statSync(`${base}/${relative}`);
+      const stat = Deno.statSync(path);
       return `${stat.dev}:${stat.ino}`;
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) throw error;
