@@ -52,7 +52,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
   const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
-  const packages = options.packages ? await packageOwners(groups, options) : undefined;
+  const packages = options.packages ? await packageOwners(scanned, options) : undefined;
   const code = await render(groups, scanned, { reboot, packages }, options);
   if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;

@@ -120,6 +120,14 @@ export { compareVersions } from "./lib/versions.ts";
 export { formatReboot } from "./lib/format/reboot.ts";
 export { canonicalPath, findPackageOwners, type PackageOwner } from "./lib/packages.ts";
 export {
+  findProcessPackages,
+  type PackageLookup,
+  type ProcessPackages,
+  type ProcessPackagesOptions,
+} from "./lib/package_roots.ts";
+export {
+  type FilePackages,
+  filePackages,
   formatPackages,
   formatPackagesMachine,
   packageLabel,

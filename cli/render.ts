@@ -32,26 +32,38 @@ export async function rebootCheck(
 }
 
 /**
- * The packages of the stale files, from dpkg's database under `--root`, else
- * rpm's SQLite database; an empty map, said once on stderr, where there is
- * neither (an rpm database of the older Berkeley DB or NDB formats is not read).
+ * The packages of the stale files, each process's from the database of the
+ * tree it sees (`--root`'s for the scanner's own: dpkg's, else rpm's SQLite
+ * database); where one cannot be read, its packages are unknown, said once on
+ * stderr for each reason (an rpm database of the older Berkeley DB or NDB
+ * formats is not read).
  */
 export async function packageOwners(
-  groups: readonly Group[],
+  result: ScanResult,
   options: CliOptions,
 ): Promise<PackageOwners> {
-  const { findPackageOwners } = await import("../lib/packages.ts");
-  const paths = groups.flatMap((group) => group.files.map((file) => file.path));
-  const dpkg = await findPackageOwners(paths, options.root);
-  if (dpkg !== null) return dpkg;
-  const { findRpmOwners } = await import("../lib/rpm.ts");
-  const rpm = await findRpmOwners(paths, options.root);
-  if (rpm !== null) return rpm;
-  warn(
-    `--packages: no dpkg database nor rpm SQLite database readable under ${options.root}: ` +
-      "packages are not named",
-  );
-  return new Map();
+  const { findProcessPackages } = await import("../lib/package_roots.ts");
+  const found = await findProcessPackages(result.processes, {
+    proc: options.proc,
+    root: options.root,
+    procfs: result.procfs,
+  });
+  const unknown = new Map<string, number[]>();
+  for (const [pid, lookup] of found.byPid) {
+    if ("unknown" in lookup) {
+      unknown.set(lookup.unknown, [...unknown.get(lookup.unknown) ?? [], pid]);
+    }
+  }
+  if (unknown.size > 0) {
+    const { escapeForTerminal } = await import("../lib/format/escape.ts");
+    for (const [reason, pids] of unknown) {
+      warn(
+        `--packages: ${escapeForTerminal(reason)}: packages are not named ` +
+          `(PIDs ${pids.sort((a, b) => a - b).join(",")})`,
+      );
+    }
+  }
+  return found;
 }
 
 /**

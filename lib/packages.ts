@@ -71,41 +71,93 @@ export async function findPackageOwners(
   root = "/",
 ): Promise<Map<string, PackageOwner[]> | null> {
   const base = root.replace(/\/+$/, "");
-  const info = `${base}/var/lib/dpkg/info`;
   if (!isGranted({ name: "read", path: `${base}/var/lib/dpkg` })) return null;
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync(info)];
-  } catch (error) {
+  return await dpkgOwners(hostTree(base), paths);
+}
+
+/**
+ * The files of a root that dpkg's database is read from, by paths relative to
+ * that root (`var/lib/dpkg/status`). Each read gives null where there is
+ * nothing to read; a tree may throw where it refuses to read on (a tree that
+ * is not the host's: past its bounds, or across a mount).
+ */
+export interface PackageTree {
+  /** The names of the regular files in directory `dir`, or null when it cannot be listed. */
+  list(dir: string): string[] | null;
+  /** The bytes of the regular file `path`, or null. */
+  read(path: string): Uint8Array | null;
+  /** The text of the regular file `path` (bytes that are not UTF-8 as U+FFFD), or null. */
+  readText(path: string): string | null;
+  /** The mtime of `path` in ms, or null. */
+  mtimeMs(path: string): number | null;
+}
+
+/** The host's own tree (or `--root`'s), read by path: trusted, as root's own files are. */
+function hostTree(base: string): PackageTree {
+  const rethrow = (error: unknown) => {
     if (error instanceof Deno.errors.NotCapable) throw error;
     return null;
-  }
+  };
+  return {
+    list(dir) {
+      try {
+        return [...Deno.readDirSync(`${base}/${dir}`)].filter((e) => e.isFile).map((e) => e.name);
+      } catch (error) {
+        return rethrow(error);
+      }
+    },
+    read(path) {
+      try {
+        return Deno.readFileSync(`${base}/${path}`);
+      } catch (error) {
+        return rethrow(error);
+      }
+    },
+    readText(path) {
+      try {
+        return Deno.readTextFileSync(`${base}/${path}`);
+      } catch (error) {
+        return rethrow(error);
+      }
+    },
+    mtimeMs(path) {
+      try {
+        return Deno.statSync(`${base}/${path}`).mtime?.getTime() ?? null;
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+const INFO = "var/lib/dpkg/info";
+
+/**
+ * The packages that own each of `paths` by the dpkg database in `tree` (see
+ * {@linkcode findPackageOwners}); null when the tree holds none.
+ */
+export async function dpkgOwners(
+  tree: PackageTree,
+  paths: Iterable<string>,
+): Promise<Map<string, PackageOwner[]> | null> {
+  const names = tree.list(INFO);
+  if (names === null) return null;
   const wanted = [...new Set(paths)];
   const found = new Map<string, PackageOwner[]>(wanted.map((path) => [path, []]));
   const asked = new AskedPaths(wanted);
   let versions: Map<string, string> | undefined;
   let logged: Map<string, string> | undefined;
-  for (const entry of entries) {
-    if (!entry.isFile || !entry.name.endsWith(".list") || asked.size === 0) continue;
-    let text: string;
-    try {
-      // Newlines around it: every line, the first and last too, is "\nLINE\n".
-      text = `\n${Deno.readTextFileSync(`${info}/${entry.name}`)}\n`;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
-      continue;
-    }
-    const owning = asked.listedIn(text);
+  for (const name of names) {
+    if (!name.endsWith(".list") || asked.size === 0) continue;
+    const text = tree.readText(`${INFO}/${name}`);
+    if (text === null) continue;
+    // Newlines around it: every line, the first and last too, is "\nLINE\n".
+    const owning = asked.listedIn(`\n${text}\n`);
     if (owning.size === 0) continue;
     // Read only once some asked path has an owner.
-    versions ??= readStatus(`${base}/var/lib/dpkg/status`);
-    logged ??= await readDpkgLogs(`${base}/var/log`);
-    const owner = ownerOf(
-      entry.name.slice(0, -".list".length),
-      `${info}/${entry.name}`,
-      versions,
-      logged,
-    );
+    versions ??= readStatus(tree);
+    logged ??= await readDpkgLogs(tree);
+    const owner = ownerOf(name.slice(0, -".list".length), tree, versions, logged);
     for (const path of owning) found.get(path)!.push(owner);
   }
   for (const owners of found.values()) owners.sort((a, b) => a.name < b.name ? -1 : 1);
@@ -181,13 +233,14 @@ class AskedPaths {
 
 function ownerOf(
   name: string,
-  list: string,
+  tree: PackageTree,
   versions: Map<string, string>,
   logged: Map<string, string>,
 ): PackageOwner {
   const bare = name.split(":")[0]!;
   const when = logged.get(name) ?? logged.get(bare);
-  const mtime = when === undefined ? mtimeOf(list) : null;
+  const mtimeMs = when === undefined ? tree.mtimeMs(`${INFO}/${name}.list`) : null;
+  const mtime = mtimeMs === null ? null : localTime(mtimeMs);
   return {
     name,
     version: versions.get(name) ?? versions.get(bare) ?? null,
@@ -200,15 +253,10 @@ function ownerOf(
  * Installed versions from dpkg's status file, by `Package` and by
  * `Package:Architecture`; stanzas without both, or not installed, are left out.
  */
-function readStatus(path: string): Map<string, string> {
+function readStatus(tree: PackageTree): Map<string, string> {
   const versions = new Map<string, string>();
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) throw error;
-    return versions;
-  }
+  const text = tree.readText("var/lib/dpkg/status");
+  if (text === null) return versions;
   for (const stanza of text.split(/\n\n+/)) {
     const field = (name: string) => new RegExp(`^${name}: *(.+)$`, "m").exec(stanza)?.[1]?.trim();
     const name = field("Package");
@@ -229,27 +277,23 @@ const STATUS_INSTALLED = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) status installed (\S
  * `name`, from `dpkg.log` and its rotations (`dpkg.log.1`, `dpkg.log.2.gz`…):
  * the latest `status installed` line wins.
  */
-async function readDpkgLogs(dir: string): Promise<Map<string, string>> {
+async function readDpkgLogs(tree: PackageTree): Promise<Map<string, string>> {
   const latest = new Map<string, string>();
-  let names: string[];
-  try {
-    names = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-      /^dpkg\.log(\.\d+(\.gz)?)?$/.test(n)
-    );
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) throw error;
-    return latest;
-  }
+  const names = (tree.list("var/log") ?? []).filter((n) => /^dpkg\.log(\.\d+(\.gz)?)?$/.test(n));
   for (const name of names) {
-    let text: string;
+    let text: string | null;
     try {
-      text = name.endsWith(".gz")
-        ? await gunzip(`${dir}/${name}`)
-        : Deno.readTextFileSync(`${dir}/${name}`);
+      if (!name.endsWith(".gz")) text = tree.readText(`var/log/${name}`);
+      else {
+        const bytes = tree.read(`var/log/${name}`);
+        text = bytes === null ? null : await gunzip(bytes);
+      }
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
+      if (!(error instanceof TypeError) && !(error instanceof RangeError)) throw error;
+      // A damaged rotation: the others still tell.
       continue;
     }
+    if (text === null) continue;
     for (const [, when, pkg] of text.matchAll(STATUS_INSTALLED)) {
       for (const key of [pkg!, pkg!.split(":")[0]!]) {
         const known = latest.get(key);
@@ -260,22 +304,19 @@ async function readDpkgLogs(dir: string): Promise<Map<string, string>> {
   return latest;
 }
 
-async function gunzip(path: string): Promise<string> {
-  const file = await Deno.open(path);
-  const stream = file.readable.pipeThrough(new DecompressionStream("gzip"))
+/** What a compressed log may grow to: a compression bomb stops there. */
+const MAX_LOG_CHARS = 64 << 20;
+
+async function gunzip(bytes: Uint8Array): Promise<string> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new DecompressionStream("gzip"))
     .pipeThrough(new TextDecoderStream());
   let text = "";
-  for await (const chunk of stream) text += chunk;
-  return text;
-}
-
-function mtimeOf(path: string): string | null {
-  try {
-    const mtime = Deno.statSync(path).mtime;
-    return mtime === null ? null : localTime(mtime.getTime());
-  } catch {
-    return null;
+  for await (const chunk of stream) {
+    text += chunk;
+    if (text.length > MAX_LOG_CHARS) throw new RangeError("A log larger than is read");
   }
+  return text;
 }
 
 /** A time as dpkg's log writes it: `YYYY-MM-DD HH:MM:SS`, local time. */

@@ -12,7 +12,10 @@ import { canonicalPath, localTime, type PackageOwner } from "./packages.ts";
 import { isGranted } from "./permissions.ts";
 
 /** Where distributions keep the SQLite database, under the root. */
-const DATABASES = ["usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/rpmdb.sqlite"];
+export const DATABASES: readonly string[] = [
+  "usr/lib/sysimage/rpm/rpmdb.sqlite",
+  "var/lib/rpm/rpmdb.sqlite",
+];
 
 const TAG = {
   NAME: 1000,
@@ -126,9 +129,79 @@ export async function findRpmOwners(
   const base = root.replace(/\/+$/, "");
   const file = databaseUnder(base);
   if (file === undefined) return null;
+  return await ownersInDatabase(file, paths);
+}
+
+/** Copies a file of a tree (by its path relative to the root) to `dest`; false when there is none. */
+export type CopyOut = (path: string, dest: string) => boolean;
+
+/**
+ * The RPM packages that own each of `paths` by the SQLite database of a tree
+ * that is not the host's, copied out of it first (`copyOut`, which bounds
+ * what it copies) into a private directory: SQLite then opens only a file of
+ * the scanner's own, by a name no one else controls. Null when the tree holds
+ * no such database.
+ */
+export async function rpmOwnersCopied(
+  copyOut: CopyOut,
+  paths: Iterable<string>,
+): Promise<Map<string, PackageOwner[]> | null> {
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_rpmdb_" });
+  try {
+    for (const relative of DATABASES) {
+      const file = `${dir}/rpmdb.sqlite`;
+      if (!copyOut(relative, file)) continue;
+      // What a writer left in its log is part of the database (rpm uses WAL mode).
+      copyOut(`${relative}-wal`, `${file}-wal`);
+      return await ownersInDatabase(file, paths, true);
+    }
+    return null;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/**
+ * The two tables the owner question reads, as rpm creates them: in a database
+ * that is not the host's, anything else (a view, a generated column) could
+ * make a query run for ever, and is refused.
+ */
+const RPM_SCHEMA: ReadonlySet<string> = new Set([
+  "CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)",
+  "CREATE TABLE 'Basenames' (key 'TEXT' NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL, " +
+  "FOREIGN KEY (hnum) REFERENCES 'Packages'(hnum))",
+  "CREATE INDEX 'Basenames_key_idx' ON 'Basenames'(key ASC)",
+  "CREATE INDEX 'Basenames_hnum_idx' ON 'Basenames'(hnum ASC)",
+]);
+
+/**
+ * The owners of each of `paths` by the SQLite database `file`; `untrusted`
+ * (a database that is not the host's) checks first that the tables read are
+ * rpm's own.
+ */
+async function ownersInDatabase(
+  file: string,
+  paths: Iterable<string>,
+  untrusted = false,
+): Promise<Map<string, PackageOwner[]>> {
   const { DatabaseSync } = await import("node:sqlite");
   const db = new DatabaseSync(file, { readOnly: true });
   try {
+    if (untrusted) {
+      db.exec("PRAGMA trusted_schema = OFF");
+      const rows = db.prepare(
+        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name IN ('Packages', 'Basenames') " +
+          "OR name IN ('Packages', 'Basenames')",
+      ).all();
+      const tables = rows.filter((row) => row.type === "table").length;
+      // Indexes SQLite makes for constraints have no SQL of their own.
+      const foreign = rows.filter((row) =>
+        !(row.sql === null && row.type === "index") && !RPM_SCHEMA.has(String(row.sql))
+      );
+      if (tables !== 2 || foreign.length > 0) {
+        throw new TypeError("rpm's database does not have rpm's tables");
+      }
+    }
     const byBasename = db.prepare("SELECT hnum, idx FROM Basenames WHERE key = ?");
     const blobOf = db.prepare("SELECT blob FROM Packages WHERE hnum = ?");
     const found = new Map<string, PackageOwner[]>();

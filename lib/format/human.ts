@@ -7,7 +7,7 @@
 
 import { escapeForTerminal } from "./escape.ts";
 import { fileNames, type Group } from "../group.ts";
-import type { PackageOwners } from "./packages.ts";
+import { filePackages, type PackageOwners } from "./packages.ts";
 
 /** Decorations for the parts of a human line, e.g. terminal colours. */
 export interface HumanStyle {
@@ -70,11 +70,10 @@ export function formatHuman(groups: readonly Group[], options: HumanFormatOption
       const packages = options.packages;
       const label = (name: string) => {
         if (packages === undefined) return "";
-        const owners = packages.get(name) ?? [];
-        const text = owners.length === 0
-          ? "no package"
-          : owners.map((owner) => `${owner.name} ${owner.version ?? "?"}`).join(", ");
-        return ` [${text}]`;
+        const { owners, unknown } = filePackages(packages, { pids: group.pids, path: name });
+        const named = owners.map((owner) => `${owner.name} ${owner.version ?? "?"}`);
+        if (unknown !== undefined) named.push("package unknown");
+        return ` [${named.length === 0 ? "no package" : named.join(", ")}]`;
       };
       const files = fileNames(group).map((name) => escapeForTerminal(name + label(name)));
       out += ` uses ${style.files(files.join(","))}`;

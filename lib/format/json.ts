@@ -6,7 +6,7 @@
 
 import { type RebootCheck, type RebootReason, type Verdict, verdictOf } from "../reboot.ts";
 import type { KernelState } from "../kernel.ts";
-import type { PackageOwners } from "./packages.ts";
+import { filePackages, type PackageOwners } from "./packages.ts";
 import type { Group } from "../group.ts";
 import { encodeName, replaceRawBytes } from "../names.ts";
 import type { FileKind } from "../scan.ts";
@@ -44,7 +44,10 @@ export interface JsonFile {
    * page): `path` is then a placeholder, and this names the file.
    */
   unnamed?: { device: string; inode: number };
-  /** With `--packages`: the package that owns the path now (the first by name), or null for none. */
+  /**
+   * With `--packages`: the package that owns the path now (the first by name),
+   * or null for none; absent when its package is not known (`package_unknown`).
+   */
   package?: {
     name: string;
     version: string | null;
@@ -53,6 +56,11 @@ export interface JsonFile {
   } | null;
   /** With `--packages`: the other packages that list the path too. */
   other_owners?: string[];
+  /**
+   * With `--packages`: why the package is not known for the processes (or some
+   * of them): their root's package database cannot be read. Never guessed.
+   */
+  package_unknown?: string;
 }
 
 /** A group of processes in the JSON report. */
@@ -225,14 +233,18 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
           if (file.reason !== undefined) entry.stale_reason = file.reason;
           if (file.unnamed !== undefined) entry.unnamed = { ...file.unnamed };
           if (options.packages !== undefined) {
-            const [owner, ...others] = options.packages.get(file.path) ?? [];
-            entry.package = owner === undefined ? null : {
-              name: owner.name,
-              version: owner.version,
-              changed: owner.changed,
-              changed_from: owner.changedFrom,
-            };
-            if (others.length > 0) entry.other_owners = others.map((other) => other.name);
+            const found = filePackages(options.packages, { pids: group.pids, path: file.path });
+            const [owner, ...others] = found.owners;
+            if (owner !== undefined) {
+              entry.package = {
+                name: toDisplayText(owner.name),
+                version: owner.version === null ? null : toDisplayText(owner.version),
+                changed: owner.changed,
+                changed_from: owner.changedFrom,
+              };
+            } else if (found.unknown === undefined) entry.package = null;
+            if (others.length > 0) entry.other_owners = others.map((o) => toDisplayText(o.name));
+            if (found.unknown !== undefined) entry.package_unknown = toDisplayText(found.unknown);
           }
           return entry;
         }),

@@ -128,12 +128,13 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
     if (options.packages !== undefined) {
       gauge(
         "lib_users_stale_package_processes",
-        "Processes using deleted files of a package (package empty: files no package owns).",
+        "Processes using deleted files of a package (package empty: files no package owns; " +
+          '"?": files whose package is not known).',
         packageUses(groups, options.packages).map((use) =>
           `lib_users_stale_package_processes${
             labels({
               scan,
-              package: escapeUnsafe(use.owner?.name ?? ""),
+              package: use.unknown !== undefined ? "?" : escapeUnsafe(use.owner?.name ?? ""),
               version: escapeUnsafe(use.owner?.version ?? ""),
             })
           } ${use.pids.length}`
