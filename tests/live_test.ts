@@ -355,7 +355,7 @@ Deno.test("CLI on the live kernel reads a process's unit from its own cgroup fil
     const unit = `lib-users-test-${stale.pid}.service`;
     cleanup = moveIntoNewCgroup(stale.pid, unit);
     await t.step({
-      name: "moved into a new system.slice service (where the host lets root create cgroups)",
+      name: "moved into a new system service (where the host lets root create cgroups)",
       ignore: cleanup === null,
       async fn() {
         const group = await jsonFor();

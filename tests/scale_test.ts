@@ -181,7 +181,18 @@ Deno.test("CLI on the live kernel stays exact while processes start and exit", a
       for (const args of [["-m"], ["--fds", "-m"], ["--json"], ["--fds", "-s"]]) {
         const run = await runCli(["-A"], args);
         assertEquals(run.code, 0, run.stderr);
-        assertStringIncludes(run.stdout, String(stale.pid));
+        // This test's own process, on a line (or in a group) of its own.
+        if (args.includes("--json")) {
+          const groups: { pids: number[] }[] = JSON.parse(run.stdout).groups;
+          assertEquals(groups.filter((g) => g.pids.includes(stale.pid)).map((g) => g.pids), [[
+            stale.pid,
+          ]]);
+        } else {
+          const start = `${stale.pid}${args.includes("-m") ? ";" : " "}`;
+          const rows = run.stdout.split("\n").filter((line) => line.startsWith(start));
+          assertEquals(rows.length, 1, run.stdout);
+          assertStringIncludes(rows[0]!, stale.dir);
+        }
         for (const line of run.stderr.split("\n").filter(Boolean)) {
           assert(line.startsWith("Warning: ") || line.startsWith("Note that "), line);
         }

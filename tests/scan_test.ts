@@ -246,7 +246,10 @@ Deno.test({
   name: "scanLibs() keeps at most budget.charsPerUser characters of names of one user's processes",
   ignore: !LIVE,
   async fn() {
-    await withHoarders(100, [65534, 65534, 65533], async (pids, dir) => {
+    // Users of this run's own (a user's share counts all its processes on the host): two
+    // random UIDs no account or second suite uses.
+    const user = 1_000_000 + 2 * (crypto.getRandomValues(new Uint32Array(1))[0]! % 1_000_000_000);
+    await withHoarders(100, [user, user, user + 1], async (pids, dir) => {
       const [first, second, other] = pids as [number, number, number];
       const chars = 100 * `${dir}/a-rather-long-name-of-a-deleted-file-number-00000`.length;
       // A share of one and a half processes' names for each user.
