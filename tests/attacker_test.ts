@@ -8,7 +8,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { findTool, runCli } from "./_helpers.ts";
+import { findTool, runCli, waitFor } from "./_helpers.ts";
 import { buildExchanger, buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "./_live.ts";
 
 const MAPPER = await buildMapper();
@@ -82,9 +82,7 @@ async function withHangingFuse(
     } catch { /* gone */ }
   };
   try {
-    for (let i = 0; i < 500 && !(await fuseUp(mnt, enter)); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await waitFor(() => fuseUp(mnt, enter), `the FUSE mount at ${mnt}`);
     await body({ dir, mnt, hang: () => Deno.writeTextFileSync(`${dir}/trigger`, ""), kill });
   } finally {
     kill();
@@ -223,7 +221,8 @@ Deno.test({
         for (let scan = 0; scan < 20; scan++) {
           const run = await within(15, fuse.kill, () => runCli(["-A"], ["-m"]));
           assertEquals(run.code, 0, run.stderr);
-          assert(run.stdout.includes(`${mapper.pid};`), run.stdout);
+          const row = run.stdout.split("\n").find((line) => line.startsWith(`${mapper.pid};`));
+          assert(row?.includes(`${deep}/lib.so`), run.stdout);
         }
       } finally {
         try {
@@ -293,39 +292,56 @@ Deno.test({
     const idOf = (point: string) =>
       Deno.readTextFileSync(`/proc/${holder.pid}/mountinfo`).split("\n")
         .find((line) => line.split(" ")[4] === point)?.split(" ")[0];
-    const probe = new Probe();
     let mapper: Mapper | undefined;
     try {
-      await probe.next();
-      for (let i = 0; i < 200 && !(await fuseUp("/", enter)); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 5)); // the namespace exists
-      }
-      Deno.mkdirSync(`${dir}/t`);
-      await sh(`${enter.join(" ")} mount -t tmpfs tmpfs "$1"`, `${dir}/t`);
-      const tmpfsId = idOf(`${dir}/t`);
-      // The judge reads the namespace's table: that ID is a tmpfs.
-      assertEquals((await probe.ask(`at ${holder.pid} /`) as { found: boolean }).found, true);
-      await sh(`${enter.join(" ")} umount "$1"`, `${dir}/t`);
-      await withHangingFuse(
-        async (fuse) => {
-          // The kernel gives the lowest free ID: the tmpfs's.
-          assertEquals(idOf(fuse.mnt), tmpfsId);
-          mapper = await spawnMapper([...enter, MAPPER!, `${fuse.mnt}/held.log`]);
-          await sh(`${enter.join(" ")} rm "$1"`, `${fuse.mnt}/held.log`);
-          fuse.hang();
-          const verdict = await within(15, fuse.kill, () => probe.ask(`fd ${mapper!.pid} 3`));
-          const { stale, unverified } = verdict as { stale: boolean; unverified?: string };
-          assert(
-            stale && /^it is on fuse\b.*, which is not asked/.test(unverified ?? ""),
-            unverified,
+      const own = Deno.readLinkSync("/proc/self/ns/mnt");
+      await waitFor(() => {
+        try {
+          return Deno.readLinkSync(`/proc/${holder.pid}/ns/mnt`) !== own;
+        } catch {
+          return false;
+        }
+      }, "the holder's mount namespace");
+      // Mount IDs are the host's: another mount made meanwhile (by anything else on this
+      // machine) may take the freed ID. Then the staging is tried again, with a fresh judge.
+      for (let attempt = 1;; attempt++) {
+        const probe = new Probe();
+        let staged = false;
+        try {
+          await probe.next();
+          Deno.mkdirSync(`${dir}/t`);
+          await sh(`${enter.join(" ")} mount -t tmpfs tmpfs "$1"`, `${dir}/t`);
+          const tmpfsId = idOf(`${dir}/t`);
+          // The judge reads the namespace's table: that ID is a tmpfs.
+          assertEquals((await probe.ask(`at ${holder.pid} /`) as { found: boolean }).found, true);
+          await sh(`${enter.join(" ")} umount "$1"`, `${dir}/t`);
+          await withHangingFuse(
+            async (fuse) => {
+              // The kernel gives the lowest free ID: the tmpfs's, unless another mount took it.
+              if (idOf(fuse.mnt) !== tmpfsId) return;
+              staged = true;
+              mapper = await spawnMapper([...enter, MAPPER!, `${fuse.mnt}/held.log`]);
+              await sh(`${enter.join(" ")} rm "$1"`, `${fuse.mnt}/held.log`);
+              fuse.hang();
+              const verdict = await within(15, fuse.kill, () => probe.ask(`fd ${mapper!.pid} 3`));
+              const { stale, unverified } = verdict as { stale: boolean; unverified?: string };
+              assert(
+                stale && /^it is on fuse\b.*, which is not asked/.test(unverified ?? ""),
+                unverified,
+              );
+            },
+            enter,
+            `${dir}/t`,
           );
-        },
-        enter,
-        `${dir}/t`,
-      );
+        } finally {
+          await mapper?.stop();
+          mapper = undefined;
+          await probe.stop();
+        }
+        if (staged) break;
+        assert(attempt < 10, "another mount took the freed mount ID ten times in a row");
+      }
     } finally {
-      await mapper?.stop();
-      await probe.stop();
       holder.kill("SIGKILL");
       await holder.status;
       Deno.removeSync(dir, { recursive: true });
