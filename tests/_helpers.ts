@@ -214,8 +214,18 @@ export async function waitFor(
  * first (the child exited early) or `deadlineMs` passes, so an early exit
  * fails the test instead of hanging it.
  */
-export async function readLineOf(
+export function readLineOf(
   stream: ReadableStream<Uint8Array>,
+  what: string,
+  deadlineMs = 15_000,
+): Promise<string> {
+  return readUntil(stream, "\n", what, deadlineMs);
+}
+
+/** What a child printed on `stream` up to and with `marker`; throws as {@linkcode readLineOf}. */
+export async function readUntil(
+  stream: ReadableStream<Uint8Array>,
+  marker: string,
   what: string,
   deadlineMs = 15_000,
 ): Promise<string> {
@@ -227,10 +237,12 @@ export async function readLineOf(
     timer = setTimeout(() => resolve("late"), deadlineMs);
   });
   try {
-    while (!text.includes("\n")) {
+    while (!text.includes(marker)) {
       const read = await Promise.race([reader.read(), late]);
       if (read === "late") throw new Error(`Timed out after ${deadlineMs} ms waiting for ${what}`);
-      if (read.done) throw new Error(`${what} ended before it printed a line: "${text}"`);
+      if (read.done) {
+        throw new Error(`${what} ended before it printed ${JSON.stringify(marker)}: "${text}"`);
+      }
       text += decoder.decode(read.value, { stream: true });
     }
   } finally {
