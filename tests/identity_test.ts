@@ -685,3 +685,104 @@ Deno.test("createIdentityJudge() makes no view from a process that exited while 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+/**
+ * A proc tree for judging without a kernel: `self` and process 11 in mount
+ * namespaces of their own, both rooted at `/` on `device` (mount ID 27), with
+ * `map_files/1-2` and `fd/3` of 11 leading to `target`.
+ */
+function judgeTree(dir: string, target: string, fdinfo: string): string {
+  const proc = `${dir}/proc`;
+  const device = deviceName(Deno.statSync(target).dev);
+  for (const [pid, ns] of [["self", 4026531832], ["11", 4026532999]] as const) {
+    for (const sub of ["ns", "map_files", "fd", "fdinfo"]) {
+      Deno.mkdirSync(`${proc}/${pid}/${sub}`, { recursive: true });
+    }
+    Deno.symlinkSync(`mnt:[${ns}]`, `${proc}/${pid}/ns/mnt`);
+    Deno.symlinkSync("/", `${proc}/${pid}/root`);
+    Deno.writeTextFileSync(
+      `${proc}/${pid}/mountinfo`,
+      `27 1 ${device} / / rw - ext4 /dev/root rw\n`,
+    );
+  }
+  Deno.symlinkSync(target, `${proc}/11/map_files/1-2`);
+  Deno.symlinkSync(target, `${proc}/11/fd/3`);
+  Deno.writeTextFileSync(`${proc}/11/fdinfo/3`, fdinfo);
+  return proc;
+}
+
+/** Runs `body` with a live file `x.so` in a temporary directory, and its device and inode. */
+function withLiveFile(body: (dir: string, path: string, device: string, inode: number) => void) {
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_judge_" });
+  try {
+    const path = `${dir}/x.so`;
+    Deno.writeTextFileSync(path, "live");
+    const info = Deno.statSync(path);
+    body(dir, path, deviceName(info.dev), info.ino!);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("createIdentityJudge() re-checks the inode: a mapping that now leads to another file is not cleared by it", async (t) => {
+  await t.step(
+    "maps names another inode than the link leads to: changed, by the marker",
+    () =>
+      withLiveFile((dir, path, device, inode) => {
+        const judge = createIdentityJudge(judgeTree(dir, path, ""), { syscalls: null });
+        const file = { path, printed: `${path} (deleted)`, device, inode: String(inode + 1) };
+        // Without the re-check the live file at the path would clear the deleted one.
+        assertEquals(judge.mapping(11, file, "1-2"), {
+          stale: true,
+          unverified: "it changed while it was read",
+        });
+        judge.close();
+      }),
+  );
+  await t.step(
+    "the same inode: the live file at the path is the very object, no finding",
+    () =>
+      withLiveFile((dir, path, device, inode) => {
+        const judge = createIdentityJudge(judgeTree(dir, path, ""), { syscalls: null });
+        const file = { path, printed: `${path} (deleted)`, device, inode: String(inode) };
+        assertEquals(judge.mapping(11, file, "1-2"), { stale: false });
+        judge.close();
+      }),
+  );
+  await t.step(
+    "fdinfo names another inode than the fd leads to: changed, by the marker",
+    () =>
+      withLiveFile((dir, path, _device, inode) => {
+        const fdinfo = `pos:\t0\nflags:\t0100000\nmnt_id:\t27\nino:\t${inode + 1}\n`;
+        const judge = createIdentityJudge(judgeTree(dir, path, fdinfo), { syscalls: null });
+        assertEquals(judge.openFile(11, { path, printed: `${path} (deleted)` }, "3"), {
+          stale: true,
+          unverified: "it changed while it was read",
+        });
+        judge.close();
+      }),
+  );
+  await t.step("fdinfo with the same inode, or none (kernels before 5.14): no finding", () => {
+    for (const ino of ["same", "none"]) {
+      withLiveFile((dir, path, _device, inode) => {
+        const fdinfo = `pos:\t0\nflags:\t0100000\nmnt_id:\t27\n${
+          ino === "same" ? `ino:\t${inode}\n` : ""
+        }`;
+        const judge = createIdentityJudge(judgeTree(dir, path, fdinfo), { syscalls: null });
+        assertEquals(judge.openFile(11, { path, printed: `${path} (deleted)` }, "3"), {
+          stale: false,
+        }, ino);
+        judge.close();
+      });
+    }
+  });
+});
+
+Deno.test("createIdentityJudge() leaves a mapping of inode 0 to the marker, saying so", () =>
+  withLiveFile((dir, path, device) => {
+    // Inode 0 names no file: even a live file reached through the link may not clear it.
+    const judge = createIdentityJudge(judgeTree(dir, path, ""), { syscalls: null });
+    const file = { path, printed: `${path} (deleted)`, device, inode: "0" };
+    assertEquals(judge.mapping(11, file, "1-2"), { stale: true, unverified: "it has no inode" });
+    judge.close();
+  }));

@@ -50,6 +50,28 @@ Deno.test("scanLibs() reports a process that cleared its argv by its comm, as ps
   }
 });
 
+Deno.test("scanLibs() counts a process whose comm cannot be read as unreadable, never names it", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    for (const pid of [7, 8]) {
+      Deno.mkdirSync(`${dir}/${pid}`);
+      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, "");
+      Deno.writeTextFileSync(`${dir}/${pid}/maps`, "1-2 r-xp 0 fd:01 5 /lib/gone.so (deleted)\n");
+    }
+    Deno.writeTextFileSync(`${dir}/7/comm`, "hidden\n");
+    // 8's comm is there but cannot be read (a directory: EISDIR), unlike a comm that is gone.
+    Deno.mkdirSync(`${dir}/8/comm`);
+    const result = await scanLibs({ proc: dir });
+    assertEquals(result.processes.map((p) => [p.pid, p.cmdline]), [[7, "[hidden]"]]);
+    assertEquals(result.unreadable, 1);
+    // Gone instead: not counted.
+    Deno.removeSync(`${dir}/8/comm`);
+    assertEquals((await scanLibs({ proc: dir })).unreadable, 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "scanLibs() with kinds: false reads no exe link and calls every mapped file a library",
   permissions: READ_FIXTURE,
