@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "../lib/scripts.ts";
-import { findTool, readUntil, runCli, waitFor } from "./_helpers.ts";
+import { findTool, readUntil, runCli, runTag, waitFor } from "./_helpers.ts";
 
 Deno.test("scriptArgument() finds the script past the interpreter's options, never guessing", () => {
   const cases: [Parameters<typeof scriptArgument>, ReturnType<typeof scriptArgument>][] = [
@@ -70,7 +70,8 @@ Deno.test({
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_scripts_" });
     // Python sleeps; Perl too; one script path has a space and a byte that is not UTF-8. Each
-    // script first leaves ran/PID: its interpreter read and compiled it whole.
+    // script first leaves ran/PID: its interpreter read and compiled it whole. Each command line
+    // ends in an argument of this run's own: no process of a second suite joins its group.
     const script = `
       cd "$1"
       mkdir ran
@@ -83,19 +84,19 @@ Deno.test({
       cp replaced.py "$(printf 'raw\\377')/x.py"
       printf 'open(my $f, ">", "ran/$$") or die; close $f;\\nsleep 1 while 1;\\n' > edited.pl
       cp edited.pl replaced.pl
-      /usr/bin/python3 replaced.py & echo $!
-      /usr/bin/python3 same.py & echo $!
-      /usr/bin/python3 -c 'import time; time.sleep(100)' & echo $!
-      /usr/bin/perl edited.pl & echo $!
-      /usr/bin/python3 "space dir/x.py" & echo $!
-      /usr/bin/python3 "$(printf 'raw\\377')/x.py" & echo $!
-      /usr/bin/python3 gone.py & echo $!
-      /usr/bin/python3 edited.py & echo $!
-      /usr/bin/perl replaced.pl & echo $!
+      /usr/bin/python3 replaced.py "$2" & echo $!
+      /usr/bin/python3 same.py "$2" & echo $!
+      /usr/bin/python3 -c 'import time; time.sleep(100)' "$2" & echo $!
+      /usr/bin/perl edited.pl "$2" & echo $!
+      /usr/bin/python3 "space dir/x.py" "$2" & echo $!
+      /usr/bin/python3 "$(printf 'raw\\377')/x.py" "$2" & echo $!
+      /usr/bin/python3 gone.py "$2" & echo $!
+      /usr/bin/python3 edited.py "$2" & echo $!
+      /usr/bin/perl replaced.pl "$2" & echo $!
       echo ready
       wait`;
     const child = new Deno.Command("/bin/sh", {
-      args: ["-c", script, "sh", dir],
+      args: ["-c", script, "sh", dir, `lib_users_test_${runTag()}`],
       stdout: "piped",
       stdin: "null",
     }).spawn();
