@@ -34,16 +34,27 @@ export interface CliRun {
 
 /**
  * Runs `deno run <permissions> main.ts <args>` and collects its output; from
- * the repository (a run from source) unless `cwd` says otherwise.
+ * the repository (a run from source) unless `cwd` says otherwise; through
+ * `via` (a command that execs it, e.g. `nsenter … --`) when given.
  */
 export async function runCli(
   permissions: readonly string[],
   args: readonly string[],
   env: Record<string, string> = {},
   cwd: string = ROOT,
+  via: readonly string[] = [],
 ): Promise<CliRun> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...permissions, `${ROOT}/main.ts`, ...args],
+  const command = [
+    ...via,
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    ...permissions,
+    `${ROOT}/main.ts`,
+    ...args,
+  ];
+  const output = await new Deno.Command(command[0]!, {
+    args: command.slice(1),
     cwd,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",

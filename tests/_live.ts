@@ -270,3 +270,50 @@ export async function sh(script: string, ...args: string[]): Promise<void> {
   }).output();
   if (!done.success) throw new Error(`Shell step failed: ${new TextDecoder().decode(done.stderr)}`);
 }
+
+/**
+ * A private mount namespace for a test's mounts (loop devices, overlays): held
+ * by a shell that ends when its standard input closes, at `stop()` or when
+ * the test runner dies. The mounts end with the namespace's last process, so
+ * a killed run leaves none behind on the host.
+ */
+export interface PrivateMounts {
+  /** The command prefix that runs a program inside (`nsenter … --`); it execs, keeping the PID. */
+  readonly enter: readonly string[];
+  /** Runs a shell script inside, as {@linkcode sh}. */
+  sh(script: string, ...args: string[]): Promise<void>;
+  /** Ends the holder (processes started inside must have ended first). */
+  stop(): Promise<void>;
+}
+
+/** Starts a {@linkcode PrivateMounts}. */
+export async function privateMounts(): Promise<PrivateMounts> {
+  const holder = new Deno.Command("unshare", {
+    args: ["-m", "--propagation", "private", "/bin/sh", "-c", "echo ready; read x"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    await readLine(holder.stdout);
+  } catch (error) {
+    await kill(holder);
+    throw error;
+  }
+  const enter = ["nsenter", "-t", String(holder.pid), "-m", "--"];
+  return {
+    enter,
+    sh: (script, ...args) => inside(enter, script, args),
+    stop: () => kill(holder),
+  };
+}
+
+/** Runs a script with `enter` in front; throws with its stderr when it fails. */
+async function inside(enter: readonly string[], script: string, args: string[]): Promise<void> {
+  const done = await new Deno.Command(enter[0]!, {
+    args: [...enter.slice(1), "/bin/sh", "-c", `set -eu\n${script}`, "sh", ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!done.success) throw new Error(`Shell step failed: ${new TextDecoder().decode(done.stderr)}`);
+}

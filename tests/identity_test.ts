@@ -7,7 +7,15 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { findTool, runCli, runTag, waitFor } from "./_helpers.ts";
-import { buildMapper, type Mapper, realLibrary, sh, spawnMapper, withMapper } from "./_live.ts";
+import {
+  buildMapper,
+  type Mapper,
+  privateMounts,
+  realLibrary,
+  sh,
+  spawnMapper,
+  withMapper,
+} from "./_live.ts";
 import { type JsonFile, type JsonGroup, parseMachine } from "../mod.ts";
 import { createIdentityJudge } from "../lib/identity.ts";
 import { MapsReader } from "../lib/maps_reader.ts";
@@ -38,12 +46,16 @@ function rowOf(stdout: string, pid: number): string | undefined {
   return rows[0];
 }
 
-/** The files the machine output lists for `pid`, or undefined when it is not there. */
+/**
+ * The files the machine output lists for `pid`, or undefined when it is not
+ * there; the scan run through `via` (into a mount namespace) when given.
+ */
 async function filesOf(
   pid: number,
   args: string[] = [],
+  via: readonly string[] = [],
 ): Promise<readonly string[] | undefined> {
-  const run = await runCli(["-A"], ["-m", ...args]);
+  const run = await runCli(["-A"], ["-m", ...args], {}, undefined, via);
   assertEquals(run.code, 0, run.stderr);
   const row = rowOf(run.stdout, pid);
   return row === undefined ? undefined : parseMachine(row)[0]!.files;
@@ -57,9 +69,13 @@ function groupOf(stdout: string, pid: number): JsonGroup | undefined {
   return group;
 }
 
-/** The JSON files of the group holding `pid`. */
-async function jsonFilesOf(pid: number, args: string[] = []): Promise<JsonFile[] | undefined> {
-  const run = await runCli(["-A"], ["--json", ...args]);
+/** The JSON files of the group holding `pid` (the scan run through `via` when given). */
+async function jsonFilesOf(
+  pid: number,
+  args: string[] = [],
+  via: readonly string[] = [],
+): Promise<JsonFile[] | undefined> {
+  const run = await runCli(["-A"], ["--json", ...args], {}, undefined, via);
   assertEquals(run.code, 0, run.stderr);
   return groupOf(run.stdout, pid)?.files;
 }
@@ -401,24 +417,28 @@ Deno.test({
       Deno.copyFileSync(`${dir}/lib.so`, `${dir}/lower/lib.so`);
       Deno.copyFileSync(`${dir}/lib.so`, `${dir}/lower/fake.so (deleted)`);
       const options = `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`;
-      await sh('mount -t overlay overlay -o "$1" "$2"', options, `${dir}/merged`);
-      const merged = `${dir}/merged`;
-      const mapper = await spawnMapper([
-        MAPPER!,
-        `${merged}/lib.so`,
-        `${merged}/fake.so (deleted)`,
-      ]);
+      // The overlay, the process and the scan share a mount namespace of the test's own.
+      const ns = await privateMounts();
       try {
-        // As a package manager inside a container replaces it: a new file renamed over the old.
-        await sh(REPLACE, `${merged}/lib.so`);
-        const json = await jsonFilesOf(mapper.pid);
-        assertEquals(json?.map((f) => f.path), [`${merged}/lib.so`], JSON.stringify(json));
-        assertEquals(await filesOf(mapper.pid), [`${merged}/lib.so`]);
-        const files = await jsonFilesOf(mapper.pid);
-        assertEquals(files?.map((f) => f.path), [`${merged}/lib.so`]);
+        await ns.sh('mount -t overlay overlay -o "$1" "$2"', options, `${dir}/merged`);
+        const merged = `${dir}/merged`;
+        const mapper = await spawnMapper([
+          ...ns.enter,
+          MAPPER!,
+          `${merged}/lib.so`,
+          `${merged}/fake.so (deleted)`,
+        ]);
+        try {
+          // As a package manager inside a container replaces it: a new file renamed over the old.
+          await ns.sh(REPLACE, `${merged}/lib.so`);
+          const json = await jsonFilesOf(mapper.pid, [], ns.enter);
+          assertEquals(json?.map((f) => f.path), [`${merged}/lib.so`], JSON.stringify(json));
+          assertEquals(await filesOf(mapper.pid, [], ns.enter), [`${merged}/lib.so`]);
+        } finally {
+          await mapper.stop();
+        }
       } finally {
-        await mapper.stop();
-        await sh('umount -l "$1" 2>/dev/null || true', merged);
+        await ns.stop();
       }
     });
   },
@@ -552,26 +572,26 @@ Deno.test({
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_btrfs_" });
     const [top, sub] = [`${dir}/top`, `${dir}/sub`];
+    // The file system, the process and the scan share a mount namespace of the test's own.
+    const ns = await privateMounts();
     try {
-      await sh(
+      // Inode numbers start again in every subvolume: a.so, sv/b.so and snap/b.so share one.
+      await ns.sh(
         `truncate -s 200M "$1/fs.img"; "$4" -q -f "$1/fs.img" >/dev/null
         mkdir "$2" "$3"; mount -o loop "$1/fs.img" "$2"
         btrfs subvolume create "$2/sv" >/dev/null
-        mount -o loop,subvol=sv "$1/fs.img" "$3"`,
+        mount -o loop,subvol=sv "$1/fs.img" "$3"
+        for name in a.so sv/b.so sv/e.so f.so "d.so (deleted)"; do cp "$5" "$2/$name"; done
+        cp "$5" "$3/c.so"
+        btrfs subvolume snapshot "$2/sv" "$2/snap" >/dev/null
+        ln "$2/f.so" "$2/f.keep"`,
         dir,
         top,
         sub,
         // Found by full path: sbin is not on every PATH.
         findTool("mkfs.btrfs")!,
+        realLibrary(),
       );
-      const lib = realLibrary();
-      // Inode numbers start again in every subvolume: a.so, sv/b.so and snap/b.so share one.
-      for (const name of ["a.so", "sv/b.so", "sv/e.so", "f.so", "d.so (deleted)"]) {
-        Deno.copyFileSync(lib, `${top}/${name}`);
-      }
-      Deno.copyFileSync(lib, `${sub}/c.so`);
-      await sh('btrfs subvolume snapshot "$1/sv" "$1/snap" >/dev/null', top);
-      Deno.linkSync(`${top}/f.so`, `${top}/f.keep`);
       const mapped = [
         `${top}/a.so`,
         `${top}/sv/b.so`,
@@ -581,23 +601,23 @@ Deno.test({
         `${top}/sv/e.so`,
         `${top}/f.so`,
       ];
-      await withMapper([MAPPER!, ...mapped], async (mapper) => {
+      await withMapper([...ns.enter, MAPPER!, ...mapped], async (mapper) => {
         for (const path of [`${top}/a.so`, `${top}/sv/b.so`, `${sub}/c.so`, `${top}/f.so`]) {
-          await sh(REPLACE, path);
+          await ns.sh(REPLACE, path);
         }
         // A link put back at the path: the marker stays, the name leads to the object again.
-        await sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', `${top}/sv/e.so`);
+        await ns.sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', `${top}/sv/e.so`);
         const stale = [`${sub}/c.so`, `${top}/a.so`, `${top}/f.so`, `${top}/sv/b.so`];
-        assertEquals(await filesOf(mapper.pid), stale);
-        assertEquals(await filesOf(mapper.pid, ["--fds"]), stale);
+        assertEquals(await filesOf(mapper.pid, [], ns.enter), stale);
+        assertEquals(await filesOf(mapper.pid, ["--fds"], ns.enter), stale);
         assertEquals(
-          await jsonFilesOf(mapper.pid),
+          await jsonFilesOf(mapper.pid, [], ns.enter),
           stale.map((path) => ({ path, kind: "library", verified: true })),
         );
       });
     } finally {
-      // Never failing (a failure here would hide the test's own), and lazily: nothing stays.
-      await sh('umount -l "$1" 2>/dev/null || true; umount -l "$2" 2>/dev/null || true', sub, top);
+      // The mounts end with the namespace.
+      await ns.stop();
       Deno.removeSync(dir, { recursive: true });
     }
   },
@@ -618,31 +638,32 @@ Deno.test({
       for (const name of ["lib.so", "kept.so", "fake.so (deleted)"]) {
         Deno.copyFileSync(`${dir}/lib.so`, `${dir}/src/${name}`);
       }
-      await sh(
-        `mksquashfs "$1/src" "$1/lower.img" -quiet -noappend >/dev/null
-        mount -t squashfs -o loop,ro "$1/lower.img" "$1/lower"
-        mount -t tmpfs tmpfs "$1/up" && mkdir "$1/up/u" "$1/up/w"
-        mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/up/u,workdir=$1/up/w" "$1/merged"`,
-        dir,
-      );
+      // The layers, the process and the scan share a mount namespace of the test's own.
+      const ns = await privateMounts();
       try {
-        // A file made through the overlay lives in the upper layer.
-        Deno.copyFileSync(`${dir}/lib.so`, `${merged}/new.so`);
+        await ns.sh(
+          `mksquashfs "$1/src" "$1/lower.img" -quiet -noappend >/dev/null
+          mount -t squashfs -o loop,ro "$1/lower.img" "$1/lower"
+          mount -t tmpfs tmpfs "$1/up" && mkdir "$1/up/u" "$1/up/w"
+          mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/up/u,workdir=$1/up/w" "$1/merged"
+          cp "$1/lib.so" "$1/merged/new.so"`,
+          dir,
+        );
+        // new.so, made through the overlay, lives in the upper layer.
         const names = ["lib.so", "kept.so", "fake.so (deleted)", "new.so"];
-        await withMapper([MAPPER!, ...names.map((name) => `${merged}/${name}`)], async (mapper) => {
-          await sh(REPLACE, `${merged}/lib.so`);
-          await sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', `${merged}/new.so`);
-          assertEquals(await filesOf(mapper.pid), [`${merged}/lib.so`]);
-          assertEquals(await filesOf(mapper.pid, ["--fds"]), [`${merged}/lib.so`]);
-          assertEquals(await jsonFilesOf(mapper.pid), [
+        const mapped = names.map((name) => `${merged}/${name}`);
+        await withMapper([...ns.enter, MAPPER!, ...mapped], async (mapper) => {
+          await ns.sh(REPLACE, `${merged}/lib.so`);
+          await ns.sh('ln "$1" "$1.keep" && rm "$1" && ln "$1.keep" "$1"', `${merged}/new.so`);
+          assertEquals(await filesOf(mapper.pid, [], ns.enter), [`${merged}/lib.so`]);
+          assertEquals(await filesOf(mapper.pid, ["--fds"], ns.enter), [`${merged}/lib.so`]);
+          assertEquals(await jsonFilesOf(mapper.pid, [], ns.enter), [
             { path: `${merged}/lib.so`, kind: "library", verified: true },
           ]);
         });
       } finally {
-        await sh(
-          'for m in merged up lower; do umount -l "$1/$m" 2>/dev/null || true; done',
-          dir,
-        );
+        // The mounts end with the namespace.
+        await ns.stop();
       }
     });
   },
