@@ -70,9 +70,12 @@ async function withHangingFuse(
     mnt,
     realLibrary(),
     `${dir}/trigger`,
+    // Dies with the test's pipe: a killed run leaves no daemon.
+    "--until-eof",
   ];
   const daemon = new Deno.Command(command[0]!, {
     args: command.slice(1),
+    stdin: "piped",
     stdout: "null",
     stderr: "inherit",
   }).spawn();
@@ -87,6 +90,7 @@ async function withHangingFuse(
   } finally {
     kill();
     await daemon.status;
+    await daemon.stdin.close().catch(() => {});
     const umount = 'fusermount -u -z "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true';
     await sh(enter.length > 0 ? `${enter.join(" ")} sh -c '${umount}' sh "$1"` : umount, mnt);
     await sh('umount -l "$1"/* 2>/dev/null || true', dir);

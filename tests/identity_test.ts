@@ -311,13 +311,20 @@ Deno.test({
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_fuse_" });
     const mountpoint = `${dir}/mnt`;
     Deno.mkdirSync(mountpoint);
-    const daemon = new Deno.Command(FUSE_PYTHON, {
+    // The mount, the process and the scans share a mount namespace of the test's own; the
+    // daemon ends with the test's pipe, so a killed run leaves neither daemon nor mount.
+    const ns = await privateMounts();
+    const daemon = new Deno.Command(ns.enter[0]!, {
       args: [
+        ...ns.enter.slice(1),
+        FUSE_PYTHON,
         new URL("./helpers/hangfs.py", import.meta.url).pathname,
         mountpoint,
         realLibrary(),
         `${dir}/trigger`,
+        "--until-eof",
       ],
+      stdin: "piped",
       stdout: "null",
       stderr: "inherit",
     }).spawn();
@@ -329,10 +336,17 @@ Deno.test({
       } catch { /* already gone */ }
     };
     try {
-      await waitFor(() => exists(`${mountpoint}/lib.so`), "the FUSE mount");
-      mapper = await spawnMapper([MAPPER!, `${mountpoint}/lib.so`, `${mountpoint}/held.log`]);
-      Deno.removeSync(`${mountpoint}/lib.so`);
-      Deno.removeSync(`${mountpoint}/held.log`);
+      await waitFor(
+        () => ns.sh('test -e "$1"', `${mountpoint}/lib.so`).then(() => true, () => false),
+        "the FUSE mount",
+      );
+      mapper = await spawnMapper([
+        ...ns.enter,
+        MAPPER!,
+        `${mountpoint}/lib.so`,
+        `${mountpoint}/held.log`,
+      ]);
+      await ns.sh('rm "$1/lib.so" "$1/held.log"', mountpoint);
       Deno.writeTextFileSync(`${dir}/trigger`, "");
       const pid = mapper.pid;
       // Both files are mapped and held open.
@@ -365,7 +379,7 @@ Deno.test({
         await t.step(args.join(" "), async () => {
           const timer = setTimeout(endDaemon, 15_000);
           const started = performance.now();
-          const run = await runCli(["-A"], args);
+          const run = await runCli(["-A"], args, {}, undefined, ns.enter);
           clearTimeout(timer);
           const seconds = (performance.now() - started) / 1000;
           assert(seconds < 15, `${args.join(" ")} hung on the FUSE file system (${seconds} s)`);
@@ -375,11 +389,10 @@ Deno.test({
     } finally {
       endDaemon();
       await daemon.status;
+      await daemon.stdin.close().catch(() => {});
       await mapper?.stop();
-      await sh(
-        'fusermount -u -z "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true',
-        mountpoint,
-      );
+      // The mount ends with the namespace.
+      await ns.stop();
       Deno.removeSync(dir, { recursive: true });
     }
   },
@@ -396,15 +409,6 @@ function assertFuseJson(stdout: string, pid: number, paths: string[]): void {
   for (const file of files) {
     assertEquals(file.verified, false);
     assert(file.unverified_reason?.includes("fuse"), file.unverified_reason);
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
