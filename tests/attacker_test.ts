@@ -9,7 +9,16 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { findTool, runCli, waitFor } from "./_helpers.ts";
-import { buildExchanger, buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "./_live.ts";
+import {
+  buildExchanger,
+  buildMapper,
+  type Mapper,
+  type PrivateMounts,
+  privateMounts,
+  realLibrary,
+  sh,
+  spawnMapper,
+} from "./_live.ts";
 
 const MAPPER = await buildMapper();
 const EXCHANGER = await buildExchanger();
@@ -45,6 +54,8 @@ if (MISSING !== undefined) console.warn(`attacker_test: ignored: ${MISSING}`);
 interface HangingFuse {
   readonly dir: string;
   readonly mnt: string;
+  /** The prefix that runs a program in the mount's namespace (`nsenter … --`). */
+  readonly enter: readonly string[];
   /** From now on every lookup and stat on the mount blocks, until `kill`. */
   hang(): void;
   /** Ends the daemon: whatever waits on it returns. */
@@ -52,14 +63,17 @@ interface HangingFuse {
 }
 
 /**
- * Runs `body` with a FUSE mount whose daemon stops answering on `hang()`;
- * `enter` runs the daemon in another mount namespace (`nsenter …`).
+ * Runs `body` with a FUSE mount whose daemon stops answering on `hang()`, in
+ * the mount namespace `enter` leads into (`nsenter …`); by default one of its
+ * own, which ends with it: a killed run leaves no mount on the host.
  */
 async function withHangingFuse(
   body: (fuse: HangingFuse) => Promise<void>,
-  enter: string[] = [],
+  given: string[] = [],
   dir = Deno.makeTempDirSync({ prefix: "lib_users_attack_" }),
 ): Promise<void> {
+  const ns: PrivateMounts | null = given.length > 0 ? null : await privateMounts();
+  const enter = ns === null ? given : [...ns.enter];
   Deno.chmodSync(dir, 0o755);
   const mnt = `${dir}/mnt`;
   Deno.mkdirSync(mnt, { recursive: true });
@@ -86,7 +100,13 @@ async function withHangingFuse(
   };
   try {
     await waitFor(() => fuseUp(mnt, enter), `the FUSE mount at ${mnt}`);
-    await body({ dir, mnt, hang: () => Deno.writeTextFileSync(`${dir}/trigger`, ""), kill });
+    await body({
+      dir,
+      mnt,
+      enter,
+      hang: () => Deno.writeTextFileSync(`${dir}/trigger`, ""),
+      kill,
+    });
   } finally {
     kill();
     await daemon.status;
@@ -94,6 +114,7 @@ async function withHangingFuse(
     const umount = 'fusermount -u -z "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true';
     await sh(enter.length > 0 ? `${enter.join(" ")} sh -c '${umount}' sh "$1"` : umount, mnt);
     await sh('umount -l "$1"/* 2>/dev/null || true', dir);
+    await ns?.stop();
     Deno.removeSync(dir, { recursive: true });
   }
 }
@@ -171,6 +192,7 @@ Deno.test({
       Deno.copyFileSync(realLibrary(), `${fuse.dir}/lib.so`);
       // It keeps swapping one mapping between a replaced library and the FUSE file.
       const mapper = await spawnMapper([
+        ...fuse.enter,
         MAPPER!,
         "-u",
         "65534",
@@ -182,7 +204,11 @@ Deno.test({
         Deno.removeSync(`${fuse.dir}/lib.so`);
         fuse.hang();
         for (let scan = 0; scan < 20; scan++) {
-          const run = await within(15, fuse.kill, () => runCli(["-A"], ["-m"]));
+          const run = await within(
+            15,
+            fuse.kill,
+            () => runCli(["-A"], ["-m"], {}, undefined, fuse.enter),
+          );
           assertEquals(run.code, 0, run.stderr);
         }
       } finally {
@@ -206,32 +232,45 @@ Deno.test({
       Deno.linkSync(`${deep}/lib.so`, `${fuse.dir}/keep.so`);
       Deno.symlinkSync("../mnt", `${home}/swlink`);
       await sh('chown -R -h 65534 "$1"', home);
-      const mapper: Mapper = await spawnMapper([MAPPER!, "-u", "65534", `${deep}/lib.so`]);
+      const mapper: Mapper = await spawnMapper([
+        ...fuse.enter,
+        MAPPER!,
+        "-u",
+        "65534",
+        `${deep}/lib.so`,
+      ]);
       let racer: Deno.ChildProcess | undefined;
       try {
         Deno.removeSync(`${deep}/lib.so`);
         fuse.hang();
         // As the attacker: swap the directory and the link for ever.
+        // It ends with its standard input: a killed run leaves no racer.
         racer = new Deno.Command("setpriv", {
           args: [
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
+            "/bin/sh",
+            "-c",
+            '"$0" "$1" "$2" & read x; kill $!',
             EXCHANGER!,
             `${home}/sw`,
             `${home}/swlink`,
           ],
+          stdin: "piped",
         }).spawn();
         for (let scan = 0; scan < 20; scan++) {
-          const run = await within(15, fuse.kill, () => runCli(["-A"], ["-m"]));
+          const run = await within(
+            15,
+            fuse.kill,
+            () => runCli(["-A"], ["-m"], {}, undefined, fuse.enter),
+          );
           assertEquals(run.code, 0, run.stderr);
           const row = run.stdout.split("\n").find((line) => line.startsWith(`${mapper.pid};`));
           assert(row?.includes(`${deep}/lib.so`), run.stdout);
         }
       } finally {
-        try {
-          racer?.kill("SIGKILL");
-        } catch { /* gone */ }
+        await racer?.stdin.close().catch(() => {});
         await racer?.status;
         await mapper.stop();
       }
@@ -250,6 +289,7 @@ Deno.test({
       Deno.linkSync(`${trap}/lib.so`, `${fuse.dir}/keep.so`);
       // The process in a mount namespace of its own, as a user's `unshare -Urm` gives.
       const mapper = await spawnMapper([
+        ...fuse.enter,
         "unshare",
         "-m",
         "--propagation",
@@ -288,9 +328,10 @@ Deno.test({
   ignore: MISSING !== undefined,
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_attack_" });
-    // A mount namespace of its own, held by a sleeping process.
+    // A mount namespace of its own, held by a shell that ends with its standard input.
     const holder = new Deno.Command("unshare", {
-      args: ["-m", "--propagation", "private", "sleep", "86400"],
+      args: ["-m", "--propagation", "private", "/bin/sh", "-c", "read x"],
+      stdin: "piped",
     }).spawn();
     const enter = ["nsenter", "-t", String(holder.pid), "-m"];
     const idOf = (point: string) =>
@@ -348,6 +389,7 @@ Deno.test({
     } finally {
       holder.kill("SIGKILL");
       await holder.status;
+      await holder.stdin.close().catch(() => {});
       Deno.removeSync(dir, { recursive: true });
     }
   },
