@@ -7,6 +7,7 @@
  */
 
 import { encodeName } from "../lib/names.ts";
+import { waitFor } from "./_helpers.ts";
 
 /** What a stale process is made of. Names are file names inside its own temp dir. */
 export interface StaleSpec {
@@ -168,17 +169,15 @@ async function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
 }
 
 /** Waits until `count` distinct files of `dir` are mapped (ld.so maps preloads after exec). */
-async function waitForMappings(pid: number, count: number, dir: string): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt++) {
+function waitForMappings(pid: number, count: number, dir: string): Promise<void> {
+  return waitFor(async () => {
     const maps = await Deno.readFile(`/proc/${pid}/maps`).catch(() => new Uint8Array());
     const text = new TextDecoder().decode(maps);
     const names = new Set(
       text.split("\n").filter((l) => l.includes(dir)).map((l) => l.slice(l.indexOf(dir))),
     );
-    if (names.size >= count) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`Process ${pid} did not map ${count} files of ${dir}`);
+    return names.size >= count;
+  }, `process ${pid} to map ${count} files of ${dir}`);
 }
 
 const helperBuilds = new Map<string, Promise<string | null>>();

@@ -158,12 +158,13 @@ Deno.test("CLI on the live kernel stays exact while processes start and exit", a
     files: ["race.log"],
   });
   const dir = Deno.makeTempDirSync();
-  // Each churner holds a deleted file, so its short-lived children are candidates too.
+  // Each churner holds a deleted file, so its short-lived children are candidates too; it ends
+  // when the test runner does (a killed run leaves none).
   const churners = [1, 2].map((n) =>
     new Deno.Command("/bin/sh", {
       args: [
         "-c",
-        'echo x >"$1"; exec 3<"$1"; rm "$1"; while :; do /bin/true; done',
+        'echo x >"$1"; exec 3<"$1"; rm "$1"; while kill -0 "$PPID" 2>/dev/null; do /bin/true; done',
         "churn",
         `${dir}/held${n}`,
       ],

@@ -84,27 +84,31 @@ Deno.test({
       cp replaced.py "$(printf 'raw\\377')/x.py"
       printf 'open(my $f, ">", "ran/$$") or die; close $f;\\nsleep 1 while 1;\\n' > edited.pl
       cp edited.pl replaced.pl
-      /usr/bin/python3 replaced.py "$2" & echo $!
-      /usr/bin/python3 same.py "$2" & echo $!
-      /usr/bin/python3 -c 'import time; time.sleep(100)' "$2" & echo $!
-      /usr/bin/perl edited.pl "$2" & echo $!
-      /usr/bin/python3 "space dir/x.py" "$2" & echo $!
-      /usr/bin/python3 "$(printf 'raw\\377')/x.py" "$2" & echo $!
-      /usr/bin/python3 gone.py "$2" & echo $!
-      /usr/bin/python3 edited.py "$2" & echo $!
-      /usr/bin/perl replaced.pl "$2" & echo $!
+      /usr/bin/python3 replaced.py "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 same.py "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 -c 'import time; time.sleep(100)' "$2" & p="$p $!"; echo $!
+      /usr/bin/perl edited.pl "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 "space dir/x.py" "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 "$(printf 'raw\\377')/x.py" "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 gone.py "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 edited.py "$2" & p="$p $!"; echo $!
+      /usr/bin/perl replaced.pl "$2" & p="$p $!"; echo $!
       echo ready
+      # They end with this shell's standard input: when the test ends, or its runner is killed.
+      read x || true
+      kill $p 2>/dev/null
       wait`;
     const child = new Deno.Command("/bin/sh", {
       args: ["-c", script, "sh", dir, `lib_users_test_${runTag()}`],
       stdout: "piped",
-      stdin: "null",
+      stdin: "piped",
     }).spawn();
     let pids: number[] = [];
     try {
       const text = await readUntil(child.stdout, "ready\n", "the shell starting the interpreters");
       pids = text.trim().split("\n").slice(0, 9).map(Number);
     } catch (error) {
+      await child.stdin.close().catch(() => {});
       await child.status;
       throw error;
     }
@@ -178,6 +182,7 @@ Deno.test({
           Deno.kill(pid!, "SIGKILL");
         } catch { /* gone */ }
       }
+      await child.stdin.close().catch(() => {});
       await child.stdout.cancel().catch(() => {});
       await child.status;
       await new Deno.Command("rm", { args: ["-rf", dir] }).output();
