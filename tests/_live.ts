@@ -7,7 +7,7 @@
  */
 
 import { encodeName } from "../lib/names.ts";
-import { waitFor } from "./_helpers.ts";
+import { readLineOf, waitFor } from "./_helpers.ts";
 
 /** What a stale process is made of. Names are file names inside its own temp dir. */
 export interface StaleSpec {
@@ -153,19 +153,12 @@ async function kill(child: Deno.ChildProcess): Promise<void> {
   await child.stdin.close().catch(() => {});
 }
 
-async function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.getReader();
-  let text = "";
-  try {
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`The stale process ended before it was ready: "${text}"`);
-      text += new TextDecoder().decode(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return text;
+/**
+ * The child's "ready" line: an early exit fails, and so does a child that
+ * never gets there (a minute: some map 60,000 files first, on a busy machine).
+ */
+function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  return readLineOf(stream, "the process's ready line", 60_000);
 }
 
 /** Waits until `count` distinct files of `dir` are mapped (ld.so maps preloads after exec). */
