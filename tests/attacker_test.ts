@@ -125,6 +125,17 @@ async function fuseUp(mnt: string, enter: string[]): Promise<boolean> {
   return (await new Deno.Command(test[0]!, { args: test.slice(1) }).output()).success;
 }
 
+/**
+ * The seconds a scan may take before it counts as hung: 15, plus three times
+ * what a whole scan (run through `enter`) takes on this host before any hang,
+ * since every scan reads every process, however busy the machine is.
+ */
+async function scanBound(enter: readonly string[]): Promise<number> {
+  const started = performance.now();
+  await runCli(["-A"], ["-m"], {}, undefined, enter);
+  return 15 + 3 * (performance.now() - started) / 1000;
+}
+
 /** Runs `work`; if it is not done within `seconds`, `rescue` ends the hang, and the test fails. */
 async function within<T>(seconds: number, rescue: () => void, work: () => Promise<T>): Promise<T> {
   const started = performance.now();
@@ -202,10 +213,11 @@ Deno.test({
       ]);
       try {
         Deno.removeSync(`${fuse.dir}/lib.so`);
+        const bound = await scanBound(fuse.enter);
         fuse.hang();
         for (let scan = 0; scan < 20; scan++) {
           const run = await within(
-            15,
+            bound,
             fuse.kill,
             () => runCli(["-A"], ["-m"], {}, undefined, fuse.enter),
           );
@@ -242,6 +254,7 @@ Deno.test({
       let racer: Deno.ChildProcess | undefined;
       try {
         Deno.removeSync(`${deep}/lib.so`);
+        const bound = await scanBound(fuse.enter);
         fuse.hang();
         // As the attacker: swap the directory and the link for ever.
         // It ends with its standard input: a killed run leaves no racer.
@@ -261,7 +274,7 @@ Deno.test({
         }).spawn();
         for (let scan = 0; scan < 20; scan++) {
           const run = await within(
-            15,
+            bound,
             fuse.kill,
             () => runCli(["-A"], ["-m"], {}, undefined, fuse.enter),
           );
