@@ -184,6 +184,8 @@ function buildHelper(name: string): Promise<string | null> {
   if (build === undefined) {
     build = (async () => {
       const dir = Deno.makeTempDirSync({ prefix: `lib_users_${name}_` });
+      // Others may run the helper (the exchanger runs as nobody); only root may write here.
+      Deno.chmodSync(dir, 0o755);
       globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
       const out = `${dir}/${name}`;
       const source = new URL(`./helpers/${name}.c`, import.meta.url).pathname;

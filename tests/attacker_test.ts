@@ -272,6 +272,15 @@ Deno.test({
           ],
           stdin: "piped",
         }).spawn();
+        // It runs: the directory is a link at some moment (a racer that could not start would
+        // leave the scans below nothing to race).
+        await waitFor(() => {
+          try {
+            return Deno.lstatSync(`${home}/sw`).isSymlink;
+          } catch {
+            return false; // between the two names of an exchange
+          }
+        }, "the racer's first exchange");
         for (let scan = 0; scan < 20; scan++) {
           const run = await within(
             bound,
