@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/as
 import { readLineOf, runCli, runPlanLines, runTag } from "./_helpers.ts";
 import { buildMapper, realLibrary, spawnStale, type StaleProcess } from "./_live.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
+import { OUT_OF_STEPS } from "../lib/path_walk.ts";
 import {
   classifyCgroup,
   decodeName,
@@ -17,6 +18,7 @@ import {
   formatHuman,
   type Group,
   groupByArgv,
+  type JsonFile,
   type JsonGroup,
   parseCgroupFile,
   parseMachine,
@@ -58,7 +60,14 @@ Deno.test("CLI on the live kernel reports a deleted library, executable and open
     }
     await t.step("-A --json", async () => {
       for (const mode of ["libs", "fds"]) {
-        const run = await runCli(["-A"], mode === "fds" ? ["--json", "--fds"] : ["--json"]);
+        let run = await runCli(["-A"], mode === "fds" ? ["--json", "--fds"] : ["--json"]);
+        // Scanned again (up to five times) while this process's share of the scan ran out before
+        // its files were judged (wall-clock time, on a loaded host): the rule never spoke.
+        for (let again = 0; again < 4 && run.stdout.includes(OUT_OF_STEPS); again++) {
+          const mine = JSON.parse(run.stdout).groups.find((g: JsonGroup) => g.pids.includes(pid));
+          if (!mine?.files.some((f: JsonFile) => f.unverified_reason === OUT_OF_STEPS)) break;
+          run = await runCli(["-A"], mode === "fds" ? ["--json", "--fds"] : ["--json"]);
+        }
         assertEquals(run.code, 0);
         const report = JSON.parse(run.stdout);
         assertEquals(validate(await loadSchema(), report), []);
