@@ -34,16 +34,27 @@ export interface CliRun {
 
 /**
  * Runs `deno run <permissions> main.ts <args>` and collects its output; from
- * the repository (a run from source) unless `cwd` says otherwise.
+ * the repository (a run from source) unless `cwd` says otherwise; through
+ * `via` (a command that execs it, e.g. `nsenter … --`) when given.
  */
 export async function runCli(
   permissions: readonly string[],
   args: readonly string[],
   env: Record<string, string> = {},
   cwd: string = ROOT,
+  via: readonly string[] = [],
 ): Promise<CliRun> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...permissions, `${ROOT}/main.ts`, ...args],
+  const command = [
+    ...via,
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    ...permissions,
+    `${ROOT}/main.ts`,
+    ...args,
+  ];
+  const output = await new Deno.Command(command[0]!, {
+    args: command.slice(1),
     cwd,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
@@ -188,4 +199,140 @@ export function findTool(tool: string): string | undefined {
     } catch { /* not here */ }
   }
   return undefined;
+}
+
+/**
+ * Waits until `ready` holds, polling every 10 ms; throws (failing the test)
+ * once `deadlineMs` passed first. The deadline is generous: the suite must
+ * pass on a loaded machine, and a deadline only ends a wait that went wrong.
+ */
+export async function waitFor(
+  ready: () => boolean | Promise<boolean>,
+  what: string,
+  deadlineMs = 15_000,
+): Promise<void> {
+  const deadline = performance.now() + deadlineMs;
+  while (!(await ready())) {
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out after ${deadlineMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * The next line a child printed on `stream`; throws when the stream ends
+ * first (the child exited early) or `deadlineMs` passes, so an early exit
+ * fails the test instead of hanging it.
+ */
+export function readLineOf(
+  stream: ReadableStream<Uint8Array>,
+  what: string,
+  deadlineMs = 15_000,
+): Promise<string> {
+  return readUntil(stream, "\n", what, deadlineMs);
+}
+
+/** What a child printed on `stream` up to and with `marker`; throws as {@linkcode readLineOf}. */
+export async function readUntil(
+  stream: ReadableStream<Uint8Array>,
+  marker: string,
+  what: string,
+  deadlineMs = 15_000,
+): Promise<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), deadlineMs);
+  });
+  try {
+    while (!text.includes(marker)) {
+      const read = await Promise.race([reader.read(), late]);
+      if (read === "late") throw new Error(`Timed out after ${deadlineMs} ms waiting for ${what}`);
+      if (read.done) {
+        throw new Error(`${what} ended before it printed ${JSON.stringify(marker)}: "${text}"`);
+      }
+      text += decoder.decode(read.value, { stream: true });
+    }
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+  return text;
+}
+
+/**
+ * A short random part for names one run makes (temp paths, units, argv), so
+ * a test that scans the live host can tell what it started from what a
+ * second suite, or anything else on the host, started.
+ */
+export function runTag(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 10);
+}
+
+/** The environment variable that fixes the fuzzers' seed, to replay a failure. */
+export const FUZZ_SEED_VARIABLE = "LIB_USERS_FUZZ_SEED";
+
+/** The fuzzers' seed of this run: from `LIB_USERS_FUZZ_SEED`, else random. */
+export const FUZZ_SEED: number = (() => {
+  const given = Deno.env.get(FUZZ_SEED_VARIABLE);
+  if (given === undefined || given === "") {
+    return crypto.getRandomValues(new Uint32Array(1))[0]!;
+  }
+  const seed = Number(given);
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new TypeError(
+      `${FUZZ_SEED_VARIABLE} must be an integer from 0 to 4294967295: "${given}"`,
+    );
+  }
+  return seed;
+})();
+
+/** A seeded source of random numbers (mulberry32): the same seed, the same sequence. */
+export interface Random {
+  /** A number in [0, 1). */
+  next(): number;
+  /** An integer in [0, n). */
+  below(n: number): number;
+  /** `length` random bytes. */
+  bytes(length: number): Uint8Array;
+}
+
+/** A {@linkcode Random} from a 32-bit seed. */
+export function seededRandom(seed: number): Random {
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const below = (n: number) => Math.floor(next() * n);
+  return {
+    next,
+    below,
+    bytes: (length) => Uint8Array.from({ length }, () => below(256)),
+  };
+}
+
+/**
+ * Runs a fuzzer with a {@linkcode Random} seeded from the run's seed and the
+ * fuzzer's name; a failure says the seed that replays it
+ * (`LIB_USERS_FUZZ_SEED=N deno task test`).
+ */
+export async function fuzz(name: string, body: (random: Random) => void | Promise<void>) {
+  let own = FUZZ_SEED;
+  for (const byte of new TextEncoder().encode(name)) own = Math.imul(own ^ byte, 0x01000193) >>> 0;
+  try {
+    await body(seededRandom(own));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `${message}\n(fuzzer "${name}": replay with ${FUZZ_SEED_VARIABLE}=${FUZZ_SEED})`,
+      { cause: error },
+    );
+  }
 }

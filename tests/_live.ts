@@ -7,6 +7,7 @@
  */
 
 import { encodeName } from "../lib/names.ts";
+import { readLineOf, waitFor } from "./_helpers.ts";
 
 /** What a stale process is made of. Names are file names inside its own temp dir. */
 export interface StaleSpec {
@@ -152,33 +153,24 @@ async function kill(child: Deno.ChildProcess): Promise<void> {
   await child.stdin.close().catch(() => {});
 }
 
-async function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.getReader();
-  let text = "";
-  try {
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`The stale process ended before it was ready: "${text}"`);
-      text += new TextDecoder().decode(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return text;
+/**
+ * The child's "ready" line: an early exit fails, and so does a child that
+ * never gets there (a minute: some map 60,000 files first, on a busy machine).
+ */
+function readLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  return readLineOf(stream, "the process's ready line", 60_000);
 }
 
 /** Waits until `count` distinct files of `dir` are mapped (ld.so maps preloads after exec). */
-async function waitForMappings(pid: number, count: number, dir: string): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt++) {
+function waitForMappings(pid: number, count: number, dir: string): Promise<void> {
+  return waitFor(async () => {
     const maps = await Deno.readFile(`/proc/${pid}/maps`).catch(() => new Uint8Array());
     const text = new TextDecoder().decode(maps);
     const names = new Set(
       text.split("\n").filter((l) => l.includes(dir)).map((l) => l.slice(l.indexOf(dir))),
     );
-    if (names.size >= count) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`Process ${pid} did not map ${count} files of ${dir}`);
+    return names.size >= count;
+  }, `process ${pid} to map ${count} files of ${dir}`);
 }
 
 const helperBuilds = new Map<string, Promise<string | null>>();
@@ -192,6 +184,8 @@ function buildHelper(name: string): Promise<string | null> {
   if (build === undefined) {
     build = (async () => {
       const dir = Deno.makeTempDirSync({ prefix: `lib_users_${name}_` });
+      // Others may run the helper (the exchanger runs as nobody); only root may write here.
+      Deno.chmodSync(dir, 0o755);
       globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
       const out = `${dir}/${name}`;
       const source = new URL(`./helpers/${name}.c`, import.meta.url).pathname;
@@ -265,6 +259,53 @@ export async function withMapper(
 export async function sh(script: string, ...args: string[]): Promise<void> {
   const done = await new Deno.Command("/bin/sh", {
     args: ["-c", `set -eu\n${script}`, "sh", ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!done.success) throw new Error(`Shell step failed: ${new TextDecoder().decode(done.stderr)}`);
+}
+
+/**
+ * A private mount namespace for a test's mounts (loop devices, overlays): held
+ * by a shell that ends when its standard input closes, at `stop()` or when
+ * the test runner dies. The mounts end with the namespace's last process, so
+ * a killed run leaves none behind on the host.
+ */
+export interface PrivateMounts {
+  /** The command prefix that runs a program inside (`nsenter … --`); it execs, keeping the PID. */
+  readonly enter: readonly string[];
+  /** Runs a shell script inside, as {@linkcode sh}. */
+  sh(script: string, ...args: string[]): Promise<void>;
+  /** Ends the holder (processes started inside must have ended first). */
+  stop(): Promise<void>;
+}
+
+/** Starts a {@linkcode PrivateMounts}. */
+export async function privateMounts(): Promise<PrivateMounts> {
+  const holder = new Deno.Command("unshare", {
+    args: ["-m", "--propagation", "private", "/bin/sh", "-c", "echo ready; read x"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    await readLine(holder.stdout);
+  } catch (error) {
+    await kill(holder);
+    throw error;
+  }
+  const enter = ["nsenter", "-t", String(holder.pid), "-m", "--"];
+  return {
+    enter,
+    sh: (script, ...args) => inside(enter, script, args),
+    stop: () => kill(holder),
+  };
+}
+
+/** Runs a script with `enter` in front; throws with its stderr when it fails. */
+async function inside(enter: readonly string[], script: string, args: string[]): Promise<void> {
+  const done = await new Deno.Command(enter[0]!, {
+    args: [...enter.slice(1), "/bin/sh", "-c", `set -eu\n${script}`, "sh", ...args],
     stdout: "null",
     stderr: "piped",
   }).output();

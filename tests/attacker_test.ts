@@ -8,8 +8,17 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { findTool, runCli } from "./_helpers.ts";
-import { buildExchanger, buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "./_live.ts";
+import { findTool, runCli, waitFor } from "./_helpers.ts";
+import {
+  buildExchanger,
+  buildMapper,
+  type Mapper,
+  type PrivateMounts,
+  privateMounts,
+  realLibrary,
+  sh,
+  spawnMapper,
+} from "./_live.ts";
 
 const MAPPER = await buildMapper();
 const EXCHANGER = await buildExchanger();
@@ -45,6 +54,8 @@ if (MISSING !== undefined) console.warn(`attacker_test: ignored: ${MISSING}`);
 interface HangingFuse {
   readonly dir: string;
   readonly mnt: string;
+  /** The prefix that runs a program in the mount's namespace (`nsenter … --`). */
+  readonly enter: readonly string[];
   /** From now on every lookup and stat on the mount blocks, until `kill`. */
   hang(): void;
   /** Ends the daemon: whatever waits on it returns. */
@@ -52,14 +63,17 @@ interface HangingFuse {
 }
 
 /**
- * Runs `body` with a FUSE mount whose daemon stops answering on `hang()`;
- * `enter` runs the daemon in another mount namespace (`nsenter …`).
+ * Runs `body` with a FUSE mount whose daemon stops answering on `hang()`, in
+ * the mount namespace `enter` leads into (`nsenter …`); by default one of its
+ * own, which ends with it: a killed run leaves no mount on the host.
  */
 async function withHangingFuse(
   body: (fuse: HangingFuse) => Promise<void>,
-  enter: string[] = [],
+  given: string[] = [],
   dir = Deno.makeTempDirSync({ prefix: "lib_users_attack_" }),
 ): Promise<void> {
+  const ns: PrivateMounts | null = given.length > 0 ? null : await privateMounts();
+  const enter = ns === null ? given : [...ns.enter];
   Deno.chmodSync(dir, 0o755);
   const mnt = `${dir}/mnt`;
   Deno.mkdirSync(mnt, { recursive: true });
@@ -70,9 +84,12 @@ async function withHangingFuse(
     mnt,
     realLibrary(),
     `${dir}/trigger`,
+    // Dies with the test's pipe: a killed run leaves no daemon.
+    "--until-eof",
   ];
   const daemon = new Deno.Command(command[0]!, {
     args: command.slice(1),
+    stdin: "piped",
     stdout: "null",
     stderr: "inherit",
   }).spawn();
@@ -82,16 +99,22 @@ async function withHangingFuse(
     } catch { /* gone */ }
   };
   try {
-    for (let i = 0; i < 500 && !(await fuseUp(mnt, enter)); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    await body({ dir, mnt, hang: () => Deno.writeTextFileSync(`${dir}/trigger`, ""), kill });
+    await waitFor(() => fuseUp(mnt, enter), `the FUSE mount at ${mnt}`);
+    await body({
+      dir,
+      mnt,
+      enter,
+      hang: () => Deno.writeTextFileSync(`${dir}/trigger`, ""),
+      kill,
+    });
   } finally {
     kill();
     await daemon.status;
+    await daemon.stdin.close().catch(() => {});
     const umount = 'fusermount -u -z "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true';
     await sh(enter.length > 0 ? `${enter.join(" ")} sh -c '${umount}' sh "$1"` : umount, mnt);
     await sh('umount -l "$1"/* 2>/dev/null || true', dir);
+    await ns?.stop();
     Deno.removeSync(dir, { recursive: true });
   }
 }
@@ -100,6 +123,17 @@ async function withHangingFuse(
 async function fuseUp(mnt: string, enter: string[]): Promise<boolean> {
   const test = [...enter, "test", "-e", `${mnt}/lib.so`];
   return (await new Deno.Command(test[0]!, { args: test.slice(1) }).output()).success;
+}
+
+/**
+ * The seconds a scan may take before it counts as hung: 15, plus three times
+ * what a whole scan (run through `enter`) takes on this host before any hang,
+ * since every scan reads every process, however busy the machine is.
+ */
+async function scanBound(enter: readonly string[]): Promise<number> {
+  const started = performance.now();
+  await runCli(["-A"], ["-m"], {}, undefined, enter);
+  return 15 + 3 * (performance.now() - started) / 1000;
 }
 
 /** Runs `work`; if it is not done within `seconds`, `rescue` ends the hang, and the test fails. */
@@ -169,6 +203,7 @@ Deno.test({
       Deno.copyFileSync(realLibrary(), `${fuse.dir}/lib.so`);
       // It keeps swapping one mapping between a replaced library and the FUSE file.
       const mapper = await spawnMapper([
+        ...fuse.enter,
         MAPPER!,
         "-u",
         "65534",
@@ -178,9 +213,14 @@ Deno.test({
       ]);
       try {
         Deno.removeSync(`${fuse.dir}/lib.so`);
+        const bound = await scanBound(fuse.enter);
         fuse.hang();
         for (let scan = 0; scan < 20; scan++) {
-          const run = await within(15, fuse.kill, () => runCli(["-A"], ["-m"]));
+          const run = await within(
+            bound,
+            fuse.kill,
+            () => runCli(["-A"], ["-m"], {}, undefined, fuse.enter),
+          );
           assertEquals(run.code, 0, run.stderr);
         }
       } finally {
@@ -204,31 +244,55 @@ Deno.test({
       Deno.linkSync(`${deep}/lib.so`, `${fuse.dir}/keep.so`);
       Deno.symlinkSync("../mnt", `${home}/swlink`);
       await sh('chown -R -h 65534 "$1"', home);
-      const mapper: Mapper = await spawnMapper([MAPPER!, "-u", "65534", `${deep}/lib.so`]);
+      const mapper: Mapper = await spawnMapper([
+        ...fuse.enter,
+        MAPPER!,
+        "-u",
+        "65534",
+        `${deep}/lib.so`,
+      ]);
       let racer: Deno.ChildProcess | undefined;
       try {
         Deno.removeSync(`${deep}/lib.so`);
+        const bound = await scanBound(fuse.enter);
         fuse.hang();
         // As the attacker: swap the directory and the link for ever.
+        // It ends with its standard input: a killed run leaves no racer.
         racer = new Deno.Command("setpriv", {
           args: [
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
+            "/bin/sh",
+            "-c",
+            '"$0" "$1" "$2" & read x; kill $!',
             EXCHANGER!,
             `${home}/sw`,
             `${home}/swlink`,
           ],
+          stdin: "piped",
         }).spawn();
+        // It runs: the directory is a link at some moment (a racer that could not start would
+        // leave the scans below nothing to race).
+        await waitFor(() => {
+          try {
+            return Deno.lstatSync(`${home}/sw`).isSymlink;
+          } catch {
+            return false; // between the two names of an exchange
+          }
+        }, "the racer's first exchange");
         for (let scan = 0; scan < 20; scan++) {
-          const run = await within(15, fuse.kill, () => runCli(["-A"], ["-m"]));
+          const run = await within(
+            bound,
+            fuse.kill,
+            () => runCli(["-A"], ["-m"], {}, undefined, fuse.enter),
+          );
           assertEquals(run.code, 0, run.stderr);
-          assert(run.stdout.includes(`${mapper.pid};`), run.stdout);
+          const row = run.stdout.split("\n").find((line) => line.startsWith(`${mapper.pid};`));
+          assert(row?.includes(`${deep}/lib.so`), run.stdout);
         }
       } finally {
-        try {
-          racer?.kill("SIGKILL");
-        } catch { /* gone */ }
+        await racer?.stdin.close().catch(() => {});
         await racer?.status;
         await mapper.stop();
       }
@@ -247,6 +311,7 @@ Deno.test({
       Deno.linkSync(`${trap}/lib.so`, `${fuse.dir}/keep.so`);
       // The process in a mount namespace of its own, as a user's `unshare -Urm` gives.
       const mapper = await spawnMapper([
+        ...fuse.enter,
         "unshare",
         "-m",
         "--propagation",
@@ -285,49 +350,68 @@ Deno.test({
   ignore: MISSING !== undefined,
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_attack_" });
-    // A mount namespace of its own, held by a sleeping process.
+    // A mount namespace of its own, held by a shell that ends with its standard input.
     const holder = new Deno.Command("unshare", {
-      args: ["-m", "--propagation", "private", "sleep", "86400"],
+      args: ["-m", "--propagation", "private", "/bin/sh", "-c", "read x"],
+      stdin: "piped",
     }).spawn();
     const enter = ["nsenter", "-t", String(holder.pid), "-m"];
     const idOf = (point: string) =>
       Deno.readTextFileSync(`/proc/${holder.pid}/mountinfo`).split("\n")
         .find((line) => line.split(" ")[4] === point)?.split(" ")[0];
-    const probe = new Probe();
     let mapper: Mapper | undefined;
     try {
-      await probe.next();
-      for (let i = 0; i < 200 && !(await fuseUp("/", enter)); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 5)); // the namespace exists
-      }
-      Deno.mkdirSync(`${dir}/t`);
-      await sh(`${enter.join(" ")} mount -t tmpfs tmpfs "$1"`, `${dir}/t`);
-      const tmpfsId = idOf(`${dir}/t`);
-      // The judge reads the namespace's table: that ID is a tmpfs.
-      assertEquals((await probe.ask(`at ${holder.pid} /`) as { found: boolean }).found, true);
-      await sh(`${enter.join(" ")} umount "$1"`, `${dir}/t`);
-      await withHangingFuse(
-        async (fuse) => {
-          // The kernel gives the lowest free ID: the tmpfs's.
-          assertEquals(idOf(fuse.mnt), tmpfsId);
-          mapper = await spawnMapper([...enter, MAPPER!, `${fuse.mnt}/held.log`]);
-          await sh(`${enter.join(" ")} rm "$1"`, `${fuse.mnt}/held.log`);
-          fuse.hang();
-          const verdict = await within(15, fuse.kill, () => probe.ask(`fd ${mapper!.pid} 3`));
-          const { stale, unverified } = verdict as { stale: boolean; unverified?: string };
-          assert(
-            stale && /^it is on fuse\b.*, which is not asked/.test(unverified ?? ""),
-            unverified,
+      const own = Deno.readLinkSync("/proc/self/ns/mnt");
+      await waitFor(() => {
+        try {
+          return Deno.readLinkSync(`/proc/${holder.pid}/ns/mnt`) !== own;
+        } catch {
+          return false;
+        }
+      }, "the holder's mount namespace");
+      // Mount IDs are the host's: another mount made meanwhile (by anything else on this
+      // machine) may take the freed ID. Then the staging is tried again, with a fresh judge.
+      for (let attempt = 1;; attempt++) {
+        const probe = new Probe();
+        let staged = false;
+        try {
+          await probe.next();
+          Deno.mkdirSync(`${dir}/t`);
+          await sh(`${enter.join(" ")} mount -t tmpfs tmpfs "$1"`, `${dir}/t`);
+          const tmpfsId = idOf(`${dir}/t`);
+          // The judge reads the namespace's table: that ID is a tmpfs.
+          assertEquals((await probe.ask(`at ${holder.pid} /`) as { found: boolean }).found, true);
+          await sh(`${enter.join(" ")} umount "$1"`, `${dir}/t`);
+          await withHangingFuse(
+            async (fuse) => {
+              // The kernel gives the lowest free ID: the tmpfs's, unless another mount took it.
+              if (idOf(fuse.mnt) !== tmpfsId) return;
+              staged = true;
+              mapper = await spawnMapper([...enter, MAPPER!, `${fuse.mnt}/held.log`]);
+              await sh(`${enter.join(" ")} rm "$1"`, `${fuse.mnt}/held.log`);
+              fuse.hang();
+              const verdict = await within(15, fuse.kill, () => probe.ask(`fd ${mapper!.pid} 3`));
+              const { stale, unverified } = verdict as { stale: boolean; unverified?: string };
+              assert(
+                stale && /^it is on fuse\b.*, which is not asked/.test(unverified ?? ""),
+                unverified,
+              );
+            },
+            enter,
+            `${dir}/t`,
           );
-        },
-        enter,
-        `${dir}/t`,
-      );
+        } finally {
+          await mapper?.stop();
+          mapper = undefined;
+          await probe.stop();
+        }
+        if (staged) break;
+        assert(attempt < 10, "another mount took the freed mount ID ten times in a row");
+      }
     } finally {
-      await mapper?.stop();
-      await probe.stop();
       holder.kill("SIGKILL");
       await holder.status;
+      await holder.stdin.close().catch(() => {});
       Deno.removeSync(dir, { recursive: true });
     }
   },

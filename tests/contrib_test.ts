@@ -3,10 +3,12 @@
  * this machine has them: systemd-analyze, visudo and sudo, icinga2, apt-config.
  * A missing tool makes its test ignored, with the reason printed. The CLI is
  * not installed at `/usr/local/bin/lib_users` here, so the files are checked
- * with that path pointing at a stub, and nothing else changed.
+ * with that path pointing at a stub, and nothing else changed. Nothing is
+ * written to the host's `/etc`: the sudoers rule is installed only inside a
+ * private mount namespace, on a tmpfs that ends with it.
  */
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertStringIncludes } from "@std/assert";
 import { decodeRun, findTool, ROOT } from "./_helpers.ts";
 
 const CONTRIB = `${ROOT}/contrib`;
@@ -25,10 +27,17 @@ async function run(command: string, args: string[]) {
   );
 }
 
-/** A temporary directory with a stub of the CLI that records its arguments and exits `code`. */
-function withStub(code: number, body: (dir: string, stub: string) => Promise<void>) {
+/**
+ * A temporary directory with a stub of the CLI that records its arguments and
+ * exits `code`; `mode` 0o700 when only root may even look in.
+ */
+function withStub(
+  code: number,
+  body: (dir: string, stub: string) => Promise<void>,
+  mode = 0o755,
+) {
   const dir = Deno.makeTempDirSync({ prefix: "lib_users_contrib_" });
-  Deno.chmodSync(dir, 0o755);
+  Deno.chmodSync(dir, mode);
   const stub = `${dir}/lib_users`;
   Deno.writeTextFileSync(stub, `#!/bin/sh\necho "stub $*"\nexit ${code}\n`);
   Deno.chmodSync(stub, 0o755);
@@ -38,6 +47,7 @@ function withStub(code: number, body: (dir: string, stub: string) => Promise<voi
 const SYSTEMD_ANALYZE = which("systemd-analyze");
 const VISUDO = which("visudo");
 const SUDO = which("sudo");
+const UNSHARE = which("unshare");
 const ICINGA2 = which("icinga2");
 const APT_CONFIG = which("apt-config");
 
@@ -67,38 +77,80 @@ function sudoersFor(stub: string, user: string): string {
     .replace(/^nagios /m, `${user} `);
 }
 
+/**
+ * Installs `sudoers` as the only file of `/etc/sudoers.d` in a private mount
+ * namespace (a tmpfs over it that ends with the namespace, so a killed run
+ * leaves no grant behind), then asks `sudo -l -U nobody STUB ARGS…` for each
+ * argument list: whether the policy lets `nobody` run it, in order.
+ */
+async function allowedInNamespace(
+  sudoers: string | null,
+  stub: string,
+  argLists: readonly string[],
+): Promise<boolean[]> {
+  const script = `set -eu
+sudoers=$1 stub=$2; shift 2
+mount -t tmpfs -o mode=0755,size=64k lib_users_test /etc/sudoers.d
+if [ -n "$sudoers" ]; then install -m 0440 -o 0 -g 0 "$sudoers" /etc/sudoers.d/lib_users_test; fi
+set -f
+for args in "$@"; do
+  # Word splitting of $args is wanted: one argument list per parameter.
+  if "${SUDO}" -n -l -U nobody "$stub" $args >/dev/null 2>&1; then echo yes; else echo no; fi
+done`;
+  const ran = await run(UNSHARE!, [
+    "-m",
+    "--propagation",
+    "private",
+    "/bin/sh",
+    "-c",
+    script,
+    "sh",
+    sudoers ?? "",
+    stub,
+    ...argLists,
+  ]);
+  assertEquals(ran.code, 0, ran.stderr);
+  const answers = ran.stdout.split("\n").filter(Boolean);
+  assertEquals(answers.length, argLists.length, ran.stdout);
+  return answers.map((answer) => answer === "yes");
+}
+
+/** The names in the host's `/etc/sudoers.d`. */
+function hostSudoersD(): string[] {
+  return [...Deno.readDirSync("/etc/sudoers.d")].map((entry) => entry.name).sort();
+}
+
 Deno.test({
   name: "contrib/sudoers parses, and lets the agent run the check and nothing else",
-  ignore: VISUDO === undefined || SUDO === undefined || Deno.uid() !== 0,
+  ignore: VISUDO === undefined || SUDO === undefined || UNSHARE === undefined ||
+    Deno.uid() !== 0,
   fn: () =>
     withStub(0, async (dir, stub) => {
       assertEquals((await run(VISUDO!, ["-cf", `${CONTRIB}/sudoers/lib_users`])).code, 0);
-      // Installed for a moment under a name of its own, for `nobody` and the stub only.
-      const installed = `/etc/sudoers.d/lib_users_test_${crypto.randomUUID().slice(0, 8)}`;
+      // For `nobody` and the stub only, in a directory only root may write to.
       Deno.writeTextFileSync(`${dir}/sudoers`, sudoersFor(stub, "nobody"));
       assertEquals((await run(VISUDO!, ["-cf", `${dir}/sudoers`])).code, 0);
-      Deno.copyFileSync(`${dir}/sudoers`, installed);
-      Deno.chmodSync(installed, 0o440);
-      try {
-        const allowed = async (args: string) =>
-          (await run(SUDO!, ["-l", "-U", "nobody", stub, ...args.split(" ")])).code === 0;
-        // What the Nagios and Icinga definitions run.
-        for (const args of checkCommandLines()) assert(await allowed(args), args);
-        for (
-          const args of [
-            "--format=nagios -o /etc/shadow",
-            "--format=nagios --output=/etc/shadow",
-            "-m",
-            "--format=nagios --proc /tmp/x",
-            "--format=nagios -w 0;id",
-          ]
-        ) {
-          assertEquals(await allowed(args), false, args);
-        }
-      } finally {
-        Deno.removeSync(installed);
+      const before = hostSudoersD();
+      // What the Nagios and Icinga definitions run.
+      const allowedLines = checkCommandLines();
+      const refusedLines = [
+        "--format=nagios -o /etc/shadow",
+        "--format=nagios --output=/etc/shadow",
+        "-m",
+        "--format=nagios --proc /tmp/x",
+        "--format=nagios -w 0;id",
+      ];
+      const lines = [...allowedLines, ...refusedLines];
+      const answers = await allowedInNamespace(`${dir}/sudoers`, stub, lines);
+      for (const [i, args] of lines.entries()) {
+        assertEquals(answers[i], i < allowedLines.length, args);
       }
-    }),
+      // Without the file, nothing is allowed: the grant above is the rule's, not the host's.
+      const without = await allowedInNamespace(null, stub, allowedLines);
+      assertEquals(without, allowedLines.map(() => false));
+      // The host's policy never saw it.
+      assertEquals(hostSudoersD(), before);
+    }, 0o700),
 });
 
 /** The argument lists the Nagios, NRPE and Icinga definitions pass to the CLI. */
@@ -117,10 +169,14 @@ Deno.test({
   ignore: ICINGA2 === undefined || Deno.uid() !== 0,
   fn: () =>
     withStub(0, async (dir) => {
+      // The daemon drops to its own user, which may not read the clone (it may lie in a 0700
+      // directory): it reads a copy in this directory, which everyone may read.
+      Deno.copyFileSync(`${CONTRIB}/icinga2/lib_users.conf`, `${dir}/lib_users.conf`);
+      Deno.chmodSync(`${dir}/lib_users.conf`, 0o644);
       Deno.writeTextFileSync(
         `${dir}/icinga2.conf`,
         `include <itl>
-include "${CONTRIB}/icinga2/lib_users.conf"
+include "${dir}/lib_users.conf"
 object Host "h" { check_command = "dummy" }
 object Service "s" { host_name = "h"; check_command = "lib_users"; vars.lib_users_critical = 20 }
 `,

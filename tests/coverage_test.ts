@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type CliRun, decodeRun, ROOT, runCli } from "./_helpers.ts";
+import { type CliRun, decodeRun, findTool, ROOT, runCli } from "./_helpers.ts";
 import { parseExposition } from "./_exposition.ts";
 import { loadSchema, validate } from "./_json_schema.ts";
 import { spawnStale } from "./_live.ts";
@@ -27,8 +27,73 @@ async function missing(): Promise<string | undefined> {
 const MISSING = await missing();
 if (MISSING !== undefined) console.warn(`coverage_test: ignored: ${MISSING}`);
 
+const UNSHARE = findTool("unshare");
+const MOUNT = findTool("mount");
+
+/**
+ * Why a procfs cannot be mounted with hidepid= here, or undefined: asked
+ * beforehand, in a private mount namespace that ends with the probe.
+ */
+async function hidepidMissing(): Promise<string | undefined> {
+  if (MISSING !== undefined) return MISSING;
+  if (UNSHARE === undefined || MOUNT === undefined) return "no unshare or mount (util-linux)";
+  const dir = Deno.makeTempDirSync({ prefix: "lib_users_hidepid_probe_" });
+  try {
+    const probe = await new Deno.Command(UNSHARE, {
+      args: [
+        "-m",
+        "--propagation",
+        "private",
+        MOUNT,
+        "-t",
+        "proc",
+        "-o",
+        "hidepid=invisible",
+        "proc",
+        dir,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const why = new TextDecoder().decode(probe.stderr).trim();
+    return probe.success ? undefined : `procfs cannot be mounted with hidepid=invisible: ${why}`;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+const NO_HIDEPID = await hidepidMissing();
+if (NO_HIDEPID !== undefined && MISSING === undefined) {
+  console.warn(`coverage_test: hidepid case ignored: ${NO_HIDEPID}`);
+}
+
+/**
+ * The command line that runs `command` in a private mount namespace with a
+ * procfs mounted `hidepid=invisible` at `proc`: the mount ends with the
+ * command, so a killed run leaves none behind.
+ */
+function withHidepid(proc: string, command: readonly string[]): string[] {
+  return [
+    UNSHARE!,
+    "-m",
+    "--propagation",
+    "private",
+    "/bin/sh",
+    "-c",
+    '"$1" -t proc -o hidepid=invisible proc "$2" && shift 2 && exec "$@"',
+    "sh",
+    MOUNT!,
+    proc,
+    ...command,
+  ];
+}
+
 /** A bundled CLI and a deno binary that `nobody` may run, in a directory it may use. */
-async function prepare(): Promise<{ dir: string; run: (args: string[]) => Promise<CliRun> }> {
+async function prepare(): Promise<{
+  dir: string;
+  /** Runs the CLI as `nobody`; through `wrap` (a command line that execs it) when given. */
+  run: (args: string[], wrap?: (command: string[]) => string[]) => Promise<CliRun>;
+}> {
   const dir = Deno.makeTempDirSync({ prefix: "lib_users_coverage_" });
   Deno.chmodSync(dir, 0o755);
   const bundled = await new Deno.Command(Deno.execPath(), {
@@ -40,21 +105,23 @@ async function prepare(): Promise<{ dir: string; run: (args: string[]) => Promis
   Deno.chmodSync(`${dir}/deno`, 0o755);
   Deno.mkdirSync(`${dir}/home`);
   Deno.chownSync(`${dir}/home`, NOBODY, NOBODY);
-  const run = async (args: string[]) =>
-    decodeRun(
-      await new Deno.Command("setpriv", {
-        args: [
-          `--reuid=${NOBODY}`,
-          `--regid=${NOBODY}`,
-          "--clear-groups",
-          `${dir}/deno`,
-          "run",
-          "--quiet",
-          "-A",
-          "--no-config",
-          `${dir}/lib_users.js`,
-          ...args,
-        ],
+  const run = async (args: string[], wrap = (command: string[]) => command) => {
+    const command = wrap([
+      findTool("setpriv")!,
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      "--clear-groups",
+      `${dir}/deno`,
+      "run",
+      "--quiet",
+      "-A",
+      "--no-config",
+      `${dir}/lib_users.js`,
+      ...args,
+    ]);
+    return decodeRun(
+      await new Deno.Command(command[0]!, {
+        args: command.slice(1),
         env: { HOME: `${dir}/home`, DENO_DIR: `${dir}/home/deno`, NO_COLOR: "1" },
         clearEnv: true,
         stdin: "null",
@@ -62,6 +129,7 @@ async function prepare(): Promise<{ dir: string; run: (args: string[]) => Promis
         stderr: "piped",
       }).output(),
     );
+  };
   return { dir, run };
 }
 
@@ -127,6 +195,10 @@ Deno.test({
       const asRoot = await runCli(["-A"], ["--format=nagios", ...known]);
       assertEquals(asRoot.code, 1, asRoot.stdout);
       assertMatch(asRoot.stdout, /^WARNING - \d+ process/);
+      assert(
+        asRoot.stdout.split("\n").some((l) => l.startsWith(`PIDs ${stale.pid} `)),
+        asRoot.stdout,
+      );
     } finally {
       await stale.stop();
       Deno.removeSync(dir, { recursive: true });
@@ -136,25 +208,27 @@ Deno.test({
 
 Deno.test({
   name: "a procfs mounted with hidepid= makes a scan that is not root UNKNOWN",
-  ignore: MISSING !== undefined,
+  ignore: NO_HIDEPID !== undefined,
   async fn() {
     const { dir, run } = await prepare();
     const proc = `${dir}/proc`;
     Deno.mkdirSync(proc);
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "proc", "-o", "hidepid=invisible", "proc", proc],
-      stderr: "piped",
-    }).output();
-    if (!mounted.success) {
-      console.warn(
-        `coverage_test: hidepid case skipped: ${new TextDecoder().decode(mounted.stderr)}`,
+    const hidden = (command: string[]) => withHidepid(proc, command);
+    const asRoot = async (args: string[]) => {
+      const command = hidden([Deno.execPath(), "run", "--quiet", "-A", `${ROOT}/main.ts`, ...args]);
+      return decodeRun(
+        await new Deno.Command(command[0]!, {
+          args: command.slice(1),
+          env: { NO_COLOR: "1" },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output(),
       );
-      Deno.removeSync(dir, { recursive: true });
-      return;
-    }
+    };
     try {
       // Other users' processes are not unreadable here: they are not listed at all.
-      const nagios = await run(["--format=nagios", "--proc", proc]);
+      const nagios = await run(["--format=nagios", "--proc", proc], hidden);
       assertEquals(nagios.code, 3, nagios.stdout + nagios.stderr);
       assertMatch(
         nagios.stdout,
@@ -163,14 +237,15 @@ Deno.test({
         ),
       );
       assertStringIncludes(nagios.stdout, "unreadable_processes=0;");
-      const asRoot = await runCli(["-A"], ["--format=nagios", "--proc", proc, "--allow-partial"]);
-      assert(!asRoot.stdout.startsWith("UNKNOWN"), asRoot.stdout);
+      const rootPartial = await asRoot(["--format=nagios", "--proc", proc, "--allow-partial"]);
+      assert(!rootPartial.stdout.startsWith("UNKNOWN"), rootPartial.stdout + rootPartial.stderr);
       // A fixture root whose kernel is known: nothing else may make it UNKNOWN.
       const known = `${ROOT}/testdata/root_current`;
-      const rootStrict = await runCli(["-A"], ["--format=nagios", "--proc", proc, "--root", known]);
-      assert(!rootStrict.stdout.startsWith("UNKNOWN"), rootStrict.stdout);
+      const rootStrict = await asRoot(["--format=nagios", "--proc", proc, "--root", known]);
+      assert(!rootStrict.stdout.startsWith("UNKNOWN"), rootStrict.stdout + rootStrict.stderr);
+      // Nothing was mounted here: the procfs lived in the namespaces only.
+      assertEquals([...Deno.readDirSync(proc)], []);
     } finally {
-      await new Deno.Command("umount", { args: [proc] }).output();
       Deno.removeSync(dir, { recursive: true });
     }
   },

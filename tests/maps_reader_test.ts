@@ -4,6 +4,7 @@ import { parseMapsLine } from "../lib/maps.ts";
 import { mapsDeviceName } from "../lib/mounts.ts";
 import { decodeName, encodeName } from "../lib/names.ts";
 import { mutate } from "./_mutate.ts";
+import { fuzz } from "./_helpers.ts";
 
 /** What one read hands over: each file with its first range, as `range device inode path`. */
 function candidates(reader: MapsReader, path: string): string[] {
@@ -145,44 +146,45 @@ Deno.test("forEachCandidateLine() visits only complete lines containing (deleted
   assertEquals(forEachCandidateLine(bytes, 0, () => seen.push("never")), 0);
 });
 
-Deno.test("MapsReader reads every line as parseMapsLine() does (random and mutated input)", () => {
-  const prefix = "7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 131090                     ";
-  const seeds = [
-    `${prefix}/usr/lib/libc.so.6 (deleted)`,
-    `${prefix}/opt/my app/x (deleted) (deleted)`,
-    "00400000-0048f000 r-xp 00000000 fd:00 16245     (deleted)/v/t/p/usr/sbin/openvpn",
-    "00400000-0048f000 rw-s 0000f000 103:0a 1 /memfd:x (deleted)",
-    `${prefix}/lib64/libx_(deleted)i-2.11.so`,
-    ...Deno.readTextFileSync("/proc/self/maps").split("\n").filter((line) => line.includes(" /"))
-      .slice(0, 10).map((line) => `${line} (deleted)`),
-  ].map((line) => encodeName(line));
-  const reader = plainReader();
-  withDir((dir) => {
-    let agreed = 0;
-    for (let round = 0; round < 3000; round++) {
-      const bytes = mutate(seeds[round % seeds.length]!);
-      if (bytes.includes(0x0a)) continue; // two lines: each is checked in other rounds
-      Deno.writeFileSync(`${dir}/maps`, bytes);
-      const line = decodeName(bytes);
-      const expected = parseMapsLine(line);
-      const got = [...reader.read(`${dir}/maps`)];
-      const want = expected === null ? [] : [[
-        expected.range,
-        mapsDeviceName(expected.file.split(" ")[0]!),
-        expected.file.split(" ")[1],
-        expected.path,
-      ]];
-      assertEquals(
-        got.map(([file, range]) => [range, file.device, file.inode, file.path]),
-        want,
-        `for ${JSON.stringify(line)}`,
-      );
-      if (expected !== null) agreed++;
-    }
-    // The mutations keep enough lines intact that the positive path is exercised too.
-    assertEquals(agreed > 200, true, `only ${agreed} lines reported`);
-  });
-});
+Deno.test("MapsReader reads every line as parseMapsLine() does (random and mutated input)", () =>
+  fuzz("MapsReader against parseMapsLine", (random) => {
+    const prefix = "7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 131090                     ";
+    const seeds = [
+      `${prefix}/usr/lib/libc.so.6 (deleted)`,
+      `${prefix}/opt/my app/x (deleted) (deleted)`,
+      "00400000-0048f000 r-xp 00000000 fd:00 16245     (deleted)/v/t/p/usr/sbin/openvpn",
+      "00400000-0048f000 rw-s 0000f000 103:0a 1 /memfd:x (deleted)",
+      `${prefix}/lib64/libx_(deleted)i-2.11.so`,
+      ...Deno.readTextFileSync("/proc/self/maps").split("\n").filter((line) => line.includes(" /"))
+        .slice(0, 10).map((line) => `${line} (deleted)`),
+    ].map((line) => encodeName(line));
+    const reader = plainReader();
+    withDir((dir) => {
+      let agreed = 0;
+      for (let round = 0; round < 3000; round++) {
+        const bytes = mutate(seeds[round % seeds.length]!, random);
+        if (bytes.includes(0x0a)) continue; // two lines: each is checked in other rounds
+        Deno.writeFileSync(`${dir}/maps`, bytes);
+        const line = decodeName(bytes);
+        const expected = parseMapsLine(line);
+        const got = [...reader.read(`${dir}/maps`)];
+        const want = expected === null ? [] : [[
+          expected.range,
+          mapsDeviceName(expected.file.split(" ")[0]!),
+          expected.file.split(" ")[1],
+          expected.path,
+        ]];
+        assertEquals(
+          got.map(([file, range]) => [range, file.device, file.inode, file.path]),
+          want,
+          `for ${JSON.stringify(line)}`,
+        );
+        if (expected !== null) agreed++;
+      }
+      // The mutations keep enough lines intact that the positive path is exercised too.
+      assertEquals(agreed > 200, true, `only ${agreed} lines reported`);
+    });
+  }));
 
 Deno.test("MapsReader keeps at most maxFiles files of one read and counts the others once", () => {
   withDir((dir) => {

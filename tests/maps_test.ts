@@ -2,6 +2,7 @@ import { assertEquals } from "@std/assert";
 import { mapFilesName, parseMapsLine } from "../lib/maps.ts";
 import { decodeName } from "../lib/names.ts";
 import { mutate } from "./_mutate.ts";
+import { fuzz } from "./_helpers.ts";
 
 const PREFIX = "7f1c2a000000-7f1c2a021000 r-xp 00000000 fd:01 131090                     ";
 
@@ -81,32 +82,34 @@ function isMarked(line: string): boolean {
   return line.endsWith(" (deleted)") || /^\S+ \S+ \S+ \S+ [0-9]+ +\(deleted\)\//.test(line);
 }
 
-Deno.test("parseMapsLine() never throws and only reports marked lines (random and mutated input)", () => {
-  const encoder = new TextEncoder();
-  const real = Deno.readTextFileSync("/proc/self/maps").split("\n").filter(Boolean);
-  const marked = [
-    `${PREFIX}/usr/lib/libc.so.6 (deleted)`,
-    `${PREFIX}/opt/my app/x (deleted) (deleted)`,
-    "00400000-0048f000 r-xp 00000000 fd:00 16245     (deleted)/v/t/p/usr/sbin/openvpn",
-    `${PREFIX}/lib64/libx_(deleted)i-2.11.so`,
-    ...real.map((line) => `${line} (deleted)`),
-  ];
-  const seeds = [...real, ...marked].map((line) => encoder.encode(line));
-  const markedSeeds = marked.map((line) => encoder.encode(line));
-  let reported = 0;
-  for (let round = 0; round < 20000; round++) {
-    const bytes = round % 4 === 0 ? crypto.getRandomValues(new Uint8Array(round % 120)) : mutate(
-      round % 4 === 1 ? markedSeeds[round % markedSeeds.length]! : seeds[round % seeds.length]!,
-    );
-    const line = decodeName(bytes);
-    const result = parseMapsLine(line);
-    if (result === null) continue;
-    reported++;
-    if (!isMarked(line)) {
-      throw new Error(`Reported ${JSON.stringify(result)} for ${JSON.stringify(line)}`);
+Deno.test("parseMapsLine() never throws and only reports marked lines (random and mutated input)", () =>
+  fuzz("parseMapsLine", (random) => {
+    const encoder = new TextEncoder();
+    const real = Deno.readTextFileSync("/proc/self/maps").split("\n").filter(Boolean);
+    const marked = [
+      `${PREFIX}/usr/lib/libc.so.6 (deleted)`,
+      `${PREFIX}/opt/my app/x (deleted) (deleted)`,
+      "00400000-0048f000 r-xp 00000000 fd:00 16245     (deleted)/v/t/p/usr/sbin/openvpn",
+      `${PREFIX}/lib64/libx_(deleted)i-2.11.so`,
+      ...real.map((line) => `${line} (deleted)`),
+    ];
+    const seeds = [...real, ...marked].map((line) => encoder.encode(line));
+    const markedSeeds = marked.map((line) => encoder.encode(line));
+    let reported = 0;
+    for (let round = 0; round < 20000; round++) {
+      const bytes = round % 4 === 0 ? random.bytes(round % 120) : mutate(
+        round % 4 === 1 ? markedSeeds[round % markedSeeds.length]! : seeds[round % seeds.length]!,
+        random,
+      );
+      const line = decodeName(bytes);
+      const result = parseMapsLine(line);
+      if (result === null) continue;
+      reported++;
+      if (!isMarked(line)) {
+        throw new Error(`Reported ${JSON.stringify(result)} for ${JSON.stringify(line)}`);
+      }
+      assertEquals(result.path.startsWith("/"), true);
     }
-    assertEquals(result.path.startsWith("/"), true);
-  }
-  // The mutations keep enough lines intact that the positive path is exercised too.
-  assertEquals(reported > 200, true, `only ${reported} lines reported`);
-});
+    // The mutations keep enough lines intact that the positive path is exercised too.
+    assertEquals(reported > 200, true, `only ${reported} lines reported`);
+  }));

@@ -7,6 +7,7 @@ import {
   WholeReader,
 } from "../lib/procfs.ts";
 import { decodeName, encodeName } from "../lib/names.ts";
+import { waitFor } from "./_helpers.ts";
 
 Deno.test("parseRustDebugString() decodes Rust's OsStr debug notation exactly", () => {
   assertEquals(
@@ -90,10 +91,10 @@ Deno.test("WholeReader.read() reads a live command line whole, short or longer t
         // The kernel shows the argv once the shell runs: poll until it is the new one.
         const want = `/bin/sh\0-c\0read _\0sh\0${long}\0é\xff\0`;
         let text = "";
-        for (let i = 0; i < 200 && text !== want; i++) {
+        await waitFor(() => {
           text = reader.read(`/proc/${child.pid}/cmdline`);
-          if (text !== want) await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+          return text === want;
+        }, "the shell's new argv");
         assertEquals(text, want);
       } finally {
         await child.stdin.close();

@@ -63,3 +63,34 @@ Deno.test("formatReboot() says needed, not needed, or cannot tell; as comments a
   assertEquals(unknown.startsWith("# Reboot: cannot tell: no kernel image found"), true);
   assertEquals(unknown.split("\n").filter(Boolean).every((line) => line.startsWith("# ")), true);
 });
+
+Deno.test("checkReboot() asks a reboot for each risky unit but those with a fix of their own", async (t) => {
+  // A fix short of a reboot: a login prompt restarted by hand, a user's manager re-executed.
+  const ownFix = [
+    "getty@tty1.service",
+    "serial-getty@ttyS0.service",
+    "container-getty@1.service",
+    "console-getty@.service",
+    "user@1000.service",
+    "user@0.service",
+  ];
+  for (const unit of ownFix) {
+    await t.step(`not for ${unit}`, () => {
+      const check = checkReboot({
+        root: at("root_current"),
+        groups: [group([300], `/system.slice/${unit}`)],
+      });
+      assertEquals(check.reasons, []);
+    });
+  }
+  for (const unit of ["dbus.service", "sddm.service", "iwd.service", "lxc-net.service"]) {
+    await t.step(`for ${unit}`, () => {
+      const check = checkReboot({
+        root: at("root_current"),
+        groups: [group([300], `/system.slice/${unit}`)],
+      });
+      assertEquals(check.reasons.map((r) => r.kind), ["risky"]);
+      assertEquals(check.reasons[0]!.text.startsWith(`${unit} uses deleted files (`), true);
+    });
+  }
+});

@@ -5,29 +5,94 @@ import { unitGroup as group } from "./_helpers.ts";
 
 const H = "0123456789abcdef".repeat(4);
 
-Deno.test("riskOf() flags units that must not be restarted blindly", () => {
-  for (
-    const unit of [
-      "dbus.service",
-      "dbus-broker.service",
-      "gdm.service",
-      "display-manager.service",
-      "getty@tty1.service",
-      "serial-getty@ttyS0.service",
-      "user@1000.service",
-      "NetworkManager.service",
-      "systemd-networkd.service",
-      "docker.service",
-      "containerd.service",
-      "libvirtd.service",
-      "systemd-logind.service",
-    ]
-  ) {
-    assertEquals(typeof riskOf(unit), "string", unit);
+const BUS = "the message bus: a restart breaks running sessions";
+const DISPLAY = "a display manager: a restart ends graphical sessions";
+const GETTY = "a login prompt: restart by hand";
+const MANAGER = "a user's service manager: use daemon-reexec";
+const NETWORK = "networking: a restart may cut remote sessions";
+const GUESTS = "a container or VM manager: a restart may stop its guests";
+const LOGIN = "the login manager: a restart may end sessions";
+
+/** Every alternative of every risky pattern, one unit each, spelled out (never derived from them). */
+const RISKY: readonly [string, string][] = [
+  ["dbus.service", BUS],
+  ["dbus-broker.service", BUS],
+  ["display-manager.service", DISPLAY],
+  ["gdm.service", DISPLAY],
+  ["gdm3.service", DISPLAY],
+  ["sddm.service", DISPLAY],
+  ["lightdm.service", DISPLAY],
+  ["xdm.service", DISPLAY],
+  ["lxdm.service", DISPLAY],
+  ["slim.service", DISPLAY],
+  ["getty@tty1.service", GETTY],
+  ["serial-getty@ttyS0.service", GETTY],
+  ["container-getty@1.service", GETTY],
+  ["console-getty@.service", GETTY],
+  ["user@1000.service", MANAGER],
+  ["user@0.service", MANAGER],
+  ["NetworkManager.service", NETWORK],
+  ["systemd-networkd.service", NETWORK],
+  ["networking.service", NETWORK],
+  ["wpa_supplicant.service", NETWORK],
+  ["connman.service", NETWORK],
+  ["iwd.service", NETWORK],
+  ["systemd-resolved.service", NETWORK],
+  ["docker.service", GUESTS],
+  ["containerd.service", GUESTS],
+  ["podman.service", GUESTS],
+  ["crio.service", GUESTS],
+  ["kubelet.service", GUESTS],
+  ["libvirtd.service", GUESTS],
+  ["virtqemud.service", GUESTS],
+  ["lxd.service", GUESTS],
+  ["incus.service", GUESTS],
+  ["lxc.service", GUESTS],
+  ["lxc-net.service", GUESTS],
+  ["systemd-machined.service", GUESTS],
+  ["snap.lxd.daemon.service", GUESTS],
+  ["systemd-logind.service", LOGIN],
+];
+
+/** Near misses: each pattern is anchored, and its optional parts are the only ones. */
+const NOT_RISKY = [
+  "nginx.service",
+  "cron.service",
+  "ssh.service",
+  "dbus-user.service",
+  "xdbus.service",
+  "dbus.service.d",
+  "dbus.socket",
+  "gdm2.service",
+  "mygdm.service",
+  "other-getty@tty1.service",
+  "getty.service",
+  "user@alice.service",
+  "user-runtime-dir@1000.service",
+  "networkingx.service",
+  "docker.socket",
+  "snap.lxd.activate.service",
+  "systemd-logind-extra.service",
+];
+
+Deno.test("riskOf() flags every unit that must not be restarted blindly, with its reason", async (t) => {
+  for (const [unit, reason] of RISKY) {
+    await t.step(unit, () => assertEquals(riskOf(unit), reason));
   }
-  for (const unit of ["nginx.service", "cron.service", "ssh.service", "dbus-user.service"]) {
-    assertEquals(riskOf(unit), undefined, unit);
+  for (const unit of NOT_RISKY) {
+    await t.step(`not ${unit}`, () => assertEquals(riskOf(unit), undefined));
   }
+});
+
+Deno.test("planRestarts() leaves every risky unit out of the restart lines", () => {
+  // A user's manager is a kind of its own (daemon-reexec), never restarted.
+  const system = RISKY.filter(([unit]) => !unit.startsWith("user@"));
+  const plan = planRestarts(system.map(([unit], i) => group(100 + i, `/system.slice/${unit}`)));
+  assertEquals(plan.systemServices, []);
+  assertEquals(
+    plan.risky.map((r) => [r.unit, r.reason]),
+    [...system].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+  );
 });
 
 Deno.test("planRestarts() sorts every kind apart, de-duplicated", () => {

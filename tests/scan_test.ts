@@ -50,6 +50,28 @@ Deno.test("scanLibs() reports a process that cleared its argv by its comm, as ps
   }
 });
 
+Deno.test("scanLibs() counts a process whose comm cannot be read as unreadable, never names it", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    for (const pid of [7, 8]) {
+      Deno.mkdirSync(`${dir}/${pid}`);
+      Deno.writeTextFileSync(`${dir}/${pid}/cmdline`, "");
+      Deno.writeTextFileSync(`${dir}/${pid}/maps`, "1-2 r-xp 0 fd:01 5 /lib/gone.so (deleted)\n");
+    }
+    Deno.writeTextFileSync(`${dir}/7/comm`, "hidden\n");
+    // 8's comm is there but cannot be read (a directory: EISDIR), unlike a comm that is gone.
+    Deno.mkdirSync(`${dir}/8/comm`);
+    const result = await scanLibs({ proc: dir });
+    assertEquals(result.processes.map((p) => [p.pid, p.cmdline]), [[7, "[hidden]"]]);
+    assertEquals(result.unreadable, 1);
+    // Gone instead: not counted.
+    Deno.removeSync(`${dir}/8/comm`);
+    assertEquals((await scanLibs({ proc: dir })).unreadable, 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "scanLibs() with kinds: false reads no exe link and calls every mapped file a library",
   permissions: READ_FIXTURE,
@@ -253,7 +275,10 @@ Deno.test({
   name: "scanLibs() keeps at most budget.charsPerUser characters of names of one user's processes",
   ignore: !LIVE,
   async fn() {
-    await withHoarders(100, [65534, 65534, 65533], async (pids, dir) => {
+    // Users of this run's own (a user's share counts all its processes on the host): two
+    // random UIDs no account or second suite uses.
+    const user = 1_000_000 + 2 * (crypto.getRandomValues(new Uint32Array(1))[0]! % 1_000_000_000);
+    await withHoarders(100, [user, user, user + 1], async (pids, dir) => {
       const [first, second, other] = pids as [number, number, number];
       const chars = 100 * `${dir}/a-rather-long-name-of-a-deleted-file-number-00000`.length;
       // A share of one and a half processes' names for each user.

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "../lib/scripts.ts";
-import { findTool, runCli } from "./_helpers.ts";
+import { findTool, readUntil, runCli, runTag, waitFor } from "./_helpers.ts";
 
 Deno.test("scriptArgument() finds the script past the interpreter's options, never guessing", () => {
   const cases: [Parameters<typeof scriptArgument>, ReturnType<typeof scriptArgument>][] = [
@@ -69,49 +69,65 @@ Deno.test({
   ignore: MISSING !== undefined,
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_scripts_" });
-    // Python sleeps; Perl too; one script path has a space and a byte that is not UTF-8.
+    // Python sleeps; Perl too; one script path has a space and a byte that is not UTF-8. Each
+    // script first leaves ran/PID: its interpreter read and compiled it whole. Each command line
+    // ends in an argument of this run's own: no process of a second suite joins its group.
     const script = `
       cd "$1"
-      printf 'import time\\nwhile True: time.sleep(1)\\n' > replaced.py
+      mkdir ran
+      printf 'import os, time\\nopen(f"ran/{os.getpid()}", "w").close()\\nwhile True: time.sleep(1)\\n' > replaced.py
       cp replaced.py same.py
       cp replaced.py gone.py
       cp replaced.py edited.py
       mkdir "space dir" "$(printf 'raw\\377')"
       cp replaced.py "space dir/x.py"
       cp replaced.py "$(printf 'raw\\377')/x.py"
-      printf 'sleep 1 while 1;\\n' > edited.pl
+      printf 'open(my $f, ">", "ran/$$") or die; close $f;\\nsleep 1 while 1;\\n' > edited.pl
       cp edited.pl replaced.pl
-      /usr/bin/python3 replaced.py & echo $!
-      /usr/bin/python3 same.py & echo $!
-      /usr/bin/python3 -c 'import time; time.sleep(100)' & echo $!
-      /usr/bin/perl edited.pl & echo $!
-      /usr/bin/python3 "space dir/x.py" & echo $!
-      /usr/bin/python3 "$(printf 'raw\\377')/x.py" & echo $!
-      /usr/bin/python3 gone.py & echo $!
-      /usr/bin/python3 edited.py & echo $!
-      /usr/bin/perl replaced.pl & echo $!
+      /usr/bin/python3 replaced.py "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 same.py "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 -c 'import time; time.sleep(100)' "$2" & p="$p $!"; echo $!
+      /usr/bin/perl edited.pl "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 "space dir/x.py" "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 "$(printf 'raw\\377')/x.py" "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 gone.py "$2" & p="$p $!"; echo $!
+      /usr/bin/python3 edited.py "$2" & p="$p $!"; echo $!
+      /usr/bin/perl replaced.pl "$2" & p="$p $!"; echo $!
       echo ready
+      # They end with this shell's standard input: when the test ends, or its runner is killed.
+      read x || true
+      kill $p 2>/dev/null
       wait`;
     const child = new Deno.Command("/bin/sh", {
-      args: ["-c", script, "sh", dir],
+      args: ["-c", script, "sh", dir, `lib_users_test_${runTag()}`],
       stdout: "piped",
-      stdin: "null",
+      stdin: "piped",
     }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("ready\n")) text += (await reader.read()).value ?? "";
-    const [replaced, same, inline, perl, spaced, raw, gone, pyEdited, plReplaced] = text.trim()
-      .split("\n").slice(0, 9)
-      .map(Number);
+    let pids: number[] = [];
+    try {
+      const text = await readUntil(child.stdout, "ready\n", "the shell starting the interpreters");
+      pids = text.trim().split("\n").slice(0, 9).map(Number);
+    } catch (error) {
+      await child.stdin.close().catch(() => {});
+      await child.status;
+      throw error;
+    }
+    const [replaced, same, inline, perl, spaced, raw, gone, pyEdited, plReplaced] = pids;
     try {
       // Every process past its exec, its script read, before anything changes.
-      for (let tries = 0; tries < 200; tries++) {
-        const started = [replaced, same, inline, perl, spaced, raw, gone, pyEdited, plReplaced]
-          .every((pid) => /python|perl/.test(Deno.readLinkSync(`/proc/${pid}/exe`)));
-        if (started) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await waitFor(
+        () => pids.every((pid) => /python|perl/.test(Deno.readLinkSync(`/proc/${pid}/exe`))),
+        "the interpreters' exec",
+      );
+      const readers = pids.filter((pid) => pid !== inline);
+      await waitFor(() => readers.every((pid) => exists(`${dir}/ran/${pid}`)), "the scripts' run");
+      // A script is stale when it changed more than 30 ms after its process started: every
+      // change below comes 100 ms after each start or later, by the kernel's clock.
+      const uptimeMs = () => Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]) * 1000;
+      const starts = pids.map((pid) =>
+        processStart(Deno.readTextFileSync(`/proc/${pid}/stat`), 0)!
+      );
+      await waitFor(() => uptimeMs() >= Math.max(...starts) + 100, "100 ms past the starts");
       // An update: a new file renamed over the old; and an edit in place.
       Deno.copyFileSync(`${dir}/replaced.py`, `${dir}/replaced.py.new`);
       Deno.renameSync(`${dir}/replaced.py.new`, `${dir}/replaced.py`);
@@ -166,9 +182,19 @@ Deno.test({
           Deno.kill(pid!, "SIGKILL");
         } catch { /* gone */ }
       }
-      await reader.cancel();
+      await child.stdin.close().catch(() => {});
+      await child.stdout.cancel().catch(() => {});
       await child.status;
       await new Deno.Command("rm", { args: ["-rf", dir] }).output();
     }
   },
 });
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

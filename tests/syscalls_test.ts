@@ -18,6 +18,7 @@ import {
   type Syscalls,
 } from "../lib/syscalls.ts";
 import { decodeName } from "../lib/names.ts";
+import { waitFor } from "./_helpers.ts";
 
 const SYS = openSyscalls();
 const IS_ROOT = Deno.uid() === 0;
@@ -113,20 +114,21 @@ Deno.test({
   ignore: !IS_ROOT,
   async fn() {
     const dir = Deno.makeTempDirSync();
-    // In a mount namespace of its own, so no other test's mounts count.
+    // In a mount namespace of its own, so no other test's mounts count; held by a shell that
+    // ends with its standard input (a killed run leaves no holder).
     const holder = new Deno.Command("unshare", {
-      args: ["-m", "--propagation", "private", "sleep", "86400"],
+      args: ["-m", "--propagation", "private", "/bin/sh", "-c", "read x"],
+      stdin: "piped",
     }).spawn();
     try {
       let fd = -1;
-      for (let i = 0; i < 200 && fd < 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitFor(() => {
         const ns = Deno.readLinkSync(`/proc/${holder.pid}/ns/mnt`);
         if (ns !== Deno.readLinkSync("/proc/self/ns/mnt")) {
           fd = sys().openRead(`/proc/${holder.pid}/mountinfo`);
         }
-      }
-      assert(fd >= 0);
+        return fd >= 0;
+      }, "the holder's mount namespace");
       assertEquals(sys().changed(fd), false);
       const mount = await new Deno.Command("nsenter", {
         args: ["-t", String(holder.pid), "-m", "mount", "-t", "tmpfs", "t", dir],
@@ -140,6 +142,7 @@ Deno.test({
     } finally {
       holder.kill("SIGKILL");
       await holder.status;
+      await holder.stdin.close().catch(() => {});
       Deno.removeSync(dir, { recursive: true });
     }
   },

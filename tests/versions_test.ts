@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { compareVersions } from "../lib/versions.ts";
-import { findTool } from "./_helpers.ts";
+import { findTool, fuzz } from "./_helpers.ts";
 
 Deno.test("compareVersions() orders kernel releases as dpkg does", () => {
   const sign = (a: string, b: string) => Math.sign(compareVersions(a, b));
@@ -19,22 +19,23 @@ if (DPKG === undefined) console.warn("versions_test: dpkg case ignored: no dpkg"
 Deno.test({
   name: "compareVersions() agrees with dpkg --compare-versions on random versions",
   ignore: DPKG === undefined,
-  async fn() {
-    // No hyphen or colon: dpkg then compares the whole string as one upstream version.
-    const alphabet = "0123456789..~+ab";
-    const random = () =>
-      String(Math.floor(Math.random() * 10)) +
-      Array.from({ length: Math.floor(Math.random() * 8) }, () =>
-        alphabet[Math.floor(Math.random() * alphabet.length)]).join("");
-    for (let round = 0; round < 150; round++) {
-      const a = random();
-      const b = round % 10 === 0 ? a : random();
-      const lt = await new Deno.Command(DPKG!, { args: ["--compare-versions", a, "lt", b] })
-        .output();
-      const eq = await new Deno.Command(DPKG!, { args: ["--compare-versions", a, "eq", b] })
-        .output();
-      const dpkg = lt.success ? -1 : eq.success ? 0 : 1;
-      assertEquals(Math.sign(compareVersions(a, b)), dpkg, `${a} vs ${b}`);
-    }
-  },
+  fn: () =>
+    fuzz("compareVersions against dpkg", async (random) => {
+      // No hyphen or colon: dpkg then compares the whole string as one upstream version.
+      const alphabet = "0123456789..~+ab";
+      const version = () =>
+        String(random.below(10)) +
+        Array.from({ length: random.below(8) }, () => alphabet[random.below(alphabet.length)])
+          .join("");
+      for (let round = 0; round < 150; round++) {
+        const a = version();
+        const b = round % 10 === 0 ? a : version();
+        const lt = await new Deno.Command(DPKG!, { args: ["--compare-versions", a, "lt", b] })
+          .output();
+        const eq = await new Deno.Command(DPKG!, { args: ["--compare-versions", a, "eq", b] })
+          .output();
+        const dpkg = lt.success ? -1 : eq.success ? 0 : 1;
+        assertEquals(Math.sign(compareVersions(a, b)), dpkg, `${a} vs ${b}`);
+      }
+    }),
 });

@@ -1,17 +1,20 @@
 """Test helper: a FUSE file system whose daemon stops answering on demand.
 
-    python3 hangfs.py MOUNTPOINT LIBRARY TRIGGER
+    python3 hangfs.py MOUNTPOINT LIBRARY TRIGGER [--until-eof]
 
 Serves two files, lib.so (a copy of LIBRARY) and held.log, which can be
 unlinked while open. Once the file TRIGGER exists, every getattr (stat, and every name
 lookup) blocks forever: a caller sits in the kernel's request_wait_answer,
 where no signal ends it, until this daemon dies. Used by tests/identity_test.ts.
+With --until-eof it also dies when its standard input ends: when the test, or
+a test runner that was killed, no longer holds the pipe.
 """
 
 import errno
 import os
 import stat
 import sys
+import threading
 import time
 
 from fusepy import FUSE, FuseOSError, Operations
@@ -69,6 +72,12 @@ class HangFS(Operations):
 
 if __name__ == "__main__":
     mountpoint, library, trigger = sys.argv[1:4]
+    if "--until-eof" in sys.argv[4:]:
+        def watch():
+            while sys.stdin.buffer.read(4096):
+                pass
+            os._exit(0)
+        threading.Thread(target=watch, daemon=True).start()
     # No caching of names or attributes: every stat reaches this daemon.
     FUSE(HangFS(library, trigger), mountpoint, foreground=True,
          attr_timeout=0, entry_timeout=0, negative_timeout=0)
