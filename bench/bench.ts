@@ -217,9 +217,15 @@ function subjectsOf(scenario: Scenario, running: Running): [string, string[]][] 
 }
 
 function measure(command: string[]): Sample {
-  const out = new Deno.Command(command[0]!, { args: command.slice(1), stderr: "null" })
+  const out = new Deno.Command(command[0]!, { args: command.slice(1), stderr: "piped" })
     .outputSync();
-  return JSON.parse(decoder.decode(out.stdout));
+  const text = decoder.decode(out.stdout);
+  // A timing that failed says why, rather than a JSON parser's complaint about nothing.
+  if (!out.success || text.trim() === "") {
+    const why = decoder.decode(out.stderr).trim().split("\n").slice(-3).join(" / ");
+    throw new Error(`${command.join(" ")} failed (exit ${out.code}): ${why || "no output"}`);
+  }
+  return JSON.parse(text);
 }
 
 function median(values: number[]): number {
