@@ -221,8 +221,16 @@ Deno.test({
       assertEquals(path.length, 4090);
       Deno.writeTextFileSync(path, "x");
       const { dev, ino } = Deno.statSync(path);
+      // A command line of this run's own: no other suite's process joins its group.
+      const seconds = `60.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
       holder = new Deno.Command("sh", {
-        args: ["-c", 'exec 3<"$1" && rm "$1" && echo ready && exec sleep 60', "sh", path],
+        args: [
+          "-c",
+          'exec 3<"$1" && rm "$1" && echo ready && exec sleep "$2"',
+          "sh",
+          path,
+          seconds,
+        ],
         stdout: "piped",
         stderr: "null",
       }).spawn();
@@ -233,7 +241,7 @@ Deno.test({
       const placeholder = `(name too long: device ${deviceName(dev)} inode ${ino})`;
       const machine = await runCli(["-A"], ["--fds", "-m"]);
       const row = machine.stdout.split("\n").find((line) => line.startsWith(`${holder!.pid};`));
-      assertEquals(row, `${holder.pid};${placeholder};sleep 60`);
+      assertEquals(row, `${holder.pid};${placeholder};sleep ${seconds}`);
       const json: CliRun = await runCli(["-A"], ["--fds", "--json"]);
       const group = JSON.parse(json.stdout).groups.find((g: { pids: number[] }) =>
         g.pids.includes(holder!.pid)
