@@ -311,3 +311,24 @@ async function inside(enter: readonly string[], script: string, args: string[]):
   }).output();
   if (!done.success) throw new Error(`Shell step failed: ${new TextDecoder().decode(done.stderr)}`);
 }
+
+/** The Python that runs `tests/helpers/hangfs.py`: the system's, which has Debian's fusepy. */
+export const FUSE_PYTHON = "/usr/bin/python3";
+
+/** Why a FUSE file system of `hangfs.py` cannot be mounted here, or undefined when it can. */
+export async function fuseMissing(): Promise<string | undefined> {
+  try {
+    Deno.statSync("/dev/fuse");
+  } catch {
+    return "no /dev/fuse";
+  }
+  try {
+    const probe = await new Deno.Command(FUSE_PYTHON, {
+      args: ["-c", "import fusepy"],
+      stderr: "null",
+    }).output();
+    return probe.success ? undefined : "no fusepy (Debian python3-fusepy)";
+  } catch {
+    return `no ${FUSE_PYTHON}`;
+  }
+}

@@ -12,6 +12,8 @@ import { findTool, runCli, waitFor } from "./_helpers.ts";
 import {
   buildExchanger,
   buildMapper,
+  FUSE_PYTHON,
+  fuseMissing,
   type Mapper,
   type PrivateMounts,
   privateMounts,
@@ -22,7 +24,6 @@ import {
 
 const MAPPER = await buildMapper();
 const EXCHANGER = await buildExchanger();
-const FUSE_PYTHON = "/usr/bin/python3";
 
 /** Why these attacks cannot be staged here, or undefined. */
 async function missing(): Promise<string | undefined> {
@@ -31,20 +32,7 @@ async function missing(): Promise<string | undefined> {
   for (const tool of ["setpriv", "unshare", "nsenter"]) {
     if (findTool(tool) === undefined) return `no ${tool} (util-linux)`;
   }
-  try {
-    Deno.statSync("/dev/fuse");
-  } catch {
-    return "no /dev/fuse";
-  }
-  try {
-    const probe = await new Deno.Command(FUSE_PYTHON, {
-      args: ["-c", "import fusepy"],
-      stderr: "null",
-    }).output();
-    return probe.success ? undefined : "no fusepy (Debian python3-fusepy)";
-  } catch {
-    return `no ${FUSE_PYTHON}`;
-  }
+  return await fuseMissing();
 }
 
 const MISSING = await missing();

@@ -9,6 +9,8 @@ import { assert, assertEquals, equal } from "@std/assert";
 import { findTool, runCli, runTag, waitFor } from "./_helpers.ts";
 import {
   buildMapper,
+  FUSE_PYTHON,
+  fuseMissing,
   type Mapper,
   privateMounts,
   realLibrary,
@@ -337,26 +339,6 @@ Deno.test({
     });
   },
 });
-
-const FUSE_PYTHON = "/usr/bin/python3";
-
-/** Why the FUSE case cannot run here, or undefined when it can. */
-async function fuseMissing(): Promise<string | undefined> {
-  try {
-    Deno.statSync("/dev/fuse");
-  } catch {
-    return "no /dev/fuse";
-  }
-  try {
-    const probe = await new Deno.Command(FUSE_PYTHON, {
-      args: ["-c", "import fusepy"],
-      stderr: "null",
-    }).output();
-    return probe.success ? undefined : "no fusepy (Debian python3-fusepy)";
-  } catch {
-    return `no ${FUSE_PYTHON}`;
-  }
-}
 
 const NO_FUSE = await fuseMissing();
 if (NO_FUSE !== undefined) console.warn(`identity_test: FUSE case ignored: ${NO_FUSE}`);
