@@ -141,9 +141,13 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]
         chunks.push(value);
       }
       const status = await child.status;
-      await child.stderr.cancel();
+      const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
       const text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-      assertEquals(status.code, code);
+      assertEquals(
+        status.code,
+        code,
+        `exit ${status.code}, ${text.length} bytes, stderr: ${stderr}`,
+      );
       // Exited on its own after the record, not killed by the signal (which gives the same code).
       assertEquals(status.signal, null);
       assert(text.endsWith("\n"), "the last record is whole");
