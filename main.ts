@@ -20,15 +20,15 @@ import { invocation } from "./cli/invocation.ts";
 // for: start-up is most of a scan's cost, and cron and monitoring run this
 // every minute.
 import { emit, packageOwners, rebootCheck, render } from "./cli/render.ts";
-import { groupByArgv } from "./lib/group.ts";
-import { isGranted, needsAllowAll, scanPermission } from "./lib/permissions.ts";
+import { groupByArgv } from "./lib/scan/group.ts";
+import { isGranted, needsAllowAll, scanPermission } from "./lib/proc/permissions.ts";
 import {
   DEFAULT_NAME_BUDGET,
   ProcRootError,
   scanFds,
   scanLibs,
   type ScanResult,
-} from "./lib/scan.ts";
+} from "./lib/scan/scan.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
 import { escapeForTerminal } from "./lib/format/escape.ts";
 

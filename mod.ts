@@ -37,8 +37,8 @@ export {
   type ScanOptions,
   type ScanResult,
   type UnreadableProcess,
-} from "./lib/scan.ts";
-export { fileNames, type Group, groupByArgv } from "./lib/group.ts";
+} from "./lib/scan/scan.ts";
+export { fileNames, type Group, groupByArgv } from "./lib/scan/group.ts";
 export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format/human.ts";
 export { formatMachine, type MachineRecord, parseMachine } from "./lib/format/machine.ts";
 export {
@@ -58,10 +58,10 @@ export {
   DEFAULT_IGNORE_PATTERNS,
   DEFAULT_IGNORE_RULES,
   type IgnoreRules,
-} from "./lib/ignore.ts";
-export { type DeletedMapping, parseMapsLine } from "./lib/maps.ts";
+} from "./lib/scan/ignore.ts";
+export { type DeletedMapping, parseMapsLine } from "./lib/proc/maps.ts";
 export { escapeForTerminal } from "./lib/format/escape.ts";
-export { decodeName, encodeName, hasRawBytes } from "./lib/names.ts";
+export { decodeName, encodeName, hasRawBytes } from "./lib/proc/names.ts";
 export { formatServices } from "./lib/format/services.ts";
 export {
   parseSystemctlStatus,
@@ -69,7 +69,7 @@ export {
   type UnitsByPid,
   unitsFromGroups,
   unitsFromSystemctl,
-} from "./lib/services.ts";
+} from "./lib/answers/services.ts";
 export {
   classifyCgroup,
   type ContainerRef,
@@ -78,7 +78,7 @@ export {
   type UnitClass,
   type UnitInfo,
   UNKNOWN_UNIT,
-} from "./lib/cgroup.ts";
+} from "./lib/proc/cgroup.ts";
 export { formatRestartPlan } from "./lib/format/restart.ts";
 export {
   type PlanOptions,
@@ -87,7 +87,7 @@ export {
   riskOf,
   type RiskyUnit,
   type SessionToEnd,
-} from "./lib/restart.ts";
+} from "./lib/answers/restart.ts";
 export {
   formatNagios,
   NAGIOS_STATUS,
@@ -106,7 +106,7 @@ export {
   type RebootReason,
   type Verdict,
   verdictOf,
-} from "./lib/reboot.ts";
+} from "./lib/answers/reboot.ts";
 export {
   checkKernel,
   findInstalledKernels,
@@ -115,16 +115,16 @@ export {
   type KernelState,
   type KernelStatus,
   parseKernelImageVersion,
-} from "./lib/kernel.ts";
-export { compareVersions } from "./lib/versions.ts";
+} from "./lib/answers/kernel.ts";
+export { compareVersions } from "./lib/answers/versions.ts";
 export { formatReboot } from "./lib/format/reboot.ts";
-export { canonicalPath, findPackageOwners, type PackageOwner } from "./lib/packages.ts";
+export { canonicalPath, findPackageOwners, type PackageOwner } from "./lib/answers/packages.ts";
 export {
   findProcessPackages,
   type PackageLookup,
   type ProcessPackages,
   type ProcessPackagesOptions,
-} from "./lib/package_roots.ts";
+} from "./lib/answers/package_roots.ts";
 export {
   type FilePackages,
   filePackages,
@@ -140,5 +140,5 @@ export {
   interpreterOf,
   type ScriptArgument,
   scriptArgument,
-} from "./lib/scripts.ts";
-export { findRpmOwners } from "./lib/rpm.ts";
+} from "./lib/scan/scripts.ts";
+export { findRpmOwners } from "./lib/answers/rpm.ts";

@@ -14,7 +14,7 @@ import {
   DEFAULT_IGNORE_LITERALS,
   DEFAULT_IGNORE_PATTERNS,
   type IgnoreRules,
-} from "../lib/ignore.ts";
+} from "../lib/scan/ignore.ts";
 
 /** Exit codes of the CLI, documented in the README. */
 export const EXIT = Object.freeze({

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isGranted } from "../lib/permissions.ts";
+import { isGranted } from "../lib/proc/permissions.ts";
 
 const encoder = new TextEncoder();
 

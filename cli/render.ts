@@ -8,12 +8,12 @@
 
 import config from "../deno.json" with { type: "json" };
 import { type CliOptions, EXIT } from "./flags.ts";
-import type { Group } from "../lib/group.ts";
+import type { Group } from "../lib/scan/group.ts";
 import { formatHuman, type HumanStyle } from "../lib/format/human.ts";
 import { formatMachine } from "../lib/format/machine.ts";
-import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/permissions.ts";
-import type { ScanResult } from "../lib/scan.ts";
-import type { RebootCheck } from "../lib/reboot.ts";
+import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
+import type { ScanResult } from "../lib/scan/scan.ts";
+import type { RebootCheck } from "../lib/answers/reboot.ts";
 import type { PackageOwners } from "../lib/format/packages.ts";
 import { warn, writeDocument, writeFileAtomically, writeRecords } from "./output.ts";
 
@@ -22,7 +22,7 @@ export async function rebootCheck(
   groups: readonly Group[],
   options: CliOptions,
 ): Promise<RebootCheck> {
-  const { checkReboot } = await import("../lib/reboot.ts");
+  const { checkReboot } = await import("../lib/answers/reboot.ts");
   // A stale PID 1 or risky unit speaks for a reboot only from mapped files.
   return checkReboot({
     root: options.root,
@@ -42,7 +42,7 @@ export async function packageOwners(
   result: ScanResult,
   options: CliOptions,
 ): Promise<PackageOwners> {
-  const { findProcessPackages } = await import("../lib/package_roots.ts");
+  const { findProcessPackages } = await import("../lib/answers/package_roots.ts");
   const found = await findProcessPackages(result.processes, {
     proc: options.proc,
     root: options.root,
@@ -173,7 +173,7 @@ export async function render(
         : "";
       if (packagesText !== "" && !options.restartHints) out += "\n" + packagesText;
       if (options.restartHints && groups.length > 0) {
-        const { planRestarts } = await import("../lib/restart.ts");
+        const { planRestarts } = await import("../lib/answers/restart.ts");
         const { formatRestartPlan } = await import("../lib/format/restart.ts");
         out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
         // After the plan, as shell comments: which update each restart answers.
@@ -225,7 +225,7 @@ function colourStyle(): HumanStyle {
 }
 
 async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
-  const { unitsFromGroups, unitsFromSystemctl } = await import("../lib/services.ts");
+  const { unitsFromGroups, unitsFromSystemctl } = await import("../lib/answers/services.ts");
   const { formatServices } = await import("../lib/format/services.ts");
   if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
   const unavailable = (why: string) => {

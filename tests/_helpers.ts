@@ -1,10 +1,10 @@
 /** Shared helpers for the tests (not part of the library). */
 
 import { fromFileUrl } from "@std/path/from-file-url";
-import { decodeName } from "../lib/names.ts";
-import type { ProcessFinding } from "../lib/scan.ts";
-import { classifyCgroup } from "../lib/cgroup.ts";
-import type { Group } from "../lib/group.ts";
+import { decodeName } from "../lib/proc/names.ts";
+import type { ProcessFinding } from "../lib/scan/scan.ts";
+import { classifyCgroup } from "../lib/proc/cgroup.ts";
+import type { Group } from "../lib/scan/group.ts";
 
 /** The repository root. */
 export const ROOT: string = fromFileUrl(new URL("..", import.meta.url));

@@ -6,7 +6,7 @@
  * since Deno's paths and arguments are strings).
  */
 
-import { encodeName } from "../lib/names.ts";
+import { encodeName } from "../lib/proc/names.ts";
 import { readLineOf, waitFor } from "./_helpers.ts";
 
 /** What a stale process is made of. Names are file names inside its own temp dir. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { escapedByte } from "../names.ts";
+import { escapedByte } from "../proc/names.ts";
 
 const SHORT_ESCAPES: Readonly<Record<string, string>> = {
   "\\": "\\\\",

@@ -6,7 +6,7 @@
  */
 
 import { escapeForTerminal } from "./escape.ts";
-import { fileNames, type Group } from "../group.ts";
+import { fileNames, type Group } from "../scan/group.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
 
 /** Decorations for the parts of a human line, e.g. terminal colours. */

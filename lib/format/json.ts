@@ -4,13 +4,13 @@
  * @module
  */
 
-import { type RebootCheck, type RebootReason, type Verdict, verdictOf } from "../reboot.ts";
-import type { KernelState } from "../kernel.ts";
+import { type RebootCheck, type RebootReason, type Verdict, verdictOf } from "../answers/reboot.ts";
+import type { KernelState } from "../answers/kernel.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
-import type { Group } from "../group.ts";
-import { encodeName, replaceRawBytes } from "../names.ts";
-import type { FileKind } from "../scan.ts";
-import type { ContainerRuntime, UnitClass } from "../cgroup.ts";
+import type { Group } from "../scan/group.ts";
+import { encodeName, replaceRawBytes } from "../proc/names.ts";
+import type { FileKind } from "../scan/scan.ts";
+import type { ContainerRuntime, UnitClass } from "../proc/cgroup.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
 export const JSON_SCHEMA_VERSION = 2;

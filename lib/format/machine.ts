@@ -6,7 +6,7 @@
  */
 
 import { escapeField, unescapeField } from "./escape.ts";
-import { fileNames, type Group } from "../group.ts";
+import { fileNames, type Group } from "../scan/group.ts";
 
 /** Characters escaped in file names: each could add a field or a file. */
 const FILE_SEPARATORS = ";,";

@@ -8,8 +8,8 @@
 import { NAGIOS_STATUS } from "./nagios_status.ts";
 import { type NagiosRange, nagiosRangeAlerts } from "./nagios_range.ts";
 import { escapeForTerminal } from "./escape.ts";
-import { countDistinctFiles, type Group } from "../group.ts";
-import { type RebootCheck, rebootKnown } from "../reboot.ts";
+import { countDistinctFiles, type Group } from "../scan/group.ts";
+import { type RebootCheck, rebootKnown } from "../answers/reboot.ts";
 import { formatPackages, type PackageOwners } from "./packages.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Group } from "../group.ts";
-import type { PackageOwner } from "../packages.ts";
-import type { ProcessPackages } from "../package_roots.ts";
+import type { Group } from "../scan/group.ts";
+import type { PackageOwner } from "../answers/packages.ts";
+import type { ProcessPackages } from "../answers/package_roots.ts";
 import { escapeField, escapeForTerminal } from "./escape.ts";
 
 /**

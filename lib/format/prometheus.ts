@@ -6,8 +6,8 @@
  */
 
 import { escapeUnsafe } from "./escape.ts";
-import { countDistinctFiles, type Group } from "../group.ts";
-import { type RebootCheck, rebootKnown } from "../reboot.ts";
+import { countDistinctFiles, type Group } from "../scan/group.ts";
+import { type RebootCheck, rebootKnown } from "../answers/reboot.ts";
 import { type PackageOwners, packageUses } from "./packages.ts";
 
 /** Options of {@linkcode formatPrometheus}. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RebootCheck } from "../reboot.ts";
+import type { RebootCheck } from "../answers/reboot.ts";
 import { escapeForTerminal } from "./escape.ts";
 
 /**

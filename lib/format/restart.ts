@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { ContainerRef } from "../cgroup.ts";
+import type { ContainerRef } from "../proc/cgroup.ts";
 import { escapeForTerminal } from "./escape.ts";
-import { encodeName } from "../names.ts";
-import type { RestartPlan } from "../restart.ts";
+import { encodeName } from "../proc/names.ts";
+import type { RestartPlan } from "../answers/restart.ts";
 
 /**
  * A unit, user or container name as one shell word that names it exactly when

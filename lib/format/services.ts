@@ -5,8 +5,8 @@
  */
 
 import { escapeForTerminal } from "./escape.ts";
-import type { Group } from "../group.ts";
-import type { UnitsByPid } from "../services.ts";
+import type { Group } from "../scan/group.ts";
+import type { UnitsByPid } from "../answers/services.ts";
 
 /**
  * Formats `PIDS belong to UNIT` lines, one per unit in order of first

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { EXIT, helpText, parseCli, UsageError } from "../../cli/flags.ts";
-import { DEFAULT_IGNORE_LITERALS, DEFAULT_IGNORE_PATTERNS } from "../../lib/ignore.ts";
+import { DEFAULT_IGNORE_LITERALS, DEFAULT_IGNORE_PATTERNS } from "../../lib/scan/ignore.ts";
 import { parseNagiosRange } from "../../lib/format/nagios_range.ts";
 
 Deno.test("parseCli() defaults to a human libs scan of /proc with the default ignores", () => {

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { escapeField, escapeForTerminal, unescapeField } from "../../lib/format/escape.ts";
-import { decodeName } from "../../lib/names.ts";
+import { decodeName } from "../../lib/proc/names.ts";
 import { fuzz } from "../_helpers.ts";
 
 Deno.test("escapeForTerminal() leaves ordinary names alone", () => {

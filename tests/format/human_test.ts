@@ -1,7 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { formatHuman } from "../../lib/format/human.ts";
-import { type Group, groupByArgv } from "../../lib/group.ts";
-import { decodeName } from "../../lib/names.ts";
+import { type Group, groupByArgv } from "../../lib/scan/group.ts";
+import { decodeName } from "../../lib/proc/names.ts";
 
 const GROUPS: Group[] = groupByArgv([
   {

@@ -1,7 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { formatJson, JSON_SCHEMA_VERSION, toJsonReport } from "../../lib/format/json.ts";
-import { groupByArgv } from "../../lib/group.ts";
-import { decodeName, encodeName } from "../../lib/names.ts";
+import { groupByArgv } from "../../lib/scan/group.ts";
+import { decodeName, encodeName } from "../../lib/proc/names.ts";
 import { loadSchema, validate } from "../_json_schema.ts";
 
 const RAW = decodeName(Uint8Array.from([0x2f, 0x78, 0xff, 0xfe]));

@@ -1,7 +1,7 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { formatMachine, parseMachine } from "../../lib/format/machine.ts";
-import { groupByArgv } from "../../lib/group.ts";
-import { decodeName } from "../../lib/names.ts";
+import { groupByArgv } from "../../lib/scan/group.ts";
+import { decodeName } from "../../lib/proc/names.ts";
 
 Deno.test("formatMachine() prints PIDS;FILES;CMDLINE as the Python tools do", () => {
   const groups = groupByArgv([

@@ -1,12 +1,12 @@
 import { assertEquals, assertMatch } from "@std/assert";
-import { classifyCgroup } from "../../lib/cgroup.ts";
+import { classifyCgroup } from "../../lib/proc/cgroup.ts";
 import {
   formatNagios,
   NAGIOS_STATUS,
   nagiosRangeAlerts,
   parseNagiosRange,
 } from "../../lib/format/nagios.ts";
-import type { Group } from "../../lib/group.ts";
+import type { Group } from "../../lib/scan/group.ts";
 
 function group(pids: number[], cgroup: string, path = "/lib/x.so"): Group {
   return {

@@ -1,7 +1,7 @@
 import { assertEquals } from "@std/assert";
-import { classifyCgroup } from "../../lib/cgroup.ts";
+import { classifyCgroup } from "../../lib/proc/cgroup.ts";
 import { formatPrometheus } from "../../lib/format/prometheus.ts";
-import type { Group } from "../../lib/group.ts";
+import type { Group } from "../../lib/scan/group.ts";
 import { parseExposition } from "../_exposition.ts";
 
 Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadable and success", () => {

@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "@std/assert";
-import { planRestarts } from "../../lib/restart.ts";
+import { planRestarts } from "../../lib/answers/restart.ts";
 import { formatRestartPlan, shellWord } from "../../lib/format/restart.ts";
 import { escapeForTerminal } from "../../lib/format/escape.ts";
-import { encodeName } from "../../lib/names.ts";
+import { encodeName } from "../../lib/proc/names.ts";
 import { runPlanLines, unitGroup as group } from "../_helpers.ts";
 
 Deno.test("formatRestartPlan() quotes unit names a user could have made up", () => {

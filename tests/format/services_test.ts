@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { groupByArgv } from "../../lib/group.ts";
+import { groupByArgv } from "../../lib/scan/group.ts";
 import { formatServices } from "../../lib/format/services.ts";
 
 Deno.test("formatServices() prints PIDS belong to UNIT per unit", () => {

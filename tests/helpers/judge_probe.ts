@@ -9,9 +9,9 @@
  *   at PID PATH     look PATH up in PID's root (the scripts check)
  */
 
-import { createIdentityJudge } from "../../lib/identity.ts";
-import { MapsReader } from "../../lib/maps_reader.ts";
-import { withoutMarker } from "../../lib/maps.ts";
+import { createIdentityJudge } from "../../lib/identity/judge.ts";
+import { MapsReader } from "../../lib/proc/maps_reader.ts";
+import { withoutMarker } from "../../lib/proc/maps.ts";
 
 const judge = createIdentityJudge("/proc");
 const reader = new MapsReader({ ignored: () => false });

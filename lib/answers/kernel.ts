@@ -1,0 +1,265 @@
+/**
+ * The running kernel against the newest installed one: read-only, no
+ * subprocess, a few small reads (`/proc/sys/kernel/osrelease` and `version`,
+ * the names in `/boot` and the modules directories, and the first 64 KiB of
+ * each kernel image at most).
+ *
+ * @module
+ */
+
+import { compareVersions } from "./versions.ts";
+import { isGranted } from "../proc/permissions.ts";
+
+/** How the running kernel stands against the installed ones. */
+export type KernelState =
+  /** The running kernel is the newest installed. */
+  | "current"
+  /** The same release is installed in another build (an ABI-compatible rebuild): a reboot loads it. */
+  | "rebuilt"
+  /** A newer release is installed: a reboot loads it. */
+  | "newer"
+  /** It could not be told; `reason` says why. */
+  | "unknown";
+
+/** An installed kernel, as found on disk. */
+export interface InstalledKernel {
+  /** The release, e.g. `6.1.0-29-amd64`: from the image's header, else from its name. */
+  readonly release: string;
+  /** The build string from the image's header (`#1 SMP PREEMPT_DYNAMIC Debian 6.1.123-1 (2025-01-02)`), or null. */
+  readonly build: string | null;
+  /** Where it was found, under the root. */
+  readonly path: string;
+}
+
+/** The kernel part of the reboot question. */
+export interface KernelStatus {
+  /** Where the running kernel stands. */
+  readonly state: KernelState;
+  /** The running kernel's release and build (`/proc/sys/kernel/osrelease`, `version`), null where unknown. */
+  readonly running: { readonly release: string | null; readonly build: string | null };
+  /** The newest installed kernel, or null when none was found. */
+  readonly newest: InstalledKernel | null;
+  /** Why the state is what it is, in a few words. */
+  readonly reason: string;
+}
+
+/** Where a kernel check reads: a root for the files, a proc root for the running kernel. */
+export interface KernelOptions {
+  /** The file system root: `boot/`, `lib/modules/`, `usr/lib/modules/` under it. Default `/`. */
+  readonly root?: string;
+  /** The proc root, for `sys/kernel/osrelease` and `version`. Default `ROOT/proc`. */
+  readonly proc?: string;
+}
+
+/** What is read of an image: the header's pointer can reach 0xFFFF + 0x200, and a string after it. */
+const HEADER_BYTES = 0x10000 + 0x200 + 512;
+const VERSION_POINTER = 0x20e;
+const HEADER_MAGIC = 0x202;
+
+/**
+ * The version string of an x86 kernel image (the boot protocol's
+ * `kernel_version`: a 16-bit little-endian pointer at 0x20E, plus 0x200, to a
+ * NUL-terminated string), split into release and build; null when the bytes
+ * hold no such string (no `HdrS` header, a pointer past the end, no NUL, a
+ * string that is not printable ASCII).
+ *
+ * @example A header with its version string
+ * ```ts
+ * import { parseKernelImageVersion } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const image = new Uint8Array(0x400);
+ * image.set(new TextEncoder().encode("HdrS"), 0x202);
+ * new DataView(image.buffer).setUint16(0x20e, 0x100, true);
+ * image.set(new TextEncoder().encode("6.1.0-29-amd64 (debian-kernel@lists.debian.org) #1 SMP\0"), 0x300);
+ * assertEquals(parseKernelImageVersion(image), { release: "6.1.0-29-amd64", build: "#1 SMP" });
+ * ```
+ */
+export function parseKernelImageVersion(
+  bytes: Uint8Array,
+): { release: string; build: string | null } | null {
+  if (bytes.length < VERSION_POINTER + 2) return null;
+  const magic = String.fromCharCode(...bytes.subarray(HEADER_MAGIC, HEADER_MAGIC + 4));
+  if (magic !== "HdrS") return null;
+  const pointer = bytes[VERSION_POINTER]! | (bytes[VERSION_POINTER + 1]! << 8);
+  const start = pointer + 0x200;
+  if (pointer === 0 || start >= bytes.length) return null;
+  const end = bytes.indexOf(0, start);
+  if (end < 0 || end === start) return null;
+  const raw = bytes.subarray(start, end);
+  if (raw.some((byte) => byte < 0x20 || byte > 0x7e)) return null;
+  const text = String.fromCharCode(...raw);
+  const release = text.split(" ", 1)[0]!;
+  const hash = text.indexOf(" #");
+  return { release, build: hash < 0 ? null : text.slice(hash + 1) };
+}
+
+/** Reads the start of a file, at most `HEADER_BYTES`; null when it cannot be read. */
+function readHead(path: string): Uint8Array | null {
+  try {
+    const file = Deno.openSync(path);
+    try {
+      const buffer = new Uint8Array(HEADER_BYTES);
+      let filled = 0;
+      while (filled < buffer.length) {
+        const count = file.readSync(buffer.subarray(filled));
+        if (count === null || count === 0) break;
+        filled += count;
+      }
+      return buffer.subarray(0, filled);
+    } finally {
+      file.close();
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return null;
+  }
+}
+
+/** Names in a directory, or why they could not be listed. */
+function listNames(path: string): string[] | string {
+  if (!isGranted({ name: "read", path })) return "not permitted to read it";
+  try {
+    return [...Deno.readDirSync(path)].map((entry) => entry.name).sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "it does not exist";
+    if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** An image's kernel, from its header or, failing that, its name. */
+function imageKernel(path: string, fallback: string | null): InstalledKernel | null {
+  const head = isGranted({ name: "read", path }) ? readHead(path) : null;
+  const parsed = head === null ? null : parseKernelImageVersion(head);
+  if (parsed !== null) return { release: parsed.release, build: parsed.build, path };
+  return fallback === null || fallback === "" ? null : { release: fallback, build: null, path };
+}
+
+/**
+ * The installed kernels: `boot/vmlinuz-*` and `boot/*.img` (not initrds),
+ * `usr/lib/modules/RELEASE/vmlinuz` and `lib/modules/RELEASE/vmlinuz`
+ * (Fedora, Arch, usrmerge), and the release directories of `lib/modules`
+ * (modules of an installed kernel), with why nothing was found where so.
+ *
+ * @example A root with two images and an initrd
+ * ```ts
+ * import { findInstalledKernels } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const { kernels } = findInstalledKernels("testdata/root_current");
+ * assertEquals(kernels.map((k) => k.release), ["6.1.0-28-amd64", "6.1.0-29-amd64"]);
+ * ```
+ */
+export function findInstalledKernels(root = "/"): { kernels: InstalledKernel[]; notes: string[] } {
+  const base = root.endsWith("/") ? root : `${root}/`;
+  const kernels: InstalledKernel[] = [];
+  const notes: string[] = [];
+  const boot = listNames(`${base}boot`);
+  if (typeof boot === "string") notes.push(`${base}boot: ${boot}`);
+  else {
+    for (const name of boot) {
+      const vmlinuz = /^vmlinu[xz]-(.+)$/.exec(name)?.[1];
+      const image = !vmlinuz && name.endsWith(".img") && !/^(initrd|initramfs)/.test(name);
+      if (vmlinuz === undefined && !image) continue;
+      const found = imageKernel(`${base}boot/${name}`, vmlinuz ?? null);
+      if (found !== null) kernels.push(found);
+    }
+  }
+  for (const modules of [`${base}usr/lib/modules`, `${base}lib/modules`]) {
+    const releases = listNames(modules);
+    if (typeof releases === "string") continue;
+    for (const release of releases) {
+      const image = imageKernel(`${modules}/${release}/vmlinuz`, null);
+      kernels.push(image ?? { release, build: null, path: `${modules}/${release}` });
+    }
+  }
+  return { kernels, notes };
+}
+
+/** Reads one kernel string from the proc root; null when it cannot be read. */
+function readKernelString(path: string): string | null {
+  if (!isGranted({ name: "read", path })) return null;
+  try {
+    const text = Deno.readTextFileSync(path).trim();
+    return text === "" ? null : text;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return null;
+  }
+}
+
+/**
+ * Whether the running kernel is the newest installed. Releases compare as
+ * dpkg and RPM order them; an image of the running release whose build string
+ * differs from the running one is a rebuild waiting for a reboot.
+ *
+ * @example On a fixture root
+ * ```ts
+ * import { checkKernel } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const status = checkKernel({ root: "testdata/root_newer" });
+ * assertEquals([status.state, status.newest?.release], ["newer", "6.1.0-10-amd64"]);
+ * ```
+ */
+export function checkKernel(options: KernelOptions = {}): KernelStatus {
+  const root = options.root ?? "/";
+  const proc = options.proc ?? `${root.replace(/\/+$/, "")}/proc`;
+  const release = readKernelString(`${proc}/sys/kernel/osrelease`);
+  const build = readKernelString(`${proc}/sys/kernel/version`);
+  const running = { release, build };
+  const { kernels, notes } = findInstalledKernels(root);
+  const unknown = (reason: string): KernelStatus => ({
+    state: "unknown",
+    running,
+    newest: null,
+    reason,
+  });
+  if (release === null) return unknown(`the running kernel's release cannot be read in ${proc}`);
+  if (kernels.length === 0) {
+    return unknown(
+      `no kernel image found (${
+        notes.join("; ") || "none in boot/ or the modules directories"
+      }); a container sees its own files, not its host's /boot`,
+    );
+  }
+  // The newest release; of its finds, one that knows its build.
+  const newestRelease = kernels.map((k) => k.release).sort(compareVersions).at(-1)!;
+  const candidates = kernels.filter((k) => k.release === newestRelease);
+  const newest = candidates.find((k) => k.build !== null) ?? candidates[0]!;
+  const order = compareVersions(newestRelease, release);
+  if (order > 0) {
+    return {
+      state: "newer",
+      running,
+      newest,
+      reason: `kernel ${newestRelease} is installed, ${release} is running`,
+    };
+  }
+  if (order === 0) {
+    const ofRunning = candidates.filter((k) => k.build !== null && build !== null);
+    if (ofRunning.length > 0 && ofRunning.every((k) => k.build !== build)) {
+      const rebuilt = ofRunning[0]!;
+      return {
+        state: "rebuilt",
+        running,
+        newest: rebuilt,
+        reason:
+          `kernel ${release} is installed in another build (${rebuilt.build}) than the running one (${build})`,
+      };
+    }
+    return {
+      state: "current",
+      running,
+      newest,
+      reason: `the running kernel ${release} is the newest installed`,
+    };
+  }
+  return {
+    state: "current",
+    running,
+    newest,
+    reason: `the running kernel ${release} is newer than any installed (${newestRelease})`,
+  };
+}

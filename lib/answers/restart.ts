@@ -1,0 +1,186 @@
+/**
+ * The restart plan: what to run so that no process uses deleted files any more,
+ * as typed data (`format/restart.ts` writes it as shell lines). It runs nothing.
+ *
+ * @module
+ */
+
+import type { ContainerRef, UnitInfo } from "../proc/cgroup.ts";
+import type { Group } from "../scan/group.ts";
+
+/** A unit that is risky to restart blindly, and why. */
+export interface RiskyUnit {
+  /** The unit. */
+  readonly unit: string;
+  /** The user of a user unit, or null. */
+  readonly user: string | null;
+  /** Why a blind restart is risky. */
+  readonly reason: string;
+  /** Its processes. */
+  readonly pids: readonly number[];
+}
+
+/** A login session or other scope: to be ended or restarted by hand. */
+export interface SessionToEnd {
+  /** The scope unit (`session-3.scope`), or null for an interactive process with no unit. */
+  readonly unit: string | null;
+  /** The user, or null. */
+  readonly user: string | null;
+  /** Its processes. */
+  readonly pids: readonly number[];
+}
+
+/** What to restart, by kind; every list is sorted and without duplicates. */
+export interface RestartPlan {
+  /** System services safe to restart with `systemctl restart`. */
+  readonly systemServices: readonly string[];
+  /** User services, per user, for `systemctl --user -M USER@ restart`. */
+  readonly userServices: readonly { readonly user: string; readonly units: readonly string[] }[];
+  /** Containers to restart, each with the processes seen in it. */
+  readonly containers: readonly (ContainerRef & { readonly pids: readonly number[] })[];
+  /** Whether the service manager (PID 1) itself needs `systemctl daemon-reexec`. */
+  readonly reexecManager: boolean;
+  /** Users whose service manager needs `systemctl --user daemon-reexec`. */
+  readonly reexecUserManagers: readonly string[];
+  /** Sessions and scopes to end or restart by hand. */
+  readonly sessions: readonly SessionToEnd[];
+  /** Units left out of the restart lines because a blind restart is risky. */
+  readonly risky: readonly RiskyUnit[];
+  /** Processes of no known unit. */
+  readonly unknown: readonly number[];
+}
+
+const RISKY_UNITS: readonly [RegExp, string][] = [
+  [/^dbus(-broker)?\.service$/, "the message bus: a restart breaks running sessions"],
+  [
+    /^(display-manager|gdm3?|sddm|lightdm|xdm|lxdm|slim)\.service$/,
+    "a display manager: a restart ends graphical sessions",
+  ],
+  [/^(serial-|container-|console-)?getty@.*\.service$/, "a login prompt: restart by hand"],
+  [/^user@\d+\.service$/, "a user's service manager: use daemon-reexec"],
+  [
+    /^(NetworkManager|systemd-networkd|networking|wpa_supplicant|connman|iwd|systemd-resolved)\.service$/,
+    "networking: a restart may cut remote sessions",
+  ],
+  [
+    /^(docker|containerd|podman|crio|kubelet|libvirtd|virtqemud|lxd|incus|lxc|lxc-net|systemd-machined|snap\.lxd\.daemon)\.service$/,
+    "a container or VM manager: a restart may stop its guests",
+  ],
+  [/^systemd-logind\.service$/, "the login manager: a restart may end sessions"],
+];
+
+/** Why restarting `unit` blindly is risky, or undefined when it is not. */
+export function riskOf(unit: string): string | undefined {
+  return RISKY_UNITS.find(([pattern]) => pattern.test(unit))?.[1];
+}
+
+/** Options of {@linkcode planRestarts}. */
+export interface PlanOptions {
+  /** User names by UID (from /etc/passwd); a UID without a name is shown as a number. */
+  readonly userNames?: ReadonlyMap<number, string>;
+}
+
+/**
+ * Builds the restart plan for groups that carry units (a scan with
+ * `units: true`). Groups without a unit count as unknown.
+ *
+ * @param groups From {@linkcode groupByArgv}.
+ * @param options User names.
+ * @returns The plan.
+ *
+ * @example Services to restart, risky units apart
+ * ```ts
+ * import { classifyCgroup, planRestarts } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const group = (pid: number, cgroup: string) => ({
+ *   pids: [pid], argv: ["x"], cmdline: "x", files: [], unit: classifyCgroup(cgroup),
+ * });
+ * const plan = planRestarts([
+ *   group(10, "/system.slice/nginx.service"),
+ *   group(11, "/system.slice/dbus.service"),
+ * ]);
+ * assertEquals(plan.systemServices, ["nginx.service"]);
+ * assertEquals(plan.risky.map((r) => r.unit), ["dbus.service"]);
+ * ```
+ */
+export function planRestarts(groups: readonly Group[], options: PlanOptions = {}): RestartPlan {
+  const userOf = (info: UnitInfo): string | null =>
+    info.uid === null ? null : options.userNames?.get(info.uid) ?? String(info.uid);
+  const system = new Set<string>();
+  const user = new Map<string, Set<string>>();
+  const containers = new Map<string, ContainerRef & { pids: number[] }>();
+  const reexecUsers = new Set<string>();
+  const sessions = new Map<string, { unit: string | null; user: string | null; pids: number[] }>();
+  const risky = new Map<
+    string,
+    { unit: string; user: string | null; reason: string; pids: number[] }
+  >();
+  const unknown: number[] = [];
+  let reexecManager = false;
+
+  for (const group of groups) {
+    const info = group.unit;
+    if (!info || info.class === "unknown" || (info.name === null && info.class !== "container")) {
+      for (const pid of group.pids) unknown.push(pid);
+      continue;
+    }
+    const unit = info.name ?? "";
+    const owner = userOf(info);
+    const reason = info.class === "container" ? undefined : riskOf(unit);
+    if (reason !== undefined && info.class !== "user-manager") {
+      const key = `${owner}\0${unit}`;
+      const entry = risky.get(key) ?? { unit, user: owner, reason, pids: [] };
+      for (const pid of group.pids) entry.pids.push(pid);
+      risky.set(key, entry);
+      continue;
+    }
+    switch (info.class) {
+      case "system-service":
+        system.add(unit);
+        break;
+      case "user-service": {
+        const name = owner ?? "?";
+        user.set(name, (user.get(name) ?? new Set()).add(unit));
+        break;
+      }
+      case "container": {
+        const ref = info.container!;
+        const key = `${ref.runtime}\0${ref.id}`;
+        const entry = containers.get(key) ?? { ...ref, pids: [] };
+        for (const pid of group.pids) entry.pids.push(pid);
+        containers.set(key, entry);
+        break;
+      }
+      case "manager":
+        reexecManager = true;
+        break;
+      case "user-manager":
+        reexecUsers.add(owner ?? "?");
+        break;
+      case "session": {
+        const key = `${owner}\0${unit}`;
+        const entry = sessions.get(key) ?? { unit, user: owner, pids: [] };
+        for (const pid of group.pids) entry.pids.push(pid);
+        sessions.set(key, entry);
+        break;
+      }
+    }
+  }
+  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const sortPids = <T extends { pids: number[] }>(items: Iterable<T>) =>
+    [...items].map((item) => ({ ...item, pids: item.pids.sort((a, b) => a - b) }));
+  return {
+    systemServices: [...system].sort(byName),
+    userServices: [...user].sort(([a], [b]) => byName(a, b)).map(([name, units]) => ({
+      user: name,
+      units: [...units].sort(byName),
+    })),
+    containers: sortPids(containers.values()).sort((a, b) => byName(a.id, b.id)),
+    reexecManager,
+    reexecUserManagers: [...reexecUsers].sort(byName),
+    sessions: sortPids(sessions.values()).sort((a, b) => a.pids[0]! - b.pids[0]!),
+    risky: sortPids(risky.values()).sort((a, b) => byName(a.unit, b.unit)),
+    unknown: unknown.sort((a, b) => a - b),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The `PIDS belong to UNIT` lines of `-S`, with units from cgroups (see
+ * `cgroup.ts`, the default) or from `systemctl status PID` as the Python tools
+ * did it (`--services=systemctl`).
+ *
+ * @module
+ */
+
+import type { Group } from "../scan/group.ts";
+
+/** Maps PIDs to the name of the unit they belong to. */
+export type UnitsByPid = ReadonlyMap<number, string>;
+
+/**
+ * Reads the unit name from the first line of `systemctl status PID`
+ * (`unit - description` or `● unit - description`); undefined when systemd
+ * knows no unit for the PID.
+ */
+export function parseSystemctlStatus(output: string): string | undefined {
+  if (/^No unit for PID \d+ is loaded\./m.test(output)) return undefined;
+  const header = output.split("\n", 1)[0] ?? "";
+  const fields = header.split(" - ", 1)[0]!.trim().split(/\s+/).filter(Boolean);
+  const unit = fields.length === 1 ? fields[0] : fields[1];
+  return unit && /^[^\s]+\.[a-z]+$/.test(unit) ? unit : undefined;
+}
+
+/** Options of {@linkcode unitsFromSystemctl}. */
+export interface SystemctlOptions {
+  /** The systemctl program. Default `systemctl`. */
+  readonly command?: string;
+  /** How many systemctl processes run at once. Default 4. */
+  readonly concurrency?: number;
+}
+
+/**
+ * Asks `systemctl status PID` for the unit of each PID (needs
+ * `--allow-run=systemctl`).
+ *
+ * @throws {Deno.errors.NotFound} when systemctl is not installed
+ * @throws {Deno.errors.NotCapable} when running it is not permitted
+ */
+export async function unitsFromSystemctl(
+  pids: readonly number[],
+  options: SystemctlOptions = {},
+): Promise<Map<number, string>> {
+  const units = new Map<number, string>();
+  const queue = [...pids];
+  const worker = async () => {
+    for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+      const output = await new Deno.Command(options.command ?? "systemctl", {
+        args: ["status", "--no-pager", String(pid)],
+        stdout: "piped",
+        stderr: "piped",
+        stdin: "null",
+        env: { LC_ALL: "C", SYSTEMD_COLORS: "0" },
+      }).output();
+      const unit = parseSystemctlStatus(
+        new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr),
+      );
+      if (unit) units.set(pid, unit);
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker);
+  await Promise.all(workers);
+  return units;
+}
+
+/**
+ * The unit of each PID, from groups that carry units (a scan with
+ * `units: true`); a container without a unit of its own is named
+ * `RUNTIME container ID`, so its processes are listed together.
+ */
+export function unitsFromGroups(groups: readonly Group[]): Map<number, string> {
+  const units = new Map<number, string>();
+  for (const group of groups) {
+    const container = group.unit?.container;
+    const unit = group.unit?.name ??
+      (container ? `${container.runtime} container ${container.id}` : undefined);
+    if (unit === undefined) continue;
+    for (const pid of group.pids) units.set(pid, unit);
+  }
+  return units;
+}

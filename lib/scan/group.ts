@@ -1,0 +1,123 @@
+/**
+ * Grouping of findings by program: processes with the same argument vector form
+ * one row.
+ *
+ * @module
+ */
+
+import { compareFiles, type DeletedFile, type FileKind, type ProcessFinding } from "./scan.ts";
+import type { UnitInfo } from "../proc/cgroup.ts";
+
+/** Processes with the identical argument vector, and the deleted files they use. */
+export interface Group {
+  /** Process IDs, ascending numerically. */
+  readonly pids: readonly number[];
+  /** The shared argument vector. */
+  readonly argv: readonly string[];
+  /** The command line as printed (argv joined with spaces, trailing whitespace removed). */
+  readonly cmdline: string;
+  /** The deleted files of all these processes, sorted by name, without duplicates. */
+  readonly files: readonly DeletedFile[];
+  /** The unit all these processes belong to, when the scan read units. */
+  readonly unit?: UnitInfo;
+  /** Deleted files the scan left out of these processes' lists (see `ProcessFinding.notListed`). */
+  readonly notListed?: number;
+}
+
+/**
+ * Groups findings by their exact argument vector, so `["a b", "c"]` and
+ * `["a", "b c"]` stay apart although they print alike, and, when the findings
+ * carry units, by unit too: one program in two services is two things to
+ * restart. Groups come in order of their lowest PID.
+
+ *
+ * @param processes Findings of {@linkcode scanLibs} or {@linkcode scanFds}.
+ * @returns The groups.
+ *
+ * @example One row per command line, PIDs in numeric order
+ * ```ts
+ * import { groupByArgv } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const files = [{ path: "/lib/libc.so.6", kind: "library" as const }];
+ * const groups = groupByArgv([
+ *   { pid: 1000, argv: ["cron", "-f"], cmdline: "cron -f", files },
+ *   { pid: 99, argv: ["cron", "-f"], cmdline: "cron -f", files },
+ * ]);
+ * assertEquals(groups.map((g) => g.pids), [[99, 1000]]);
+ * ```
+ */
+export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
+  interface Building {
+    pids: number[];
+    argv: readonly string[];
+    cmdline: string;
+    /** By kind, then name: a file used two ways is two entries. */
+    files: Map<FileKind, Map<string, DeletedFile>>;
+    unit: UnitInfo | undefined;
+    notListed: number;
+  }
+  const byKey = new Map<string, Building>();
+  for (const process of processes) {
+    // NUL cannot occur inside an argument, so it separates them unambiguously.
+    // The command line tells apart programs that cleared their arguments (`[comm]`).
+    const key = `${process.argv.join("\0")}\0\0${process.cmdline}\0\0` +
+      JSON.stringify(process.unit ?? null);
+    let group = byKey.get(key);
+    if (!group) {
+      group = {
+        pids: [],
+        argv: process.argv,
+        cmdline: process.cmdline,
+        files: new Map(),
+        unit: process.unit,
+        notListed: 0,
+      };
+      byKey.set(key, group);
+    }
+    group.pids.push(process.pid);
+    group.notListed += process.notListed ?? 0;
+    for (const file of process.files) {
+      let byPath = group.files.get(file.kind);
+      if (byPath === undefined) {
+        byPath = new Map();
+        group.files.set(file.kind, byPath);
+      }
+      // Where one process's use was checked and another's only marked, say the latter.
+      const known = byPath.get(file.path);
+      if (
+        known === undefined || (known.unverified === undefined && file.unverified !== undefined)
+      ) {
+        byPath.set(file.path, file);
+      }
+    }
+  }
+  return [...byKey.values()]
+    .map((group) => ({
+      pids: group.pids.sort((a, b) => a - b),
+      argv: group.argv,
+      cmdline: group.cmdline,
+      files: [...group.files.values()].flatMap((byPath) => [...byPath.values()]).sort(
+        compareFiles,
+      ),
+      ...(group.unit ? { unit: group.unit } : {}),
+      ...(group.notListed > 0 ? { notListed: group.notListed } : {}),
+    }))
+    .sort((a, b) => a.pids[0]! - b.pids[0]!);
+}
+
+/** The distinct file names of a group, in order (a name used two ways counts once). */
+export function fileNames(group: Group): string[] {
+  const names: string[] = [];
+  for (const file of group.files) {
+    if (names[names.length - 1] !== file.path) names.push(file.path);
+  }
+  return names;
+}
+
+/** How many distinct file names all the groups use together. */
+export function countDistinctFiles(groups: readonly Group[]): number {
+  const names = new Set<string>();
+  for (const group of groups) for (const file of group.files) names.add(file.path);
+  return names.size;
+}

@@ -1,0 +1,141 @@
+import { assertEquals } from "@std/assert";
+import { planRestarts, riskOf } from "../../lib/answers/restart.ts";
+import { formatRestartPlan } from "../../lib/format/restart.ts";
+import { unitGroup as group } from "../_helpers.ts";
+
+const H = "0123456789abcdef".repeat(4);
+
+const BUS = "the message bus: a restart breaks running sessions";
+const DISPLAY = "a display manager: a restart ends graphical sessions";
+const GETTY = "a login prompt: restart by hand";
+const MANAGER = "a user's service manager: use daemon-reexec";
+const NETWORK = "networking: a restart may cut remote sessions";
+const GUESTS = "a container or VM manager: a restart may stop its guests";
+const LOGIN = "the login manager: a restart may end sessions";
+
+/** Every alternative of every risky pattern, one unit each, spelled out (never derived from them). */
+const RISKY: readonly [string, string][] = [
+  ["dbus.service", BUS],
+  ["dbus-broker.service", BUS],
+  ["display-manager.service", DISPLAY],
+  ["gdm.service", DISPLAY],
+  ["gdm3.service", DISPLAY],
+  ["sddm.service", DISPLAY],
+  ["lightdm.service", DISPLAY],
+  ["xdm.service", DISPLAY],
+  ["lxdm.service", DISPLAY],
+  ["slim.service", DISPLAY],
+  ["getty@tty1.service", GETTY],
+  ["serial-getty@ttyS0.service", GETTY],
+  ["container-getty@1.service", GETTY],
+  ["console-getty@.service", GETTY],
+  ["user@1000.service", MANAGER],
+  ["user@0.service", MANAGER],
+  ["NetworkManager.service", NETWORK],
+  ["systemd-networkd.service", NETWORK],
+  ["networking.service", NETWORK],
+  ["wpa_supplicant.service", NETWORK],
+  ["connman.service", NETWORK],
+  ["iwd.service", NETWORK],
+  ["systemd-resolved.service", NETWORK],
+  ["docker.service", GUESTS],
+  ["containerd.service", GUESTS],
+  ["podman.service", GUESTS],
+  ["crio.service", GUESTS],
+  ["kubelet.service", GUESTS],
+  ["libvirtd.service", GUESTS],
+  ["virtqemud.service", GUESTS],
+  ["lxd.service", GUESTS],
+  ["incus.service", GUESTS],
+  ["lxc.service", GUESTS],
+  ["lxc-net.service", GUESTS],
+  ["systemd-machined.service", GUESTS],
+  ["snap.lxd.daemon.service", GUESTS],
+  ["systemd-logind.service", LOGIN],
+];
+
+/** Near misses: each pattern is anchored, and its optional parts are the only ones. */
+const NOT_RISKY = [
+  "nginx.service",
+  "cron.service",
+  "ssh.service",
+  "dbus-user.service",
+  "xdbus.service",
+  "dbus.service.d",
+  "dbus.socket",
+  "gdm2.service",
+  "mygdm.service",
+  "other-getty@tty1.service",
+  "getty.service",
+  "user@alice.service",
+  "user-runtime-dir@1000.service",
+  "networkingx.service",
+  "docker.socket",
+  "snap.lxd.activate.service",
+  "systemd-logind-extra.service",
+];
+
+Deno.test("riskOf() flags every unit that must not be restarted blindly, with its reason", async (t) => {
+  for (const [unit, reason] of RISKY) {
+    await t.step(unit, () => assertEquals(riskOf(unit), reason));
+  }
+  for (const unit of NOT_RISKY) {
+    await t.step(`not ${unit}`, () => assertEquals(riskOf(unit), undefined));
+  }
+});
+
+Deno.test("planRestarts() leaves every risky unit out of the restart lines", () => {
+  // A user's manager is a kind of its own (daemon-reexec), never restarted.
+  const system = RISKY.filter(([unit]) => !unit.startsWith("user@"));
+  const plan = planRestarts(system.map(([unit], i) => group(100 + i, `/system.slice/${unit}`)));
+  assertEquals(plan.systemServices, []);
+  assertEquals(
+    plan.risky.map((r) => [r.unit, r.reason]),
+    [...system].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+  );
+});
+
+Deno.test("planRestarts() sorts every kind apart, de-duplicated", () => {
+  const plan = planRestarts([
+    group(1, "/init.scope"),
+    group(10, "/system.slice/nginx.service"),
+    group(11, "/system.slice/nginx.service"),
+    group(12, "/system.slice/cron.service"),
+    group(20, "/system.slice/dbus.service"),
+    group(30, "/user.slice/user-1000.slice/user@1000.service/app.slice/pipewire.service"),
+    group(31, "/user.slice/user-1000.slice/user@1000.service/init.scope"),
+    group(40, "/user.slice/user-1000.slice/session-3.scope"),
+    group(41, "/user.slice/user-1000.slice/session-3.scope"),
+    group(50, `/system.slice/docker-${H}.scope`),
+    group(51, `/system.slice/docker-${H}.scope`),
+    group(60, "/"),
+    group(61, null),
+  ], { userNames: new Map([[1000, "alice"]]) });
+  assertEquals(plan, {
+    systemServices: ["cron.service", "nginx.service"],
+    userServices: [{ user: "alice", units: ["pipewire.service"] }],
+    containers: [{ runtime: "docker", id: H, pids: [50, 51] }],
+    reexecManager: true,
+    reexecUserManagers: ["alice"],
+    sessions: [{ unit: "session-3.scope", user: "alice", pids: [40, 41] }],
+    risky: [{
+      unit: "dbus.service",
+      user: null,
+      reason: "the message bus: a restart breaks running sessions",
+      pids: [20],
+    }],
+    unknown: [60, 61],
+  });
+  assertEquals(
+    formatRestartPlan(plan),
+    `systemctl restart -- cron.service nginx.service
+systemctl --user -M alice@ restart -- pipewire.service
+docker restart -- 0123456789ab
+systemctl daemon-reexec
+systemctl --user -M alice@ daemon-reexec
+# end or restart by hand: session-3.scope of user alice (PIDs 40,41)
+# WARNING: not restarted, risky: dbus.service is the message bus: a restart breaks running sessions (PIDs 20)
+# no unit known, restart by hand: PIDs 60,61
+`,
+  );
+});
