@@ -22,13 +22,8 @@ import { invocation } from "./cli/invocation.ts";
 import { emit, packageOwners, rebootCheck, render } from "./cli/render.ts";
 import { groupByArgv } from "./lib/scan/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/proc/permissions.ts";
-import {
-  DEFAULT_NAME_BUDGET,
-  ProcRootError,
-  scanFds,
-  scanLibs,
-  type ScanResult,
-} from "./lib/scan/scan.ts";
+import { scanFds, scanLibs } from "./lib/scan/scan.ts";
+import { DEFAULT_NAME_BUDGET, ProcRootError, type ScanResult } from "./lib/scan/model.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
 import { escapeForTerminal } from "./lib/format/escape.ts";
 

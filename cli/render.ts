@@ -12,7 +12,7 @@ import type { Group } from "../lib/scan/group.ts";
 import { formatHuman, type HumanStyle } from "../lib/format/human.ts";
 import { formatMachine } from "../lib/format/machine.ts";
 import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
-import type { ScanResult } from "../lib/scan/scan.ts";
+import type { ScanResult } from "../lib/scan/model.ts";
 import type { RebootCheck } from "../lib/answers/reboot.ts";
 import type { PackageOwners } from "../lib/format/packages.ts";
 import { warn, writeDocument, writeFileAtomically, writeRecords } from "./output.ts";
