@@ -5,15 +5,8 @@
  */
 
 import config from "./deno.json" with { type: "json" };
-import {
-  type CliOptions,
-  EXIT,
-  helpText,
-  NAGIOS_UNKNOWN,
-  parseCli,
-  UsageError,
-  usageHint,
-} from "./cli/flags.ts";
+import { EXIT, NAGIOS_UNKNOWN, UsageError } from "./cli/exit.ts";
+import { type CliOptions, parseCli } from "./cli/parse.ts";
 import { invocation } from "./cli/invocation.ts";
 // The modules every run needs. The others (other formats, the restart plan,
 // units via systemctl, packages, the reboot check) are imported when asked
@@ -36,11 +29,21 @@ export async function main(args: readonly string[]): Promise<number> {
     if (!(error instanceof UsageError)) throw error;
     // The Nagios plugin API wants UNKNOWN (3) for bad usage too, on stdout.
     if (error.nagios) write(`UNKNOWN - ${error.message}\n`);
-    else warn(`${error.message}\n${usageHint(invocation().command)}`);
+    else {
+      const { usageHint } = await import("./cli/help.ts");
+      warn(`${error.message}\n${usageHint(invocation().command)}`);
+    }
     return error.exitCode;
   }
-  if (options.help) return write(helpText(invocation().command));
+  if (options.help) {
+    const { helpText } = await import("./cli/help.ts");
+    return write(helpText(invocation().command));
+  }
   if (options.version) return write(`lib_users ${config.version}\n`);
+  if (options.completions) {
+    const { completionScript } = await import("./cli/completions.ts");
+    return write(completionScript(options.completions));
+  }
 
   const outcome = await runScan(options);
   if (!outcome.ok) return await reportScanFailure(outcome.reason, options);
@@ -196,7 +199,7 @@ if (import.meta.main) {
     }
     if (error instanceof Interrupted) Deno.exit(EXIT[error.signal]);
     const message = error instanceof Error ? error.message : String(error);
-    warn(`unexpected error: ${message}\nPlease report this as a bug.`);
+    warn(`Cannot go on: an unexpected error: ${message}\nPlease report this as a bug.`);
     Deno.exit(EXIT.INTERNAL);
   }
 }

@@ -173,7 +173,7 @@ Deno.test("deno publish ships the library, the CLI and contrib/, not the tests o
   const files = [...(dry.stdout + dry.stderr).matchAll(/file:\/\/\S+/g)].map((match) =>
     match[0].slice(`file://${ROOT}`.length)
   );
-  for (const needed of ["mod.ts", "main.ts", "cli/flags.ts", "deno.json", "LICENSE"]) {
+  for (const needed of ["mod.ts", "main.ts", "cli/parse.ts", "deno.json", "LICENSE"]) {
     assert(files.includes(needed), `${needed} in ${files.join(" ")}`);
   }
   assert(files.includes("contrib/sudoers/lib_users"));
