@@ -62,7 +62,7 @@ Deno.test("docs/lib_users.8 is what the table makes (deno task docs), and groff 
   if (groff === undefined) console.log("groff is not installed: the man page was not linted");
 });
 
-Deno.test("the docs' generated parts are what the table makes (deno task docs)", () => {
+Deno.test("the docs' generated parts are what the table makes (deno task docs)", async () => {
   let page: string;
   try {
     page = Deno.readTextFileSync(`${ROOT}/docs/cli.md`);
@@ -72,7 +72,17 @@ Deno.test("the docs' generated parts are what the table makes (deno task docs)",
   }
   assertStringIncludes(page, "<!-- generated: flags -->");
   assertStringIncludes(page, "<!-- generated: exit-codes -->");
-  assertEquals(page, fillGenerated(page), "run `deno task docs`");
+  // The task formats the page as `deno fmt --check` wants it: so is the expected one.
+  const fmt = new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--ext=md", "-"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = fmt.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(fillGenerated(page)));
+  await writer.close();
+  const { stdout } = await fmt.output();
+  assertEquals(page, new TextDecoder().decode(stdout), "run `deno task docs`");
 });
 
 Deno.test("bash: the completion script loads, and completes --for to --format and its values", async () => {
@@ -148,3 +158,56 @@ async function which(command: string): Promise<string | undefined> {
   }
   return undefined;
 }
+
+/** Flags of other tools the docs name: Deno's, V8's, systemctl's, the bench's, ansible's. */
+const OTHER_TOOLS_FLAGS = new Set([
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-ffi",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-net",
+  "--allow-all",
+  "--allow-dirty",
+  "--v8-flags",
+  "--single-threaded",
+  "--no-opt",
+  "--no-maglev",
+  "--max-semi-space-size",
+  "--no-code-cache",
+  "--name",
+  "--config",
+  "--no-config",
+  "--user",
+  "--lint",
+  "--dry-run",
+  "--thorough",
+  "--scenarios",
+  "--host",
+  "--root",
+  "--global",
+  "--force",
+  "--quiet",
+  "--output",
+  "--ext",
+  "--filter",
+  "--parallel",
+  "--doc",
+]);
+
+Deno.test("every flag the README and the docs name is one of the table's (or another tool's)", () => {
+  const known = new Set([...EVERY_FORM, ...OTHER_TOOLS_FLAGS]);
+  const pages = [
+    "README.md",
+    ...[...Deno.readDirSync(`${ROOT}/docs`)]
+      .filter((e) => e.name.endsWith(".md"))
+      .map((e) => `docs/${e.name}`),
+  ];
+  for (const page of pages) {
+    const text = Deno.readTextFileSync(`${ROOT}/${page}`);
+    for (const [, flag] of text.matchAll(/(?:^|[^A-Za-z0-9-])(--[a-z][a-z0-9-]*)/g)) {
+      assert(known.has(flag!), `${page} names ${flag}, which no option has`);
+    }
+  }
+});
