@@ -264,6 +264,48 @@ export async function readUntil(
 }
 
 /**
+ * Reads a child's output line by line, each line within a deadline: what
+ * {@linkcode readLineOf} does once, for a child that reports several steps.
+ */
+export class LineReader {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buffer = "";
+
+  /** Reads from `stream` (a child's stdout) from now on. */
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** The next line, without its newline; throws when the child ends first or 30 s pass. */
+  async next(what: string, deadlineMs = 30_000): Promise<string> {
+    const deadline = Date.now() + deadlineMs;
+    while (!this.#buffer.includes("\n")) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no "${what}" within ${deadlineMs / 1000} s`)),
+          deadline - Date.now(),
+        );
+      });
+      const { value, done } = await Promise.race([this.#reader.read(), timeout]).finally(() =>
+        clearTimeout(timer)
+      );
+      if (done) throw new Error(`the child ended before "${what}"`);
+      this.#buffer += value;
+    }
+    const at = this.#buffer.indexOf("\n");
+    const line = this.#buffer.slice(0, at);
+    this.#buffer = this.#buffer.slice(at + 1);
+    return line;
+  }
+
+  /** Stops reading. */
+  async cancel(): Promise<void> {
+    await this.#reader.cancel().catch(() => {});
+  }
+}
+
+/**
  * A short random part for names one run makes (temp paths, units, argv), so
  * a test that scans the live host can tell what it started from what a
  * second suite, or anything else on the host, started.

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { EXIT, UsageError } from "../../cli/exit.ts";
 import { parseCli } from "../../cli/parse.ts";
 import { ROOT } from "../_helpers.ts";
@@ -197,7 +197,7 @@ Deno.test("parseCli() refuses sections of text after a document or a status line
     for (const section of ["-S", "--services=systemctl", "--restart-hints"]) {
       await t.step(`${format} ${section}`, () => {
         const error = assertThrows(() => parseCli([format, section]), UsageError);
-        assertEquals(error.message.includes("goes with the human or machine output"), true);
+        assertStringIncludes(error.message, "goes with the human or machine output");
       });
     }
     await t.step(`${format} -s`, () => assertEquals(parseCli([format, "-s"]).showFiles, true));

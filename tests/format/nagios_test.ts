@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch } from "@std/assert";
+import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { classifyCgroup } from "../../lib/proc/cgroup.ts";
 import {
   formatNagios,
@@ -75,7 +75,7 @@ Deno.test("formatNagios() names at most five units and keeps | out of the summar
   );
   const { text } = formatNagios(groups, { scan: "libs" });
   assertEquals(text.split("\n")[0]!.split(" | ").length, 2);
-  assertEquals(text.includes("|"), true);
+  assertStringIncludes(text, "|");
   assertEquals(text.split("\n").slice(1).join("\n").includes("|"), false);
   assertMatch(text, /s4\\x7cx\.service and 2 more \| /);
 });

@@ -7,7 +7,7 @@
  * must answer well within its watchdog, which kills the daemon to end a hang.
  */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { findTool, runCli, waitFor } from "../_helpers.ts";
 import {
   buildExchanger,
@@ -277,7 +277,7 @@ Deno.test({
           );
           assertEquals(run.code, 0, run.stderr);
           const row = run.stdout.split("\n").find((line) => line.startsWith(`${mapper.pid};`));
-          assert(row?.includes(`${deep}/lib.so`), run.stdout);
+          assertStringIncludes(row ?? "", `${deep}/lib.so`, run.stdout);
         }
       } finally {
         await racer?.stdin.close().catch(() => {});

@@ -5,7 +5,7 @@
  * FUSE file system whose daemon stopped answering.
  */
 
-import { assert, assertEquals, equal } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes, equal } from "@std/assert";
 import { findTool, runCli, runTag, waitFor } from "../_helpers.ts";
 import {
   buildMapper,
@@ -399,7 +399,7 @@ Deno.test({
         [["-m"], (out) => assertEquals(rowFiles(out, pid), both)],
         [["-s"], (out) => {
           const line = out.split("\n").find((line) => line.startsWith(`${pid} "`));
-          assert(line?.includes(both[1]!), out);
+          assertStringIncludes(line ?? "", both[1]!, out);
         }],
         [["--fds", "-m"], (out) => assertEquals(rowFiles(out, pid), both)],
         [["-m", "-S"], (out) => assertEquals(rowFiles(out, pid), both)],
@@ -453,7 +453,7 @@ function assertFuseJson(stdout: string, pid: number, paths: string[]): void {
   assertEquals(files.map((f) => f.path), paths);
   for (const file of files) {
     assertEquals(file.verified, false);
-    assert(file.unverified_reason?.includes("fuse"), file.unverified_reason);
+    assertStringIncludes(file.unverified_reason ?? "", "fuse", file.unverified_reason);
   }
 }
 

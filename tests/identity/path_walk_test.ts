@@ -7,7 +7,7 @@
  * what an earlier walk remembered.
  */
 
-import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
 import { EXITED, type Lookup, PathWalker } from "../../lib/identity/path_walk.ts";
 import { deviceName, parseMountInfo } from "../../lib/proc/mounts.ts";
 import { decodeName } from "../../lib/proc/names.ts";
@@ -320,7 +320,7 @@ Deno.test(
       } catch (error) {
         kernel = String(error);
       }
-      assert(kernel.includes("symbolic links"), kernel);
+      assertStringIncludes(kernel, "symbolic links", kernel);
     });
   }),
 );

@@ -5,7 +5,7 @@
  * `poll()` on a mount table.
  */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
   AT_FDCWD,
   ELOOP,
@@ -137,7 +137,7 @@ Deno.test({
       assertEquals(sys().changed(fd), true);
       assertEquals(sys().changed(fd), false); // told once
       const text = new TextDecoder().decode(sys().readWhole(fd)!);
-      assert(text.includes(` ${dir} `), text);
+      assertStringIncludes(text, ` ${dir} `, text);
       sys().close(fd);
     } finally {
       holder.kill("SIGKILL");

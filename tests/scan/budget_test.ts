@@ -5,6 +5,7 @@
  * on the host (another suite, a package manager) never cut a root scan's lists.
  */
 
+import { readLineOf } from "../_helpers.ts";
 import { assertEquals } from "@std/assert";
 import { scanLibs } from "../../mod.ts";
 
@@ -59,25 +60,7 @@ async function startHoarder(dir: string, count: number, unprivileged: boolean) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const reader = child.stdout.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = Date.now() + 60_000;
-  while (!text.includes("\n")) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const { value, done } = await Promise.race([
-      reader.read(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error("the hoarder was not ready within 60 s")),
-          deadline - Date.now(),
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-  }
-  reader.releaseLock();
+  const text = await readLineOf(child.stdout, "the hoarder's ready line", 60_000);
   assertEquals(text, "ready\n");
   return {
     pid: child.pid,

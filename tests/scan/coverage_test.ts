@@ -6,25 +6,13 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type CliRun, decodeRun, findTool, ROOT, runCli } from "../_helpers.ts";
+import { decodeRun, findTool, ROOT, runCli } from "../_helpers.ts";
 import { parseExposition } from "../_exposition.ts";
 import { loadSchema, validate } from "../_json_schema.ts";
 import { spawnStale } from "../_live.ts";
+import { cannotRunAsNobody, prepareNobody } from "../_nobody.ts";
 
-const NOBODY = 65534;
-
-async function missing(): Promise<string | undefined> {
-  if (Deno.uid() !== 0) return "not root: cannot run a scan as another user";
-  try {
-    const probe = await new Deno.Command("setpriv", { args: ["--version"], stdout: "null" })
-      .output();
-    return probe.success ? undefined : "setpriv does not run";
-  } catch {
-    return "no setpriv (util-linux)";
-  }
-}
-
-const MISSING = await missing();
+const MISSING = await cannotRunAsNobody();
 if (MISSING !== undefined) console.warn(`coverage_test: ignored: ${MISSING}`);
 
 const UNSHARE = findTool("unshare");
@@ -88,49 +76,16 @@ function withHidepid(proc: string, command: readonly string[]): string[] {
   ];
 }
 
-/** A bundled CLI and a deno binary that `nobody` may run, in a directory it may use. */
-async function prepare(): Promise<{
-  dir: string;
-  /** Runs the CLI as `nobody`; through `wrap` (a command line that execs it) when given. */
-  run: (args: string[], wrap?: (command: string[]) => string[]) => Promise<CliRun>;
-}> {
-  const dir = Deno.makeTempDirSync({ prefix: "lib_users_coverage_" });
-  Deno.chmodSync(dir, 0o755);
-  const bundled = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "-o", `${dir}/lib_users.js`, "main.ts"],
-    cwd: ROOT,
-  }).output();
-  assert(bundled.success, new TextDecoder().decode(bundled.stderr));
-  Deno.copyFileSync(Deno.execPath(), `${dir}/deno`);
-  Deno.chmodSync(`${dir}/deno`, 0o755);
-  Deno.mkdirSync(`${dir}/home`);
-  Deno.chownSync(`${dir}/home`, NOBODY, NOBODY);
-  const run = async (args: string[], wrap = (command: string[]) => command) => {
-    const command = wrap([
-      findTool("setpriv")!,
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      "--clear-groups",
-      `${dir}/deno`,
-      "run",
-      "--quiet",
-      "-A",
-      "--no-config",
-      `${dir}/lib_users.js`,
-      ...args,
-    ]);
-    return decodeRun(
-      await new Deno.Command(command[0]!, {
-        args: command.slice(1),
-        env: { HOME: `${dir}/home`, DENO_DIR: `${dir}/home/deno`, NO_COLOR: "1" },
-        clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output(),
-    );
+/** The CLI as nobody, with every Deno permission, as an unprivileged agent runs it. */
+async function prepare() {
+  const cli = await prepareNobody();
+  const hidepid = (proc: string) => ({ at: proc, options: "hidepid=invisible" });
+  return {
+    dir: cli.dir,
+    /** Runs it; with `hiddenAt`, over a procfs mounted there with hidepid=invisible. */
+    run: (args: string[], hiddenAt?: string) =>
+      cli.run(["-A"], args, hiddenAt === undefined ? undefined : hidepid(hiddenAt)),
   };
-  return { dir, run };
 }
 
 Deno.test({
@@ -228,7 +183,7 @@ Deno.test({
     };
     try {
       // Other users' processes are not unreadable here: they are not listed at all.
-      const nagios = await run(["--format=nagios", "--proc", proc], hidden);
+      const nagios = await run(["--format=nagios", "--proc", proc], proc);
       assertEquals(nagios.code, 3, nagios.stdout + nagios.stderr);
       assertMatch(
         nagios.stdout,

@@ -10,7 +10,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { ROOT, runCli } from "../_helpers.ts";
+import { LineReader, ROOT, runCli } from "../_helpers.ts";
 import { realLibrary } from "../_live.ts";
 import { MapsReader } from "../../lib/proc/maps_reader.ts";
 
@@ -51,49 +51,13 @@ cp "$dir/mnt$dir/swap/libsnap.so.1" "$dir/swap/libsnap.so.1"; echo swapped
 read step
 `;
 
-/** Reads lines from a child's stdout, each within a deadline. */
-class Lines {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buffer = "";
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  async next(what: string): Promise<string> {
-    const deadline = Date.now() + 30_000;
-    while (!this.#buffer.includes("\n")) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no "${what}" within 30 s`)),
-          deadline - Date.now(),
-        );
-      });
-      const { value, done } = await Promise.race([this.#reader.read(), timeout]).finally(() =>
-        clearTimeout(timer)
-      );
-      if (done) throw new Error(`the script ended before "${what}"`);
-      this.#buffer += value;
-    }
-    const at = this.#buffer.indexOf("\n");
-    const line = this.#buffer.slice(0, at);
-    this.#buffer = this.#buffer.slice(at + 1);
-    return line;
-  }
-
-  async cancel(): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
-  }
-}
-
 Deno.test({
   name: "live: a library on a squashfs image unmounted, then swapped, under a process is reported",
   ignore: MISSING !== undefined,
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_swapped_" });
     let child: Deno.ChildProcess | undefined;
-    let lines: Lines | undefined;
+    let lines: LineReader | undefined;
     let pid = 0;
     // A command line of this run's own: no other process shares its group.
     const seconds = `300.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
@@ -115,7 +79,7 @@ Deno.test({
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      lines = new Lines(child.stdout);
+      lines = new LineReader(child.stdout);
       const writer = child.stdin.getWriter();
       const step = () => writer.write(new TextEncoder().encode("next\n"));
       const mapped = await lines.next("mapped");
