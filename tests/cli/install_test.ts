@@ -91,6 +91,14 @@ Deno.test("deno install from a clone gives working lib_users and fd_users comman
     const help = await run(libUsers, ["--help"], elsewhere);
     assertStringIncludes(help.stdout, "Usage: lib_users [OPTIONS]");
     assertEquals(help.stdout.includes("main.ts --"), false);
+    // Started from /, as cron, systemd and apt hooks do: every path is below it.
+    const fromRoot = await run(libUsers, ["--help"], "/");
+    assertStringIncludes(fromRoot.stdout, "Usage: lib_users [OPTIONS]");
+    assertEquals(fromRoot.stdout.includes("main.ts"), false, fromRoot.stdout);
+    const hint = await run(libUsers, ["--bogus"], "/");
+    assertEquals([hint.code, hint.stdout], [2, ""]);
+    assertStringIncludes(hint.stderr, "Try 'lib_users --help' for more information.");
+    assertEquals(hint.stderr.includes("main.ts"), false, hint.stderr);
   }));
 
 Deno.test("deno install and deno run from a URL work with no import map", () =>
