@@ -5,21 +5,12 @@
  */
 
 import config from "./deno.json" with { type: "json" };
-import {
-  type CliOptions,
-  EXIT,
-  helpText,
-  NAGIOS_UNKNOWN,
-  parseCli,
-  UsageError,
-  usageHint,
-} from "./cli/flags.ts";
+import type { CliOptions } from "./cli/flags.ts";
 import { invocation } from "./cli/invocation.ts";
 // The modules every run needs. The others (other formats, the restart plan,
 // units via systemctl, packages, the reboot check) are imported when asked
 // for: start-up is most of a scan's cost, and cron and monitoring run this
 // every minute.
-import { emit, packageOwners, rebootCheck, render } from "./cli/render.ts";
 import { groupByArgv } from "./lib/scan/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/proc/permissions.ts";
 import {
@@ -31,6 +22,15 @@ import {
 } from "./lib/scan/scan.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
 import { escapeForTerminal } from "./lib/format/escape.ts";
+
+// The flag parser, and the modules that import it, bring an npm package: they
+// are loaded here, not by static imports, so that a run which cannot load it
+// (from source, by a user whose Deno cache lacks it, with no network) says so
+// in one line and exit 2, not in Deno's trace and exit 1 (--check's "stale").
+const { EXIT, helpText, NAGIOS_UNKNOWN, parseCli, UsageError, usageHint } = await load(() =>
+  import("./cli/flags.ts")
+);
+const { emit, packageOwners, rebootCheck, render } = await load(() => import("./cli/render.ts"));
 
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -189,6 +189,34 @@ function describeUnreadable(result: ScanResult): string {
 function write(text: string): number {
   writeDocument(text);
   return EXIT.OK;
+}
+
+/**
+ * Imports one of the modules that bring the flag parser's npm package. The
+ * command that cannot load it says why in one line and exits 2 (`EXIT.USAGE`,
+ * which is in the module that failed); imported as a module, it throws.
+ */
+async function load<T>(module: () => Promise<T>): Promise<T> {
+  try {
+    return await module();
+  } catch (error) {
+    if (!import.meta.main) throw error;
+    warn(cannotLoad(error));
+    Deno.exit(2);
+  }
+}
+
+/** Deno's reason a module could not be loaded, in one line; what to do when it is npm's. */
+function cannotLoad(error: unknown): string {
+  // "Failed caching npm package 'deno-std@1.4.0'", the causes ("0: …", innermost last), "at FILE".
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = message.split("\n").map((line) => line.trim());
+  const cause = lines.filter((line) => /^\d+: /.test(line)).at(-1)?.replace(/^\d+: /, "");
+  const reason = escapeForTerminal(cause === undefined ? lines[0]! : `${lines[0]}: ${cause}`);
+  if (!/npm/.test(lines[0]!)) return `Cannot load the command: ${reason}`;
+  return `Cannot load the command: ${reason}. Run from its source files, it needs the package ` +
+    "in the Deno cache of the user who runs it: run it once where npm can be reached, or " +
+    "install the single-file build (docs/install.md)";
 }
 
 if (import.meta.main) {

@@ -12,6 +12,7 @@ import {
 import { loadSchema, validate } from "../_json_schema.ts";
 import { parseExposition } from "../_exposition.ts";
 import { parseMachine } from "../../lib/format/machine.ts";
+import { EXIT } from "../../cli/flags.ts";
 
 /** The real footprint of a scan of a tree: read access to that tree, nothing else. */
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];
@@ -183,6 +184,33 @@ Deno.test("CLI rejects bad usage with one line, a hint and exit 2", async (t) =>
         /^lib_users: [^\n]+\nTry 'deno run -A main\.ts --help' for more information\.\n$/,
       );
     });
+  }
+});
+
+Deno.test("CLI run from source with its npm package neither cached nor fetchable says so in one line, exit 2", async () => {
+  // A user whose Deno cache is empty (another user's run from source, a cleared cache) on a
+  // host where npm cannot be reached: here a registry that answers every request with 503.
+  const home = Deno.makeTempDirSync({ prefix: "lib_users_home_" });
+  const registry = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("unavailable", { status: 503 }),
+  );
+  try {
+    const env = {
+      HOME: home,
+      DENO_DIR: `${home}/deno`,
+      NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.addr.port}/`,
+    };
+    const run = await runCli(["-A"], ["--check"], env);
+    // Exit 1 would be --check's "stale found".
+    assertEquals([run.code, run.stdout], [EXIT.USAGE, ""]);
+    assertMatch(
+      run.stderr,
+      /^lib_users: Cannot load the command: Failed caching npm package 'deno-std@[^']+': [^\n]+\. Run from its source files, it needs the package in the Deno cache of the user who runs it: run it once where npm can be reached, or install the single-file build \(docs\/install\.md\)\n$/,
+    );
+  } finally {
+    await registry.shutdown();
+    Deno.removeSync(home, { recursive: true });
   }
 });
 
