@@ -224,7 +224,7 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (error) {
     if (error instanceof OutputError) {
-      warn(`cannot write the output: ${error.message}`);
+      warn(error.message);
       Deno.exit(EXIT.USAGE);
     }
     if (error instanceof Interrupted) Deno.exit(EXIT[error.signal]);
