@@ -48,7 +48,7 @@ export async function main(args: readonly string[]): Promise<number> {
   if (options.version) return write(`lib_users ${config.version}\n`);
 
   const outcome = await runScan(options);
-  if (!outcome.ok) return await reportScanFailure(outcome.reason, options);
+  if (!outcome.ok) return await reportScanFailure(outcome, options);
   const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
   const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
@@ -58,16 +58,27 @@ export async function main(args: readonly string[]): Promise<number> {
   return code;
 }
 
-/** A scan's result, or the one-line reason it could not run. */
-type ScanOutcome =
-  | { readonly ok: true; readonly result: ScanResult }
-  | { readonly ok: false; readonly reason: string };
+/** Why a scan could not run: for stderr, and as one whole sentence for a status line. */
+interface ScanFailure {
+  readonly ok: false;
+  /** The text for stderr, which may go on over several lines. */
+  readonly reason: string;
+  /** The reason in one line (Nagios prints only the first), never cut mid-sentence. */
+  readonly line: string;
+}
+
+/** A scan's result, or why it could not run. */
+type ScanOutcome = { readonly ok: true; readonly result: ScanResult } | ScanFailure;
+
+/** A failure whose reason is one line. */
+function failed(reason: string): ScanFailure {
+  return { ok: false, reason, line: reason };
+}
 
 /** Scans; a proc root that cannot be read is a reason, not an exception. */
 async function runScan(options: CliOptions): Promise<ScanOutcome> {
   const { proc } = options;
-  const failed = (reason: string): ScanOutcome => ({ ok: false, reason });
-  if (!isGranted(scanPermission(proc))) return failed(noPermissionMessage(proc));
+  if (!isGranted(scanPermission(proc))) return noPermission(proc);
   const scan = options.scan === "fds" ? scanFds : scanLibs;
   try {
     const result = await scan({
@@ -84,7 +95,7 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
     });
     return { ok: true, result };
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) return failed(noPermissionMessage(proc));
+    if (error instanceof Deno.errors.NotCapable) return noPermission(proc);
     if (error instanceof ProcRootError) return failed(`Cannot scan: ${error.message}`);
     const reason = rootError(error);
     if (reason === undefined) throw error;
@@ -108,9 +119,9 @@ function rootError(error: unknown): string | undefined {
   return undefined;
 }
 
-async function reportScanFailure(reason: string, options: CliOptions): Promise<number> {
+async function reportScanFailure(failure: ScanFailure, options: CliOptions): Promise<number> {
   if (options.format === "nagios") {
-    emit(`UNKNOWN - ${reason.split("\n")[0]}\n`, options);
+    emit(`UNKNOWN - ${failure.line}\n`, options);
     return NAGIOS_UNKNOWN;
   }
   // A textfile collector should see the failure, not stale numbers; a file
@@ -120,18 +131,18 @@ async function reportScanFailure(reason: string, options: CliOptions): Promise<n
     const { formatPrometheus } = await import("./lib/format/prometheus.ts");
     write(formatPrometheus([], { scan: options.scan, success: false, version: config.version }));
   }
-  warn(reason);
+  warn(failure.reason);
   return EXIT.USAGE;
 }
 
-function noPermissionMessage(proc: string): string {
+function noPermission(proc: string): ScanFailure {
   if (!needsAllowAll(proc)) {
-    return `Cannot read "${proc}": Deno was not given --allow-read=${proc} (or -A)`;
+    return failed(`Cannot read "${proc}": Deno was not given --allow-read=${proc} (or -A)`);
   }
-  const lines = [
-    `Cannot read "${proc}": Deno allows reads under /proc, /sys and /dev only with --allow-all,`,
-    `even when --allow-read names them. Ways out:`,
-  ];
+  const why = `Cannot read "${proc}": Deno allows reads under /proc, /sys and /dev only with ` +
+    "--allow-all,";
+  const whyEnd = "even when --allow-read names them";
+  const lines = [why, `${whyEnd}. Ways out:`];
   if (invocation().fromSource) {
     lines.push(
       `  ${invocation().command} …   run with all permissions`,
@@ -143,7 +154,7 @@ function noPermissionMessage(proc: string): string {
   lines.push(
     `  mount -t proc proc /mnt/proc, then run with --allow-read=/mnt/proc --proc /mnt/proc`,
   );
-  return lines.join("\n");
+  return { ok: false, reason: lines.join("\n"), line: `${why} ${whyEnd}` };
 }
 
 /** The warnings about what the scan could not read or see, on stderr. */

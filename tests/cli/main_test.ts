@@ -533,9 +533,16 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
     "--allow-partial",
   ]);
   assertEquals([ok.code, ok.stdout.slice(0, 5)], [0, "OK - "]);
-  const unknown = await runCli([], ["--format=nagios"]);
-  assertEquals(unknown.code, 3);
-  assertMatch(unknown.stdout, /^UNKNOWN - Cannot read "\/proc": Deno allows reads under \/proc/);
+  // The status line is the reason's whole sentence, not its first line on stderr.
+  for (const permissions of [[], ["--allow-read=/proc"]]) {
+    const unknown = await runCli(permissions, ["--format=nagios"]);
+    assertEquals(unknown, {
+      code: 3,
+      stdout: 'UNKNOWN - Cannot read "/proc": Deno allows reads under /proc, /sys and /dev only ' +
+        "with --allow-all, even when --allow-read names them\n",
+      stderr: "",
+    });
+  }
   const usage = await runCli([], ["--format=nagios", "--warning=x"]);
   assertEquals(usage, {
     code: 3,
