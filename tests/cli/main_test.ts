@@ -93,7 +93,8 @@ Deno.test("CLI --services=systemctl lists units from systemctl, needing --allow-
     assertEquals(run.code, 0);
     assertEquals(
       run.stdout,
-      `${LIBS_HUMAN}\n99 belong to cron.service\n1000 belong to ssh.service\n`,
+      `${LIBS_HUMAN}\n99 belong to cron.service\n1000 belong to ssh.service\n` +
+        "no unit known: PIDs 1234,1235,2000,3000,5000\n",
     );
     const refused = await runCli(READ_TREE, [...TREE, "-m", "--services=systemctl"], env);
     // Said on stderr, once; stdout stays the records alone.
@@ -396,6 +397,7 @@ Deno.test("CLI -S names units from cgroups (v1 and v2) with only --allow-read", 
 291 belong to NetworkManager.service
 300 belong to x;rm -rf ~\\x1b[2J.service
 310 belong to ssh.service
+no unit known: PIDs 240,250
 `,
   );
 });
