@@ -5,32 +5,26 @@
  */
 
 import config from "./deno.json" with { type: "json" };
-import type { CliOptions } from "./cli/flags.ts";
+import { EXIT, NAGIOS_UNKNOWN, UsageError } from "./cli/exit.ts";
+import type { CliOptions } from "./cli/parse.ts";
 import { invocation } from "./cli/invocation.ts";
 // The modules every run needs. The others (other formats, the restart plan,
 // units via systemctl, packages, the reboot check) are imported when asked
 // for: start-up is most of a scan's cost, and cron and monitoring run this
 // every minute.
+import { emit, packageOwners, rebootCheck, render } from "./cli/render.ts";
 import { groupByArgv } from "./lib/scan/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/proc/permissions.ts";
-import {
-  DEFAULT_NAME_BUDGET,
-  ProcRootError,
-  scanFds,
-  scanLibs,
-  type ScanResult,
-} from "./lib/scan/scan.ts";
+import { scanFds, scanLibs } from "./lib/scan/scan.ts";
+import { DEFAULT_NAME_BUDGET, ProcRootError, type ScanResult } from "./lib/scan/model.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
 import { escapeForTerminal } from "./lib/format/escape.ts";
 
-// The flag parser, and the modules that import it, bring an npm package: they
-// are loaded here, not by static imports, so that a run which cannot load it
-// (from source, by a user whose Deno cache lacks it, with no network) says so
-// in one line and exit 2, not in Deno's trace and exit 1 (--check's "stale").
-const { EXIT, helpText, NAGIOS_UNKNOWN, parseCli, UsageError, usageHint } = await load(() =>
-  import("./cli/flags.ts")
-);
-const { emit, packageOwners, rebootCheck, render } = await load(() => import("./cli/render.ts"));
+// The flag parser brings an npm package: it is loaded here, not by a static
+// import, so that a run which cannot load it (from source, by a user whose Deno
+// cache lacks it, with no network) says so in one line and exit 2, not in
+// Deno's trace and exit 1 (--check's "stale").
+const { parseCli } = await load(() => import("./cli/parse.ts"));
 
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -41,11 +35,21 @@ export async function main(args: readonly string[]): Promise<number> {
     if (!(error instanceof UsageError)) throw error;
     // The Nagios plugin API wants UNKNOWN (3) for bad usage too, on stdout.
     if (error.nagios) write(`UNKNOWN - ${error.message}\n`);
-    else warn(`${error.message}\n${usageHint(invocation().command)}`);
+    else {
+      const { usageHint } = await import("./cli/help.ts");
+      warn(`${error.message}\n${usageHint(invocation().command)}`);
+    }
     return error.exitCode;
   }
-  if (options.help) return write(helpText(invocation().command));
+  if (options.help) {
+    const { helpText } = await import("./cli/help.ts");
+    return write(helpText(invocation().command));
+  }
   if (options.version) return write(`lib_users ${config.version}\n`);
+  if (options.completions) {
+    const { completionScript } = await import("./cli/completions.ts");
+    return write(completionScript(options.completions));
+  }
 
   const outcome = await runScan(options);
   if (!outcome.ok) return await reportScanFailure(outcome, options);
@@ -203,9 +207,9 @@ function write(text: string): number {
 }
 
 /**
- * Imports one of the modules that bring the flag parser's npm package. The
- * command that cannot load it says why in one line and exits 2 (`EXIT.USAGE`,
- * which is in the module that failed); imported as a module, it throws.
+ * Imports the module that brings the flag parser's npm package. The command
+ * that cannot load it says why in one line and exits 2; imported as a module,
+ * it throws.
  */
 async function load<T>(module: () => Promise<T>): Promise<T> {
   try {
@@ -213,7 +217,7 @@ async function load<T>(module: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (!import.meta.main) throw error;
     warn(cannotLoad(error));
-    Deno.exit(2);
+    Deno.exit(EXIT.USAGE);
   }
 }
 
@@ -240,7 +244,7 @@ if (import.meta.main) {
     }
     if (error instanceof Interrupted) Deno.exit(EXIT[error.signal]);
     const message = error instanceof Error ? error.message : String(error);
-    warn(`unexpected error: ${message}\nPlease report this as a bug.`);
+    warn(`Cannot go on: an unexpected error: ${message}\nPlease report this as a bug.`);
     Deno.exit(EXIT.INTERNAL);
   }
 }

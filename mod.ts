@@ -24,6 +24,7 @@
  * @module
  */
 
+export { scanFds, scanLibs, type ScanOptions } from "./lib/scan/scan.ts";
 export {
   DEFAULT_NAME_BUDGET,
   type DeletedFile,
@@ -32,12 +33,9 @@ export {
   type NameBudget,
   type ProcessFinding,
   ProcRootError,
-  scanFds,
-  scanLibs,
-  type ScanOptions,
   type ScanResult,
   type UnreadableProcess,
-} from "./lib/scan/scan.ts";
+} from "./lib/scan/model.ts";
 export { fileNames, type Group, groupByArgv } from "./lib/scan/group.ts";
 export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format/human.ts";
 export { formatMachine, type MachineRecord, parseMachine } from "./lib/format/machine.ts";

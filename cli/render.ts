@@ -7,12 +7,13 @@
  */
 
 import config from "../deno.json" with { type: "json" };
-import { type CliOptions, EXIT } from "./flags.ts";
+import { EXIT } from "./exit.ts";
+import type { CliOptions } from "./parse.ts";
 import type { Group } from "../lib/scan/group.ts";
 import { formatHuman, type HumanStyle } from "../lib/format/human.ts";
 import { formatMachine } from "../lib/format/machine.ts";
 import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
-import type { ScanResult } from "../lib/scan/scan.ts";
+import type { ScanResult } from "../lib/scan/model.ts";
 import type { RebootCheck } from "../lib/answers/reboot.ts";
 import type { PackageOwners } from "../lib/format/packages.ts";
 import { warn, writeDocument, writeFileAtomically, writeRecords } from "./output.ts";
@@ -58,8 +59,8 @@ export async function packageOwners(
     const { escapeForTerminal } = await import("../lib/format/escape.ts");
     for (const [reason, pids] of unknown) {
       warn(
-        `--packages: ${escapeForTerminal(reason)}: packages are not named ` +
-          `(PIDs ${pids.sort((a, b) => a - b).join(",")})`,
+        `Cannot name the packages of PIDs ${pids.sort((a, b) => a - b).join(",")} ` +
+          `(--packages): ${escapeForTerminal(reason)}`,
       );
     }
   }
@@ -230,7 +231,7 @@ async function describeServices(groups: readonly Group[], options: CliOptions): 
   if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
   const unavailable = (why: string) => {
     // Said on stderr, where cron and the terminal show it; the section stays empty.
-    warn(`cannot run systemctl for -S: ${why}`);
+    warn(`Cannot run systemctl for -S: ${why}`);
     return "";
   };
   if (!isGranted(SYSTEMCTL_PERMISSION)) {

@@ -2,7 +2,7 @@
 
 import { fromFileUrl } from "@std/path/from-file-url";
 import { decodeName } from "../lib/proc/names.ts";
-import type { ProcessFinding } from "../lib/scan/scan.ts";
+import type { ProcessFinding } from "../lib/scan/model.ts";
 import { classifyCgroup } from "../lib/proc/cgroup.ts";
 import type { Group } from "../lib/scan/group.ts";
 

@@ -173,7 +173,9 @@ export class ConfinedTree implements PackageTree {
   #with<T>(path: string, body: (fd: number, stat: FdStat) => T): T | null {
     const fd = this.#sys.openInRoot(this.#root, path);
     if (fd === -ENOSYS) {
-      throw new TypeError("another root is read only through openat2 (Linux 5.6 and later)");
+      throw new TypeError(
+        "Cannot read another root: it is read only through openat2 (Linux 5.6 and later)",
+      );
     }
     if (fd === -EXDEV) this.crossed ??= path;
     if (fd < 0) return null;

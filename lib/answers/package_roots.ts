@@ -22,7 +22,7 @@ import { classifyReadError, readLinkName } from "../proc/procfs.ts";
 import { isGranted } from "../proc/permissions.ts";
 import { AT_FDCWD, openSyscalls, type Syscalls } from "../proc/syscalls.ts";
 import { type View, Views } from "../identity/views.ts";
-import type { ProcessFinding } from "../scan/scan.ts";
+import type { ProcessFinding } from "../scan/model.ts";
 
 /** The packages of one process's stale files, or why they cannot be known. */
 export type PackageLookup =

@@ -314,7 +314,9 @@ async function gunzip(bytes: Uint8Array): Promise<string> {
   let text = "";
   for await (const chunk of stream) {
     text += chunk;
-    if (text.length > MAX_LOG_CHARS) throw new RangeError("A log larger than is read");
+    if (text.length > MAX_LOG_CHARS) {
+      throw new RangeError("Cannot read the log: it is larger than is read");
+    }
   }
   return text;
 }

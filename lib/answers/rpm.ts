@@ -46,13 +46,15 @@ export function parseRpmHeader(blob: Uint8Array): Header {
   const length = view.getInt32(4);
   const data = 8 + count * 16;
   if (count < 0 || length < 0 || data + length > blob.length) {
-    throw new RangeError("an rpm header larger than its blob");
+    throw new RangeError("Cannot read an rpm header: it is larger than its blob");
   }
   const entries = new Map<number, { type: number; offset: number; count: number }>();
   for (let i = 0; i < count; i++) {
     const at = 8 + i * 16;
     const offset = view.getInt32(at + 8);
-    if (offset < 0 || offset > length) throw new RangeError("an rpm header entry outside its data");
+    if (offset < 0 || offset > length) {
+      throw new RangeError("Cannot read an rpm header: an entry lies outside its data");
+    }
     entries.set(view.getInt32(at), {
       type: view.getInt32(at + 4),
       offset,
@@ -65,7 +67,9 @@ export function parseRpmHeader(blob: Uint8Array): Header {
     let at = data + offset;
     for (let k = 0; k < n; k++) {
       const end = blob.indexOf(0, at);
-      if (end < 0 || end >= data + length) throw new RangeError("an rpm string without its end");
+      if (end < 0 || end >= data + length) {
+        throw new RangeError("Cannot read an rpm string: it has no end");
+      }
       out.push(decoder.decode(blob.subarray(at, end)));
       at = end + 1;
     }

@@ -145,13 +145,15 @@ export function unescapeField(text: string): string {
       const width = kind === "x" ? 2 : 4;
       const digits = text.slice(i + 2, i + 2 + width);
       if (!/^[0-9a-f]+$/.test(digits) || digits.length !== width) {
-        throw new SyntaxError(`Bad escape at offset ${i}: "${text.slice(i, i + 2 + width)}"`);
+        throw new SyntaxError(
+          `Cannot unescape "${text.slice(i, i + 2 + width)}": a bad escape at offset ${i}`,
+        );
       }
       const value = parseInt(digits, 16);
       out += String.fromCharCode(kind === "x" && value >= 0x80 ? 0xdc00 + value : value);
       i += width;
     } else {
-      throw new SyntaxError(`Bad escape at offset ${i}: "\\${kind ?? ""}"`);
+      throw new SyntaxError(`Cannot unescape "\\${kind ?? ""}": a bad escape at offset ${i}`);
     }
     i++;
   }

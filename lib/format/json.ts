@@ -9,7 +9,7 @@ import type { KernelState } from "../answers/kernel.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
 import type { Group } from "../scan/group.ts";
 import { encodeName, replaceRawBytes } from "../proc/names.ts";
-import type { FileKind } from "../scan/scan.ts";
+import type { FileKind } from "../scan/model.ts";
 import type { ContainerRuntime, UnitClass } from "../proc/cgroup.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */

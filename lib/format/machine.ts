@@ -87,7 +87,7 @@ export function parseMachine(text: string): MachineRecord[] {
     if (line === "") break;
     const fields = line.split(";");
     if (fields.length !== 3 || !/^[0-9]+(,[0-9]+)*$/.test(fields[0]!)) {
-      throw new SyntaxError(`Not a machine-format record: "${line}"`);
+      throw new SyntaxError(`Cannot parse "${line}": not a machine-format record`);
     }
     records.push({
       pids: fields[0]!.split(",").map(Number),

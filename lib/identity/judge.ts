@@ -431,7 +431,7 @@ function statLink(link: string): ObjectId | string {
 /** The `mnt_id:` and `ino:` lines of a `/proc/PID/fdinfo/N` file. */
 function parseFdInfo(text: string): { mountId: number; ino: string | undefined } {
   const mountId = /^mnt_id:\s*([0-9]+)$/m.exec(text)?.[1];
-  if (mountId === undefined) throw new SyntaxError("fdinfo has no mnt_id");
+  if (mountId === undefined) throw new SyntaxError("Cannot read fdinfo: it has no mnt_id");
   return { mountId: Number(mountId), ino: /^ino:\s*([0-9]+)$/m.exec(text)?.[1] };
 }
 

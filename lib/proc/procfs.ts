@@ -170,7 +170,7 @@ export function parseRustDebugString(text: string): string {
     if (byte !== undefined) bytes.push(parseInt(byte, 16));
     else if (codePoint !== undefined) pushText(String.fromCodePoint(parseInt(codePoint, 16)));
     else if (simple !== undefined && simple in RUST_SIMPLE) pushText(RUST_SIMPLE[simple]!);
-    else throw new SyntaxError(`Unknown escape "\\${simple}" in a link target`);
+    else throw new SyntaxError(`Cannot decode a link target: unknown escape "\\${simple}"`);
   }
   pushText(text.slice(last));
   return decodeName(Uint8Array.from(bytes));

@@ -136,7 +136,7 @@ type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 function bind(libc: Symbols): Syscalls {
   const errnoAt = libc.__errno_location();
-  if (errnoAt === null) throw new Error("No errno");
+  if (errnoAt === null) throw new Error("Cannot bind libc: it has no errno location");
   const errnoView = new Deno.UnsafePointerView(errnoAt);
   const fail = () => -errnoView.getInt32();
   const empty = Uint8Array.of(0);

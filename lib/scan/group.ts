@@ -5,7 +5,7 @@
  * @module
  */
 
-import { compareFiles, type DeletedFile, type FileKind, type ProcessFinding } from "./scan.ts";
+import { compareFiles, type DeletedFile, FileSet, type ProcessFinding } from "./model.ts";
 import type { UnitInfo } from "../proc/cgroup.ts";
 
 /** Processes with the identical argument vector, and the deleted files they use. */
@@ -52,8 +52,8 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
     pids: number[];
     argv: readonly string[];
     cmdline: string;
-    /** By kind, then name: a file used two ways is two entries. */
-    files: Map<FileKind, Map<string, DeletedFile>>;
+    /** One entry per name and kind: a file used two ways is two entries. */
+    files: FileSet;
     unit: UnitInfo | undefined;
     notListed: number;
   }
@@ -69,7 +69,7 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
         pids: [],
         argv: process.argv,
         cmdline: process.cmdline,
-        files: new Map(),
+        files: new FileSet(),
         unit: process.unit,
         notListed: 0,
       };
@@ -77,29 +77,15 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
     }
     group.pids.push(process.pid);
     group.notListed += process.notListed ?? 0;
-    for (const file of process.files) {
-      let byPath = group.files.get(file.kind);
-      if (byPath === undefined) {
-        byPath = new Map();
-        group.files.set(file.kind, byPath);
-      }
-      // Where one process's use was checked and another's only marked, say the latter.
-      const known = byPath.get(file.path);
-      if (
-        known === undefined || (known.unverified === undefined && file.unverified !== undefined)
-      ) {
-        byPath.set(file.path, file);
-      }
-    }
+    // Where one process's use was checked and another's only marked, the latter is said.
+    for (const file of process.files) group.files.add(file);
   }
   return [...byKey.values()]
     .map((group) => ({
       pids: group.pids.sort((a, b) => a - b),
       argv: group.argv,
       cmdline: group.cmdline,
-      files: [...group.files.values()].flatMap((byPath) => [...byPath.values()]).sort(
-        compareFiles,
-      ),
+      files: group.files.files.sort(compareFiles),
       ...(group.unit ? { unit: group.unit } : {}),
       ...(group.notListed > 0 ? { notListed: group.notListed } : {}),
     }))

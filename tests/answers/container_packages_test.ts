@@ -11,7 +11,7 @@
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { type CliRun, ROOT, runCli } from "../_helpers.ts";
-import { EXIT } from "../../cli/flags.ts";
+import { EXIT } from "../../cli/exit.ts";
 import { buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "../_live.ts";
 import type { JsonFile, JsonGroup } from "../../mod.ts";
 import { findProcessPackages } from "../../lib/answers/package_roots.ts";
@@ -218,7 +218,7 @@ Deno.test({
       );
       assertMatch(
         machine.stderr,
-        new RegExp(`--packages: .*packages are not named \\(PIDs ([0-9]+,)*${pid}\\b`),
+        new RegExp(`Cannot name the packages of PIDs ([0-9]+,)*${pid}\\b[^\\n]*\\(--packages\\): `),
       );
       const nagios = await runCli(["-A"], ["--packages", "--format=nagios"]);
       const lines = nagios.stdout.split("\n").filter((l) =>

@@ -290,7 +290,7 @@ Deno.test("deno publish ships the library, the CLI and contrib/, not the tests o
   const files = [...(dry.stdout + dry.stderr).matchAll(/file:\/\/\S+/g)].map((match) =>
     match[0].slice(`file://${ROOT}`.length)
   );
-  for (const needed of ["mod.ts", "main.ts", "cli/flags.ts", "deno.json", "LICENSE"]) {
+  for (const needed of ["mod.ts", "main.ts", "cli/parse.ts", "deno.json", "LICENSE"]) {
     assert(files.includes(needed), `${needed} in ${files.join(" ")}`);
   }
   assert(files.includes("contrib/sudoers/lib_users"));
@@ -300,14 +300,18 @@ Deno.test("deno publish ships the library, the CLI and contrib/, not the tests o
   assertEquals(config.exports, { ".": "./mod.ts", "./cli": "./main.ts" });
 });
 
-Deno.test("one project name everywhere: JSR name, schema $id, README and contrib URLs", () => {
+Deno.test("one project name everywhere: JSR name, schema $id, README, docs and contrib URLs", () => {
   const repository = "https://github.com/lib-users/lib-users";
   const raw = "https://raw.githubusercontent.com/lib-users/lib-users/main/";
   assertEquals(config.name, "@lib-users/lib-users");
   const schema = JSON.parse(Deno.readTextFileSync(`${ROOT}/schema/lib_users.schema.json`));
   assertEquals(schema.$id, `${raw}schema/lib_users.schema.json`);
+  const docs = [...Deno.readDirSync(`${ROOT}/docs`)]
+    .filter((entry) => entry.name.endsWith(".md"))
+    .map((entry) => `docs/${entry.name}`);
   const texts = [
     "README.md",
+    ...docs,
     "contrib/systemd/lib_users-textfile.service",
   ].map((file) => Deno.readTextFileSync(`${ROOT}/${file}`));
   for (const text of texts) {

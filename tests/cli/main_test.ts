@@ -12,7 +12,7 @@ import {
 import { loadSchema, validate } from "../_json_schema.ts";
 import { parseExposition } from "../_exposition.ts";
 import { parseMachine } from "../../lib/format/machine.ts";
-import { EXIT } from "../../cli/flags.ts";
+import { EXIT } from "../../cli/exit.ts";
 
 /** The real footprint of a scan of a tree: read access to that tree, nothing else. */
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];
@@ -102,13 +102,13 @@ Deno.test("CLI --services=systemctl lists units from systemctl, needing --allow-
       code: 0,
       stdout: LIBS_MACHINE,
       stderr:
-        "lib_users: cannot run systemctl for -S: not permitted (run with --allow-run=systemctl or -A)\n",
+        "lib_users: Cannot run systemctl for -S: not permitted (run with --allow-run=systemctl or -A)\n",
     });
     const missing = await runCli(["-A"], [...TREE, "--services=systemctl"], {
       PATH: dir.replace(/$/, "/empty"),
     });
     assertEquals([missing.code, missing.stdout], [0, LIBS_HUMAN]);
-    assertEquals(missing.stderr, "lib_users: cannot run systemctl for -S: not installed\n");
+    assertEquals(missing.stderr, "lib_users: Cannot run systemctl for -S: not installed\n");
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
@@ -548,7 +548,7 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
   const usage = await runCli([], ["--format=nagios", "--warning=x"]);
   assertEquals(usage, {
     code: 3,
-    stdout: 'UNKNOWN - Option "--warning" needs a range (N, N:, ~:N, N:M or @N:M), not "x"\n',
+    stdout: 'UNKNOWN - Cannot use "x" for --warning: a range is N, N:, ~:N, N:M or @N:M\n',
     stderr: "",
   });
   // The word "nagios" as another option's value makes no Nagios run of a usage error.
@@ -557,7 +557,7 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
     code: 2,
     stdout: "",
     stderr:
-      `lib_users: Unknown option "--bogus"\nTry 'deno run -A main.ts --help' for more information.\n`,
+      `lib_users: Cannot use "--bogus": there is no such option\nTry 'deno run -A main.ts --help' for more information.\n`,
   });
 });
 

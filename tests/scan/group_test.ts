@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { fileNames, groupByArgv } from "../../lib/scan/group.ts";
-import type { ProcessFinding } from "../../lib/scan/scan.ts";
+import type { ProcessFinding } from "../../lib/scan/model.ts";
 
 function finding(pid: number, argv: string[], files: string[]): ProcessFinding {
   return {

@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { scanFds, scanLibs, type ScanResult } from "../../lib/scan/scan.ts";
+import { scanFds, scanLibs } from "../../lib/scan/scan.ts";
+import type { ScanResult } from "../../lib/scan/model.ts";
 import { FIXTURE_PROC } from "../_helpers.ts";
 import { encodeName } from "../../lib/proc/names.ts";
 import { buildMapper, type Mapper, realLibrary, spawnMapper } from "../_live.ts";

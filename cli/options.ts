@@ -1,0 +1,307 @@
+/**
+ * Every option of the command line, once: names, aliases, values and their
+ * choices, the formats each goes with, and what `--help` says of it. The
+ * parser, `--help`, the man page, the shell completions and the docs' flag
+ * reference are all made from this table.
+ *
+ * @module
+ */
+
+/** The output formats of `--format`. */
+export const FORMATS = ["human", "machine", "json", "nagios", "prometheus"] as const;
+/** One of {@linkcode FORMATS}. */
+export type OutputFormat = typeof FORMATS[number];
+
+/** What each format is: whether it names units, and whether it is one document or status line. */
+export const FORMAT_TRAITS: Readonly<
+  Record<OutputFormat, { readonly units: boolean; readonly document: boolean }>
+> = Object.freeze({
+  human: { units: false, document: false },
+  machine: { units: false, document: false },
+  // Each group's unit, class, user and container; units name the Nagios and Prometheus series.
+  json: { units: true, document: true },
+  nagios: { units: true, document: true },
+  prometheus: { units: true, document: true },
+});
+
+/** The formats text sections may follow: a document or a status line must stay whole. */
+const SECTIONED: readonly OutputFormat[] = FORMATS.filter((f) => !FORMAT_TRAITS[f].document);
+
+/** Where an option is listed in `--help`, the man page and the docs. */
+export type Section = "Output" | "Monitoring" | "Scan" | "Exit status" | "Other";
+
+/** The sections, in the order they are shown. */
+export const SECTIONS: readonly Section[] = [
+  "Output",
+  "Monitoring",
+  "Scan",
+  "Exit status",
+  "Other",
+];
+
+/** A value an option takes. */
+export interface ValueSpec {
+  /** Its name in help: FILE, DIR, RANGE. */
+  readonly name: string;
+  /** The only values it may be; help then writes `--option=NAME`. */
+  readonly choices?: readonly string[];
+  /** What it names, for shell completion. */
+  readonly names?: "file" | "directory";
+}
+
+/** One option of the command line. */
+export interface OptionSpec {
+  /** The long name, without dashes. */
+  readonly name: string;
+  /** A one-letter alias. */
+  readonly short?: string;
+  /** Other long names. */
+  readonly aliases?: readonly string[];
+  /** A switch, a value, or a value that may be repeated. */
+  readonly kind: "switch" | "value" | "list";
+  /** The value of a `value` or `list` option. */
+  readonly value?: ValueSpec;
+  /** A switch that may name a value too (`--services=SOURCE`), with what that form does. */
+  readonly optionalValue?: ValueSpec & { readonly help: string };
+  /** A switch that is on by default and turned off by `--no-NAME`. */
+  readonly negatable?: boolean;
+  /** The output formats it goes with; every format when absent. */
+  readonly formats?: readonly OutputFormat[];
+  readonly section: Section;
+  /** What it does, one paragraph: help wraps it. */
+  readonly help: string;
+}
+
+/** Every option. */
+export const OPTIONS: readonly OptionSpec[] = Object.freeze(
+  [
+    {
+      name: "showlibs",
+      short: "s",
+      aliases: ["showfiles"],
+      kind: "switch",
+      section: "Output",
+      help: 'also show the files: PIDS "CMDLINE" uses F1,F2',
+    },
+    {
+      name: "machine-readable",
+      short: "m",
+      kind: "switch",
+      section: "Output",
+      help: "PIDS;F1,F2;CMDLINE (same as --format=machine)",
+    },
+    {
+      name: "json",
+      kind: "switch",
+      section: "Output",
+      help: "a JSON document (same as --format=json), with the unit, class, user and " +
+        "container of each group",
+    },
+    {
+      name: "format",
+      kind: "value",
+      value: { name: "FORMAT", choices: FORMATS },
+      section: "Output",
+      help: "the output format (default human)",
+    },
+    {
+      name: "services",
+      short: "S",
+      kind: "switch",
+      optionalValue: {
+        name: "SOURCE",
+        choices: ["cgroup", "systemctl"],
+        help: "the same, units from SOURCE (default cgroup); systemctl runs systemctl status " +
+          "PID (--allow-run=systemctl)",
+      },
+      formats: SECTIONED,
+      section: "Output",
+      help: "then list the systemd unit of each PID, read from /proc/PID/cgroup",
+    },
+    {
+      name: "restart-hints",
+      kind: "switch",
+      formats: SECTIONED,
+      section: "Output",
+      help: "then print the restart plan: commands per kind (services, user services, " +
+        "containers, manager), sessions to end, risky units apart; runs nothing",
+    },
+    {
+      name: "packages",
+      kind: "switch",
+      section: "Output",
+      help: "name the package of each stale file and when it changed (dpkg's or rpm's " +
+        "database, read-only): after each file with -s, then per package; in every format",
+    },
+    {
+      name: "reboot",
+      kind: "switch",
+      section: "Output",
+      help: "then say whether the host needs a reboot: a newer or rebuilt kernel, " +
+        "/run/reboot-required, a stale PID 1 or unit no restart fixes (always in JSON, " +
+        "Nagios, Prometheus and after --restart-hints)",
+    },
+    {
+      name: "output",
+      short: "o",
+      kind: "value",
+      value: { name: "FILE", names: "file" },
+      section: "Output",
+      help: "write to FILE instead of stdout, atomically (a temporary file renamed over it, " +
+        "mode 0644); a scan that fails leaves the old FILE in place",
+    },
+    {
+      name: "color",
+      kind: "value",
+      value: { name: "WHEN", choices: ["auto", "always", "never"] },
+      section: "Output",
+      help: "colour the human output: auto (default: on a terminal, unless NO_COLOR is set " +
+        "and not empty), always or never",
+    },
+    {
+      name: "quiet",
+      short: "q",
+      kind: "switch",
+      section: "Output",
+      help: "no warning about processes that could not be read or seen (JSON, Nagios, " +
+        "Prometheus keep the counts)",
+    },
+    {
+      name: "warning",
+      short: "w",
+      kind: "value",
+      value: { name: "RANGE" },
+      formats: ["nagios"],
+      section: "Monitoring",
+      help: "WARNING when the count of stale processes is outside RANGE: N (0..N), " +
+        "N: (N or more), ~:N, N:M, @N:M (inside); default 0: any",
+    },
+    {
+      name: "critical",
+      short: "c",
+      kind: "value",
+      value: { name: "RANGE" },
+      formats: ["nagios"],
+      section: "Monitoring",
+      help: "CRITICAL likewise (default: never)",
+    },
+    {
+      name: "timeout",
+      short: "t",
+      kind: "value",
+      value: { name: "SECONDS" },
+      formats: ["nagios"],
+      section: "Monitoring",
+      help: "UNKNOWN, with what is known, when the scan has not finished by then " +
+        "(counted from start-up)",
+    },
+    {
+      name: "reboot-critical",
+      kind: "switch",
+      formats: ["nagios"],
+      section: "Monitoring",
+      help: "a needed reboot is CRITICAL (default WARNING)",
+    },
+    {
+      name: "allow-partial",
+      kind: "switch",
+      section: "Monitoring",
+      help: "nagios, prometheus: accept a scan that could not see other users' processes " +
+        "(not root, hidepid=), and (nagios) a reboot question without an answer; without it " +
+        "Nagios says UNKNOWN and Prometheus lib_users_scan_success 0",
+    },
+    {
+      name: "fds",
+      kind: "switch",
+      section: "Scan",
+      help: "look at open files (/proc/PID/fd) instead of mappings (/proc/PID/maps); " +
+        "the fd_users tool",
+    },
+    {
+      name: "scripts",
+      kind: "switch",
+      section: "Scan",
+      help: "also find Python, Perl, Ruby, PHP and Node programs whose script was deleted, " +
+        "replaced or changed since they started (read from argv and /proc; nothing run)",
+    },
+    {
+      name: "proc",
+      kind: "value",
+      value: { name: "DIR", names: "directory" },
+      section: "Scan",
+      help: "the proc root to scan (default /proc)",
+    },
+    {
+      name: "root",
+      kind: "value",
+      value: { name: "DIR", names: "directory" },
+      section: "Scan",
+      help: "the root the reboot check and --packages read (boot/, lib/modules/, run/, " +
+        "var/lib/; default /), and DIR/proc as the default --proc",
+    },
+    {
+      name: "ignore-pattern",
+      short: "i",
+      kind: "list",
+      value: { name: "GLOB" },
+      section: "Scan",
+      help: "also ignore names matching GLOB (repeatable)",
+    },
+    {
+      name: "ignore-literal",
+      short: "I",
+      kind: "list",
+      value: { name: "NAME" },
+      section: "Scan",
+      help: "also ignore the name NAME (repeatable)",
+    },
+    {
+      name: "default-ignores",
+      kind: "switch",
+      negatable: true,
+      section: "Scan",
+      help: "drop the built-in ignores (/SYSV*, /memfd:*, ...)",
+    },
+    {
+      name: "check",
+      kind: "switch",
+      section: "Exit status",
+      help: "exit 1 when anything stale was found",
+    },
+    {
+      name: "completions",
+      kind: "value",
+      value: { name: "SHELL", choices: ["bash", "zsh", "fish"] },
+      section: "Other",
+      help: "print the completion script for SHELL (needs no permission)",
+    },
+    {
+      name: "help",
+      short: "h",
+      kind: "switch",
+      section: "Other",
+      help: "show this help",
+    },
+    {
+      name: "version",
+      short: "V",
+      kind: "switch",
+      section: "Other",
+      help: "show the version",
+    },
+  ] as const satisfies readonly OptionSpec[],
+);
+
+/** The long names of every option, as typed, `--no-` forms included. */
+export function longForms(option: OptionSpec): string[] {
+  if (option.negatable) return [`--no-${option.name}`];
+  return [option.name, ...(option.aliases ?? [])].map((name) => `--${name}`);
+}
+
+/** The option of a long or short name (without dashes); undefined when there is none. */
+export function optionNamed(name: string): OptionSpec | undefined {
+  return OPTIONS.find((o) =>
+    o.name === name || o.short === name ||
+    (o.aliases as readonly string[] | undefined)?.includes(name)
+  );
+}
