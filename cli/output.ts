@@ -61,7 +61,7 @@ export function warn(message: string): void {
 /** Writes a whole document to stdout. @throws {OutputError} */
 export function writeDocument(text: string): void {
   const error = writeTo(Deno.stdout, text);
-  if (error !== undefined) throw new OutputError(`cannot write the output: ${error}`);
+  if (error !== undefined) throw new OutputError(`Cannot write the output: ${error}`);
 }
 
 /** PIPE_BUF on Linux: the largest write to a pipe the kernel makes at once. */
@@ -122,7 +122,7 @@ async function writeAll(bytes: Uint8Array): Promise<boolean> {
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) return true;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new OutputError(`cannot write the output: ${reason}`);
+    throw new OutputError(`Cannot write the output: ${reason}`);
   }
 }
 
@@ -139,13 +139,13 @@ export function writeFileAtomically(path: string, text: string): void {
   const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
   const base = path.slice(slash + 1);
   if (base === "" || base === "." || base === "..") {
-    throw new OutputError(`cannot write the output: "${path}" is not a file name`);
+    throw new OutputError(`Cannot write the output: "${path}" is not a file name`);
   }
   // Asked first: an ungranted write would make Deno prompt on a terminal. The
   // rename needs reads too, in Deno's permission model.
   if (!isGranted({ name: "read", path: dir }) || !isGranted({ name: "write", path: dir })) {
     throw new OutputError(
-      `cannot write "${path}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)`,
+      `Cannot write "${path}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)`,
     );
   }
   const temporary = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;
@@ -165,7 +165,7 @@ export function writeFileAtomically(path: string, text: string): void {
     try {
       Deno.removeSync(temporary);
     } catch { /* never created, or renamed already */ }
-    throw new OutputError(`cannot write "${path}": ${whyNotWritten(error, dir)}`);
+    throw new OutputError(`Cannot write "${path}": ${whyNotWritten(error, dir)}`);
   }
 }
 

@@ -663,7 +663,7 @@ Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it chang
     assertEquals(run.code, 2);
     assertMatch(
       run.stderr,
-      /^lib_users: cannot write the output: No space left on device[^\n]*\n$/,
+      /^lib_users: Cannot write the output: No space left on device[^\n]*\n$/,
     );
   });
   for (const format of ["--json", "--format=nagios", "--format=prometheus"]) {
@@ -672,7 +672,7 @@ Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it chang
       assertEquals(run.code, 2);
       assertMatch(
         run.stderr,
-        /^lib_users: cannot write the output: No space left on device[^\n]*\n$/,
+        /^lib_users: Cannot write the output: No space left on device[^\n]*\n$/,
       );
     });
   }

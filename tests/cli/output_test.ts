@@ -79,7 +79,7 @@ Deno.test("--output keeps the old file when the scan fails, and says why on stde
       code: 2,
       stdout: "",
       stderr:
-        `lib_users: cannot write "${target}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)\n`,
+        `lib_users: Cannot write "${target}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)\n`,
     });
     assertEquals(Deno.readTextFileSync(target), "good\n");
   }));
@@ -92,7 +92,7 @@ Deno.test("--output into a missing directory says so once, without the temporary
         code: 2,
         stdout: "",
         stderr:
-          `lib_users: cannot write "${dir}/no/such/dir/x": no such directory "${dir}/no/such/dir"\n`,
+          `lib_users: Cannot write "${dir}/no/such/dir/x": no such directory "${dir}/no/such/dir"\n`,
       }, format);
     }
     // Any other refusal is the system's words, still without the temporary file.
@@ -101,7 +101,7 @@ Deno.test("--output into a missing directory says so once, without the temporary
     assertEquals(underFile, {
       code: 2,
       stdout: "",
-      stderr: `lib_users: cannot write "${dir}/file/x": Not a directory (os error 20)\n`,
+      stderr: `lib_users: Cannot write "${dir}/file/x": Not a directory (os error 20)\n`,
     });
     assertEquals([...Deno.readDirSync(dir)].map((entry) => entry.name), ["file"]);
   }));
