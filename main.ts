@@ -101,7 +101,7 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) return noPermission(proc);
     if (error instanceof ProcRootError) return failed(`Cannot scan: ${error.message}`);
-    const reason = rootError(error);
+    const reason = procRootError(error);
     if (reason === undefined) throw error;
     return failed(`Cannot read "${proc}": ${reason}`);
   }
@@ -111,7 +111,7 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
 const DEADLINE_MARGIN_MS = 50;
 
 /** Why the proc root could not be listed, or undefined for an error that is a bug. */
-function rootError(error: unknown): string | undefined {
+function procRootError(error: unknown): string | undefined {
   if (error instanceof Deno.errors.NotFound) return "no such directory";
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (error instanceof Deno.errors.NotADirectory) return "not a directory";

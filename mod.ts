@@ -24,6 +24,7 @@
  * @module
  */
 
+// The scan: which processes use deleted files.
 export { scanFds, scanLibs, type ScanOptions } from "./lib/scan/scan.ts";
 export {
   DEFAULT_NAME_BUDGET,
@@ -33,10 +34,70 @@ export {
   type NameBudget,
   type ProcessFinding,
   ProcRootError,
+  type ScanKind,
   type ScanResult,
   type UnreadableProcess,
 } from "./lib/scan/model.ts";
+export {
+  DEFAULT_IGNORE_LITERALS,
+  DEFAULT_IGNORE_PATTERNS,
+  DEFAULT_IGNORE_RULES,
+  type IgnoreRules,
+} from "./lib/scan/ignore.ts";
 export { fileNames, type Group, groupByArgv } from "./lib/scan/group.ts";
+
+// Reading /proc: names as bytes, maps lines, cgroups.
+export { decodeName, encodeName, hasRawBytes } from "./lib/proc/names.ts";
+export { type DeletedMapping, parseMapsLine } from "./lib/proc/maps.ts";
+export {
+  classifyCgroup,
+  type ContainerRef,
+  type ContainerRuntime,
+  parseCgroupFile,
+  type UnitClass,
+  type UnitInfo,
+  UNKNOWN_UNIT,
+} from "./lib/proc/cgroup.ts";
+
+// The answers: units, the restart plan, the reboot question, packages.
+export {
+  type SystemctlOptions,
+  type UnitsByPid,
+  unitsFromGroups,
+  unitsFromSystemctl,
+} from "./lib/answers/services.ts";
+export {
+  type PlanOptions,
+  planRestarts,
+  type RestartPlan,
+  type RiskyUnit,
+  type SessionToEnd,
+} from "./lib/answers/restart.ts";
+export {
+  checkReboot,
+  type RebootCheck,
+  type RebootOptions,
+  type RebootReason,
+  type RebootVerdict,
+} from "./lib/answers/reboot.ts";
+export {
+  checkKernel,
+  type InstalledKernel,
+  type KernelOptions,
+  type KernelState,
+  type KernelStatus,
+} from "./lib/answers/kernel.ts";
+export { compareVersions } from "./lib/answers/versions.ts";
+export { findPackageOwners, type PackageOwner } from "./lib/answers/packages.ts";
+export { findRpmOwners } from "./lib/answers/rpm.ts";
+export {
+  findProcessPackages,
+  type PackageLookup,
+  type ProcessPackages,
+  type ProcessPackagesOptions,
+} from "./lib/answers/package_roots.ts";
+
+// The formats: every text the tool prints.
 export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format/human.ts";
 export { formatMachine, type MachineRecord, parseMachine } from "./lib/format/machine.ts";
 export {
@@ -47,96 +108,19 @@ export {
   type JsonGroup,
   type JsonReboot,
   type JsonReport,
-  type ScanKind,
   toJsonReport,
 } from "./lib/format/json.ts";
-export {
-  compileIgnore,
-  DEFAULT_IGNORE_LITERALS,
-  DEFAULT_IGNORE_PATTERNS,
-  DEFAULT_IGNORE_RULES,
-  type IgnoreRules,
-} from "./lib/scan/ignore.ts";
-export { type DeletedMapping, parseMapsLine } from "./lib/proc/maps.ts";
-export { escapeForTerminal } from "./lib/format/escape.ts";
-export { decodeName, encodeName, hasRawBytes } from "./lib/proc/names.ts";
-export { formatServices } from "./lib/format/services.ts";
-export {
-  parseSystemctlStatus,
-  type SystemctlOptions,
-  type UnitsByPid,
-  unitsFromGroups,
-  unitsFromSystemctl,
-} from "./lib/answers/services.ts";
-export {
-  classifyCgroup,
-  type ContainerRef,
-  type ContainerRuntime,
-  parseCgroupFile,
-  type UnitClass,
-  type UnitInfo,
-  UNKNOWN_UNIT,
-} from "./lib/proc/cgroup.ts";
-export { formatRestartPlan } from "./lib/format/restart.ts";
-export {
-  type PlanOptions,
-  planRestarts,
-  type RestartPlan,
-  riskOf,
-  type RiskyUnit,
-  type SessionToEnd,
-} from "./lib/answers/restart.ts";
 export {
   formatNagios,
   NAGIOS_STATUS,
   type NagiosOptions,
   type NagiosRange,
-  nagiosRangeAlerts,
   type NagiosResult,
   parseNagiosRange,
 } from "./lib/format/nagios.ts";
 export { formatPrometheus, type PrometheusOptions } from "./lib/format/prometheus.ts";
-export {
-  checkReboot,
-  type RebootCheck,
-  rebootKnown,
-  type RebootOptions,
-  type RebootReason,
-  type Verdict,
-  verdictOf,
-} from "./lib/answers/reboot.ts";
-export {
-  checkKernel,
-  findInstalledKernels,
-  type InstalledKernel,
-  type KernelOptions,
-  type KernelState,
-  type KernelStatus,
-  parseKernelImageVersion,
-} from "./lib/answers/kernel.ts";
-export { compareVersions } from "./lib/answers/versions.ts";
+export { formatServices } from "./lib/format/services.ts";
+export { formatRestartPlan } from "./lib/format/restart.ts";
 export { formatReboot } from "./lib/format/reboot.ts";
-export { canonicalPath, findPackageOwners, type PackageOwner } from "./lib/answers/packages.ts";
-export {
-  findProcessPackages,
-  type PackageLookup,
-  type ProcessPackages,
-  type ProcessPackagesOptions,
-} from "./lib/answers/package_roots.ts";
-export {
-  type FilePackages,
-  filePackages,
-  formatPackages,
-  formatPackagesMachine,
-  packageLabel,
-  type PackageOwners,
-  type PackageUse,
-  packageUses,
-} from "./lib/format/packages.ts";
-export {
-  type Interpreter,
-  interpreterOf,
-  type ScriptArgument,
-  scriptArgument,
-} from "./lib/scan/scripts.ts";
-export { findRpmOwners } from "./lib/answers/rpm.ts";
+export { formatPackages, type PackageOwners } from "./lib/format/packages.ts";
+export { escapeForTerminal } from "./lib/format/escape.ts";

@@ -21,6 +21,8 @@
  * @module
  */
 
+import type { ScanKind } from "../lib/scan/model.ts";
+
 /** The scenarios, in the order the bench runs them. */
 export const SCENARIOS = [
   "distinct",
@@ -37,7 +39,7 @@ export const SCENARIOS = [
 export type Scenario = typeof SCENARIOS[number];
 
 /** What a scenario reads: maps (libs) or fd links (fds). */
-export function scanOf(scenario: Scenario): "libs" | "fds" {
+export function scanOf(scenario: Scenario): ScanKind {
   return scenario === "fds" || scenario === "many-fds" ? "fds" : "libs";
 }
 

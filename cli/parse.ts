@@ -16,6 +16,7 @@ import {
   DEFAULT_IGNORE_PATTERNS,
   type IgnoreRules,
 } from "../lib/scan/ignore.ts";
+import type { ScanKind } from "../lib/scan/model.ts";
 import { UsageError } from "./exit.ts";
 import {
   FORMAT_TRAITS,
@@ -33,11 +34,11 @@ export interface CliOptions {
   /** `--completions SHELL`: print the completion script for that shell. */
   readonly completions: "bash" | "zsh" | "fish" | undefined;
   /** Which scan: mappings (libs) or open files (fds). */
-  readonly scan: "libs" | "fds";
+  readonly scan: ScanKind;
   readonly format: OutputFormat;
   readonly showFiles: boolean;
-  /** Where `-S` takes units from, or null without `-S`. */
-  readonly services: "cgroup" | "systemctl" | null;
+  /** Where `-S` (`--services`) takes the units it lists from, or null without it. */
+  readonly unitSource: "cgroup" | "systemctl" | null;
   readonly restartHints: boolean;
   /** Whether the output names each process's unit, so the scan must read it. */
   readonly units: boolean;
@@ -149,7 +150,7 @@ export function parseCli(args: readonly string[]): CliOptions {
   const literals = listOf(raw, "ignore-literal", problems);
 
   const chosen = chooseFormat(format, flag("machine-readable"), flag("json"), problems);
-  const services = (optional.get("services") as CliOptions["services"] | undefined) ??
+  const unitSource = (optional.get("services") as CliOptions["unitSource"] | undefined) ??
     (flag("services") ? "cgroup" : null);
   for (const option of OPTIONS) {
     if (option.formats === undefined || option.formats.includes(chosen)) continue;
@@ -169,11 +170,11 @@ export function parseCli(args: readonly string[]): CliOptions {
     scan: flag("fds") ? "fds" : "libs",
     format: chosen,
     showFiles: flag("showlibs"),
-    services,
+    unitSource,
     restartHints,
     // One cgroup read per stale process, only when something printed names units.
     // The reboot check names the units that no restart fixes safely.
-    units: FORMAT_TRAITS[chosen].units || services === "cgroup" || restartHints || reboot,
+    units: FORMAT_TRAITS[chosen].units || unitSource === "cgroup" || restartHints || reboot,
     check: flag("check"),
     warning: warning ?? DEFAULT_WARNING,
     critical,

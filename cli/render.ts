@@ -156,16 +156,16 @@ export async function render(
     }
     case "machine":
     case "human": {
-      const style = options.format === "human" && await useColour(options)
+      const style = options.format === "human" && await useColor(options)
         ? colourStyle()
         : undefined;
       let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
         showFiles: options.showFiles,
-        showUnits: options.showFiles && options.services === "cgroup",
+        showUnits: options.showFiles && options.unitSource === "cgroup",
         ...(style ? { style } : {}),
         ...withPackages,
       });
-      const services = options.services && groups.length > 0
+      const services = options.unitSource && groups.length > 0
         ? await describeServices(groups, options)
         : "";
       if (services !== "") out += "\n" + services;
@@ -228,7 +228,7 @@ function colourStyle(): HumanStyle {
 async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
   const { unitsFromGroups, unitsFromSystemctl } = await import("../lib/answers/services.ts");
   const { formatServices } = await import("../lib/format/services.ts");
-  if (options.services === "cgroup") return formatServices(groups, unitsFromGroups(groups));
+  if (options.unitSource === "cgroup") return formatServices(groups, unitsFromGroups(groups));
   const unavailable = (why: string) => {
     // Said on stderr, where cron and the terminal show it; the section stays empty.
     warn(`Cannot run systemctl for -S: ${why}`);
@@ -252,7 +252,7 @@ async function describeServices(groups: readonly Group[], options: CliOptions): 
  * terminal unless NO_COLOR is set to something (no-color.org: an empty value
  * does not count).
  */
-async function useColour(options: CliOptions): Promise<boolean> {
+async function useColor(options: CliOptions): Promise<boolean> {
   if (options.color !== "auto") return options.color === "always";
   if (!Deno.stdout.isTerminal()) return false;
   const variable: Deno.EnvPermissionDescriptor = { name: "env", variable: "NO_COLOR" };

@@ -65,7 +65,7 @@ const HEADER_MAGIC = 0x202;
  *
  * @example A header with its version string
  * ```ts
- * import { parseKernelImageVersion } from "@lib-users/lib-users";
+ * import { parseKernelImageVersion } from "./kernel.ts";
  * import { assertEquals } from "@std/assert";
  *
  * const image = new Uint8Array(0x400);
@@ -144,7 +144,7 @@ function imageKernel(path: string, fallback: string | null): InstalledKernel | n
  *
  * @example A root with two images and an initrd
  * ```ts
- * import { findInstalledKernels } from "@lib-users/lib-users";
+ * import { findInstalledKernels } from "./kernel.ts";
  * import { assertEquals } from "@std/assert";
  *
  * const { kernels } = findInstalledKernels("testdata/root_current");

@@ -31,7 +31,7 @@ const MERGED = ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
  *
  * @example Both spellings of one file
  * ```ts
- * import { canonicalPath } from "@lib-users/lib-users";
+ * import { canonicalPath } from "./packages.ts";
  * import { assertEquals } from "@std/assert";
  *
  * assertEquals(canonicalPath("/lib/x86_64-linux-gnu/libc.so.6"), canonicalPath("/usr/lib/x86_64-linux-gnu/libc.so.6"));

@@ -8,7 +8,7 @@
 
 import { checkKernel, type KernelOptions, type KernelStatus } from "./kernel.ts";
 import type { Group } from "../scan/group.ts";
-import { riskOf } from "./restart.ts";
+import { riskOnlyRebootClears } from "./restart.ts";
 import { isGranted } from "../proc/permissions.ts";
 
 /** One reason to reboot. */
@@ -40,13 +40,13 @@ export interface RebootCheck {
  * where "nothing" cannot be said (the running kernel's state is unknown, or
  * the scan saw or listed only part).
  */
-export type Verdict = "nothing" | "restart" | "reboot" | "unknown";
+export type RebootVerdict = "nothing" | "restart" | "reboot" | "unknown";
 
 /** Options of {@linkcode checkReboot}. */
 export interface RebootOptions extends KernelOptions {
   /**
    * The groups of a libs scan, when there was one: a stale PID 1, or a stale
-   * unit that cannot be restarted safely (`riskOf`), makes a reboot the safe
+   * unit that cannot be restarted safely (`riskOnlyRebootClears`), makes a reboot the safe
    * way out. Default: none (the question is asked of the files alone).
    */
   readonly groups?: readonly Group[];
@@ -91,14 +91,11 @@ export function checkReboot(options: RebootOptions = {}): RebootCheck {
       });
     }
     const unit = group.unit?.name;
-    const risk = unit && !HAS_OWN_FIX.test(unit) ? riskOf(unit) : undefined;
+    const risk = unit ? riskOnlyRebootClears(unit) : undefined;
     if (unit && risk) reasons.push({ kind: "risky", text: `${unit} uses deleted files (${risk})` });
   }
   return { required: reasons.length > 0, reasons: dedupe(reasons), kernel };
 }
-
-/** Risky units with a fix short of a reboot: a login prompt restarted by hand, daemon-reexec. */
-const HAS_OWN_FIX = /^(?:(?:serial-|container-|console-)?getty@.*|user@\d+)\.service$/;
 
 /**
  * The verdict of a scan's groups and a reboot check; `complete` false when
@@ -106,13 +103,18 @@ const HAS_OWN_FIX = /^(?:(?:serial-|container-|console-)?getty@.*|user@\d+)\.ser
  *
  * @example Nothing stale and no reboot needed
  * ```ts
- * import { checkReboot, verdictOf } from "@lib-users/lib-users";
+ * import { checkReboot } from "@lib-users/lib-users";
+ * import { verdictOf } from "./reboot.ts";
  * import { assertEquals } from "@std/assert";
  *
  * assertEquals(verdictOf([], checkReboot({ root: "testdata/root_current" })), "nothing");
  * ```
  */
-export function verdictOf(groups: readonly Group[], reboot: RebootCheck, complete = true): Verdict {
+export function verdictOf(
+  groups: readonly Group[],
+  reboot: RebootCheck,
+  complete = true,
+): RebootVerdict {
   if (reboot.required) return "reboot";
   if (groups.length > 0) return "restart";
   return complete && rebootKnown(reboot) ? "nothing" : "unknown";
@@ -125,7 +127,8 @@ export function verdictOf(groups: readonly Group[], reboot: RebootCheck, complet
  *
  * @example No kernel image found: unknown, not "no reboot"
  * ```ts
- * import { checkReboot, rebootKnown } from "@lib-users/lib-users";
+ * import { checkReboot } from "@lib-users/lib-users";
+ * import { rebootKnown } from "./reboot.ts";
  * import { assertEquals } from "@std/assert";
  *
  * assertEquals(rebootKnown(checkReboot({ root: "testdata/root_current" })), true);

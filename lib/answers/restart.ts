@@ -50,28 +50,57 @@ export interface RestartPlan {
   readonly unknown: readonly number[];
 }
 
-const RISKY_UNITS: readonly [RegExp, string][] = [
-  [/^dbus(-broker)?\.service$/, "the message bus: a restart breaks running sessions"],
-  [
-    /^(display-manager|gdm3?|sddm|lightdm|xdm|lxdm|slim)\.service$/,
-    "a display manager: a restart ends graphical sessions",
-  ],
-  [/^(serial-|container-|console-)?getty@.*\.service$/, "a login prompt: restart by hand"],
-  [/^user@\d+\.service$/, "a user's service manager: use daemon-reexec"],
-  [
-    /^(NetworkManager|systemd-networkd|networking|wpa_supplicant|connman|iwd|systemd-resolved)\.service$/,
-    "networking: a restart may cut remote sessions",
-  ],
-  [
-    /^(docker|containerd|podman|crio|kubelet|libvirtd|virtqemud|lxd|incus|lxc|lxc-net|systemd-machined|snap\.lxd\.daemon)\.service$/,
-    "a container or VM manager: a restart may stop its guests",
-  ],
-  [/^systemd-logind\.service$/, "the login manager: a restart may end sessions"],
+/** A kind of unit that is risky to restart blindly. */
+interface RiskyKind {
+  readonly pattern: RegExp;
+  /** Why. */
+  readonly why: string;
+  /** A fix short of a reboot exists (a restart by hand, daemon-reexec). */
+  readonly ownFix?: true;
+}
+
+/** The one list of risky units: the restart plan sets them apart, the reboot check weighs them. */
+const RISKY_UNITS: readonly RiskyKind[] = [
+  {
+    pattern: /^dbus(-broker)?\.service$/,
+    why: "the message bus: a restart breaks running sessions",
+  },
+  {
+    pattern: /^(display-manager|gdm3?|sddm|lightdm|xdm|lxdm|slim)\.service$/,
+    why: "a display manager: a restart ends graphical sessions",
+  },
+  {
+    pattern: /^(serial-|container-|console-)?getty@.*\.service$/,
+    why: "a login prompt: restart by hand",
+    ownFix: true,
+  },
+  {
+    pattern: /^user@\d+\.service$/,
+    why: "a user's service manager: use daemon-reexec",
+    ownFix: true,
+  },
+  {
+    pattern:
+      /^(NetworkManager|systemd-networkd|networking|wpa_supplicant|connman|iwd|systemd-resolved)\.service$/,
+    why: "networking: a restart may cut remote sessions",
+  },
+  {
+    pattern:
+      /^(docker|containerd|podman|crio|kubelet|libvirtd|virtqemud|lxd|incus|lxc|lxc-net|systemd-machined|snap\.lxd\.daemon)\.service$/,
+    why: "a container or VM manager: a restart may stop its guests",
+  },
+  { pattern: /^systemd-logind\.service$/, why: "the login manager: a restart may end sessions" },
 ];
+
+/** Why restarting `unit` blindly is risky when only a reboot clears it, or undefined. */
+export function riskOnlyRebootClears(unit: string): string | undefined {
+  const risky = RISKY_UNITS.find(({ pattern }) => pattern.test(unit));
+  return risky?.ownFix ? undefined : risky?.why;
+}
 
 /** Why restarting `unit` blindly is risky, or undefined when it is not. */
 export function riskOf(unit: string): string | undefined {
-  return RISKY_UNITS.find(([pattern]) => pattern.test(unit))?.[1];
+  return RISKY_UNITS.find(({ pattern }) => pattern.test(unit))?.why;
 }
 
 /** Options of {@linkcode planRestarts}. */

@@ -4,19 +4,21 @@
  * @module
  */
 
-import { type RebootCheck, type RebootReason, type Verdict, verdictOf } from "../answers/reboot.ts";
+import {
+  type RebootCheck,
+  type RebootReason,
+  type RebootVerdict,
+  verdictOf,
+} from "../answers/reboot.ts";
 import type { KernelState } from "../answers/kernel.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
 import type { Group } from "../scan/group.ts";
 import { encodeName, replaceRawBytes } from "../proc/names.ts";
-import type { FileKind } from "../scan/model.ts";
+import type { FileKind, ScanKind } from "../scan/model.ts";
 import type { ContainerRuntime, UnitClass } from "../proc/cgroup.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
 export const JSON_SCHEMA_VERSION = 2;
-
-/** Which scan produced a report. */
-export type ScanKind = "libs" | "fds";
 
 /** A deleted file in the JSON report. */
 export interface JsonFile {
@@ -122,7 +124,7 @@ export interface JsonReport {
    * listed, reboot; `unknown` where "nothing" cannot be said (the kernel's state
    * is unknown, or the scan was limited, unfinished or truncated).
    */
-  verdict?: Verdict;
+  verdict?: RebootVerdict;
   /** The reboot check, when it ran. */
   reboot?: JsonReboot;
   /** The groups, by lowest PID. */

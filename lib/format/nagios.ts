@@ -11,6 +11,7 @@ import { escapeForTerminal } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../scan/group.ts";
 import { type RebootCheck, rebootKnown } from "../answers/reboot.ts";
 import { formatPackages, type PackageOwners } from "./packages.ts";
+import type { ScanKind } from "../scan/model.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";
 export { type NagiosRange, nagiosRangeAlerts, parseNagiosRange } from "./nagios_range.ts";
@@ -24,7 +25,7 @@ function asRange(threshold: number | NagiosRange): NagiosRange {
 /** Options of {@linkcode formatNagios}. */
 export interface NagiosOptions {
   /** Which scan produced the groups (named in the message). */
-  readonly scan: "libs" | "fds";
+  readonly scan: ScanKind;
   /** WARNING when the count of stale processes is outside it (a number N: above N). Default 0: any. */
   readonly warning?: number | NagiosRange;
   /** CRITICAL likewise. Default: never. */

@@ -29,7 +29,8 @@ const RANGE = /^(@)?(?:(~|-?[0-9]+(?:\.[0-9]+)?):)?(-?[0-9]+(?:\.[0-9]+)?)?$/;
  *
  * @example The guidelines' forms
  * ```ts
- * import { nagiosRangeAlerts, parseNagiosRange } from "@lib-users/lib-users";
+ * import { parseNagiosRange } from "@lib-users/lib-users";
+ * import { nagiosRangeAlerts } from "./nagios_range.ts";
  * import { assertEquals } from "@std/assert";
  *
  * const above10 = parseNagiosRange("10")!;

@@ -35,7 +35,7 @@ const NOT_LOOKED_UP = "its packages were not looked up";
  *
  * @example A file of a container whose database cannot be read, beside the host's
  * ```ts
- * import { filePackages } from "@lib-users/lib-users";
+ * import { filePackages } from "./packages.ts";
  * import { assertEquals } from "@std/assert";
  *
  * const owner = { name: "libx1", version: "1", changed: null, changedFrom: null };
@@ -111,7 +111,7 @@ export interface PackageUse {
  *
  * @example One package, one file no package owns
  * ```ts
- * import { packageUses } from "@lib-users/lib-users";
+ * import { packageUses } from "./packages.ts";
  * import { assertEquals } from "@std/assert";
  *
  * const files = [{ path: "/lib/x.so", kind: "library" as const }, { path: "/opt/y.so", kind: "library" as const }];
@@ -177,7 +177,7 @@ export function packageUses(groups: readonly Group[], owners: PackageOwners): Pa
  *
  * @example With its version and when it changed
  * ```ts
- * import { packageLabel } from "@lib-users/lib-users";
+ * import { packageLabel } from "./packages.ts";
  * import { assertEquals } from "@std/assert";
  *
  * const owner = { name: "libssl3:amd64", version: "3.0.15-1~deb12u1", changed: "2026-11-30 10:02:11", changedFrom: "dpkg.log" as const };
@@ -235,7 +235,7 @@ export function formatPackages(
  *
  * @example One line per package
  * ```ts
- * import { formatPackagesMachine } from "@lib-users/lib-users";
+ * import { formatPackagesMachine } from "./packages.ts";
  * import { assertEquals } from "@std/assert";
  *
  * const groups = [{ pids: [7, 9], argv: ["a"], cmdline: "a", files: [{ path: "/x.so", kind: "library" as const }] }];

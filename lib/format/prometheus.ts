@@ -9,11 +9,12 @@ import { escapeUnsafe } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../scan/group.ts";
 import { type RebootCheck, rebootKnown } from "../answers/reboot.ts";
 import { type PackageOwners, packageUses } from "./packages.ts";
+import type { ScanKind } from "../scan/model.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
 export interface PrometheusOptions {
   /** Which scan produced the groups: the `scan` label. */
-  readonly scan: "libs" | "fds";
+  readonly scan: ScanKind;
   /** How many processes could not be read. Default 0. */
   readonly unreadable?: number;
   /** How many processes were read completely. Default: not reported. */

@@ -22,7 +22,7 @@ import { type View, Views } from "./views.ts";
 import { OUT_OF_STEPS, type WalkBudget } from "./path_walk.ts";
 
 /** What the identity rule says of one file a process uses. */
-export interface Verdict {
+export interface IdentityVerdict {
   /** Whether the file counts as stale. */
   readonly stale: boolean;
   /** Present when the kernel's marker decided: why identity could not be checked. */
@@ -31,20 +31,20 @@ export interface Verdict {
   readonly reason?: string;
 }
 
-const NOT_STALE: Verdict = Object.freeze({ stale: false });
-const STALE: Verdict = Object.freeze({ stale: true });
+const NOT_STALE: IdentityVerdict = Object.freeze({ stale: false });
+const STALE: IdentityVerdict = Object.freeze({ stale: true });
 
 /** The kernel's marker decides: stale, and why the identity rule could not. */
-function byMarker(unverified: string): Verdict {
+function byMarker(unverified: string): IdentityVerdict {
   return { stale: true, unverified };
 }
 
 /** The identity checks of one scan, with what they share across processes. */
 export interface IdentityJudge {
   /** Judges a mapping of process `pid`, given its address range as maps prints it. */
-  mapping(pid: number, file: MappedFile, range: string): Verdict;
+  mapping(pid: number, file: MappedFile, range: string): IdentityVerdict;
   /** Judges an open file of process `pid`: the name of its entry in `/proc/PID/fd`. */
-  openFile(pid: number, file: UsedFile, fd: string): Verdict;
+  openFile(pid: number, file: UsedFile, fd: string): IdentityVerdict;
   /**
    * The object open file `fd` of process `pid` is, for a file whose name the
    * kernel will not return (longer than a page): its links tell whether it
@@ -62,7 +62,7 @@ export interface IdentityJudge {
    * nowhere: stale when its path, in the process's root, now names another
    * file; unverifiable when nothing is there. Its own file system is never asked.
    */
-  unmountedMapping(pid: number, file: MappedFile): Verdict;
+  unmountedMapping(pid: number, file: MappedFile): IdentityVerdict;
   /** Releases what the checks hold open (descriptors of roots and mount tables). */
   close(): void;
   /**
@@ -254,7 +254,7 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
     file: UsedFile,
     object: ObjectId,
     type: string,
-  ): Verdict {
+  ): IdentityVerdict {
     if (object.nlink === 0) return named ? verdicts.keepEverywhere(named, STALE) : STALE;
     const view = views.viewOf(pid);
     if (view === null) return byMarker(ROOT_UNREADABLE);
@@ -382,15 +382,15 @@ const MAX_KEPT_VERDICTS = 1 << 17;
  * by maps line, and those a lookup found in the scanner's own tree.
  */
 class Verdicts {
-  readonly everywhere = new Map<MappedFile, Verdict>();
-  readonly inSharedTree = new Map<MappedFile | string, Verdict>();
+  readonly everywhere = new Map<MappedFile, IdentityVerdict>();
+  readonly inSharedTree = new Map<MappedFile | string, IdentityVerdict>();
 
-  keepEverywhere(file: MappedFile, verdict: Verdict): Verdict {
+  keepEverywhere(file: MappedFile, verdict: IdentityVerdict): IdentityVerdict {
     if (this.everywhere.size < MAX_KEPT_VERDICTS) this.everywhere.set(file, verdict);
     return verdict;
   }
 
-  keepInSharedTree(key: MappedFile | string, verdict: Verdict): Verdict {
+  keepInSharedTree(key: MappedFile | string, verdict: IdentityVerdict): IdentityVerdict {
     if (this.inSharedTree.size < MAX_KEPT_VERDICTS) this.inSharedTree.set(key, verdict);
     return verdict;
   }
@@ -401,7 +401,7 @@ const CHANGED = "it changed while it was read";
 
 /** Judges that let the kernel's marker decide everything, saying why. */
 export function markerOnlyJudge(reason: string): IdentityJudge {
-  const verdict: Verdict = Object.freeze({ stale: true, unverified: reason });
+  const verdict: IdentityVerdict = Object.freeze({ stale: true, unverified: reason });
   return {
     mapping: () => verdict,
     openFile: () => verdict,
@@ -445,7 +445,7 @@ function judgeByPath(
   object: ObjectId,
   type: string,
   budget: WalkBudget,
-): Verdict {
+): IdentityVerdict {
   const names = file.printed === file.path ? [file.path] : [file.printed, file.path];
   for (const name of names) {
     const found = view.walker.lookUp(view.anchor, name, budget);

@@ -14,7 +14,7 @@ import { type DeletedFile, FileSet, staleEntry } from "./model.ts";
 
 /** The stale files process `pid` holds open, one entry per name. */
 export function collectOpen(context: ScanContext, pid: number): DeletedFile[] {
-  const dir = `${context.root}/${pid}/fd`;
+  const dir = `${context.proc}/${pid}/fd`;
   const found = new FileSet();
   let unreadable: string | undefined;
   if (context.limits) checkDirectory(dir);

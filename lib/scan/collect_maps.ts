@@ -15,7 +15,7 @@ import { type DeletedFile, FileSet, staleEntry } from "./model.ts";
 export function collectMapped(context: ScanContext, pid: number): DeletedFile[] {
   // A process may map one file 60,000 times.
   const candidates = context.maps.read(
-    `${context.root}/${pid}/maps`,
+    `${context.proc}/${pid}/maps`,
     context.limits?.maps,
     context.budget.filesPerProcess,
     {
@@ -33,7 +33,7 @@ export function collectMapped(context: ScanContext, pid: number): DeletedFile[] 
       ? context.identity.unmountedMapping(pid, file)
       : context.identity.mapping(pid, file, range);
     if (!verdict.stale) continue;
-    if (context.kinds) executable ??= readExecutable(`${context.root}/${pid}`);
+    if (context.kinds) executable ??= readExecutable(`${context.proc}/${pid}`);
     found.add(staleEntry(file.path, file.path === executable ? "executable" : "library", verdict));
   }
   return found.files;
@@ -51,7 +51,7 @@ function exactNames(
   range: string,
 ): MappedFile {
   try {
-    const target = readLinkName(`${context.root}/${pid}/map_files/${mapFilesName(range)}`);
+    const target = readLinkName(`${context.proc}/${pid}/map_files/${mapFilesName(range)}`);
     const path = withoutMarker(target) ?? target;
     // A new object: its verdict is not shared with the ambiguous name's.
     return { path, printed: target, device: parsed.device, inode: parsed.inode };

@@ -16,9 +16,9 @@ import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "./scrip
 const START_SLACK_MS = 30;
 
 /** The boot time (ms since the epoch) by the proc root's `uptime`; null when unknown. */
-export function readBootTime(root: string): number | null {
+export function readBootTime(proc: string): number | null {
   try {
-    return bootTimeMs(Deno.readTextFileSync(`${root}/uptime`), Date.now());
+    return bootTimeMs(Deno.readTextFileSync(`${proc}/uptime`), Date.now());
   } catch (error) {
     classifyReadError(error);
     return null;
@@ -38,7 +38,7 @@ export function staleScripts(
   boot: number,
   argvOf: () => string[] | undefined,
 ): DeletedFile[] {
-  const dir = `${context.root}/${pid}`;
+  const dir = `${context.proc}/${pid}`;
   let exe: string;
   try {
     exe = readLinkName(`${dir}/exe`);

@@ -20,8 +20,8 @@ import { MAX_UNREADABLE_LISTED, type NameBudget, type UnreadableProcess } from "
 
 /** One scan's settings and running state, handed to each collector. */
 export interface ScanContext {
-  /** The proc root. */
-  readonly root: string;
+  /** The proc root (`proc` is the proc root throughout; `root` a file-system root). */
+  readonly proc: string;
   readonly units: boolean;
   readonly kinds: boolean;
   readonly identity: IdentityJudge;
@@ -101,7 +101,7 @@ export function whyNot(error: unknown): string {
 export function readArgv(context: ScanContext, pid: number): string[] | undefined {
   let cmdline: string;
   try {
-    const path = `${context.root}/${pid}/cmdline`;
+    const path = `${context.proc}/${pid}/cmdline`;
     cmdline = context.limits
       ? readWholeName(path, context.limits.cmdline)
       : context.argvReader.read(path);
@@ -121,7 +121,7 @@ export function readArgv(context: ScanContext, pid: number): string[] | undefine
 /** `[NAME]` from `/proc/PID/comm`, as `ps` shows a process without arguments; undefined when it exited. */
 export function readComm(context: ScanContext, pid: number): string | undefined {
   try {
-    const comm = readWholeName(`${context.root}/${pid}/comm`, context.limits?.comm);
+    const comm = readWholeName(`${context.proc}/${pid}/comm`, context.limits?.comm);
     return `[${comm.endsWith("\n") ? comm.slice(0, -1) : comm}]`;
   } catch (error) {
     if (classifyReadError(error) === "unreadable") context.unreadable.mark(pid, whyNot(error));
@@ -132,7 +132,7 @@ export function readComm(context: ScanContext, pid: number): string | undefined 
 /** The process's unit; unknown when its cgroup file is missing or unreadable. */
 export function readUnit(context: ScanContext, pid: number): UnitInfo {
   try {
-    const text = readWholeName(`${context.root}/${pid}/cgroup`, context.limits?.cgroup);
+    const text = readWholeName(`${context.proc}/${pid}/cgroup`, context.limits?.cgroup);
     const path = parseCgroupFile(text);
     return path === null ? UNKNOWN_UNIT : classifyCgroup(path);
   } catch (error) {

@@ -25,17 +25,17 @@ export interface ProcRootListing {
  *
  * @throws {ProcRootError}
  */
-export function listProcRoot(root: string, trusted: boolean): ProcRootListing {
-  const pids = listPids(root);
-  const self = ownPid(root);
+export function listProcRoot(proc: string, trusted: boolean): ProcRootListing {
+  const pids = listPids(proc);
+  const self = ownPid(proc);
   if (pids.length === 0) {
     throw new ProcRootError(
-      `"${root}" holds no process: it is not a proc root (is a procfs mounted there?)`,
+      `"${proc}" holds no process: it is not a proc root (is a procfs mounted there?)`,
     );
   }
   if (trusted && self !== Deno.pid) {
     throw new ProcRootError(
-      `"${root}" is a procfs in which the scan cannot find itself (another PID namespace's?): ` +
+      `"${proc}" is a procfs in which the scan cannot find itself (another PID namespace's?): ` +
         "whose processes it shows cannot be told",
     );
   }
@@ -43,9 +43,9 @@ export function listProcRoot(root: string, trusted: boolean): ProcRootListing {
 }
 
 /** Numeric directory names of the proc root, ascending. */
-function listPids(root: string): number[] {
+function listPids(proc: string): number[] {
   const pids: number[] = [];
-  for (const entry of Deno.readDirSync(root)) {
+  for (const entry of Deno.readDirSync(proc)) {
     // Number("") is 0 and Number("1e3") 1000: check the digits, without a regex per entry.
     const first = entry.name.charCodeAt(0);
     if (!entry.isDirectory || first < 0x30 || first > 0x39) continue;
@@ -56,9 +56,9 @@ function listPids(root: string): number[] {
 }
 
 /** The PID `root/self` points to on a real procfs; undefined on a fixture tree. */
-function ownPid(root: string): number | undefined {
+function ownPid(proc: string): number | undefined {
   try {
-    const target = Deno.readLinkSync(`${root}/self`);
+    const target = Deno.readLinkSync(`${proc}/self`);
     return /^[0-9]+$/.test(target) ? Number(target) : undefined;
   } catch (error) {
     classifyReadError(error);
@@ -91,17 +91,17 @@ const OWN_TABLE_LIMIT: ReadLimit = Object.freeze({ maxBytes: 16 << 20 });
  * every procfs's is (no tree of files can fake both). Else the tree counts as
  * untrusted.
  */
-export function confirmedProcfs(root: string): Mount | undefined {
+export function confirmedProcfs(proc: string): Mount | undefined {
   // Asked first: an ungranted read would make Deno prompt on a terminal.
   const own = isGranted(OWN_MOUNTS);
   try {
-    const point = Deno.realPathSync(root);
+    const point = Deno.realPathSync(proc);
     let table: string;
     if (own) table = Deno.readTextFileSync(OWN_MOUNTS.path!);
     else {
       if (Deno.statSync(point).ino !== PROC_ROOT_INO) return undefined;
-      if (Deno.readLinkSync(`${root}/self`) !== String(Deno.pid)) return undefined;
-      table = readWholeName(`${root}/self/mountinfo`, OWN_TABLE_LIMIT);
+      if (Deno.readLinkSync(`${proc}/self`) !== String(Deno.pid)) return undefined;
+      table = readWholeName(`${proc}/self/mountinfo`, OWN_TABLE_LIMIT);
     }
     const mount = parseMountInfo(table).byPoint.get(point);
     return mount?.type === "proc" ? mount : undefined;
@@ -122,20 +122,20 @@ export interface ScanTally {
  * has it): without it, processes the scan could not read are other users',
  * and `hidepid=` hides them without a trace.
  */
-export function limitedView(root: string, procMount: Mount, tally: ScanTally): string | undefined {
+export function limitedView(proc: string, procMount: Mount, tally: ScanTally): string | undefined {
   const hidepid = /(?:^|,)hidepid=([^,]+)/.exec(procMount.options)?.[1];
   const hides = hidepid !== undefined && hidepid !== "0" && hidepid !== "off";
   const subset = /(?:^|,)subset=pid(?:,|$)/.test(procMount.options);
   // Asked only when something was missed: most scans read everything.
   if (!hides && tally.unreadable === 0) return undefined;
-  const own = readOwnStatus(root);
+  const own = readOwnStatus(proc);
   if (own.canReadOthers) return undefined;
   const who = own.uid === null ? "not root" : `not root (uid ${own.uid})`;
   // The Python tools' words, which scripts look for.
   const need = "it has to be run as root, or with CAP_SYS_PTRACE " +
     "(and CAP_CHECKPOINT_RESTORE to check identities)";
   if (hides) {
-    return `${root} is mounted with hidepid=${hidepid}${subset ? ",subset=pid" : ""}: ` +
+    return `${proc} is mounted with hidepid=${hidepid}${subset ? ",subset=pid" : ""}: ` +
       `other users' processes are invisible to a scan that is ${who}; ${need}`;
   }
   return `${who}: ${tally.unreadable} of ${tally.unreadable + tally.scanned} ` +
@@ -150,9 +150,9 @@ const CAP_SYS_PTRACE = 19;
  * only `--allow-read` on it): its effective uid, and whether it has
  * `CAP_SYS_PTRACE` in effect; null and false where unknown.
  */
-function readOwnStatus(root: string): { uid: number | null; canReadOthers: boolean } {
+function readOwnStatus(proc: string): { uid: number | null; canReadOthers: boolean } {
   try {
-    const status = Deno.readTextFileSync(`${root}/self/status`);
+    const status = Deno.readTextFileSync(`${proc}/self/status`);
     const mask = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
     const uid = /^Uid:\s*[0-9]+\s+([0-9]+)/m.exec(status)?.[1];
     return {

@@ -91,7 +91,8 @@ function classEnd(glob: string, open: number): number {
  *
  * @example Pseudo files are left out
  * ```ts
- * import { compileIgnore, DEFAULT_IGNORE_RULES } from "@lib-users/lib-users";
+ * import { DEFAULT_IGNORE_RULES } from "@lib-users/lib-users";
+ * import { compileIgnore } from "./ignore.ts";
  * import { assert, assertFalse } from "@std/assert";
  *
  * const ignored = compileIgnore(DEFAULT_IGNORE_RULES);

@@ -5,7 +5,10 @@
  */
 
 import type { UnitInfo } from "../proc/cgroup.ts";
-import type { Verdict } from "../identity/judge.ts";
+import type { IdentityVerdict } from "../identity/judge.ts";
+
+/** Which scan: files mapped (`/proc/PID/maps`, lib_users) or held open (`/proc/PID/fd`, fd_users). */
+export type ScanKind = "libs" | "fds";
 
 /** How a process uses a deleted file. */
 export type FileKind = "library" | "executable" | "fd" | "script";
@@ -148,7 +151,7 @@ function compareText(a: string, b: string): number {
 }
 
 /** The entry for a stale file, carrying why its verdict was reached where that is said. */
-export function staleEntry(path: string, kind: FileKind, verdict: Verdict): DeletedFile {
+export function staleEntry(path: string, kind: FileKind, verdict: IdentityVerdict): DeletedFile {
   return verdict.unverified !== undefined
     ? { path, kind, unverified: verdict.unverified }
     : verdict.reason !== undefined

@@ -147,16 +147,16 @@ export function scanFds(options: ScanOptions = {}): Promise<ScanResult> {
 }
 
 function scan(options: ScanOptions, collect: Collector): ScanResult {
-  const root = options.proc ?? "/proc";
+  const proc = options.proc ?? "/proc";
   // A tree that is not a procfs is untrusted input: its files may be links out
   // of it, FIFOs, devices or of any size, and it has no identity to check.
-  const procMount = confirmedProcfs(root);
+  const procMount = confirmedProcfs(proc);
   const trusted = procMount !== undefined;
   // Identity is judged by looking in the processes' trees, the scanner's own
   // among them: reads beyond the proc root, which --allow-read=DIR does not give.
   const judged = trusted && isGranted(WHOLE_TREE);
-  const { pids, self } = listProcRoot(root, trusted);
-  const context = createContext(options, root, trusted, judged);
+  const { pids, self } = listProcRoot(proc, trusted);
+  const context = createContext(options, proc, trusted, judged);
   const processes: ProcessFinding[] = [];
   let finished = true;
   try {
@@ -176,7 +176,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     context.identity.close();
   }
   const tally = { unreadable: context.unreadable.count, scanned: context.scanned };
-  const limited = procMount && limitedView(root, procMount, tally);
+  const limited = procMount && limitedView(proc, procMount, tally);
   const notListed = processes.reduce((sum, process) => sum + (process.notListed ?? 0), 0);
   return {
     processes,
@@ -194,7 +194,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
 /** The scan's settings and running state, for a proc root `trusted` (a confirmed procfs) or not. */
 function createContext(
   options: ScanOptions,
-  root: string,
+  proc: string,
   trusted: boolean,
   judged: boolean,
 ): ScanContext {
@@ -203,12 +203,12 @@ function createContext(
   const budget = { ...DEFAULT_NAME_BUDGET, ...options.budget };
   const identity = judged
     ? createIdentityJudge(
-      root,
+      proc,
       options.deadline === undefined ? {} : { deadline: options.deadline },
     )
     : markerOnlyJudge(trusted ? NOT_ALL_READABLE : NOT_PROCFS);
   return {
-    root,
+    proc,
     units: options.units ?? false,
     kinds: options.kinds ?? true,
     identity,
@@ -221,10 +221,10 @@ function createContext(
     ignored,
     limits: trusted ? null : TREE_LIMITS,
     tree,
-    shares: new UserShares(budget.charsPerUser, (pid) => readOwner(root, pid)),
+    shares: new UserShares(budget.charsPerUser, (pid) => readOwner(proc, pid)),
     unreadable: new Unreadable(),
     scanned: 0,
-    boot: judged && options.scripts ? readBootTime(root) : null,
+    boot: judged && options.scripts ? readBootTime(proc) : null,
     scriptsUnknown: [],
     budget,
     notListed: 0,
@@ -283,9 +283,9 @@ function readProcess(
  * files of `/proc/PID` (on some kernels the directory too) are root's for any
  * process that made itself undumpable, which would exempt it.
  */
-function readOwner(root: string, pid: number): number {
+function readOwner(proc: string, pid: number): number {
   try {
-    const status = readWholeName(`${root}/${pid}/status`);
+    const status = readWholeName(`${proc}/${pid}/status`);
     const real = /^Uid:\s*([0-9]+)/m.exec(status)?.[1];
     if (real !== undefined) return Number(real);
   } catch (error) {

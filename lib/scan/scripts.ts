@@ -22,7 +22,7 @@ const INTERPRETERS: readonly [RegExp, Interpreter][] = [
  *
  * @example Versions in the name count
  * ```ts
- * import { interpreterOf } from "@lib-users/lib-users";
+ * import { interpreterOf } from "./scripts.ts";
  * import { assertEquals } from "@std/assert";
  *
  * assertEquals([interpreterOf("/usr/bin/python3.11"), interpreterOf("/usr/sbin/nginx")], ["python", undefined]);
@@ -66,7 +66,7 @@ const RULES: Readonly<
  *
  * @example Options skipped, a module not guessed
  * ```ts
- * import { scriptArgument } from "@lib-users/lib-users";
+ * import { scriptArgument } from "./scripts.ts";
  * import { assertEquals } from "@std/assert";
  *
  * assertEquals(scriptArgument("python", ["python3", "-u", "-W", "ignore", "app.py", "--port", "8"]), { path: "app.py" });

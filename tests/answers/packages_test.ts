@@ -249,7 +249,7 @@ Deno.test("CLI --packages names packages in every format, with only --allow-read
   assertEquals(none.code, 0);
   assertStringIncludes(
     none.stderr,
-    "--packages: no dpkg database nor rpm SQLite database readable under",
+    "(--packages): no dpkg database nor rpm SQLite database readable under",
   );
 });
 

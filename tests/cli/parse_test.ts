@@ -13,7 +13,7 @@ Deno.test("parseCli() defaults to a human libs scan of /proc with the default ig
     scan: "libs",
     format: "human",
     showFiles: false,
-    services: null,
+    unitSource: null,
     restartHints: false,
     units: false,
     check: false,
@@ -45,11 +45,11 @@ Deno.test("parseCli() accepts the Python tools' flags and their long forms", asy
     [["-s"], { showFiles: true }],
     [["--showlibs"], { showFiles: true }],
     [["--showfiles"], { showFiles: true }],
-    [["-S"], { services: "cgroup" }],
-    [["--services"], { services: "cgroup" }],
-    [["-sS"], { showFiles: true, services: "cgroup" }],
-    [["--services=systemctl"], { services: "systemctl" }],
-    [["--services=cgroup"], { services: "cgroup" }],
+    [["-S"], { unitSource: "cgroup" }],
+    [["--services"], { unitSource: "cgroup" }],
+    [["-sS"], { showFiles: true, unitSource: "cgroup" }],
+    [["--services=systemctl"], { unitSource: "systemctl" }],
+    [["--services=cgroup"], { unitSource: "cgroup" }],
     [["--restart-hints"], { restartHints: true, units: true }],
     [["--json"], { units: true }],
     [["-S"], { units: true }],
@@ -202,7 +202,7 @@ Deno.test("parseCli() refuses sections of text after a document or a status line
     }
     await t.step(`${format} -s`, () => assertEquals(parseCli([format, "-s"]).showFiles, true));
   }
-  assertEquals(parseCli(["-m", "-S", "--restart-hints"]).services, "cgroup");
+  assertEquals(parseCli(["-m", "-S", "--restart-hints"]).unitSource, "cgroup");
 });
 
 Deno.test("parseCli() names the syntax first, then a bad value, then a conflict, whatever their order", async (t) => {
