@@ -81,117 +81,162 @@ function incompleteReason(result: ScanResult, options: CliOptions): string | und
   return options.allowPartial ? undefined : result.limited;
 }
 
+/** The answers a scan may come with, besides its groups. */
+export interface Answers {
+  readonly reboot: RebootCheck | undefined;
+  readonly packages: PackageOwners | undefined;
+}
+
+/** What every format is told of the scan: what it read, what it could not, and the answers. */
+interface Facts {
+  readonly groups: Group[];
+  readonly result: ScanResult;
+  readonly answers: Answers;
+  readonly options: CliOptions;
+  /** The counts every machine format carries. */
+  readonly counts: {
+    readonly unreadable: number;
+    readonly unreadableProcesses: ScanResult["unreadableProcesses"];
+    readonly scanned: number;
+    readonly notListed?: number;
+  };
+  /** Why the answer is not the whole one, where monitoring must not take it for a clean one. */
+  readonly incomplete: string | undefined;
+}
+
 /** Prints the groups and the answers as `options` ask; returns the exit code. */
 export async function render(
   groups: Group[],
   result: ScanResult,
-  answers: { reboot: RebootCheck | undefined; packages: PackageOwners | undefined },
+  answers: Answers,
   options: CliOptions,
 ): Promise<number> {
-  const { reboot, packages } = answers;
-  const withPackages = packages === undefined ? {} : { packages };
-  const userNames = async () => {
-    if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
-    const { readUserNames } = await import("./passwd.ts");
-    return readUserNames();
+  const facts: Facts = {
+    groups,
+    result,
+    answers,
+    options,
+    counts: {
+      unreadable: result.unreadable,
+      unreadableProcesses: result.unreadableProcesses,
+      scanned: result.scanned,
+      ...(result.notListed === undefined ? {} : { notListed: result.notListed }),
+    },
+    incomplete: incompleteReason(result, options),
   };
-  const counts = {
-    unreadable: result.unreadable,
-    unreadableProcesses: result.unreadableProcesses,
-    scanned: result.scanned,
-    ...(result.notListed === undefined ? {} : { notListed: result.notListed }),
-  };
-  const incomplete = incompleteReason(result, options);
   switch (options.format) {
-    case "nagios": {
-      const { formatNagios } = await import("../lib/format/nagios.ts");
-      const { text, exitCode } = formatNagios(groups, {
-        scan: options.scan,
-        warning: options.warning,
-        ...counts,
-        ...(options.critical === undefined ? {} : { critical: options.critical }),
-        ...(incomplete === undefined ? {} : { incomplete }),
-        ...(reboot === undefined ? {} : {
-          reboot,
-          rebootCritical: options.rebootCritical,
-          rebootUnknownOk: options.allowPartial,
-        }),
-        ...withPackages,
-      });
-      emit(text, options);
-      return exitCode;
-    }
-    case "prometheus": {
-      const { formatPrometheus } = await import("../lib/format/prometheus.ts");
-      emit(
-        formatPrometheus(groups, {
-          scan: options.scan,
-          ...counts,
-          version: config.version,
-          ...(incomplete === undefined ? {} : { incomplete }),
-          ...(reboot === undefined ? {} : { reboot }),
-          ...withPackages,
-        }),
-        options,
-      );
+    case "nagios":
+      return await renderNagios(facts);
+    case "prometheus":
+      await renderPrometheus(facts);
       break;
-    }
-    case "json": {
-      const { formatJson } = await import("../lib/format/json.ts");
-      emit(
-        formatJson(groups, {
-          scan: options.scan,
-          ...counts,
-          ...(result.limited === undefined ? {} : { limited: result.limited }),
-          procfs: result.procfs,
-          finished: result.finished,
-          ...(result.scriptsUnknown === undefined ? {} : { scriptsUnknown: result.scriptsUnknown }),
-          ...(reboot === undefined ? {} : { reboot }),
-          ...withPackages,
-          userNames: await userNames(),
-        }),
-        options,
-      );
+    case "json":
+      await renderJson(facts);
       break;
-    }
     case "machine":
-    case "human": {
-      const style = options.format === "human" && await useColor(options)
-        ? colourStyle()
-        : undefined;
-      let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
-        showFiles: options.showFiles,
-        showUnits: options.showFiles && options.unitSource === "cgroup",
-        ...(style ? { style } : {}),
-        ...withPackages,
-      });
-      const services = options.unitSource && groups.length > 0
-        ? await describeServices(groups, options)
-        : "";
-      if (services !== "") out += "\n" + services;
-      const packagesText = packages !== undefined && groups.length > 0
-        ? await describePackages(groups, packages, options)
-        : "";
-      if (packagesText !== "" && !options.restartHints) out += "\n" + packagesText;
-      if (options.restartHints && groups.length > 0) {
-        const { planRestarts } = await import("../lib/answers/restart.ts");
-        const { formatRestartPlan } = await import("../lib/format/restart.ts");
-        out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
-        // After the plan, as shell comments: which update each restart answers.
-        if (packagesText !== "") out += "\n" + packagesText;
-      }
-      if (reboot !== undefined) {
-        const { formatReboot } = await import("../lib/format/reboot.ts");
-        out += (out === "" ? "" : "\n") + formatReboot(reboot, options.restartHints);
-      }
-      if (options.output !== undefined) writeFileAtomically(options.output, out);
-      else await writeRecords(out);
-    }
+    case "human":
+      await renderText(facts);
   }
   // A list cut short is said by its own code: a script must not take it for the whole answer.
   if (result.notListed !== undefined) return EXIT.TRUNCATED;
-  const found = groups.length > 0 || reboot?.required === true;
+  const found = groups.length > 0 || answers.reboot?.required === true;
   return options.check && found ? EXIT.STALE : EXIT.OK;
+}
+
+/** The Nagios status line; its exit code is the plugin API's. */
+async function renderNagios({ groups, answers, options, counts, incomplete }: Facts) {
+  const { formatNagios } = await import("../lib/format/nagios.ts");
+  const { reboot, packages } = answers;
+  const { text, exitCode } = formatNagios(groups, {
+    scan: options.scan,
+    warning: options.warning,
+    ...counts,
+    ...(options.critical === undefined ? {} : { critical: options.critical }),
+    ...(incomplete === undefined ? {} : { incomplete }),
+    ...(reboot === undefined ? {} : {
+      reboot,
+      rebootCritical: options.rebootCritical,
+      rebootUnknownOk: options.allowPartial,
+    }),
+    ...(packages === undefined ? {} : { packages }),
+  });
+  emit(text, options);
+  return exitCode;
+}
+
+async function renderPrometheus({ groups, answers, options, counts, incomplete }: Facts) {
+  const { formatPrometheus } = await import("../lib/format/prometheus.ts");
+  const { reboot, packages } = answers;
+  emit(
+    formatPrometheus(groups, {
+      scan: options.scan,
+      ...counts,
+      version: config.version,
+      ...(incomplete === undefined ? {} : { incomplete }),
+      ...(reboot === undefined ? {} : { reboot }),
+      ...(packages === undefined ? {} : { packages }),
+    }),
+    options,
+  );
+}
+
+async function renderJson({ groups, result, answers, options, counts }: Facts) {
+  const { formatJson } = await import("../lib/format/json.ts");
+  const { reboot, packages } = answers;
+  emit(
+    formatJson(groups, {
+      scan: options.scan,
+      ...counts,
+      ...(result.limited === undefined ? {} : { limited: result.limited }),
+      procfs: result.procfs,
+      finished: result.finished,
+      ...(result.scriptsUnknown === undefined ? {} : { scriptsUnknown: result.scriptsUnknown }),
+      ...(reboot === undefined ? {} : { reboot }),
+      ...(packages === undefined ? {} : { packages }),
+      userNames: await userNames(),
+    }),
+    options,
+  );
+}
+
+/** The human or machine output, with the sections asked for after the groups. */
+async function renderText({ groups, answers, options }: Facts) {
+  const { reboot, packages } = answers;
+  const style = options.format === "human" && await useColor(options) ? colourStyle() : undefined;
+  let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
+    showFiles: options.showFiles,
+    showUnits: options.showFiles && options.unitSource === "cgroup",
+    ...(style ? { style } : {}),
+    ...(packages === undefined ? {} : { packages }),
+  });
+  const services = options.unitSource && groups.length > 0
+    ? await describeServices(groups, options)
+    : "";
+  if (services !== "") out += "\n" + services;
+  const packagesText = packages !== undefined && groups.length > 0
+    ? await describePackages(groups, packages, options)
+    : "";
+  if (packagesText !== "" && !options.restartHints) out += "\n" + packagesText;
+  if (options.restartHints && groups.length > 0) {
+    const { planRestarts } = await import("../lib/answers/restart.ts");
+    const { formatRestartPlan } = await import("../lib/format/restart.ts");
+    out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
+    // After the plan, as shell comments: which update each restart answers.
+    if (packagesText !== "") out += "\n" + packagesText;
+  }
+  if (reboot !== undefined) {
+    const { formatReboot } = await import("../lib/format/reboot.ts");
+    out += (out === "" ? "" : "\n") + formatReboot(reboot, options.restartHints);
+  }
+  if (options.output !== undefined) writeFileAtomically(options.output, out);
+  else await writeRecords(out);
+}
+
+/** User names by uid, from the passwd file where it may be read; else none. */
+async function userNames(): Promise<Map<number, string>> {
+  if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
+  const { readUserNames } = await import("./passwd.ts");
+  return readUserNames();
 }
 
 /** The packages section: for scripts after `-m`, as comments after the restart plan, else for people. */

@@ -134,82 +134,102 @@ export interface PlanOptions {
  * ```
  */
 export function planRestarts(groups: readonly Group[], options: PlanOptions = {}): RestartPlan {
-  const userOf = (info: UnitInfo): string | null =>
-    info.uid === null ? null : options.userNames?.get(info.uid) ?? String(info.uid);
-  const system = new Set<string>();
-  const user = new Map<string, Set<string>>();
-  const containers = new Map<string, ContainerRef & { pids: number[] }>();
-  const reexecUsers = new Set<string>();
-  const sessions = new Map<string, { unit: string | null; user: string | null; pids: number[] }>();
-  const risky = new Map<
+  const parts = new PlanParts((info) =>
+    info.uid === null ? null : options.userNames?.get(info.uid) ?? String(info.uid)
+  );
+  for (const group of groups) parts.add(group);
+  return parts.plan();
+}
+
+/** A restart plan being made: each group goes to its kind of step. */
+class PlanParts {
+  readonly #system = new Set<string>();
+  readonly #user = new Map<string, Set<string>>();
+  readonly #containers = new Map<string, ContainerRef & { pids: number[] }>();
+  readonly #reexecUsers = new Set<string>();
+  readonly #sessions = new Map<
+    string,
+    { unit: string | null; user: string | null; pids: number[] }
+  >();
+  readonly #risky = new Map<
     string,
     { unit: string; user: string | null; reason: string; pids: number[] }
   >();
-  const unknown: number[] = [];
-  let reexecManager = false;
+  readonly #unknown: number[] = [];
+  #reexecManager = false;
+  readonly #userOf: (info: UnitInfo) => string | null;
 
-  for (const group of groups) {
+  constructor(userOf: (info: UnitInfo) => string | null) {
+    this.#userOf = userOf;
+  }
+
+  /** Puts a group where its unit says. */
+  add(group: Group): void {
     const info = group.unit;
     if (!info || info.class === "unknown" || (info.name === null && info.class !== "container")) {
-      for (const pid of group.pids) unknown.push(pid);
-      continue;
+      for (const pid of group.pids) this.#unknown.push(pid);
+      return;
     }
     const unit = info.name ?? "";
-    const owner = userOf(info);
+    const owner = this.#userOf(info);
     const reason = info.class === "container" ? undefined : riskOf(unit);
     if (reason !== undefined && info.class !== "user-manager") {
       const key = `${owner}\0${unit}`;
-      const entry = risky.get(key) ?? { unit, user: owner, reason, pids: [] };
+      const entry = this.#risky.get(key) ?? { unit, user: owner, reason, pids: [] };
       for (const pid of group.pids) entry.pids.push(pid);
-      risky.set(key, entry);
-      continue;
+      this.#risky.set(key, entry);
+      return;
     }
     switch (info.class) {
       case "system-service":
-        system.add(unit);
+        this.#system.add(unit);
         break;
       case "user-service": {
         const name = owner ?? "?";
-        user.set(name, (user.get(name) ?? new Set()).add(unit));
+        this.#user.set(name, (this.#user.get(name) ?? new Set()).add(unit));
         break;
       }
       case "container": {
         const ref = info.container!;
         const key = `${ref.runtime}\0${ref.id}`;
-        const entry = containers.get(key) ?? { ...ref, pids: [] };
+        const entry = this.#containers.get(key) ?? { ...ref, pids: [] };
         for (const pid of group.pids) entry.pids.push(pid);
-        containers.set(key, entry);
+        this.#containers.set(key, entry);
         break;
       }
       case "manager":
-        reexecManager = true;
+        this.#reexecManager = true;
         break;
       case "user-manager":
-        reexecUsers.add(owner ?? "?");
+        this.#reexecUsers.add(owner ?? "?");
         break;
       case "session": {
         const key = `${owner}\0${unit}`;
-        const entry = sessions.get(key) ?? { unit, user: owner, pids: [] };
+        const entry = this.#sessions.get(key) ?? { unit, user: owner, pids: [] };
         for (const pid of group.pids) entry.pids.push(pid);
-        sessions.set(key, entry);
+        this.#sessions.set(key, entry);
         break;
       }
     }
   }
-  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  const sortPids = <T extends { pids: number[] }>(items: Iterable<T>) =>
-    [...items].map((item) => ({ ...item, pids: item.pids.sort((a, b) => a - b) }));
-  return {
-    systemServices: [...system].sort(byName),
-    userServices: [...user].sort(([a], [b]) => byName(a, b)).map(([name, units]) => ({
-      user: name,
-      units: [...units].sort(byName),
-    })),
-    containers: sortPids(containers.values()).sort((a, b) => byName(a.id, b.id)),
-    reexecManager,
-    reexecUserManagers: [...reexecUsers].sort(byName),
-    sessions: sortPids(sessions.values()).sort((a, b) => a.pids[0]! - b.pids[0]!),
-    risky: sortPids(risky.values()).sort((a, b) => byName(a.unit, b.unit)),
-    unknown: unknown.sort((a, b) => a - b),
-  };
+
+  /** The plan, every list in a stable order. */
+  plan(): RestartPlan {
+    const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    const sortPids = <T extends { pids: number[] }>(items: Iterable<T>) =>
+      [...items].map((item) => ({ ...item, pids: item.pids.sort((a, b) => a - b) }));
+    return {
+      systemServices: [...this.#system].sort(byName),
+      userServices: [...this.#user].sort(([a], [b]) => byName(a, b)).map(([name, units]) => ({
+        user: name,
+        units: [...units].sort(byName),
+      })),
+      containers: sortPids(this.#containers.values()).sort((a, b) => byName(a.id, b.id)),
+      reexecManager: this.#reexecManager,
+      reexecUserManagers: [...this.#reexecUsers].sort(byName),
+      sessions: sortPids(this.#sessions.values()).sort((a, b) => a.pids[0]! - b.pids[0]!),
+      risky: sortPids(this.#risky.values()).sort((a, b) => byName(a.unit, b.unit)),
+      unknown: this.#unknown.sort((a, b) => a - b),
+    };
+  }
 }

@@ -14,7 +14,7 @@ import type { KernelState } from "../answers/kernel.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
 import type { Group } from "../scan/group.ts";
 import { encodeName, replaceRawBytes } from "../proc/names.ts";
-import type { FileKind, ScanKind } from "../scan/model.ts";
+import type { DeletedFile, FileKind, ScanKind } from "../scan/model.ts";
 import type { ContainerRuntime, UnitClass } from "../proc/cgroup.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
@@ -217,55 +217,64 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
       verdict: verdictOf(groups, options.reboot, complete),
       reboot: jsonReboot(options.reboot),
     }),
-    groups: groups.map((group) => {
-      const argv = group.argv.map(toDisplayText);
-      const out: JsonGroup = {
-        pids: [...group.pids],
-        argv,
-        cmdline: toDisplayText(group.cmdline),
-        files: group.files.map((file) => {
-          const entry: JsonFile = {
-            path: toDisplayText(file.path),
-            kind: file.kind,
-            verified: file.unverified === undefined,
-          };
-          // The display text differs from the name exactly when the name holds raw bytes.
-          if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
-          if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
-          if (file.reason !== undefined) entry.stale_reason = file.reason;
-          if (file.unnamed !== undefined) entry.unnamed = { ...file.unnamed };
-          if (options.packages !== undefined) {
-            const found = filePackages(options.packages, { pids: group.pids, path: file.path });
-            const [owner, ...others] = found.owners;
-            if (owner !== undefined) {
-              entry.package = {
-                name: toDisplayText(owner.name),
-                version: owner.version === null ? null : toDisplayText(owner.version),
-                changed: owner.changed,
-                changed_from: owner.changedFrom,
-              };
-            } else if (found.unknown === undefined) entry.package = null;
-            if (others.length > 0) entry.other_owners = others.map((o) => toDisplayText(o.name));
-            if (found.unknown !== undefined) entry.package_unknown = toDisplayText(found.unknown);
-          }
-          return entry;
-        }),
-        unit: group.unit?.name ?? null,
-        class: group.unit?.class ?? "unknown",
-        user: null,
-        container: group.unit?.container ? { ...group.unit.container } : null,
-      };
-      const uid = group.unit?.uid;
-      if (uid !== undefined && uid !== null) {
-        out.user = { uid, name: options.userNames?.get(uid) ?? null };
-      }
-      if (argv.some((text, i) => text !== group.argv[i])) {
-        out.argv_base64 = group.argv.map(toBase64);
-      }
-      if (group.notListed) out.files_not_listed = group.notListed;
-      return out;
-    }),
+    groups: groups.map((group) => jsonGroup(group, options)),
   };
+}
+
+/** One group as JSON: its names as display text, with base64 where they hold raw bytes. */
+function jsonGroup(group: Group, options: JsonFormatOptions): JsonGroup {
+  const argv = group.argv.map(toDisplayText);
+  const out: JsonGroup = {
+    pids: [...group.pids],
+    argv,
+    cmdline: toDisplayText(group.cmdline),
+    files: group.files.map((file) => jsonFile(file, group.pids, options.packages)),
+    unit: group.unit?.name ?? null,
+    class: group.unit?.class ?? "unknown",
+    user: null,
+    container: group.unit?.container ? { ...group.unit.container } : null,
+  };
+  const uid = group.unit?.uid;
+  if (uid !== undefined && uid !== null) {
+    out.user = { uid, name: options.userNames?.get(uid) ?? null };
+  }
+  if (argv.some((text, i) => text !== group.argv[i])) {
+    out.argv_base64 = group.argv.map(toBase64);
+  }
+  if (group.notListed) out.files_not_listed = group.notListed;
+  return out;
+}
+
+/** One file as JSON, with its package when packages were asked for. */
+function jsonFile(
+  file: DeletedFile,
+  pids: readonly number[],
+  packages: PackageOwners | undefined,
+): JsonFile {
+  const entry: JsonFile = {
+    path: toDisplayText(file.path),
+    kind: file.kind,
+    verified: file.unverified === undefined,
+  };
+  // The display text differs from the name exactly when the name holds raw bytes.
+  if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
+  if (file.unverified !== undefined) entry.unverified_reason = file.unverified;
+  if (file.reason !== undefined) entry.stale_reason = file.reason;
+  if (file.unnamed !== undefined) entry.unnamed = { ...file.unnamed };
+  if (packages === undefined) return entry;
+  const found = filePackages(packages, { pids, path: file.path });
+  const [owner, ...others] = found.owners;
+  if (owner !== undefined) {
+    entry.package = {
+      name: toDisplayText(owner.name),
+      version: owner.version === null ? null : toDisplayText(owner.version),
+      changed: owner.changed,
+      changed_from: owner.changedFrom,
+    };
+  } else if (found.unknown === undefined) entry.package = null;
+  if (others.length > 0) entry.other_owners = others.map((o) => toDisplayText(o.name));
+  if (found.unknown !== undefined) entry.package_unknown = toDisplayText(found.unknown);
+  return entry;
 }
 
 function jsonReboot(check: RebootCheck): JsonReboot {

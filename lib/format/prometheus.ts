@@ -79,7 +79,7 @@ function labels(pairs: Record<string, string>): string {
 export function formatPrometheus(groups: readonly Group[], options: PrometheusOptions): string {
   const scan = options.scan;
   const lines: string[] = [];
-  const gauge = (name: string, help: string, samples: readonly string[]) => {
+  const gauge: Gauge = (name, help, samples) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...samples);
   };
   if (options.version !== undefined) {
@@ -87,61 +87,11 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
       `lib_users_info${labels({ version: escapeUnsafe(options.version) })} 1`,
     ]);
   }
-  const reboot = options.reboot;
-  if (reboot !== undefined) {
-    const { kernel } = reboot;
-    gauge(
-      "lib_users_kernel_info",
-      "The running and the newest installed kernel (state: current, rebuilt, newer, unknown).",
-      [
-        `lib_users_kernel_info${
-          labels({
-            running: escapeUnsafe(kernel.running.release ?? ""),
-            newest: escapeUnsafe(kernel.newest?.release ?? ""),
-            state: kernel.state,
-          })
-        } 1`,
-      ],
-    );
-  }
   const failed = options.success === false;
-  if (!failed && reboot !== undefined) {
-    gauge(
-      "lib_users_reboot_known",
-      "1 when the reboot question has an answer; 0 when the running kernel's state is unknown " +
-        "and nothing else asks for a reboot (lib_users_reboot_required is then absent).",
-      [`lib_users_reboot_known ${rebootKnown(reboot) ? 1 : 0}`],
-    );
-  }
-  if (!failed && reboot !== undefined && rebootKnown(reboot)) {
-    gauge(
-      "lib_users_reboot_required",
-      "1 when the host needs a reboot; reason lists why (kernel, flag, pid1, risky).",
-      [
-        `lib_users_reboot_required${
-          labels({ reason: [...new Set(reboot.reasons.map((r) => r.kind))].join(",") })
-        } ${reboot.required ? 1 : 0}`,
-      ],
-    );
-  }
+  if (options.reboot !== undefined) rebootGauges(options.reboot, failed, gauge);
   if (!failed && options.incomplete === undefined) {
     staleGauges(groups, scan, gauge);
-    if (options.packages !== undefined) {
-      gauge(
-        "lib_users_stale_package_processes",
-        "Processes using deleted files of a package (package empty: files no package owns; " +
-          '"?": files whose package is not known).',
-        packageUses(groups, options.packages).map((use) =>
-          `lib_users_stale_package_processes${
-            labels({
-              scan,
-              package: use.unknown !== undefined ? "?" : escapeUnsafe(use.owner?.name ?? ""),
-              version: escapeUnsafe(use.owner?.version ?? ""),
-            })
-          } ${use.pids.length}`
-        ),
-      );
-    }
+    if (options.packages !== undefined) packageGauge(groups, options.packages, scan, gauge);
   }
   if (!failed) {
     gauge("lib_users_unreadable_processes", "Processes that could not be read.", [
@@ -167,11 +117,68 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
   return lines.join("\n") + "\n";
 }
 
-function staleGauges(
+/** Writes one gauge: its help, its type and its samples. */
+type Gauge = (name: string, help: string, samples: readonly string[]) => void;
+
+/** The kernel's state, and (unless the scan failed) whether a reboot is known and needed. */
+function rebootGauges(reboot: RebootCheck, failed: boolean, gauge: Gauge): void {
+  const { kernel } = reboot;
+  gauge(
+    "lib_users_kernel_info",
+    "The running and the newest installed kernel (state: current, rebuilt, newer, unknown).",
+    [
+      `lib_users_kernel_info${
+        labels({
+          running: escapeUnsafe(kernel.running.release ?? ""),
+          newest: escapeUnsafe(kernel.newest?.release ?? ""),
+          state: kernel.state,
+        })
+      } 1`,
+    ],
+  );
+  if (failed) return;
+  gauge(
+    "lib_users_reboot_known",
+    "1 when the reboot question has an answer; 0 when the running kernel's state is unknown " +
+      "and nothing else asks for a reboot (lib_users_reboot_required is then absent).",
+    [`lib_users_reboot_known ${rebootKnown(reboot) ? 1 : 0}`],
+  );
+  if (!rebootKnown(reboot)) return;
+  gauge(
+    "lib_users_reboot_required",
+    "1 when the host needs a reboot; reason lists why (kernel, flag, pid1, risky).",
+    [
+      `lib_users_reboot_required${
+        labels({ reason: [...new Set(reboot.reasons.map((r) => r.kind))].join(",") })
+      } ${reboot.required ? 1 : 0}`,
+    ],
+  );
+}
+
+/** Processes using deleted files, by package. */
+function packageGauge(
   groups: readonly Group[],
-  scan: string,
-  gauge: (name: string, help: string, samples: readonly string[]) => void,
+  packages: PackageOwners,
+  scan: ScanKind,
+  gauge: Gauge,
 ): void {
+  gauge(
+    "lib_users_stale_package_processes",
+    "Processes using deleted files of a package (package empty: files no package owns; " +
+      '"?": files whose package is not known).',
+    packageUses(groups, packages).map((use) =>
+      `lib_users_stale_package_processes${
+        labels({
+          scan,
+          package: use.unknown !== undefined ? "?" : escapeUnsafe(use.owner?.name ?? ""),
+          version: escapeUnsafe(use.owner?.version ?? ""),
+        })
+      } ${use.pids.length}`
+    ),
+  );
+}
+
+function staleGauges(groups: readonly Group[], scan: ScanKind, gauge: Gauge): void {
   const byUnit = new Map<string, { cls: string; unit: string; count: number }>();
   let total = 0;
   for (const group of groups) {

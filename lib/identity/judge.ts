@@ -91,94 +91,118 @@ export type FileAt =
  * pair `stat` gives, on both sides.
  */
 export function createIdentityJudge(proc: string, options: JudgeOptions = {}): IdentityJudge {
-  const sys = options.syscalls === undefined ? openSyscalls() : options.syscalls;
-  const views = new Views(proc, sys);
-  const verdicts = new Verdicts();
-  const crowds = new Crowds();
-  const reader = new WholeReader();
-  const budget = new Budget(options.deadline);
-  return {
-    mapping(pid, file, range) {
-      // Inode 0 names no file (pseudo mappings).
-      if (file.inode === "0") return byMarker("it has no inode");
-      const known = verdicts.everywhere.get(file);
-      if (known !== undefined) return known;
-      const spent = budget.spent(pid);
-      if (spent !== undefined) return byMarker(spent);
-      if (absentFromCrowd(pid, file)) return STALE;
-      const mount = views.mountOfDevice(pid, file.device);
-      if (mount === undefined) {
-        return byMarker(`its device ${file.device} is in no mount table the scan could read`);
-      }
-      if (!isLocalType(mount.type)) {
-        return verdicts.keepEverywhere(file, byMarker(notAsked(mount.type)));
-      }
-      const object = objectAt(pid, `${proc}/${pid}/map_files/${mapFilesName(range)}`, mount);
-      if (typeof object === "string") return byMarker(object);
-      if (String(object.ino) !== file.inode) return byMarker(CHANGED);
-      // Where stat and maps agree on the device, the maps line names this very
-      // object for every process; elsewhere (btrfs) only the stat does.
-      const named = deviceName(object.dev) === file.device ? file : null;
-      return judgeObject(pid, named, file, object, object.type);
-    },
-    openFile(pid, file, fd) {
-      const spent = budget.spent(pid);
-      if (spent !== undefined) return byMarker(spent);
-      if (absentFromCrowd(pid, file)) return STALE;
-      const object = openObject(pid, fd);
-      if (typeof object === "string") return byMarker(object);
-      return judgeObject(pid, null, file, object, object.type);
-    },
-    unnamedOpenFile(pid, fd) {
-      return budget.spent(pid) ?? openObject(pid, fd);
-    },
-    mountedDevice(pid, device) {
-      return views.mountOfDevice(pid, device) !== undefined;
-    },
-    unmountedMapping(pid, file) {
-      const unmounted = `its file system (device ${file.device}) is mounted nowhere now`;
-      const spent = budget.spent(pid);
-      if (spent !== undefined) return byMarker(`${unmounted}, and ${spent}`);
-      const view = views.viewOf(pid);
-      if (view === null) return byMarker(`${unmounted}, and ${ROOT_UNREADABLE}`);
-      const found = view.walker.lookUp(view.anchor, file.path, budget.walks);
-      if (!found.found) {
-        return byMarker(`${unmounted}, and ${found.unresolvable ?? "nothing is at its path"}`);
-      }
-      if (deviceName(found.dev) === file.device && String(found.ino) === file.inode) {
-        return NOT_STALE;
-      }
-      return { stale: true, reason: `${unmounted}: its path names another file` };
-    },
-    close() {
-      views.close();
-    },
-    fileAt(pid, path) {
-      const spent = budget.spent(pid);
-      if (spent !== undefined) return { found: false, unresolvable: spent };
-      const view = views.viewOf(pid);
-      if (view === null) return { found: false, unresolvable: ROOT_UNREADABLE };
-      const found = view.walker.lookUp(view.anchor, path, budget.walks);
-      return found.found ? { found: true, changedMs: found.changedMs } : found;
-    },
-  };
+  return new LiveJudge(proc, options);
+}
+
+/** The identity checks of a live procfs (see {@linkcode createIdentityJudge}). */
+class LiveJudge implements IdentityJudge {
+  readonly #proc: string;
+  readonly #sys: Syscalls | null;
+  readonly #views: Views;
+  readonly #verdicts = new Verdicts();
+  readonly #crowds = new Crowds();
+  readonly #reader = new WholeReader();
+  readonly #budget: Budget;
+
+  constructor(proc: string, options: JudgeOptions) {
+    this.#proc = proc;
+    this.#sys = options.syscalls === undefined ? openSyscalls() : options.syscalls;
+    this.#views = new Views(proc, this.#sys);
+    this.#budget = new Budget(options.deadline);
+  }
+
+  mapping(pid: number, file: MappedFile, range: string): IdentityVerdict {
+    // Inode 0 names no file (pseudo mappings).
+    if (file.inode === "0") return byMarker("it has no inode");
+    const known = this.#verdicts.everywhere.get(file);
+    if (known !== undefined) return known;
+    const spent = this.#budget.spent(pid);
+    if (spent !== undefined) return byMarker(spent);
+    if (this.#absentFromCrowd(pid, file)) return STALE;
+    const mount = this.#views.mountOfDevice(pid, file.device);
+    if (mount === undefined) {
+      return byMarker(`its device ${file.device} is in no mount table the scan could read`);
+    }
+    if (!isLocalType(mount.type)) {
+      return this.#verdicts.keepEverywhere(file, byMarker(notAsked(mount.type)));
+    }
+    const object = this.#objectAt(
+      pid,
+      `${this.#proc}/${pid}/map_files/${mapFilesName(range)}`,
+      mount,
+    );
+    if (typeof object === "string") return byMarker(object);
+    if (String(object.ino) !== file.inode) return byMarker(CHANGED);
+    // Where stat and maps agree on the device, the maps line names this very
+    // object for every process; elsewhere (btrfs) only the stat does.
+    const named = deviceName(object.dev) === file.device ? file : null;
+    return this.#judgeObject(pid, named, file, object, object.type);
+  }
+
+  openFile(pid: number, file: UsedFile, fd: string): IdentityVerdict {
+    const spent = this.#budget.spent(pid);
+    if (spent !== undefined) return byMarker(spent);
+    if (this.#absentFromCrowd(pid, file)) return STALE;
+    const object = this.#openObject(pid, fd);
+    if (typeof object === "string") return byMarker(object);
+    return this.#judgeObject(pid, null, file, object, object.type);
+  }
+
+  unnamedOpenFile(pid: number, fd: string): ObjectId | string {
+    return this.#budget.spent(pid) ?? this.#openObject(pid, fd);
+  }
+
+  mountedDevice(pid: number, device: string): boolean {
+    return this.#views.mountOfDevice(pid, device) !== undefined;
+  }
+
+  unmountedMapping(pid: number, file: MappedFile): IdentityVerdict {
+    const unmounted = `its file system (device ${file.device}) is mounted nowhere now`;
+    const spent = this.#budget.spent(pid);
+    if (spent !== undefined) return byMarker(`${unmounted}, and ${spent}`);
+    const view = this.#views.viewOf(pid);
+    if (view === null) return byMarker(`${unmounted}, and ${ROOT_UNREADABLE}`);
+    const found = view.walker.lookUp(view.anchor, file.path, this.#budget.walks);
+    if (!found.found) {
+      return byMarker(`${unmounted}, and ${found.unresolvable ?? "nothing is at its path"}`);
+    }
+    if (deviceName(found.dev) === file.device && String(found.ino) === file.inode) {
+      return NOT_STALE;
+    }
+    return { stale: true, reason: `${unmounted}: its path names another file` };
+  }
+
+  close(): void {
+    this.#views.close();
+  }
+
+  fileAt(pid: number, path: string): FileAt {
+    const spent = this.#budget.spent(pid);
+    if (spent !== undefined) return { found: false, unresolvable: spent };
+    const view = this.#views.viewOf(pid);
+    if (view === null) return { found: false, unresolvable: ROOT_UNREADABLE };
+    const found = view.walker.lookUp(view.anchor, path, this.#budget.walks);
+    return found.found ? { found: true, changedMs: found.changedMs } : found;
+  }
 
   /** The object open file `fd` of process `pid` is, found by its fdinfo mount, or why it is not asked. */
-  function openObject(pid: number, fd: string): PinnedObject | string {
-    const dir = `${proc}/${pid}`;
+  #openObject(pid: number, fd: string): PinnedObject | string {
+    const dir = `${this.#proc}/${pid}`;
     let info: { mountId: number; ino: string | undefined };
     try {
-      info = parseFdInfo(reader.read(`${dir}/fdinfo/${fd}`));
+      info = parseFdInfo(this.#reader.read(`${dir}/fdinfo/${fd}`));
     } catch (error) {
       classifyReadError(error);
       return "its fdinfo cannot be read";
     }
     // With the system calls, by a table known to be current: opening the link may revalidate
     // an NFS file's name with its server, so NFS must be known before the link is opened.
-    const mount = sys ? views.currentMount(pid, info.mountId) : views.mountOfId(pid, info.mountId);
+    const mount = this.#sys
+      ? this.#views.currentMount(pid, info.mountId)
+      : this.#views.mountOfId(pid, info.mountId);
     if (mount === undefined) return `its mount ${info.mountId} is in no mount table`;
     if (!isLocalType(mount.type)) return notAsked(mount.type);
-    const object = objectAt(pid, `${dir}/fd/${fd}`, mount);
+    const object = this.#objectAt(pid, `${dir}/fd/${fd}`, mount);
     // Kernels before 5.14 print no inode in fdinfo: the stat alone names the object.
     if (typeof object !== "string" && info.ino !== undefined && String(object.ino) !== info.ino) {
       return CHANGED;
@@ -195,24 +219,24 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
    * ask a file system that may not answer. Without them, `stat` follows the
    * link, after `mount` (found beforehand by the maps device or fdinfo) was checked.
    */
-  function objectAt(pid: number, link: string, mount: Mount | null): PinnedObject | string {
-    if (sys === null) {
+  #objectAt(pid: number, link: string, mount: Mount | null): PinnedObject | string {
+    if (this.#sys === null) {
       const object = statLink(link);
       return typeof object === "string" ? object : { ...object, type: mount!.type };
     }
-    const fd = sys.openPath(AT_FDCWD, link, true);
+    const fd = this.#sys.openPath(AT_FDCWD, link, true);
     if (fd < 0) return fd === -ENOENT ? CHANGED : "its /proc link cannot be read";
     try {
-      const id = sys.mountId(fd);
+      const id = this.#sys.mountId(fd);
       if (id < 0) return "its mount cannot be read";
-      const current = views.currentMount(pid, id);
+      const current = this.#views.currentMount(pid, id);
       if (current === undefined) return `its mount ${id} is in no current mount table`;
       if (!isLocalType(current.type)) return notAsked(current.type);
-      const stat = sys.stat(fd);
+      const stat = this.#sys.stat(fd);
       if (typeof stat === "number") return CHANGED;
       return { dev: stat.dev, ino: stat.ino, nlink: stat.nlink, type: current.type };
     } finally {
-      sys.close(fd);
+      this.#sys.close(fd);
     }
   }
 
@@ -222,20 +246,20 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
    * `stat` each (a program holding thousands of deleted temporary files).
    * Absent names lead to no object: the file is stale, by the rule itself.
    */
-  function absentFromCrowd(pid: number, file: UsedFile): boolean {
+  #absentFromCrowd(pid: number, file: UsedFile): boolean {
     const slash = file.printed.lastIndexOf("/");
     // The OpenVZ form puts the marker in front: its names lie in two directories.
     if (slash <= 0 || file.path.lastIndexOf("/") !== slash) return false;
     // A listing spells raw bytes as U+FFFD: such a name could not be told apart in it.
     if (hasRawBytes(file.printed) || file.printed.includes("\uFFFD")) return false;
     const dir = file.printed.slice(0, slash);
-    const crowd = crowds.add(pid, dir);
+    const crowd = this.#crowds.add(pid, dir);
     if (crowd.count < CROWD) return false;
     if (crowd.names === null) {
-      const view = views.viewOf(pid);
+      const view = this.#views.viewOf(pid);
       if (view === null) return false;
       const maxBytes = crowd.count * BYTES_PER_ENTRY;
-      crowd.names = view.walker.names(view.anchor, dir, maxBytes, budget.walks);
+      crowd.names = view.walker.names(view.anchor, dir, maxBytes, this.#budget.walks);
       if (crowd.names === null) return false;
     }
     const names = crowd.names;
@@ -248,24 +272,26 @@ export function createIdentityJudge(proc: string, options: JudgeOptions = {}): I
    * nowhere, else by what its names lead to in the process's tree. `named` is
    * the maps line when it names this object alone: the verdict is then kept for it.
    */
-  function judgeObject(
+  #judgeObject(
     pid: number,
     named: MappedFile | null,
     file: UsedFile,
     object: ObjectId,
     type: string,
   ): IdentityVerdict {
-    if (object.nlink === 0) return named ? verdicts.keepEverywhere(named, STALE) : STALE;
-    const view = views.viewOf(pid);
+    if (object.nlink === 0) return named ? this.#verdicts.keepEverywhere(named, STALE) : STALE;
+    const view = this.#views.viewOf(pid);
     if (view === null) return byMarker(ROOT_UNREADABLE);
     // Only in the scanner's own tree does a lookup speak for other processes.
-    if (!view.shared) return judgeByPath(view, file, object, type, budget.walks);
+    if (!view.shared) return judgeByPath(view, file, object, type, this.#budget.walks);
     const key = named ?? `${object.dev}:${object.ino}\0${file.printed}`;
-    const known = verdicts.inSharedTree.get(key);
+    const known = this.#verdicts.inSharedTree.get(key);
     if (known !== undefined) return known;
-    const verdict = judgeByPath(view, file, object, type, budget.walks);
+    const verdict = judgeByPath(view, file, object, type, this.#budget.walks);
     // A lookup its process's budget cut short speaks for no other process.
-    return verdict.unverified === OUT_OF_STEPS ? verdict : verdicts.keepInSharedTree(key, verdict);
+    return verdict.unverified === OUT_OF_STEPS
+      ? verdict
+      : this.#verdicts.keepInSharedTree(key, verdict);
   }
 }
 

@@ -134,6 +134,8 @@ export function openSyscalls(): Syscalls | null {
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
+// Long by design: one closure per system call over buffers made once, so that no
+// call allocates; split up, the buffers would be handed around instead.
 function bind(libc: Symbols): Syscalls {
   const errnoAt = libc.__errno_location();
   if (errnoAt === null) throw new Error("Cannot bind libc: it has no errno location");
