@@ -6,7 +6,7 @@
 
 import config from "./deno.json" with { type: "json" };
 import { EXIT, NAGIOS_UNKNOWN, UsageError } from "./cli/exit.ts";
-import { type CliOptions, parseCli } from "./cli/parse.ts";
+import type { CliOptions } from "./cli/parse.ts";
 import { invocation } from "./cli/invocation.ts";
 // The modules every run needs. The others (other formats, the restart plan,
 // units via systemctl, packages, the reboot check) are imported when asked
@@ -19,6 +19,12 @@ import { scanFds, scanLibs } from "./lib/scan/scan.ts";
 import { DEFAULT_NAME_BUDGET, ProcRootError, type ScanResult } from "./lib/scan/model.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
 import { escapeForTerminal } from "./lib/format/escape.ts";
+
+// The flag parser brings an npm package: it is loaded here, not by a static
+// import, so that a run which cannot load it (from source, by a user whose Deno
+// cache lacks it, with no network) says so in one line and exit 2, not in
+// Deno's trace and exit 1 (--check's "stale").
+const { parseCli } = await load(() => import("./cli/parse.ts"));
 
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -46,7 +52,7 @@ export async function main(args: readonly string[]): Promise<number> {
   }
 
   const outcome = await runScan(options);
-  if (!outcome.ok) return await reportScanFailure(outcome.reason, options);
+  if (!outcome.ok) return await reportScanFailure(outcome, options);
   const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
   const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
@@ -56,16 +62,27 @@ export async function main(args: readonly string[]): Promise<number> {
   return code;
 }
 
-/** A scan's result, or the one-line reason it could not run. */
-type ScanOutcome =
-  | { readonly ok: true; readonly result: ScanResult }
-  | { readonly ok: false; readonly reason: string };
+/** Why a scan could not run: for stderr, and as one whole sentence for a status line. */
+interface ScanFailure {
+  readonly ok: false;
+  /** The text for stderr, which may go on over several lines. */
+  readonly reason: string;
+  /** The reason in one line (Nagios prints only the first), never cut mid-sentence. */
+  readonly line: string;
+}
+
+/** A scan's result, or why it could not run. */
+type ScanOutcome = { readonly ok: true; readonly result: ScanResult } | ScanFailure;
+
+/** A failure whose reason is one line. */
+function failed(reason: string): ScanFailure {
+  return { ok: false, reason, line: reason };
+}
 
 /** Scans; a proc root that cannot be read is a reason, not an exception. */
 async function runScan(options: CliOptions): Promise<ScanOutcome> {
   const { proc } = options;
-  const failed = (reason: string): ScanOutcome => ({ ok: false, reason });
-  if (!isGranted(scanPermission(proc))) return failed(noPermissionMessage(proc));
+  if (!isGranted(scanPermission(proc))) return noPermission(proc);
   const scan = options.scan === "fds" ? scanFds : scanLibs;
   try {
     const result = await scan({
@@ -82,7 +99,7 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
     });
     return { ok: true, result };
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) return failed(noPermissionMessage(proc));
+    if (error instanceof Deno.errors.NotCapable) return noPermission(proc);
     if (error instanceof ProcRootError) return failed(`Cannot scan: ${error.message}`);
     const reason = procRootError(error);
     if (reason === undefined) throw error;
@@ -106,9 +123,9 @@ function procRootError(error: unknown): string | undefined {
   return undefined;
 }
 
-async function reportScanFailure(reason: string, options: CliOptions): Promise<number> {
+async function reportScanFailure(failure: ScanFailure, options: CliOptions): Promise<number> {
   if (options.format === "nagios") {
-    emit(`UNKNOWN - ${reason.split("\n")[0]}\n`, options);
+    emit(`UNKNOWN - ${failure.line}\n`, options);
     return NAGIOS_UNKNOWN;
   }
   // A textfile collector should see the failure, not stale numbers; a file
@@ -118,18 +135,18 @@ async function reportScanFailure(reason: string, options: CliOptions): Promise<n
     const { formatPrometheus } = await import("./lib/format/prometheus.ts");
     write(formatPrometheus([], { scan: options.scan, success: false, version: config.version }));
   }
-  warn(reason);
+  warn(failure.reason);
   return EXIT.USAGE;
 }
 
-function noPermissionMessage(proc: string): string {
+function noPermission(proc: string): ScanFailure {
   if (!needsAllowAll(proc)) {
-    return `Cannot read "${proc}": Deno was not given --allow-read=${proc} (or -A)`;
+    return failed(`Cannot read "${proc}": Deno was not given --allow-read=${proc} (or -A)`);
   }
-  const lines = [
-    `Cannot read "${proc}": Deno allows reads under /proc, /sys and /dev only with --allow-all,`,
-    `even when --allow-read names them. Ways out:`,
-  ];
+  const why = `Cannot read "${proc}": Deno allows reads under /proc, /sys and /dev only with ` +
+    "--allow-all,";
+  const whyEnd = "even when --allow-read names them";
+  const lines = [why, `${whyEnd}. Ways out:`];
   if (invocation().fromSource) {
     lines.push(
       `  ${invocation().command} …   run with all permissions`,
@@ -141,7 +158,7 @@ function noPermissionMessage(proc: string): string {
   lines.push(
     `  mount -t proc proc /mnt/proc, then run with --allow-read=/mnt/proc --proc /mnt/proc`,
   );
-  return lines.join("\n");
+  return { ok: false, reason: lines.join("\n"), line: `${why} ${whyEnd}` };
 }
 
 /** The warnings about what the scan could not read or see, on stderr. */
@@ -189,12 +206,40 @@ function write(text: string): number {
   return EXIT.OK;
 }
 
+/**
+ * Imports the module that brings the flag parser's npm package. The command
+ * that cannot load it says why in one line and exits 2; imported as a module,
+ * it throws.
+ */
+async function load<T>(module: () => Promise<T>): Promise<T> {
+  try {
+    return await module();
+  } catch (error) {
+    if (!import.meta.main) throw error;
+    warn(cannotLoad(error));
+    Deno.exit(EXIT.USAGE);
+  }
+}
+
+/** Deno's reason a module could not be loaded, in one line; what to do when it is npm's. */
+function cannotLoad(error: unknown): string {
+  // "Failed caching npm package 'deno-std@1.4.0'", the causes ("0: …", innermost last), "at FILE".
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = message.split("\n").map((line) => line.trim());
+  const cause = lines.filter((line) => /^\d+: /.test(line)).at(-1)?.replace(/^\d+: /, "");
+  const reason = escapeForTerminal(cause === undefined ? lines[0]! : `${lines[0]}: ${cause}`);
+  if (!/npm/.test(lines[0]!)) return `Cannot load the command: ${reason}`;
+  return `Cannot load the command: ${reason}. Run from its source files, it needs the package ` +
+    "in the Deno cache of the user who runs it: run it once where npm can be reached, or " +
+    "install the single-file build (docs/install.md)";
+}
+
 if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {
     if (error instanceof OutputError) {
-      warn(`cannot write the output: ${error.message}`);
+      warn(error.message);
       Deno.exit(EXIT.USAGE);
     }
     if (error instanceof Interrupted) Deno.exit(EXIT[error.signal]);

@@ -10,7 +10,10 @@ import { isGranted } from "../lib/proc/permissions.ts";
 
 const encoder = new TextEncoder();
 
-/** The output could not be written (a full disk, an I/O error): exit 2, not a bug. */
+/**
+ * The output could not be written (a full disk, an I/O error): exit 2, not a
+ * bug. The message is the whole line to print: it says which output.
+ */
 export class OutputError extends Error {
   override name = "OutputError";
 }
@@ -58,7 +61,7 @@ export function warn(message: string): void {
 /** Writes a whole document to stdout. @throws {OutputError} */
 export function writeDocument(text: string): void {
   const error = writeTo(Deno.stdout, text);
-  if (error !== undefined) throw new OutputError(error);
+  if (error !== undefined) throw new OutputError(`Cannot write the output: ${error}`);
 }
 
 /** PIPE_BUF on Linux: the largest write to a pipe the kernel makes at once. */
@@ -118,7 +121,8 @@ async function writeAll(bytes: Uint8Array): Promise<boolean> {
     return false;
   } catch (error) {
     if (error instanceof Deno.errors.BrokenPipe) return true;
-    throw new OutputError(error instanceof Error ? error.message : String(error));
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new OutputError(`Cannot write the output: ${reason}`);
   }
 }
 
@@ -135,13 +139,13 @@ export function writeFileAtomically(path: string, text: string): void {
   const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
   const base = path.slice(slash + 1);
   if (base === "" || base === "." || base === "..") {
-    throw new OutputError(`"${path}" is not a file name`);
+    throw new OutputError(`Cannot write the output: "${path}" is not a file name`);
   }
   // Asked first: an ungranted write would make Deno prompt on a terminal. The
   // rename needs reads too, in Deno's permission model.
   if (!isGranted({ name: "read", path: dir }) || !isGranted({ name: "write", path: dir })) {
     throw new OutputError(
-      `cannot write "${path}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)`,
+      `Cannot write "${path}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)`,
     );
   }
   const temporary = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;
@@ -161,8 +165,17 @@ export function writeFileAtomically(path: string, text: string): void {
     try {
       Deno.removeSync(temporary);
     } catch { /* never created, or renamed already */ }
-    throw new OutputError(
-      `cannot write "${path}": ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new OutputError(`Cannot write "${path}": ${whyNotWritten(error, dir)}`);
   }
+}
+
+/**
+ * Why the file could not be written, without the temporary file's name (Deno
+ * ends its messages with the operation and path: "(os error 2): open '…'").
+ */
+function whyNotWritten(error: unknown, dir: string): string {
+  // The temporary file is created first: not found is the directory.
+  if (error instanceof Deno.errors.NotFound) return `no such directory "${dir}"`;
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/(\(os error \d+\)): .*$/s, "$1");
 }

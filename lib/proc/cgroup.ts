@@ -39,12 +39,6 @@ export interface ContainerRef {
 export interface UnitInfo {
   /** The systemd unit's name (`nginx.service`, `session-3.scope`, `init.scope`), or null. */
   readonly name: string | null;
-  /**
-   * The same as `name`.
-   *
-   * @deprecated Use `name`: `finding.unit.unit` named two things alike. Kept until 1.0.
-   */
-  readonly unit: string | null;
   /** What kind of unit. */
   readonly class: UnitClass;
   /** The user ID of a user's service, session or manager, or null. */
@@ -56,14 +50,14 @@ export interface UnitInfo {
 /** The classification of a process whose cgroup says nothing. */
 export const UNKNOWN_UNIT: UnitInfo = unitInfo(null, "unknown", null, null);
 
-/** A frozen {@linkcode UnitInfo}, with the deprecated `unit` alias filled in. */
+/** A frozen {@linkcode UnitInfo}. */
 function unitInfo(
   name: string | null,
   kind: UnitClass,
   uid: number | null,
   container: ContainerRef | null,
 ): UnitInfo {
-  return Object.freeze({ name, unit: name, class: kind, uid, container });
+  return Object.freeze({ name, class: kind, uid, container });
 }
 
 /**
@@ -160,7 +154,6 @@ function unitAt(parts: readonly string[], from: number): [string | null, number]
  *
  * assertEquals(classifyCgroup("/system.slice/system-getty.slice/getty@tty1.service"), {
  *   name: "getty@tty1.service",
- *   unit: "getty@tty1.service",
  *   class: "system-service",
  *   uid: null,
  *   container: null,

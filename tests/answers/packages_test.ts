@@ -105,9 +105,7 @@ Deno.test("packageUses() groups processes by package, the unowned last", () => {
     argv: ["x"],
     cmdline: "x",
     files: paths.map((path) => ({ path, kind: "library" as const })),
-    ...(unit
-      ? { unit: { name: unit, unit, class: "system-service", uid: null, container: null } }
-      : {}),
+    ...(unit ? { unit: { name: unit, class: "system-service", uid: null, container: null } } : {}),
   });
   const owner = (name: string) => ({ name, version: "1", changed: null, changedFrom: null });
   const owners = new Map([["/a", [owner("pa")]], ["/b", [owner("pb")]], ["/c", []]]);

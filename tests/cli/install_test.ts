@@ -2,7 +2,8 @@
  * Every route onto a server that has Deno, as a user takes it: `deno install`
  * from a clone and from a URL (no import map either way), `deno run` of a URL,
  * `fd_users` as a second installed name, the single-file bundle, the
- * permission sets, and what `deno publish` would ship.
+ * commands of docs/install.md as written, the permission sets, and what
+ * `deno publish` would ship.
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
@@ -15,6 +16,7 @@ import {
   ROOT,
   serveRepository,
 } from "../_helpers.ts";
+import { cannotRunAsNobody } from "../_nobody.ts";
 import config from "../../deno.json" with { type: "json" };
 
 /** The scan task's runtime flags, which every documented run line carries. */
@@ -91,6 +93,14 @@ Deno.test("deno install from a clone gives working lib_users and fd_users comman
     const help = await run(libUsers, ["--help"], elsewhere);
     assertStringIncludes(help.stdout, "Usage: lib_users [OPTIONS]");
     assertEquals(help.stdout.includes("main.ts --"), false);
+    // Started from /, as cron, systemd and apt hooks do: every path is below it.
+    const fromRoot = await run(libUsers, ["--help"], "/");
+    assertStringIncludes(fromRoot.stdout, "Usage: lib_users [OPTIONS]");
+    assertEquals(fromRoot.stdout.includes("main.ts"), false, fromRoot.stdout);
+    const hint = await run(libUsers, ["--bogus"], "/");
+    assertEquals([hint.code, hint.stdout], [2, ""]);
+    assertStringIncludes(hint.stderr, "Try 'lib_users --help' for more information.");
+    assertEquals(hint.stderr.includes("main.ts"), false, hint.stderr);
   }));
 
 Deno.test("deno install and deno run from a URL work with no import map", () =>
@@ -122,15 +132,7 @@ Deno.test("deno install and deno run from a URL work with no import map", () =>
 
 Deno.test("the single-file bundle runs with no config and only --allow-read on the tree", () =>
   withDirs(async (work, elsewhere) => {
-    // The bundle task's command, written elsewhere: `deno task bundle` writes ./lib_users.js.
-    const task = config.tasks.bundle.split(" ");
-    assertEquals(task.slice(0, 4), ["deno", "bundle", "--quiet", "-o"]);
-    const built = await run(Deno.execPath(), [
-      ...task.slice(1, 4),
-      `${work}/lib_users.js`,
-      ...task.slice(5),
-    ], ROOT);
-    assertEquals(built.code, 0, built.stderr);
+    await bundle(`${work}/lib_users.js`);
     const text = Deno.readTextFileSync(`${work}/lib_users.js`);
     assertEquals(/from\s*["'](?:npm|jsr|https?):/.test(text), false, "self-contained");
     const scanned = await run(Deno.execPath(), [
@@ -146,6 +148,121 @@ Deno.test("the single-file bundle runs with no config and only --allow-read on t
     ], elsewhere);
     assertEquals(scanned, { code: 0, stdout: LIBS_MACHINE, stderr: "" });
   }));
+
+/** The lines of the first `sh` block of docs/install.md that holds `text`. */
+function docsBlock(text: string): string[] {
+  const page = Deno.readTextFileSync(`${ROOT}/docs/install.md`);
+  const block = [...page.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1]!)
+    .find((body) => body.includes(text));
+  if (block === undefined) throw new Error(`No sh block with "${text}" in docs/install.md`);
+  return block.trimEnd().split("\n");
+}
+
+/** Builds the single file as `deno task bundle` does, into `path`. */
+async function bundle(path: string): Promise<void> {
+  // The bundle task's command, written elsewhere: `deno task bundle` writes ./lib_users.js.
+  const task = config.tasks.bundle.split(" ");
+  assertEquals(task.slice(0, 4), ["deno", "bundle", "--quiet", "-o"]);
+  const built = await run(Deno.execPath(), [...task.slice(1, 4), path, ...task.slice(5)], ROOT);
+  assertEquals(built.code, 0, built.stderr);
+}
+
+Deno.test("docs/install.md's deno install lines install lib_users and fd_users with no warning", () =>
+  withDirs(async (work) => {
+    const lines = docsBlock("deno install -g -A --no-config");
+    assertEquals(lines.length, 2);
+    for (const line of lines) {
+      // As written, in the clone; DENO_INSTALL_ROOT keeps them out of ~/.deno.
+      const installed = await run("/bin/sh", ["-c", line], ROOT, { DENO_INSTALL_ROOT: work });
+      assertEquals(installed.code, 0, installed.stderr);
+      // Not "discovered config file will be ignored", which nobody can act on.
+      assertEquals(/warning/i.test(installed.stderr), false, installed.stderr);
+    }
+    const lib = await run(`${work}/bin/lib_users`, ["--proc", FIXTURE_PROC, "-m"], "/");
+    assertEquals(lib, { code: 0, stdout: LIBS_MACHINE, stderr: "" });
+    const fd = await run(`${work}/bin/fd_users`, ["--proc", FIXTURE_PROC, "-m"], "/");
+    assertEquals(fd, { code: 0, stdout: FDS_MACHINE, stderr: "" });
+  }));
+
+const NO_NAMESPACE = await cannotRunAsNobody();
+if (NO_NAMESPACE !== undefined) {
+  console.warn(`install_test: the self-contained route's test is ignored: ${NO_NAMESPACE}`);
+}
+
+Deno.test({
+  name: "docs/install.md's self-contained route puts lib_users and fd_users in /usr/local/bin, " +
+    "run from / by root and nobody with no network",
+  ignore: NO_NAMESPACE !== undefined,
+  fn: () =>
+    withDirs(async (work) => {
+      // nobody runs the launchers: the directory and the deno they name must be its to reach.
+      Deno.chmodSync(work, 0o755);
+      Deno.mkdirSync(`${work}/bin`);
+      Deno.copyFileSync(Deno.execPath(), `${work}/bin/deno`);
+      Deno.chmodSync(`${work}/bin/deno`, 0o755);
+      assertEquals(docsBlock("deno task bundle")[0]!.split("#")[0]!.trim(), "deno task bundle");
+      await bundle(`${work}/lib_users.js`);
+      Deno.writeTextFileSync(
+        `${work}/docs.sh`,
+        docsBlock("install -D -m 0644 lib_users.js").join("\n"),
+      );
+      // A /usr/local and a network of its own: the host's are never touched, and nothing
+      // can be fetched. The page's commands run as written, in the directory of lib_users.js.
+      const script = `
+        work=$1 fixture=$2
+        mount -t tmpfs -o mode=0755 tmpfs /usr/local || exit 90
+        mkdir /usr/local/bin /usr/local/lib  # as every system has them
+        cd "$work" && PATH="$work/bin:/usr/bin:/bin" sh -e docs.sh >docs.out 2>&1
+        echo $? >docs.code
+        cd /
+        run() { name=$1; shift; "$@" >"$work/$name.out" 2>"$work/$name.err"; echo $? >"$work/$name.code"; }
+        run libs env -i PATH=/usr/bin:/bin /usr/local/bin/lib_users --proc "$fixture" -m
+        run fds env -i PATH=/usr/bin:/bin /usr/local/bin/fd_users --proc "$fixture" -m
+        run hint env -i PATH=/usr/bin:/bin /usr/local/bin/lib_users --bogus
+        run nobody setpriv --reuid=65534 --regid=65534 --clear-groups \
+          env -i PATH=/usr/bin:/bin /usr/local/bin/lib_users --help
+        cp /usr/local/bin/lib_users "$work/launcher"
+      `;
+      const namespace = await run(
+        "unshare",
+        [
+          "--mount",
+          "--net",
+          "--propagation=private",
+          "sh",
+          "-c",
+          script,
+          "sh",
+          work,
+          FIXTURE_PROC,
+        ],
+        "/",
+        { PATH: "/usr/bin:/bin:/usr/sbin:/sbin" },
+      );
+      assertEquals(namespace, { code: 0, stdout: "", stderr: "" });
+      const result = (name: string): CliRun => ({
+        code: Number(Deno.readTextFileSync(`${work}/${name}.code`)),
+        stdout: Deno.readTextFileSync(`${work}/${name}.out`),
+        stderr: name === "docs" ? "" : Deno.readTextFileSync(`${work}/${name}.err`),
+      });
+      assertEquals(result("docs"), { code: 0, stdout: "", stderr: "" });
+      assertEquals(result("libs"), { code: 0, stdout: LIBS_MACHINE, stderr: "" });
+      assertEquals(result("fds"), { code: 0, stdout: FDS_MACHINE, stderr: "" });
+      const hint = result("hint");
+      assertEquals([hint.code, hint.stdout], [2, ""]);
+      assertStringIncludes(hint.stderr, "Try 'lib_users --help' for more information.");
+      const nobody = result("nobody");
+      assertEquals([nobody.code, nobody.stderr], [0, ""]);
+      assertStringIncludes(nobody.stdout, "Usage: lib_users [OPTIONS]");
+      assertEquals(nobody.stdout.includes("main.ts"), false);
+      // Two lines, naming deno in full.
+      assertEquals(
+        Deno.readTextFileSync(`${work}/launcher`),
+        `#!/bin/sh\nexec ${work}/bin/deno run -A --no-config ${RUNTIME_FLAGS.join(" ")} ` +
+          '/usr/local/lib/lib_users/lib_users.js "$@"\n',
+      );
+    }),
+});
 
 Deno.test("the permission sets of deno.json work, with Deno's experimental warning", async () => {
   const fixtures = await run(Deno.execPath(), [

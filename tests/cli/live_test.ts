@@ -359,7 +359,7 @@ Deno.test("CLI on the live kernel reads a process's unit from its own cgroup fil
       const path = parseCgroupFile(Deno.readTextFileSync(`/proc/${stale.pid}/cgroup`));
       const expected = path === null ? UNKNOWN_UNIT : classifyCgroup(path);
       const group = await jsonFor();
-      assertEquals([group.unit, group.class], [expected.unit, expected.class]);
+      assertEquals([group.unit, group.class], [expected.name, expected.class]);
     });
     const unit = `lib-users-test-${stale.pid}.service`;
     cleanup = moveIntoNewCgroup(stale.pid, unit);

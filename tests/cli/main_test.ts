@@ -12,6 +12,7 @@ import {
 import { loadSchema, validate } from "../_json_schema.ts";
 import { parseExposition } from "../_exposition.ts";
 import { parseMachine } from "../../lib/format/machine.ts";
+import { EXIT } from "../../cli/exit.ts";
 
 /** The real footprint of a scan of a tree: read access to that tree, nothing else. */
 const READ_TREE = [`--allow-read=${FIXTURE_PROC}`];
@@ -92,7 +93,8 @@ Deno.test("CLI --services=systemctl lists units from systemctl, needing --allow-
     assertEquals(run.code, 0);
     assertEquals(
       run.stdout,
-      `${LIBS_HUMAN}\n99 belong to cron.service\n1000 belong to ssh.service\n`,
+      `${LIBS_HUMAN}\n99 belong to cron.service\n1000 belong to ssh.service\n` +
+        "no unit known: PIDs 1234,1235,2000,3000,5000\n",
     );
     const refused = await runCli(READ_TREE, [...TREE, "-m", "--services=systemctl"], env);
     // Said on stderr, once; stdout stays the records alone.
@@ -183,6 +185,33 @@ Deno.test("CLI rejects bad usage with one line, a hint and exit 2", async (t) =>
         /^lib_users: [^\n]+\nTry 'deno run -A main\.ts --help' for more information\.\n$/,
       );
     });
+  }
+});
+
+Deno.test("CLI run from source with its npm package neither cached nor fetchable says so in one line, exit 2", async () => {
+  // A user whose Deno cache is empty (another user's run from source, a cleared cache) on a
+  // host where npm cannot be reached: here a registry that answers every request with 503.
+  const home = Deno.makeTempDirSync({ prefix: "lib_users_home_" });
+  const registry = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("unavailable", { status: 503 }),
+  );
+  try {
+    const env = {
+      HOME: home,
+      DENO_DIR: `${home}/deno`,
+      NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.addr.port}/`,
+    };
+    const run = await runCli(["-A"], ["--check"], env);
+    // Exit 1 would be --check's "stale found".
+    assertEquals([run.code, run.stdout], [EXIT.USAGE, ""]);
+    assertMatch(
+      run.stderr,
+      /^lib_users: Cannot load the command: Failed caching npm package 'deno-std@[^']+': [^\n]+\. Run from its source files, it needs the package in the Deno cache of the user who runs it: run it once where npm can be reached, or install the single-file build \(docs\/install\.md\)\n$/,
+    );
+  } finally {
+    await registry.shutdown();
+    Deno.removeSync(home, { recursive: true });
   }
 });
 
@@ -368,6 +397,7 @@ Deno.test("CLI -S names units from cgroups (v1 and v2) with only --allow-read", 
 291 belong to NetworkManager.service
 300 belong to x;rm -rf ~\\x1b[2J.service
 310 belong to ssh.service
+no unit known: PIDs 240,250
 `,
   );
 });
@@ -505,9 +535,16 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
     "--allow-partial",
   ]);
   assertEquals([ok.code, ok.stdout.slice(0, 5)], [0, "OK - "]);
-  const unknown = await runCli([], ["--format=nagios"]);
-  assertEquals(unknown.code, 3);
-  assertMatch(unknown.stdout, /^UNKNOWN - Cannot read "\/proc": Deno allows reads under \/proc/);
+  // The status line is the reason's whole sentence, not its first line on stderr.
+  for (const permissions of [[], ["--allow-read=/proc"]]) {
+    const unknown = await runCli(permissions, ["--format=nagios"]);
+    assertEquals(unknown, {
+      code: 3,
+      stdout: 'UNKNOWN - Cannot read "/proc": Deno allows reads under /proc, /sys and /dev only ' +
+        "with --allow-all, even when --allow-read names them\n",
+      stderr: "",
+    });
+  }
   const usage = await runCli([], ["--format=nagios", "--warning=x"]);
   assertEquals(usage, {
     code: 3,
@@ -626,7 +663,7 @@ Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it chang
     assertEquals(run.code, 2);
     assertMatch(
       run.stderr,
-      /^lib_users: cannot write the output: No space left on device[^\n]*\n$/,
+      /^lib_users: Cannot write the output: No space left on device[^\n]*\n$/,
     );
   });
   for (const format of ["--json", "--format=nagios", "--format=prometheus"]) {
@@ -635,7 +672,7 @@ Deno.test("CLI: a full disk on stdout is one line and exit 2; on stderr it chang
       assertEquals(run.code, 2);
       assertMatch(
         run.stderr,
-        /^lib_users: cannot write the output: No space left on device[^\n]*\n$/,
+        /^lib_users: Cannot write the output: No space left on device[^\n]*\n$/,
       );
     });
   }

@@ -79,15 +79,31 @@ Deno.test("--output keeps the old file when the scan fails, and says why on stde
       code: 2,
       stdout: "",
       stderr:
-        `lib_users: cannot write the output: cannot write "${target}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)\n`,
+        `lib_users: Cannot write "${target}": Deno was not given --allow-read=${dir} --allow-write=${dir} (or -A)\n`,
     });
-    const nowhere = await runCli(["-A"], [...TREE, "--json", "-o", `${dir}/no/such/dir/x`]);
-    assertEquals(nowhere.code, 2);
-    assertMatch(
-      nowhere.stderr,
-      /^lib_users: cannot write the output: cannot write "[^"]+": [^\n]+\n$/,
-    );
     assertEquals(Deno.readTextFileSync(target), "good\n");
+  }));
+
+Deno.test("--output into a missing directory says so once, without the temporary file's name", () =>
+  withDir(async (dir) => {
+    for (const format of ["--json", "-m", "--format=prometheus", "--format=nagios"]) {
+      const nowhere = await runCli(["-A"], [...TREE, format, "-o", `${dir}/no/such/dir/x`]);
+      assertEquals(nowhere, {
+        code: 2,
+        stdout: "",
+        stderr:
+          `lib_users: Cannot write "${dir}/no/such/dir/x": no such directory "${dir}/no/such/dir"\n`,
+      }, format);
+    }
+    // Any other refusal is the system's words, still without the temporary file.
+    Deno.writeTextFileSync(`${dir}/file`, "");
+    const underFile = await runCli(["-A"], [...TREE, "-m", "-o", `${dir}/file/x`]);
+    assertEquals(underFile, {
+      code: 2,
+      stdout: "",
+      stderr: `lib_users: Cannot write "${dir}/file/x": Not a directory (os error 20)\n`,
+    });
+    assertEquals([...Deno.readDirSync(dir)].map((entry) => entry.name), ["file"]);
   }));
 
 function isDirectory(path: string): boolean {

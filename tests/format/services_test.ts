@@ -13,5 +13,18 @@ Deno.test("formatServices() prints PIDS belong to UNIT per unit", () => {
     formatServices(groups, units),
     "7 belong to evil\\x1b[2J.scope\n99,100 belong to cron.service\n",
   );
-  assertEquals(formatServices(groups, new Map()), "");
+});
+
+Deno.test("formatServices() says no unit known for the PIDs it cannot place, as the restart plan does", () => {
+  const groups = groupByArgv([
+    { pid: 99, argv: ["cron"], cmdline: "cron", files: [{ path: "/a", kind: "library" }] },
+    { pid: 240, argv: ["daemon"], cmdline: "daemon", files: [{ path: "/a", kind: "library" }] },
+    { pid: 250, argv: ["daemon"], cmdline: "daemon", files: [{ path: "/a", kind: "library" }] },
+  ]);
+  assertEquals(
+    formatServices(groups, new Map([[99, "cron.service"]])),
+    "99 belong to cron.service\nno unit known: PIDs 240,250\n",
+  );
+  assertEquals(formatServices(groups, new Map()), "no unit known: PIDs 99,240,250\n");
+  assertEquals(formatServices([], new Map()), "");
 });

@@ -33,7 +33,7 @@ Deno.test("classifyCgroup() tells services, sessions, managers and containers ap
     cls: UnitInfo["class"],
     uid: number | null = null,
     container: UnitInfo["container"] = null,
-  ): UnitInfo => ({ name: unit, unit, class: cls, uid, container });
+  ): UnitInfo => ({ name: unit, class: cls, uid, container });
   const cases: [string, UnitInfo][] = [
     ["/system.slice/nginx.service", info("nginx.service", "system-service")],
     [
