@@ -48,7 +48,7 @@ export const EXIT_CODES: readonly ExitCode[] = Object.freeze([
   {
     code: EXIT.USAGE,
     meaning: "bad usage, no permission to read the proc root, a proc root that holds no " +
-      "process, or the output could not be written",
+      "process, the output could not be written, or the command's modules could not be loaded",
   },
   { code: EXIT.INTERNAL, meaning: "an unexpected error (a bug: please report it)" },
   {
