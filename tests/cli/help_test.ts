@@ -211,3 +211,29 @@ Deno.test("every flag the README and the docs name is one of the table's (or ano
     }
   }
 });
+
+/** Exit codes the docs may name that are not the tool's: the shell's "command not found". */
+const OTHER_EXIT_CODES = new Set([127]);
+
+Deno.test("every exit code the README and the docs name is one of the table's", () => {
+  const known = new Set([
+    ...EXIT_CODES.map((e) => e.code),
+    ...NAGIOS_EXIT_CODES.map((e) => e.code),
+    ...OTHER_EXIT_CODES,
+  ]);
+  const pages = [
+    "README.md",
+    ...[...Deno.readDirSync(`${ROOT}/docs`)]
+      .filter((e) => e.name.endsWith(".md"))
+      .map((e) => `docs/${e.name}`),
+  ];
+  let named = 0;
+  for (const page of pages) {
+    const text = Deno.readTextFileSync(`${ROOT}/${page}`);
+    for (const [, code] of text.matchAll(/\bexit(?:s|ed| code| status)? ([0-9]+)\b/g)) {
+      assert(known.has(Number(code)), `${page} names exit ${code}, which no exit code is`);
+      named++;
+    }
+  }
+  assert(named > 0, "the docs name exit codes");
+});
