@@ -151,6 +151,9 @@ for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]
       // The pipe fills while nobody reads; the CLI is then blocked mid-output.
       await new Promise((resolve) => setTimeout(resolve, 500));
       child.kill(signal);
+      // Deno hears a signal on a thread of its own, which a loaded machine may run
+      // late: the pipe stays full meanwhile, so the CLI cannot write to the end first.
+      await new Promise((resolve) => setTimeout(resolve, 500));
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
