@@ -51,10 +51,22 @@ export async function main(args: readonly string[]): Promise<number> {
     return write(completionScript(options.completions));
   }
 
+  const restart = options.restart;
+  if (restart !== null) {
+    const { cannotRestart, refuse } = await import("./cli/act.ts");
+    const why = cannotRestart(restart);
+    if (why !== undefined) return refuse(why);
+  }
   const outcome = await runScan(options);
   if (!outcome.ok) return await reportScanFailure(outcome, options);
   const scanned = outcome.result;
   const groups = groupByArgv(scanned.processes);
+  if (restart !== null) {
+    const { act } = await import("./cli/act.ts");
+    const code = await act(groups, { ...options, restart });
+    if (!options.quiet) warnCoverage(scanned, options);
+    return code;
+  }
   const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
   const packages = options.packages ? await packageOwners(scanned, options) : undefined;
   const code = await render(groups, scanned, { reboot, packages }, options);

@@ -30,6 +30,8 @@ export const EXIT = Object.freeze({
    * and in the output, never taken for the whole answer.
    */
   TRUNCATED: 4,
+  /** `--restart` left something: a unit failed, timed out, or has processes that outlived it. */
+  LEFT: 5,
   /** Stopped by SIGHUP (the terminal or ssh session closed) while writing: the last record is whole (128 + 1). */
   SIGHUP: 129,
   /** Stopped by SIGINT while writing: the last record written is whole (128 + 2). */
@@ -54,6 +56,11 @@ export const EXIT_CODES: readonly ExitCode[] = Object.freeze([
   {
     code: EXIT.TRUNCATED,
     meaning: "lists were cut by the scan's budget of names (said on stderr and in the output)",
+  },
+  {
+    code: EXIT.LEFT,
+    meaning: "--restart left something: a unit failed, timed out, or has processes that " +
+      "outlived its restart",
   },
   {
     code: EXIT.SIGHUP,

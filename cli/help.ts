@@ -49,11 +49,14 @@ function rowsOf(option: OptionSpec): Row[] {
 function describe(option: OptionSpec, help: string): string {
   const choices = option.optionalValue?.choices ?? option.value?.choices;
   const formats = option.formats;
-  let text = formats?.length === 1 ? `${formats[0]}: ${help}` : help;
+  const only = formats?.length === 1 ? formats[0] : undefined;
+  let text = only !== undefined && only !== "human" ? `${only}: ${help}` : help;
   if (choices && (option.value?.choices || help === option.optionalValue?.help)) {
     text += `; ${option.optionalValue?.name ?? option.value!.name} is ${orList(choices)}`;
   }
-  if (formats && formats.length > 1) text += `; with the ${orList(formats)} output only`;
+  if (formats && (formats.length > 1 || only === "human")) {
+    text += `; with the ${orList(formats)} output only`;
+  }
   return text;
 }
 

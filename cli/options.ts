@@ -28,13 +28,14 @@ export const FORMAT_TRAITS: Readonly<
 const SECTIONED: readonly OutputFormat[] = FORMATS.filter((f) => !FORMAT_TRAITS[f].document);
 
 /** Where an option is listed in `--help`, the man page and the docs. */
-export type Section = "Output" | "Monitoring" | "Scan" | "Exit status" | "Other";
+export type Section = "Output" | "Monitoring" | "Scan" | "Acting" | "Exit status" | "Other";
 
 /** The sections, in the order they are shown. */
 export const SECTIONS: readonly Section[] = [
   "Output",
   "Monitoring",
   "Scan",
+  "Acting",
   "Exit status",
   "Other",
 ];
@@ -67,6 +68,8 @@ export interface OptionSpec {
   readonly negatable?: boolean;
   /** The output formats it goes with; every format when absent. */
   readonly formats?: readonly OutputFormat[];
+  /** Another option it only goes with. */
+  readonly requires?: string;
   readonly section: Section;
   /** What it does, one paragraph: help wraps it. */
   readonly help: string;
@@ -261,6 +264,63 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       negatable: true,
       section: "Scan",
       help: "drop the built-in ignores (/SYSV*, /memfd:*, ...)",
+    },
+    {
+      name: "restart",
+      kind: "switch",
+      formats: ["human"],
+      section: "Acting",
+      help: "restart the plan's safe units (system services not on the risky list), one at a " +
+        "time, then scan again and say of each: clean, survivors, failed or timed out; asks " +
+        "first on a terminal; needs --allow-run=systemctl",
+    },
+    {
+      name: "restart-also",
+      kind: "list",
+      value: { name: "KIND", choices: ["user-services", "managers"] },
+      requires: "restart",
+      section: "Acting",
+      help: "restart users' services too, or re-execute the service managers (repeatable)",
+    },
+    {
+      name: "yes",
+      kind: "switch",
+      requires: "restart",
+      section: "Acting",
+      help: "restart without asking (an apt hook, cron); without a terminal, --restart " +
+        "refuses to run without it",
+    },
+    {
+      name: "dry-run",
+      kind: "switch",
+      requires: "restart",
+      section: "Acting",
+      help: "print the commands --restart would run, exactly, and run nothing",
+    },
+    {
+      name: "never",
+      kind: "list",
+      value: { name: "GLOB" },
+      requires: "restart",
+      section: "Acting",
+      help: "never restart units matching GLOB, besides the risky ones (repeatable)",
+    },
+    {
+      name: "restart-unit",
+      kind: "list",
+      value: { name: "UNIT" },
+      requires: "restart",
+      section: "Acting",
+      help: "restart UNIT although it is risky (repeatable)",
+    },
+    {
+      name: "restart-timeout",
+      kind: "value",
+      value: { name: "SECONDS" },
+      requires: "restart",
+      section: "Acting",
+      help: "give each restart this long (default 120); past it the run says so and goes on, " +
+        "while systemd's job may still run",
     },
     {
       name: "check",

@@ -69,7 +69,28 @@ export interface CliOptions {
   /** Also look for interpreters whose script was replaced (`--scripts`). */
   readonly scripts: boolean;
   readonly ignore: IgnoreRules;
+  /** `--restart` and how, or null without it. */
+  readonly restart: RestartOptions | null;
 }
+
+/** What `--restart` is asked to do. */
+export interface RestartOptions {
+  /** Kinds besides system services (`--restart-also`). */
+  readonly also: ReadonlySet<"user-services" | "managers">;
+  /** Restart without asking. */
+  readonly yes: boolean;
+  /** Print the commands and run nothing. */
+  readonly dryRun: boolean;
+  /** Unit globs never restarted. */
+  readonly never: readonly string[];
+  /** Risky units restarted all the same. */
+  readonly allowed: readonly string[];
+  /** How long each restart may take, in ms. */
+  readonly timeoutMs: number;
+}
+
+/** How long each restart may take unless `--restart-timeout` says: systemd's stop and start defaults. */
+const DEFAULT_RESTART_TIMEOUT_S = 120;
 
 /** Any stale process is a WARNING by default. */
 const DEFAULT_WARNING: NagiosRange = parseNagiosRange("0")!;
@@ -139,7 +160,8 @@ export function parseCli(args: readonly string[]): CliOptions {
   const format = choice<OutputFormat>("format");
   const warning = rangeOf(value("warning"), "--warning", problems);
   const critical = rangeOf(value("critical"), "--critical", problems);
-  const timeout = secondsOf(value("timeout"), problems);
+  const timeout = secondsOf(value("timeout"), "--timeout", problems);
+  const restartTimeout = secondsOf(value("restart-timeout"), "--restart-timeout", problems);
   const color = choice<CliOptions["color"]>("color") ?? "auto";
   const completions = choice<"bash" | "zsh" | "fish">("completions");
   const output = value("output");
@@ -148,6 +170,9 @@ export function parseCli(args: readonly string[]): CliOptions {
     (raw.root === undefined ? "/proc" : `${root.replace(/\/+$/, "")}/proc`);
   const patterns = listOf(raw, "ignore-pattern", problems);
   const literals = listOf(raw, "ignore-literal", problems);
+  const also = listOf(raw, "restart-also", problems);
+  const never = listOf(raw, "never", problems);
+  const allowed = listOf(raw, "restart-unit", problems);
 
   const chosen = chooseFormat(format, flag("machine-readable"), flag("json"), problems);
   const unitSource = (optional.get("services") as CliOptions["unitSource"] | undefined) ??
@@ -157,6 +182,12 @@ export function parseCli(args: readonly string[]): CliOptions {
     const given = raw[option.name] !== undefined && raw[option.name] !== false;
     if (!given && !optional.has(option.name)) continue;
     problems.add(2, notWith(option, chosen));
+  }
+  for (const option of OPTIONS) {
+    if (option.requires === undefined || !isGiven(raw, option)) continue;
+    if (!isGiven(raw, optionNamed(option.requires)!)) {
+      problems.add(2, `Cannot use --${option.name} without --${option.requires}`);
+    }
   }
   if (problems.first !== undefined) throw new UsageError(problems.first, chosen === "nagios");
   const restartHints = flag("restart-hints");
@@ -174,7 +205,8 @@ export function parseCli(args: readonly string[]): CliOptions {
     restartHints,
     // One cgroup read per stale process, only when something printed names units.
     // The reboot check names the units that no restart fixes safely.
-    units: FORMAT_TRAITS[chosen].units || unitSource === "cgroup" || restartHints || reboot,
+    units: FORMAT_TRAITS[chosen].units || unitSource === "cgroup" || restartHints || reboot ||
+      flag("restart"),
     check: flag("check"),
     warning: warning ?? DEFAULT_WARNING,
     critical,
@@ -193,7 +225,24 @@ export function parseCli(args: readonly string[]): CliOptions {
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
       literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...literals],
     },
+    restart: flag("restart")
+      ? {
+        also: new Set(also as ("user-services" | "managers")[]),
+        yes: flag("yes"),
+        dryRun: flag("dry-run"),
+        never,
+        allowed,
+        timeoutMs: (restartTimeout ?? DEFAULT_RESTART_TIMEOUT_S) * 1000,
+      }
+      : null,
   };
+}
+
+/** Whether `option` was given on the command line (a negatable one: turned off). */
+function isGiven(raw: Record<string, unknown>, option: OptionSpec): boolean {
+  const value = raw[option.name];
+  if (option.negatable) return value === false;
+  return value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0);
 }
 
 /**
@@ -262,13 +311,18 @@ function valueOf(
   return value;
 }
 
-/** The values of a repeatable option; an empty one is a problem. */
+/** The values of a repeatable option; an empty one, or one not among its choices, is a problem. */
 function listOf(raw: Record<string, unknown>, name: string, problems: Problems): string[] {
   const value = raw[name];
   if (!Array.isArray(value)) return [];
+  const choices = optionNamed(name)!.value?.choices;
   return value.filter((item): item is string => {
-    if (typeof item === "string" && item !== "") return true;
-    problems.add(0, `Cannot use --${name}: it needs a value`);
+    if (typeof item !== "string" || item === "") {
+      problems.add(0, `Cannot use --${name}: it needs a value`);
+      return false;
+    }
+    if (choices === undefined || choices.includes(item)) return true;
+    problems.add(1, badChoice(`--${name}`, item, choices));
     return false;
   });
 }
@@ -287,11 +341,15 @@ function rangeOf(text: string | undefined, flag: string, problems: Problems) {
   return range ?? undefined;
 }
 
-function secondsOf(text: string | undefined, problems: Problems): number | undefined {
+function secondsOf(
+  text: string | undefined,
+  flag: string,
+  problems: Problems,
+): number | undefined {
   if (text === undefined) return undefined;
   const seconds = /^[0-9]+(?:\.[0-9]+)?$/.test(text) ? Number(text) : NaN;
   if (!(seconds > 0)) {
-    problems.add(1, `Cannot use "${text}" for --timeout: it needs seconds above 0`);
+    problems.add(1, `Cannot use "${text}" for ${flag}: it needs seconds above 0`);
   }
   return seconds;
 }

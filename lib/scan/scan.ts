@@ -75,6 +75,11 @@ export interface ScanOptions {
    * fill it within a few hundred megabytes.
    */
   readonly budget?: Partial<NameBudget>;
+  /**
+   * Read only these processes (those of them that exist), as a check after a
+   * restart does; default every process of the proc root.
+   */
+  readonly pids?: readonly number[];
 }
 
 /** Why the marker decides everywhere in a tree that is not a confirmed procfs. */
@@ -155,7 +160,10 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
   // Identity is judged by looking in the processes' trees, the scanner's own
   // among them: reads beyond the proc root, which --allow-read=DIR does not give.
   const judged = trusted && isGranted(WHOLE_TREE);
-  const { pids, self } = listProcRoot(proc, trusted);
+  const listing = listProcRoot(proc, trusted);
+  const self = listing.self;
+  const only = options.pids === undefined ? undefined : new Set(options.pids);
+  const pids = only === undefined ? listing.pids : listing.pids.filter((pid) => only.has(pid));
   const context = createContext(options, proc, trusted, judged);
   const processes: ProcessFinding[] = [];
   let finished = true;

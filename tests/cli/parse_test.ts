@@ -31,7 +31,48 @@ Deno.test("parseCli() defaults to a human libs scan of /proc with the default ig
     packages: false,
     scripts: false,
     ignore: { patterns: [...DEFAULT_IGNORE_PATTERNS], literals: [...DEFAULT_IGNORE_LITERALS] },
+    restart: null,
   });
+});
+
+Deno.test("parseCli() reads --restart and what goes with it; those need --restart", () => {
+  const options = parseCli([
+    "--restart",
+    "--restart-also",
+    "user-services",
+    "--restart-also=managers",
+    "--yes",
+    "--never",
+    "ssh*",
+    "--restart-unit=dbus.service",
+    "--restart-timeout=30",
+  ]);
+  assertEquals(options.restart, {
+    also: new Set(["user-services", "managers"]),
+    yes: true,
+    dryRun: false,
+    never: ["ssh*"],
+    allowed: ["dbus.service"],
+    timeoutMs: 30_000,
+  });
+  assertEquals(options.units, true);
+  assertEquals(parseCli(["--restart"]).restart?.timeoutMs, 120_000);
+  for (
+    const [args, message] of [
+      [["--dry-run"], "Cannot use --dry-run without --restart"],
+      [["--never=x"], "Cannot use --never without --restart"],
+      [
+        ["--restart", "--restart-timeout=0"],
+        'Cannot use "0" for --restart-timeout: it needs seconds above 0',
+      ],
+      [
+        ["--restart", "-m"],
+        "Cannot use --restart with the machine output: it goes with --format=human",
+      ],
+    ] as const
+  ) {
+    assertEquals(assertThrows(() => parseCli([...args]), UsageError).message, message);
+  }
 });
 
 Deno.test("parseCli() accepts the Python tools' flags and their long forms", async (t) => {

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { scanFds, scanLibs } from "../../lib/scan/scan.ts";
 import type { ScanResult } from "../../lib/scan/model.ts";
 import { FIXTURE_PROC } from "../_helpers.ts";
@@ -294,4 +294,12 @@ Deno.test({
       assertEquals(of(other).notListed, undefined);
     });
   },
+});
+
+Deno.test("scanLibs() with pids reads only those processes, of those that exist", async () => {
+  const all = await scanLibs({ proc: FIXTURE_PROC });
+  const some = await scanLibs({ proc: FIXTURE_PROC, pids: [99, 1234, 424242] });
+  assertEquals(some.processes.map((p) => p.pid), [99, 1234]);
+  assert(all.processes.length > 2);
+  assertEquals(some.scanned, 2);
 });

@@ -1,0 +1,125 @@
+/**
+ * `--restart`: shows the plan's safe steps, asks (or not), takes them one at
+ * a time, scans again and says of each what it did. Never through a shell,
+ * never a prompt without a terminal.
+ *
+ * @module
+ */
+
+import { EXIT } from "./exit.ts";
+import type { CliOptions, RestartOptions } from "./parse.ts";
+import { warn, writeDocument } from "./output.ts";
+import type { Group } from "../lib/scan/group.ts";
+import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
+import { type RestartStep, restartSteps } from "../lib/act/steps.ts";
+import { runCommand } from "../lib/act/run.ts";
+import { commandLine, type Probe, takeSteps } from "../lib/act/verify.ts";
+import { scanLibs } from "../lib/scan/scan.ts";
+import { formatOutcomes, formatSteps } from "../lib/format/restart_report.ts";
+
+/**
+ * Why `--restart` cannot run as asked, before anything is scanned; undefined
+ * when it can: a dry run always can.
+ */
+export function cannotRestart(restart: RestartOptions): string | undefined {
+  if (restart.dryRun) return undefined;
+  if (!isGranted(SYSTEMCTL_PERMISSION)) {
+    return "Cannot restart: Deno was not given --allow-run=systemctl (or -A)";
+  }
+  if (!restart.yes && !Deno.stdin.isTerminal()) {
+    return "Cannot restart without asking: there is no terminal to ask on (add --yes to " +
+      "restart unasked, or --dry-run to see the commands)";
+  }
+  return undefined;
+}
+
+/** Shows the steps, takes those agreed to, proves what they did; returns the exit code. */
+export async function act(
+  groups: readonly Group[],
+  options: CliOptions & { readonly restart: RestartOptions },
+): Promise<number> {
+  const { restart } = options;
+  const choice = restartSteps(groups, {
+    kinds: restart.also,
+    never: restart.never,
+    allowed: restart.allowed,
+    userNames: await userNames(),
+  });
+  writeDocument(formatSteps(choice));
+  if (choice.steps.length === 0) return EXIT.OK;
+  if (restart.dryRun) return EXIT.OK;
+  const agreed = restart.yes ? choice.steps : await ask(choice.steps);
+  if (agreed.length === 0) {
+    writeDocument("Nothing restarted.\n");
+    return EXIT.OK;
+  }
+  const probe: Probe = {
+    run: runCommand,
+    rescan: async (pids) =>
+      (await scanLibs({ proc: options.proc, ignore: options.ignore, pids, kinds: false }))
+        .processes,
+    pidsOfGroup,
+  };
+  const outcomes = await takeSteps(agreed, probe, restart.timeoutMs, (step) => {
+    writeDocument(`Running: ${commandLine(step)}\n`);
+  });
+  writeDocument(formatOutcomes(outcomes));
+  return outcomes.every((o) => o.state === "clean") ? EXIT.OK : EXIT.LEFT;
+}
+
+/** Asks once on the terminal: all, choose, or none (the default). */
+async function ask(steps: readonly RestartStep[]): Promise<RestartStep[]> {
+  const lines = readLines();
+  const answer = await prompt("Restart these? [a]ll, [c]hoose, [N]one: ", lines);
+  if (/^a(ll)?$/i.test(answer)) return [...steps];
+  if (!/^c(hoose)?$/i.test(answer)) return [];
+  const chosen: RestartStep[] = [];
+  for (const step of steps) {
+    if (/^y(es)?$/i.test(await prompt(`${commandLine(step)}? [y/N]: `, lines))) chosen.push(step);
+  }
+  return chosen;
+}
+
+async function prompt(question: string, lines: AsyncIterator<string>): Promise<string> {
+  writeDocument(question);
+  const next = await lines.next();
+  return next.done ? "" : next.value.trim();
+}
+
+/** Lines typed on stdin, one at a time. */
+async function* readLines(): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of Deno.stdin.readable) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let at: number;
+    while ((at = buffer.indexOf("\n")) >= 0) {
+      yield buffer.slice(0, at);
+      buffer = buffer.slice(at + 1);
+    }
+  }
+  if (buffer !== "") yield buffer;
+}
+
+/** The processes of a control group now, from the cgroup mounts; none when unreadable. */
+function pidsOfGroup(controlGroup: string): number[] {
+  for (const mount of ["/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd"]) {
+    try {
+      const text = Deno.readTextFileSync(`${mount}${controlGroup}/cgroup.procs`);
+      return text.split("\n").filter((line) => line !== "").map(Number);
+    } catch { /* not this mount */ }
+  }
+  return [];
+}
+
+async function userNames(): Promise<Map<number, string>> {
+  if (!isGranted(PASSWD_PERMISSION)) return new Map();
+  const { readUserNames } = await import("./passwd.ts");
+  return readUserNames();
+}
+
+/** Says why `--restart` cannot run; the exit code. */
+export function refuse(reason: string): number {
+  warn(reason);
+  return EXIT.USAGE;
+}

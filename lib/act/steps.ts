@@ -1,0 +1,187 @@
+/**
+ * Which of a restart plan's steps `--restart` may take itself: system
+ * services that are not risky, and the kinds asked for besides (user
+ * services, the managers' `daemon-reexec`). Each as the exact argument vector
+ * the plan prints, `--` before the names; never a shell.
+ *
+ * @module
+ */
+
+import type { Group } from "../scan/group.ts";
+import { globToRegExp } from "../scan/ignore.ts";
+import { riskOf } from "../answers/restart.ts";
+import type { UnitInfo } from "../proc/cgroup.ts";
+
+/** The kinds of step `--restart` may take; system services always, the others when asked. */
+export const RESTART_KINDS = ["services", "user-services", "managers"] as const;
+/** One of {@linkcode RESTART_KINDS}. */
+export type RestartKind = typeof RESTART_KINDS[number];
+
+/** One restart the run may take. */
+export interface RestartStep {
+  readonly kind: RestartKind;
+  /** The unit restarted (`cron.service`), or null for a manager's re-exec. */
+  readonly unit: string | null;
+  /** The user whose service or manager it is, or null for the system's. */
+  readonly user: string | null;
+  /** The command, exactly: an argument vector, never a shell line. */
+  readonly argv: readonly string[];
+  /** How its manager is asked (`systemctl`, or `systemctl --user -M USER@`): the command's start. */
+  readonly manager: readonly string[];
+  /** The stale processes it is meant to replace, ascending. */
+  readonly pids: readonly number[];
+  /** Their stale files, by name. */
+  readonly files: readonly string[];
+}
+
+/** What the run leaves to the admin, and why. */
+export interface LeftStep {
+  /** The unit, session or container, or a description. */
+  readonly what: string;
+  readonly pids: readonly number[];
+  readonly why: string;
+}
+
+/** The steps to take and those left by hand. */
+export interface RestartChoice {
+  readonly steps: readonly RestartStep[];
+  readonly byHand: readonly LeftStep[];
+}
+
+/** What `--restart` may do beyond system services, and what it must not touch. */
+export interface StepOptions {
+  /** Kinds asked for besides `services`. */
+  readonly kinds?: ReadonlySet<RestartKind>;
+  /** Unit globs never to restart (`--never`), on top of the risky list. */
+  readonly never?: readonly string[];
+  /** Risky units to restart all the same, named exactly (`--restart-unit`). */
+  readonly allowed?: readonly string[];
+  /** User names by uid, for user services and managers. */
+  readonly userNames?: ReadonlyMap<number, string>;
+}
+
+/**
+ * The steps of a run: one per unit (at most once), system services first by
+ * name, then user services by user and name, then the managers' re-execs;
+ * everything else by hand, with why.
+ */
+export function restartSteps(groups: readonly Group[], options: StepOptions = {}): RestartChoice {
+  const kinds = options.kinds ?? new Set<RestartKind>();
+  const never = (options.never ?? []).map(globToRegExp);
+  const allowed = new Set(options.allowed ?? []);
+  const steps = new Map<
+    string,
+    { step: Omit<RestartStep, "pids" | "files">; pids: Set<number>; files: Set<string> }
+  >();
+  const left = new Map<string, { what: string; why: string; pids: number[] }>();
+  const leave = (what: string, why: string, pids: readonly number[]) => {
+    const key = `${what}\0${why}`;
+    const entry = left.get(key) ?? { what, why, pids: [] };
+    entry.pids.push(...pids);
+    left.set(key, entry);
+  };
+  for (const group of groups) {
+    const info = group.unit;
+    const target = info === undefined ? null : stepOf(info, kinds, options.userNames);
+    if (target === null || "why" in target) {
+      leave(describe(info), target?.why ?? "no unit known", group.pids);
+      continue;
+    }
+    const unit = target.unit;
+    if (unit !== null && never.some((glob) => glob.test(unit))) {
+      leave(unit, "excluded by --never", group.pids);
+      continue;
+    }
+    const risk = unit === null ? undefined : riskOf(unit);
+    if (risk !== undefined && !allowed.has(unit!)) {
+      leave(unit!, `risky: ${risk} (--restart-unit ${unit} restarts it all the same)`, group.pids);
+      continue;
+    }
+    const key = target.argv.join("\0");
+    const entry = steps.get(key) ?? { step: target, pids: new Set(), files: new Set() };
+    for (const pid of group.pids) entry.pids.add(pid);
+    for (const file of group.files) entry.files.add(file.path);
+    steps.set(key, entry);
+  }
+  const order = (step: Omit<RestartStep, "pids" | "files">) =>
+    `${RESTART_KINDS.indexOf(step.kind)}\0${step.user ?? ""}\0${step.unit ?? ""}`;
+  return {
+    steps: [...steps.values()]
+      .sort((a, b) => compare(order(a.step), order(b.step)))
+      .map(({ step, pids, files }) => ({
+        ...step,
+        pids: [...pids].sort((a, b) => a - b),
+        files: [...files].sort(compare),
+      })),
+    byHand: [...left.values()]
+      .map((entry) => ({ ...entry, pids: entry.pids.sort((a, b) => a - b) }))
+      .sort((a, b) => a.pids[0]! - b.pids[0]!),
+  };
+}
+
+/** The step that restarts a group's unit, or why there is none the run may take. */
+function stepOf(
+  info: UnitInfo,
+  kinds: ReadonlySet<RestartKind>,
+  userNames: ReadonlyMap<number, string> | undefined,
+): Omit<RestartStep, "pids" | "files"> | { why: string } {
+  const user = info.uid === null ? null : userNames?.get(info.uid) ?? String(info.uid);
+  const asUser = user === null ? [] : ["--user", "-M", `${user}@`];
+  switch (info.class) {
+    case "system-service":
+      return {
+        kind: "services",
+        unit: info.name!,
+        user: null,
+        argv: ["systemctl", "restart", "--", info.name!],
+        manager: ["systemctl"],
+      };
+    case "user-service":
+      if (!kinds.has("user-services")) {
+        return { why: "a user service: --restart-also=user-services" };
+      }
+      if (user === null) return { why: "a user service of an unknown user" };
+      return {
+        kind: "user-services",
+        unit: info.name!,
+        user,
+        argv: ["systemctl", ...asUser, "restart", "--", info.name!],
+        manager: ["systemctl", ...asUser],
+      };
+    case "manager":
+      if (!kinds.has("managers")) return { why: "the service manager: --restart-also=managers" };
+      return {
+        kind: "managers",
+        unit: null,
+        user: null,
+        argv: ["systemctl", "daemon-reexec"],
+        manager: ["systemctl"],
+      };
+    case "user-manager":
+      if (!kinds.has("managers")) return { why: "a user's manager: --restart-also=managers" };
+      if (user === null) return { why: "the manager of an unknown user" };
+      return {
+        kind: "managers",
+        unit: null,
+        user,
+        argv: ["systemctl", ...asUser, "daemon-reexec"],
+        manager: ["systemctl", ...asUser],
+      };
+    case "session":
+      return { why: "a login session: end it by hand" };
+    case "container":
+      return { why: "a container: restart it by hand" };
+    case "unknown":
+      return { why: "no unit known" };
+  }
+}
+
+function describe(info: UnitInfo | undefined): string {
+  if (info === undefined) return "?";
+  if (info.container) return `container ${info.container.id}`;
+  return info.name ?? "?";
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,183 @@
+/**
+ * Takes a run's steps, then proves what they did: the affected processes and
+ * the units' processes now are scanned again, and each step is clean, left
+ * survivors (with why and what would clear them), failed (with the unit's
+ * state and where to read more) or timed out.
+ *
+ * @module
+ */
+
+import type { ProcessFinding } from "../scan/model.ts";
+import type { CommandResult, RunCommand } from "./run.ts";
+import type { RestartStep } from "./steps.ts";
+
+/** A process that outlived its restart and still uses stale files. */
+export interface Survivor {
+  readonly pid: number;
+  readonly cmdline: string;
+  readonly files: readonly string[];
+}
+
+/** How a step ended, proven by a second scan. */
+export interface StepOutcome {
+  readonly step: RestartStep;
+  /**
+   * `clean`: none of the unit's processes uses a stale file; `survivors`:
+   * some outlived the restart; `failed`: the command failed; `timed-out`: it
+   * did not end by the deadline (the job may still run in systemd).
+   */
+  readonly state: "clean" | "survivors" | "failed" | "timed-out";
+  readonly survivors: readonly Survivor[];
+  /** What the command said, for a failure. */
+  readonly message?: string;
+  /** The command's exit code, for a failure. */
+  readonly code?: number | null;
+  /** The unit's state after the step (`systemctl show`), where it could be read. */
+  readonly unitState?: Readonly<Record<string, string>>;
+  /** Why it is left as it is, and the least disruptive step that would clear it. */
+  readonly next?: string;
+}
+
+/** What the run may ask of the system besides its commands. */
+export interface Probe {
+  /** Runs a command (systemctl) within a deadline. */
+  readonly run: RunCommand;
+  /** Scans these processes again. */
+  readonly rescan: (pids: readonly number[]) => Promise<readonly ProcessFinding[]>;
+  /** The processes of a control group now (cgroup.procs), none when it cannot be read. */
+  readonly pidsOfGroup: (controlGroup: string) => number[];
+}
+
+/** The properties of a unit read after its step. */
+const PROPERTIES = "ActiveState,SubState,Result,KillMode,ControlGroup";
+
+/**
+ * Takes each step in order, one at a time, then checks it; `onStep` hears
+ * each command before it runs.
+ */
+export async function takeSteps(
+  steps: readonly RestartStep[],
+  probe: Probe,
+  timeoutMs: number,
+  onStep: (step: RestartStep) => void = () => {},
+): Promise<StepOutcome[]> {
+  const outcomes: StepOutcome[] = [];
+  for (const step of steps) {
+    onStep(step);
+    let result: CommandResult;
+    try {
+      result = await probe.run(step.argv, timeoutMs);
+    } catch (error) {
+      const message = error instanceof Deno.errors.NotFound
+        ? `${step.argv[0]} is not installed`
+        : error instanceof Error
+        ? error.message
+        : String(error);
+      outcomes.push({ step, state: "failed", survivors: [], message, code: null });
+      continue;
+    }
+    outcomes.push(await check(step, result, probe, timeoutMs));
+  }
+  return outcomes;
+}
+
+/** What one step did, by its command's result and a second scan. */
+async function check(
+  step: RestartStep,
+  result: CommandResult,
+  probe: Probe,
+  timeoutMs: number,
+): Promise<StepOutcome> {
+  const unitState = step.unit === null ? undefined : await showUnit(step, probe, timeoutMs);
+  if (result.timedOut) {
+    return {
+      step,
+      state: "timed-out",
+      survivors: [],
+      ...(unitState ? { unitState } : {}),
+      next: `${commandLine(step)} did not end within ${timeoutMs / 1000} s; its job may still ` +
+        `run in systemd: see systemctl list-jobs${journalHint(step)}`,
+    };
+  }
+  if (result.code !== 0) {
+    const limit = unitState?.Result === "start-limit-hit";
+    return {
+      step,
+      state: "failed",
+      survivors: [],
+      message: result.stderr,
+      code: result.code,
+      ...(unitState ? { unitState } : {}),
+      next: (limit ? "it hit its start limit: systemctl reset-failed, then start it; " : "") +
+        `read why${journalHint(step)}`,
+    };
+  }
+  const group = unitState?.ControlGroup;
+  const now = group ? probe.pidsOfGroup(group) : [];
+  const found = await probe.rescan([...new Set([...step.pids, ...now])]);
+  const survivors = found.map((p) => ({
+    pid: p.pid,
+    cmdline: p.cmdline,
+    files: p.files.map((f) => f.path),
+  }));
+  if (survivors.length === 0) {
+    return { step, state: "clean", survivors, ...(unitState ? { unitState } : {}) };
+  }
+  return {
+    step,
+    state: "survivors",
+    survivors,
+    ...(unitState ? { unitState } : {}),
+    next: survivorsNext(step, survivors, unitState),
+  };
+}
+
+/** Why processes outlived the step, and what would clear them. */
+function survivorsNext(
+  step: RestartStep,
+  survivors: readonly Survivor[],
+  unitState: Readonly<Record<string, string>> | undefined,
+): string {
+  const pids = survivors.map((s) => s.pid).join(" ");
+  const killMode = unitState?.KillMode;
+  if (killMode === "process" || killMode === "none") {
+    return `KillMode=${killMode} leaves the unit's other processes running: stop them ` +
+      `(kill ${pids}), or set KillMode=control-group`;
+  }
+  if (step.unit === null) return `${commandLine(step)} did not replace them: a reboot does`;
+  return `they outlived the restart: stop them (kill ${pids}), then ${commandLine(step)}`;
+}
+
+/** The unit's properties after its step; undefined when they cannot be read. */
+async function showUnit(
+  step: RestartStep,
+  probe: Probe,
+  timeoutMs: number,
+): Promise<Record<string, string> | undefined> {
+  try {
+    const shown = await probe.run(
+      [...step.manager, "show", "-p", PROPERTIES, "--", step.unit!],
+      timeoutMs,
+    );
+    if (shown.code !== 0) return undefined;
+    const properties: Record<string, string> = {};
+    for (const line of shown.stdout.split("\n")) {
+      const at = line.indexOf("=");
+      if (at > 0) properties[line.slice(0, at)] = line.slice(at + 1);
+    }
+    return properties;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The step's command as one line to show (the names are the unit's, shown as they are). */
+export function commandLine(step: RestartStep): string {
+  return step.argv.join(" ");
+}
+
+function journalHint(step: RestartStep): string {
+  if (step.unit === null) return "";
+  const user = step.user === null ? "" : " --user";
+  return `: journalctl${user} -u ${step.unit} -n 20`;
+}

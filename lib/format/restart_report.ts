@@ -1,0 +1,83 @@
+/**
+ * What `--restart` says: the steps it may take and those left by hand, then
+ * what each step did.
+ *
+ * @module
+ */
+
+import { escapeForTerminal } from "./escape.ts";
+import { shellWord } from "./restart.ts";
+import type { RestartChoice } from "../act/steps.ts";
+import type { StepOutcome } from "../act/verify.ts";
+
+/** The most stale files named for one step before "and N more". */
+const FILES_SHOWN = 3;
+
+/** The steps, each with its stale PIDs and files, then what is left by hand. */
+export function formatSteps(choice: RestartChoice): string {
+  const lines: string[] = [];
+  if (choice.steps.length === 0) lines.push("Nothing to restart safely.");
+  else lines.push("To restart, one at a time:");
+  for (const step of choice.steps) {
+    const files = step.files.slice(0, FILES_SHOWN).map(escapeForTerminal).join(", ");
+    const more = step.files.length > FILES_SHOWN
+      ? ` and ${step.files.length - FILES_SHOWN} more`
+      : "";
+    lines.push(`  ${step.argv.map(shellWord).join(" ")}`);
+    lines.push(`    PIDs ${step.pids.join(",")} use ${files}${more}`);
+  }
+  for (const left of choice.byHand) {
+    lines.push(
+      `By hand: ${escapeForTerminal(left.what)} (PIDs ${left.pids.join(",")}): ${
+        escapeForTerminal(left.why)
+      }`,
+    );
+  }
+  return lines.map((line) => `${line}\n`).join("");
+}
+
+/** What each step did, then one line: done, or what is left. */
+export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
+  const lines: string[] = [];
+  for (const outcome of outcomes) {
+    const what = escapeForTerminal(
+      outcome.step.unit ?? `${outcome.step.user ?? "system"} manager`,
+    );
+    switch (outcome.state) {
+      case "clean":
+        lines.push(`${what}: clean`);
+        break;
+      case "survivors":
+        lines.push(`${what}: survivors`);
+        for (const s of outcome.survivors) {
+          lines.push(
+            `  PID ${s.pid} ${escapeForTerminal(s.cmdline)} still uses ${
+              s.files.map(escapeForTerminal).join(", ")
+            }`,
+          );
+        }
+        break;
+      case "failed": {
+        const state = outcome.unitState
+          ? ` (${outcome.unitState.ActiveState ?? "?"}, ${outcome.unitState.Result ?? "?"})`
+          : "";
+        const code = outcome.code === null || outcome.code === undefined
+          ? ""
+          : ` with exit ${outcome.code}`;
+        lines.push(`${what}: failed${code}${state}: ${escapeForTerminal(outcome.message ?? "")}`);
+        break;
+      }
+      case "timed-out":
+        lines.push(`${what}: timed out`);
+        break;
+    }
+    if (outcome.next) lines.push(`  next: ${escapeForTerminal(outcome.next)}`);
+  }
+  const left = outcomes.filter((o) => o.state !== "clean").length;
+  lines.push(
+    left === 0
+      ? `Done: ${outcomes.length} restarted, none uses a stale file now.`
+      : `Left: ${left} of ${outcomes.length} not clean (see each "next").`,
+  );
+  return lines.map((line) => `${line}\n`).join("");
+}

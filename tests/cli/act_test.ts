@@ -1,0 +1,77 @@
+/**
+ * `--restart` from the command line, against a stand-in `systemctl` that
+ * records what it is asked (the real systemd's answers are tested apart): who
+ * decides, what runs, in which order, and the exit code of what is left.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { ROOT, runCli } from "../_helpers.ts";
+
+const UNITS = `${ROOT}/testdata/proc_units`;
+
+/** A directory with a `systemctl` that logs its arguments, one call a line, and answers `show`. */
+async function withFakeSystemctl(fn: (path: string, log: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "lib_users_act_" });
+  try {
+    const log = `${dir}/calls`;
+    await Deno.writeTextFile(
+      `${dir}/systemctl`,
+      `#!/bin/sh
+printf '%s\\n' "$*" >> "${log}"
+case "$*" in *" show "*) printf 'ActiveState=active\\nResult=success\\nKillMode=control-group\\n' ;; esac
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    await Deno.writeTextFile(log, "");
+    await fn(`${dir}:/usr/bin:/bin`, log);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("--restart refuses without a terminal and without --yes, before it scans: exit 2", async () => {
+  const run = await runCli(["-A"], ["--proc", UNITS, "--restart"]);
+  assertEquals(run.code, 2);
+  assertEquals(run.stdout, "");
+  assertStringIncludes(run.stderr, "Cannot restart without asking: there is no terminal");
+});
+
+Deno.test("--restart needs --allow-run=systemctl, and says so", async () => {
+  const run = await runCli(["--allow-read"], ["--proc", UNITS, "--restart", "--yes"]);
+  assertEquals(run.code, 2);
+  assertStringIncludes(run.stderr, "Deno was not given --allow-run=systemctl");
+});
+
+Deno.test("--restart --dry-run prints the exact commands and runs none", async () => {
+  await withFakeSystemctl(async (path, log) => {
+    const run = await runCli(["-A"], ["--proc", UNITS, "--restart", "--dry-run"], { PATH: path });
+    assertEquals(run.code, 0, run.stderr);
+    assertStringIncludes(
+      run.stdout,
+      "To restart, one at a time:\n  systemctl restart -- cron.service\n",
+    );
+    assertStringIncludes(run.stdout, "By hand: dbus.service (PIDs 230): risky:");
+    assertEquals(await Deno.readTextFile(log), "");
+  });
+});
+
+Deno.test("--restart --yes restarts each safe unit once, in order, then rescans: survivors exit 5", async () => {
+  await withFakeSystemctl(async (path, log) => {
+    const run = await runCli(
+      ["-A"],
+      ["--proc", UNITS, "--restart", "--yes", "--never", "nginx*"],
+      { PATH: path },
+    );
+    const calls = (await Deno.readTextFile(log)).trim().split("\n");
+    const restarts = calls.filter((call) => call.startsWith("restart"));
+    // One at a time, by name; nginx excluded; the fixture's other units are risky or not services.
+    assertEquals(restarts, ["restart -- cron.service", "restart -- ssh.service"]);
+    assert(calls.some((call) => call.startsWith("show -p ")), calls.join("\n"));
+    // The fixture tree does not change: its processes outlive the "restart".
+    assertEquals(run.code, 5, run.stdout + run.stderr);
+    assertStringIncludes(run.stdout, "Running: systemctl restart -- cron.service\n");
+    assertStringIncludes(run.stdout, "cron.service: survivors\n  PID 110 ");
+    assertStringIncludes(run.stdout, "Left: 2 of 2 not clean");
+  });
+});
