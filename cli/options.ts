@@ -114,8 +114,8 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       optionalValue: {
         name: "SOURCE",
         choices: ["cgroup", "systemctl"],
-        help: "the same, units from SOURCE (default cgroup); systemctl runs systemctl status " +
-          "PID (--allow-run=systemctl)",
+        help: "the same, units from SOURCE (default cgroup; systemctl runs systemctl status " +
+          "PID, which needs --allow-run=systemctl)",
       },
       formats: SECTIONED,
       section: "Output",
@@ -158,8 +158,8 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       kind: "value",
       value: { name: "WHEN", choices: ["auto", "always", "never"] },
       section: "Output",
-      help: "colour the human output: auto (default: on a terminal, unless NO_COLOR is set " +
-        "and not empty), always or never",
+      help: "colour the human output; auto (the default) colours it on a terminal, unless " +
+        "NO_COLOR is set and not empty",
     },
     {
       name: "quiet",
