@@ -6,6 +6,7 @@
 
 import config from "./deno.json" with { type: "json" };
 import { EXIT, NAGIOS_UNKNOWN, UsageError } from "./cli/exit.ts";
+import { loadConfig } from "./cli/config.ts";
 import type { CliOptions } from "./cli/parse.ts";
 import { invocation } from "./cli/invocation.ts";
 // The modules every run needs. The others (other formats, the restart plan,
@@ -30,9 +31,13 @@ const { parseCli } = await load(() => import("./cli/parse.ts"));
 export async function main(args: readonly string[]): Promise<number> {
   let options: CliOptions;
   try {
-    options = parseCli(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
+    options = parseCli(args, loadConfig(args));
+  } catch (thrown) {
+    if (!(thrown instanceof UsageError)) throw thrown;
+    // A file's error is found before the flags are read: whether this is a Nagios run, from them.
+    const error = !thrown.nagios && asksForNagios(args)
+      ? new UsageError(thrown.message, true)
+      : thrown;
     // The Nagios plugin API wants UNKNOWN (3) for bad usage too, on stdout.
     if (error.nagios) write(`UNKNOWN - ${error.message}\n`);
     else {
@@ -72,6 +77,13 @@ export async function main(args: readonly string[]): Promise<number> {
   const code = await render(groups, scanned, { reboot, packages }, options);
   if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;
+}
+
+/** Whether the arguments ask for the Nagios format (`--format=nagios` or `--format nagios`). */
+function asksForNagios(args: readonly string[]): boolean {
+  return args.some((arg, i) =>
+    arg === "--format=nagios" || (arg === "--format" && args[i + 1] === "nagios")
+  );
 }
 
 /** Why a scan could not run: for stderr, and as one whole sentence for a status line. */

@@ -198,6 +198,15 @@ export function manPage(version: string): string {
         "processes can be read only as root, or with CAP_SYS_PTRACE (and " +
         "CAP_CHECKPOINT_RESTORE to check identities).",
     ),
+    ".SH FILES",
+    ".TP",
+    ".B /etc/lib_users.conf",
+    roff(
+      "Settings for unattended runs, as KEY = VALUE lines (the keys: " +
+        OPTIONS.filter((o) => o.config).map((o) => o.name).join(", ") +
+        "); read when it exists and may be read, or the file --config names. Flags override " +
+        "its values; lists add to them.",
+    ),
     ".SH EXAMPLES",
   );
   for (const [args, what] of EXAMPLES) {
@@ -219,6 +228,19 @@ export function optionReference(): string {
       ...rows.map(({ usage, text }) => `| \`${usage}\` | ${text.replace(/\|/g, "\\|")} |`),
     ].join("\n");
   }).join("\n\n") + "\n";
+}
+
+/** The docs' list of the configuration file's settings: the options that may be set there. */
+export function configReference(): string {
+  return [
+    "| Setting | Value | As the flag |",
+    "| --- | --- | --- |",
+    ...OPTIONS.filter((o) => o.config).map((o) =>
+      `| \`${o.name}\` | ${o.value!.name}${o.kind === "list" ? " (repeatable)" : ""} | ` +
+      `\`--${o.name}\`: ${describe(o, o.help).replace(/\|/g, "\\|")} |`
+    ),
+    "",
+  ].join("\n");
 }
 
 /** The docs' exit-code reference: a Markdown table, and the Nagios run's. */

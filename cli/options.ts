@@ -48,6 +48,8 @@ export interface ValueSpec {
   readonly choices?: readonly string[];
   /** What it names, for shell completion. */
   readonly names?: "file" | "directory";
+  /** A number of seconds above 0. */
+  readonly seconds?: true;
 }
 
 /** One option of the command line. */
@@ -70,6 +72,8 @@ export interface OptionSpec {
   readonly formats?: readonly OutputFormat[];
   /** Another option it only goes with. */
   readonly requires?: string;
+  /** It may be set in the configuration file too, under its long name. */
+  readonly config?: true;
   readonly section: Section;
   /** What it does, one paragraph: help wraps it. */
   readonly help: string;
@@ -192,7 +196,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       name: "timeout",
       short: "t",
       kind: "value",
-      value: { name: "SECONDS" },
+      value: { name: "SECONDS", seconds: true },
       formats: ["nagios"],
       section: "Monitoring",
       help: "UNKNOWN, with what is known, when the scan has not finished by then " +
@@ -244,6 +248,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
     },
     {
       name: "ignore-pattern",
+      config: true,
       short: "i",
       kind: "list",
       value: { name: "GLOB" },
@@ -252,6 +257,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
     },
     {
       name: "ignore-literal",
+      config: true,
       short: "I",
       kind: "list",
       value: { name: "NAME" },
@@ -276,6 +282,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
     },
     {
       name: "restart-also",
+      config: true,
       kind: "list",
       value: { name: "KIND", choices: ["user-services", "managers"] },
       requires: "restart",
@@ -299,6 +306,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
     },
     {
       name: "never",
+      config: true,
       kind: "list",
       value: { name: "GLOB" },
       requires: "restart",
@@ -315,8 +323,9 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
     },
     {
       name: "restart-timeout",
+      config: true,
       kind: "value",
-      value: { name: "SECONDS" },
+      value: { name: "SECONDS", seconds: true },
       requires: "restart",
       section: "Acting",
       help: "give each restart this long (default 120); past it the run says so and goes on, " +
@@ -327,6 +336,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       kind: "switch",
       section: "Exit status",
       help: "exit 1 when anything stale was found",
+    },
+    {
+      name: "config",
+      kind: "value",
+      value: { name: "FILE", names: "file" },
+      section: "Other",
+      help: "read the settings of FILE instead of /etc/lib_users.conf (which is read when " +
+        "it exists and may be read); flags override them, lists add to them",
     },
     {
       name: "completions",

@@ -18,6 +18,7 @@ import {
 } from "../lib/scan/ignore.ts";
 import type { ScanKind } from "../lib/scan/model.ts";
 import { UsageError } from "./exit.ts";
+import type { ConfigFile } from "./config.ts";
 import {
   FORMAT_TRAITS,
   FORMATS,
@@ -140,10 +141,18 @@ class Problems {
  *
  * @throws {UsageError} on an unknown option, a missing or bad value, or a conflict
  */
-export function parseCli(args: readonly string[]): CliOptions {
+export function parseCli(args: readonly string[], config?: ConfigFile): CliOptions {
   const problems = new Problems();
   const { rest, optional } = takeOptionalValues(args, problems);
   const raw = parseRaw(rest, problems);
+  // Checked on the command line alone: a file's settings for --restart need no --restart.
+  for (const option of OPTIONS) {
+    if (option.requires === undefined || !isGiven(raw, option)) continue;
+    if (!isGiven(raw, optionNamed(option.requires)!)) {
+      problems.add(2, `Cannot use --${option.name} without --${option.requires}`);
+    }
+  }
+  if (config !== undefined) mergeConfig(raw, config, problems);
   const value = (name: string): string | undefined => valueOf(raw, name, problems);
   const flag = (name: string): boolean => {
     const given = raw[name];
@@ -182,12 +191,6 @@ export function parseCli(args: readonly string[]): CliOptions {
     const given = raw[option.name] !== undefined && raw[option.name] !== false;
     if (!given && !optional.has(option.name)) continue;
     problems.add(2, notWith(option, chosen));
-  }
-  for (const option of OPTIONS) {
-    if (option.requires === undefined || !isGiven(raw, option)) continue;
-    if (!isGiven(raw, optionNamed(option.requires)!)) {
-      problems.add(2, `Cannot use --${option.name} without --${option.requires}`);
-    }
   }
   if (problems.first !== undefined) throw new UsageError(problems.first, chosen === "nagios");
   const restartHints = flag("restart-hints");
@@ -236,6 +239,50 @@ export function parseCli(args: readonly string[]): CliOptions {
       }
       : null,
   };
+}
+
+/**
+ * Adds a configuration file's settings to what the command line gave: a value
+ * the command line gave stays; a list has the file's items first. Each key must
+ * name an option that may be set there, each value be one it takes.
+ */
+function mergeConfig(raw: Record<string, unknown>, config: ConfigFile, problems: Problems): void {
+  const given = new Set(OPTIONS.filter((o) => raw[o.name] !== undefined).map((o) => o.name));
+  const lists = new Map<string, string[]>();
+  for (const { key, value, line } of config.entries) {
+    const where = `in "${config.path}", line ${line}`;
+    const option = OPTIONS.find((o) => o.name === key && o.config);
+    if (option === undefined) {
+      problems.add(0, `Cannot use "${key}" ${where}: it is not a setting of the file`);
+      continue;
+    }
+    const wrong = valueProblem(option, value);
+    if (wrong !== undefined) problems.add(1, `Cannot use "${value}" for ${key} ${where}: ${wrong}`);
+    if (option.kind === "list") lists.set(key, [...lists.get(key) ?? [], value]);
+    else if (!given.has(key)) raw[key] = value;
+  }
+  for (const [key, values] of lists) {
+    const fromLine = Array.isArray(raw[key]) ? raw[key] as unknown[] : [];
+    raw[key] = [...values, ...fromLine];
+  }
+}
+
+/** What is wrong with `value` for `option`, by its table entry; undefined when nothing. */
+function valueProblem(option: OptionSpec, value: string): string | undefined {
+  const choices = option.value?.choices;
+  if (choices !== undefined && !choices.includes(value)) return `use ${orList(choices)}`;
+  if (option.value?.seconds && !(secondsIn(value) > 0)) return "it needs seconds above 0";
+  return undefined;
+}
+
+function secondsIn(text: string): number {
+  return /^[0-9]+(?:\.[0-9]+)?$/.test(text) ? Number(text) : NaN;
+}
+
+function orList(items: readonly string[]): string {
+  return items.length === 1
+    ? items[0]!
+    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
 }
 
 /** Whether `option` was given on the command line (a negatable one: turned off). */

@@ -8,12 +8,13 @@
  */
 
 import config from "../deno.json" with { type: "json" };
-import { exitCodeReference, manPage, optionReference } from "../cli/help.ts";
+import { configReference, exitCodeReference, manPage, optionReference } from "../cli/help.ts";
 
 /** The generated parts of a Markdown page, by marker name. */
 export const GENERATED: Readonly<Record<string, () => string>> = {
   flags: optionReference,
   "exit-codes": exitCodeReference,
+  "config-keys": configReference,
 };
 
 /** The man page as it should be. */

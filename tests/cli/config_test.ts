@@ -1,0 +1,107 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { loadConfig, parseConfig } from "../../cli/config.ts";
+import { UsageError } from "../../cli/exit.ts";
+import { parseCli } from "../../cli/parse.ts";
+import { ROOT, runCli } from "../_helpers.ts";
+
+const FILE = "/etc/lib_users.conf";
+
+Deno.test("parseConfig() reads KEY = VALUE lines, comments and blank lines; anything else names its line", () => {
+  assertEquals(
+    parseConfig(FILE, "# unattended\n\nnever = ssh*\n  never=dbus*  \nrestart-timeout = 30\n"),
+    {
+      path: FILE,
+      entries: [
+        { key: "never", value: "ssh*", line: 3 },
+        { key: "never", value: "dbus*", line: 4 },
+        { key: "restart-timeout", value: "30", line: 5 },
+      ],
+    },
+  );
+  for (const text of ["never\n", "never =\n", "[restart]\n", "Never = x\n"]) {
+    const error = assertThrows(() => parseConfig(FILE, text), UsageError);
+    assertStringIncludes(error.message, `Cannot read "${FILE}", line 1: expected KEY = VALUE`);
+  }
+});
+
+Deno.test("parseCli() with a file: flags override its values, its lists come first, --restart's need no --restart", () => {
+  const config = parseConfig(
+    FILE,
+    "never = ssh*\nrestart-timeout = 30\nignore-literal = /x\nrestart-also = managers\n",
+  );
+  const restart = parseCli(["--restart", "--never=dbus*", "--restart-timeout=5"], config).restart;
+  assertEquals(restart?.never, ["ssh*", "dbus*"]);
+  assertEquals(restart?.timeoutMs, 5000);
+  assertEquals(restart?.also, new Set(["managers"]));
+  assertEquals(parseCli(["--restart"], config).restart?.timeoutMs, 30_000);
+  // A scan without --restart takes the file's ignores and is not told about --never.
+  const scan = parseCli([], config);
+  assertEquals([scan.restart, scan.ignore.literals.includes("/x")], [null, true]);
+});
+
+Deno.test("parseCli() with a file: an unknown key or a bad value names the file and line", () => {
+  const cases: [string, string][] = [
+    ["bogus = 1", `Cannot use "bogus" in "${FILE}", line 1: it is not a setting of the file`],
+    // A flag that is no setting of the file.
+    ["format = json", `Cannot use "format" in "${FILE}", line 1: it is not a setting of the file`],
+    [
+      "restart-also = users",
+      `Cannot use "users" for restart-also in "${FILE}", line 1: use user-services or managers`,
+    ],
+    [
+      "restart-timeout = soon",
+      `Cannot use "soon" for restart-timeout in "${FILE}", line 1: it needs seconds above 0`,
+    ],
+  ];
+  for (const [text, message] of cases) {
+    const error = assertThrows(() => parseCli([], parseConfig(FILE, text)), UsageError);
+    assertEquals(error.message, message);
+  }
+});
+
+Deno.test("loadConfig(): the default file is optional, a named one is not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lib_users_config_" });
+  try {
+    assertEquals(loadConfig([], `${dir}/missing.conf`), undefined);
+    await Deno.writeTextFile(`${dir}/default.conf`, "never = a*\n");
+    assertEquals(loadConfig([], `${dir}/default.conf`)?.entries.length, 1);
+    // --config names another file, which then must exist; the last --config wins.
+    await Deno.writeTextFile(`${dir}/other.conf`, "never = b*\nnever = c*\n");
+    const named = loadConfig(
+      ["--config", `${dir}/x`, `--config=${dir}/other.conf`],
+      `${dir}/default.conf`,
+    );
+    assertEquals(named?.entries.map((e) => e.value), ["b*", "c*"]);
+    const error = assertThrows(() => loadConfig(["--config", `${dir}/missing.conf`]), UsageError);
+    assertEquals(error.message, `Cannot read "${dir}/missing.conf": no such file`);
+    assertThrows(() => loadConfig(["--config", dir]), UsageError, "it is not a file");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI --config: its settings apply, and its errors are exit 2, or UNKNOWN in a Nagios run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lib_users_config_" });
+  try {
+    await Deno.writeTextFile(`${dir}/good.conf`, "never = ssh*\n");
+    const dry = await runCli(["-A"], [
+      "--config",
+      `${dir}/good.conf`,
+      "--proc",
+      `${ROOT}/testdata/proc_units`,
+      "--restart",
+      "--dry-run",
+    ]);
+    assertEquals(dry.code, 0, dry.stderr);
+    assertStringIncludes(dry.stdout, "By hand: ssh.service (PIDs 310): excluded by --never");
+    await Deno.writeTextFile(`${dir}/bad.conf`, "ignore-pattern\n");
+    const bad = await runCli(["-A"], ["--config", `${dir}/bad.conf`]);
+    assertEquals(bad.code, 2);
+    assertStringIncludes(bad.stderr, `Cannot read "${dir}/bad.conf", line 1: expected KEY = VALUE`);
+    const nagios = await runCli(["-A"], ["--config", `${dir}/bad.conf`, "--format", "nagios"]);
+    assertEquals(nagios.code, 3);
+    assertStringIncludes(nagios.stdout, "UNKNOWN - Cannot read ");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
