@@ -13,6 +13,13 @@ import { UsageError } from "./exit.ts";
 /** The file read unless `--config` names another. */
 export const DEFAULT_CONFIG = "/etc/lib_users.conf";
 
+/**
+ * The environment variable that replaces {@linkcode DEFAULT_CONFIG}: a path,
+ * or empty for no file (what the test suite sets, so that a server's own
+ * settings cannot change its answers). Read only when Deno allows it.
+ */
+export const CONFIG_VARIABLE = "LIB_USERS_CONFIG";
+
 /** A configuration file's settings, in order, each with its line. */
 export interface ConfigFile {
   readonly path: string;
@@ -35,9 +42,10 @@ const MAX_BYTES = 1 << 20;
  */
 export function loadConfig(
   args: readonly string[],
-  defaultPath: string = DEFAULT_CONFIG,
+  defaultPath: string = defaultConfig(),
 ): ConfigFile | undefined {
   const named = configArgument(args);
+  if (named === undefined && defaultPath === "") return undefined;
   const path = named ?? defaultPath;
   if (named === undefined && !isGranted({ name: "read", path })) return undefined;
   let text: string;
@@ -62,6 +70,12 @@ export function loadConfig(
     throw new UsageError(`Cannot read "${path}": ${why}`);
   }
   return parseConfig(path, text);
+}
+
+/** The default file: {@linkcode CONFIG_VARIABLE}'s when it is set and may be read, else /etc's. */
+function defaultConfig(): string {
+  if (!isGranted({ name: "env", variable: CONFIG_VARIABLE })) return DEFAULT_CONFIG;
+  return Deno.env.get(CONFIG_VARIABLE) ?? DEFAULT_CONFIG;
 }
 
 /** The file `--config FILE` or `--config=FILE` names; the last one wins, as for every value. */

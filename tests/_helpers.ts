@@ -6,6 +6,14 @@ import type { ProcessFinding } from "../lib/scan/model.ts";
 import { classifyCgroup } from "../lib/proc/cgroup.ts";
 import type { Group } from "../lib/scan/group.ts";
 
+/**
+ * The variable that replaces /etc/lib_users.conf, empty: every CLI a test
+ * starts inherits it, so a server's own settings cannot change the answers
+ * the suite expects. Runs with a cleared environment set it themselves.
+ */
+export const NO_CONFIG: Readonly<Record<string, string>> = Object.freeze({ LIB_USERS_CONFIG: "" });
+for (const [name, value] of Object.entries(NO_CONFIG)) Deno.env.set(name, value);
+
 /** The repository root. */
 export const ROOT: string = fromFileUrl(new URL("..", import.meta.url));
 /** The fixture proc tree described in testdata/README.md. */
@@ -44,12 +52,15 @@ export async function runCli(
   cwd: string = ROOT,
   via: readonly string[] = [],
 ): Promise<CliRun> {
+  // The CLI may read the variable only with leave to: given here where the run has no other.
+  const allEnv = permissions.some((p) => /^(-A|--allow-all|--allow-env)$/.test(p));
   const command = [
     ...via,
     Deno.execPath(),
     "run",
     "--quiet",
     ...permissions,
+    ...(allEnv ? [] : ["--allow-env=LIB_USERS_CONFIG"]),
     `${ROOT}/main.ts`,
     ...args,
   ];

@@ -6,7 +6,7 @@
  */
 
 import { assert } from "@std/assert";
-import { type CliRun, decodeRun, ROOT } from "./_helpers.ts";
+import { type CliRun, decodeRun, NO_CONFIG, ROOT } from "./_helpers.ts";
 
 /** The uid and gid runs use. */
 export const NOBODY = 65534;
@@ -89,6 +89,7 @@ export async function prepareNobody(): Promise<NobodyCli> {
       const output = await new Deno.Command(command[0]!, {
         args: command.slice(1),
         env: {
+          ...NO_CONFIG,
           HOME: `${dir}/home`,
           DENO_DIR: `${dir}/home/deno`,
           NO_COLOR: "1",

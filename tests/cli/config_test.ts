@@ -105,3 +105,18 @@ Deno.test("CLI --config: its settings apply, and its errors are exit 2, or UNKNO
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("loadConfig(): LIB_USERS_CONFIG replaces the default file, empty for none", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lib_users_config_" });
+  try {
+    await Deno.writeTextFile(`${dir}/env.conf`, "never = e*\n");
+    Deno.env.set("LIB_USERS_CONFIG", `${dir}/env.conf`);
+    assertEquals(loadConfig([])?.path, `${dir}/env.conf`);
+    Deno.env.set("LIB_USERS_CONFIG", "");
+    assertEquals(loadConfig([]), undefined);
+  } finally {
+    // What every test's CLI inherits (tests/_helpers.ts): no file.
+    Deno.env.set("LIB_USERS_CONFIG", "");
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -6,6 +6,7 @@ import {
   findTool,
   FIXTURE_LIBS_MACHINE,
   FIXTURE_PROC,
+  NO_CONFIG,
   ROOT,
   runCli,
 } from "../_helpers.ts";
@@ -280,7 +281,7 @@ async function runOnTerminal(
     .map(quote).join(" ");
   const output = await new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],
-    env,
+    env: { ...NO_CONFIG, ...env },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
