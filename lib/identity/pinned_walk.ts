@@ -20,6 +20,7 @@ import { EXITED, type Lookup, OUT_OF_STEPS, type WalkBudget, type Walker } from 
 import { hasRawBytes } from "../proc/names.ts";
 import {
   AT_FDCWD,
+  EAGAIN,
   ELOOP,
   ENOENT,
   ENOSYS,
@@ -140,7 +141,9 @@ export class PinnedWalker implements Walker {
     if (--budget.steps < 0) return { found: false, unresolvable: OUT_OF_STEPS };
     const fd = this.#sys.openInRoot(this.#root.fd, inner);
     if (fd >= 0) return { fd, mount: this.#root.mount };
-    if (fd === -EXDEV || fd === -ENOSYS) return this.#walk(inner, budget);
+    // EAGAIN: a rename anywhere on the system meanwhile kept the kernel from
+    // proving that a `..` stays inside the root; the walk by components needs no such proof.
+    if (fd === -EXDEV || fd === -ENOSYS || fd === -EAGAIN) return this.#walk(inner, budget);
     return failed(fd);
   }
 
