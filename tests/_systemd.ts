@@ -30,6 +30,18 @@ import { type CliRun, decodeRun, findTool, runTag, waitFor } from "./_helpers.ts
 const SYSTEMD_CANDIDATES = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"];
 /** The util-linux tools the recipe runs. */
 const TOOLS = ["unshare", "nsenter", "setpriv", "mount", "umount", "pivot_root"] as const;
+/** What `unshare` makes: PID 1 and its mounts, cgroups, host name, IPC and network of their own. */
+const UNSHARE_NAMESPACES = [
+  "--fork",
+  "--pid",
+  "--mount",
+  "--propagation",
+  "private",
+  "--uts",
+  "--ipc",
+  "--net",
+  "--cgroup",
+];
 /** The booted system's default target: `sysinit.target` and nothing of the host's. */
 export const HARNESS_TARGET = "lib-users-test.target";
 /** How long a boot, a teardown or one command inside may take before the test fails. */
@@ -213,6 +225,16 @@ export async function cannotBootSystemd(): Promise<string | undefined> {
     Deno.removeSync(probe);
   } catch (error) {
     return `root cannot make a cgroup in "${mount.dir}": ${(error as Error).message}`;
+  }
+  // A container may forbid new namespaces even to root.
+  const namespaces = await new Deno.Command(findTool("unshare")!, {
+    args: [...UNSHARE_NAMESPACES, "true"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!namespaces.success) {
+    const why = new TextDecoder().decode(namespaces.stderr).trim();
+    return `unshare cannot make the namespaces: ${why}`;
   }
   return undefined;
 }
@@ -457,16 +479,8 @@ export async function bootSystemd(): Promise<BootedSystemd> {
         "enter",
         cgroupDir,
         tool("unshare"),
-        "--fork",
         "--kill-child",
-        "--pid",
-        "--mount",
-        "--propagation",
-        "private",
-        "--uts",
-        "--ipc",
-        "--net",
-        "--cgroup",
+        ...UNSHARE_NAMESPACES,
         "/bin/sh",
         "-c",
         BOOT_SCRIPT,
