@@ -15,6 +15,9 @@
  * reach past the namespaces (modules, raw I/O, the clock, the kernel log)
  * dropped from its bounding set.
  *
+ * The cgroup may be named as LXC names a container's (see
+ * {@linkcode BootOptions}), for tests of how the host sees a container's units.
+ *
  * On the host it writes nothing but that empty directory and the cgroup tree,
  * and {@linkcode BootedSystemd.close} removes both. Every mount exists only in
  * the private mount namespace, which ends with its last process. The runner's
@@ -57,7 +60,7 @@ export interface BootedSystemd {
   readonly pid: number;
   /** This boot's random part (see `runTag()`): in its cgroup's and directory's names; use it in unit names. */
   readonly tag: string;
-  /** The boot's cgroup as the host's `/proc/PID/cgroup` names it (`/lib_users_systemd_TAG`). */
+  /** The boot's cgroup as the host's `/proc/PID/cgroup` names it (`/lib_users_systemd_TAG`; see {@linkcode BootOptions}). */
   readonly cgroup: string;
   /** The boot's cgroup in the host's cgroup2 file system. */
   readonly cgroupDir: string;
@@ -321,24 +324,36 @@ function exists(path: string): boolean {
   }
 }
 
+/** How {@linkcode bootSystemd} names the boot's cgroup. */
+export interface BootOptions {
+  /**
+   * `plain` (the default): `/lib_users_systemd_TAG`, which no runtime makes.
+   * `lxc`: `/lxc.payload.lib_users_systemd_TAG`, where LXC and Incus put a
+   * container named `lib_users_systemd_TAG`, so that the host sees the boot's
+   * units as a container's (`…/lxc.payload.NAME/system.slice/UNIT`).
+   */
+  cgroupLayout?: "plain" | "lxc";
+}
+
 /**
  * Boots systemd in namespaces of its own (see the module's doc) and waits
  * until `systemctl is-system-running --wait` answers, at most 30 s. Throws
  * with the boot's output when it does not get there or ends in neither
  * `running` nor `degraded`; what it made is removed first.
  */
-export async function bootSystemd(): Promise<BootedSystemd> {
+export async function bootSystemd(options: BootOptions = {}): Promise<BootedSystemd> {
   const reason = await cannotBootSystemd();
   if (reason !== undefined) throw new Error(`Cannot boot systemd: ${reason}`);
   const systemd = systemdBinary()!;
   const tool = (name: (typeof TOOLS)[number]) => findTool(name)!;
   const mount = cgroup2Mount()!;
   const tag = runTag();
-  const name = `lib_users_systemd_${tag}`;
+  const base = `lib_users_systemd_${tag}`;
+  const name = options.cgroupLayout === "lxc" ? `lxc.payload.${base}` : base;
   const cgroupDir = `${mount.dir}/${name}`;
   const cgroup = `${mount.root === "/" ? "" : mount.root}/${name}`;
   const started = performance.now();
-  const rootDir = await Deno.makeTempDir({ prefix: `${name}_` });
+  const rootDir = await Deno.makeTempDir({ prefix: `${base}_` });
 
   let child: Deno.ChildProcess | undefined;
   let logs: ReturnType<typeof collect>[] = [];

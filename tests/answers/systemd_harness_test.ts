@@ -15,6 +15,7 @@ import {
   assertNotEquals,
   assertStringIncludes,
 } from "@std/assert";
+import { classifyCgroup } from "../../lib/proc/cgroup.ts";
 import { LineReader, ROOT, waitFor } from "../_helpers.ts";
 import {
   type BootedSystemd,
@@ -375,15 +376,21 @@ Deno.test({
 });
 
 Deno.test({
-  name: "two boots side by side: own cgroups, same unit names apart, one's close leaves the other",
+  name:
+    "two boots side by side (one in LXC's cgroup layout): own cgroups, same unit names apart, one's close leaves the other",
   ignore: CANNOT !== undefined,
   async fn() {
-    const booted = await Promise.allSettled([bootSystemd(), bootSystemd()]);
+    const booted = await Promise.allSettled([
+      bootSystemd(),
+      bootSystemd({ cgroupLayout: "lxc" }),
+    ]);
     const systems = booted.flatMap((each) => each.status === "fulfilled" ? [each.value] : []);
     try {
       for (const each of booted) if (each.status === "rejected") throw each.reason;
       const [a, b] = systems as [BootedSystemd, BootedSystemd];
       assertNotEquals(a.cgroup, b.cgroup);
+      assertEquals(a.cgroup, `/lib_users_systemd_${a.tag}`);
+      assertEquals(b.cgroup, `/lxc.payload.lib_users_systemd_${b.tag}`);
       const unit = "lu-side-by-side.service";
       const pids: number[] = [];
       for (const system of [a, b]) {
@@ -394,6 +401,12 @@ Deno.test({
       }
       assertEquals(await a.unitPids(unit), [pids[0]]);
       assertEquals(await b.unitPids(unit), [pids[1]]);
+      // What the scan reads from the host: a unit of LXC container lib_users_systemd_TAG.
+      const seen = classifyCgroup(defined(cgroupOf(pids[1]!), "cgroup").slice("0::".length));
+      assertEquals([seen.class, seen.container], [
+        "container",
+        { runtime: "lxc", id: `lib_users_systemd_${b.tag}` },
+      ]);
       await a.close();
       assert(!alive(pids[0]!));
       assert(alive(pids[1]!), "b's unit outlived a's close");
