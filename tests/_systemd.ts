@@ -94,8 +94,9 @@ export interface BootedSystemd {
 
 /**
  * The boot script, run as PID 1 of the new namespaces with $1 the empty
- * directory to mount the tmpfs on, $2 the target's name and $3 systemd. Only
- * relative paths reach `mount -o`, so no directory name can add an option.
+ * directory to mount the tmpfs on, $2 the target's name, $3 systemd, then the
+ * host directories to share. Only relative paths reach `mount -o`, so no
+ * directory name can add an option.
  */
 const BOOT_SCRIPT = `
 set -eu
@@ -133,6 +134,11 @@ ln -s /proc/self/fd/1 dev/stdout
 ln -s /proc/self/fd/2 dev/stderr
 mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m run run
 mount -t tmpfs -o mode=1777,nosuid,nodev,size=64m tmp tmp
+shift 3
+for share in "$@"; do
+  mkdir -p "./$share"
+  mount --bind "$share" "./$share"
+done
 # In the overlay's /etc only: none of the host's enabled units, mounts or modules.
 rm -rf etc/systemd/system/*.wants etc/systemd/system/*.requires
 : > etc/fstab
@@ -333,6 +339,12 @@ export interface BootOptions {
    * units as a container's (`…/lxc.payload.NAME/system.slice/UNIT`).
    */
   cgroupLayout?: "plain" | "lxc";
+  /**
+   * Host directories seen inside at the same paths (bound after the boot's own
+   * tmpfs `/tmp` and `/run`, which would hide them): the repository and a
+   * test's files, so that a test can run the CLI inside.
+   */
+  share?: readonly string[];
 }
 
 /**
@@ -503,6 +515,7 @@ export async function bootSystemd(options: BootOptions = {}): Promise<BootedSyst
         rootDir,
         HARNESS_TARGET,
         systemd,
+        ...(options.share ?? []),
       ],
       clearEnv: true,
       env: { PATH: INSIDE_ENV.PATH },

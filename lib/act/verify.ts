@@ -44,9 +44,18 @@ export interface Probe {
   readonly run: RunCommand;
   /** Scans these processes again. */
   readonly rescan: (pids: readonly number[]) => Promise<readonly ProcessFinding[]>;
+  /**
+   * How long after a restart returns its unit is looked at (ms): a service of
+   * `Type=simple` is "started" once forked, and one that fails as it starts
+   * fails only after. Default {@linkcode SETTLE_MS}.
+   */
+  readonly settleMs?: number;
   /** The processes of a control group now (cgroup.procs), none when it cannot be read. */
   readonly pidsOfGroup: (controlGroup: string) => number[];
 }
+
+/** How long a restarted unit is given to fail as it starts before it is looked at. */
+export const SETTLE_MS = 1000;
 
 /** The properties of a unit read after its step. */
 const PROPERTIES = "ActiveState,SubState,Result,KillMode,ControlGroup";
@@ -88,6 +97,9 @@ async function check(
   probe: Probe,
   timeoutMs: number,
 ): Promise<StepOutcome> {
+  if (result.code === 0 && step.unit !== null) {
+    await new Promise((resolve) => setTimeout(resolve, probe.settleMs ?? SETTLE_MS));
+  }
   const unitState = step.unit === null ? undefined : await showUnit(step, probe, timeoutMs);
   if (result.timedOut) {
     return {
@@ -110,6 +122,17 @@ async function check(
       ...(unitState ? { unitState } : {}),
       next: (limit ? "it hit its start limit: systemctl reset-failed, then start it; " : "") +
         `read why${journalHint(step)}`,
+    };
+  }
+  if (unitState?.ActiveState === "failed") {
+    return {
+      step,
+      state: "failed",
+      survivors: [],
+      message: "it failed as it started again",
+      code: result.code,
+      unitState,
+      next: `read why${journalHint(step)}`,
     };
   }
   const group = unitState?.ControlGroup;

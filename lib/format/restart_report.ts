@@ -61,9 +61,8 @@ export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
         const state = outcome.unitState
           ? ` (${outcome.unitState.ActiveState ?? "?"}, ${outcome.unitState.Result ?? "?"})`
           : "";
-        const code = outcome.code === null || outcome.code === undefined
-          ? ""
-          : ` with exit ${outcome.code}`;
+        // systemctl's own failure; a unit that failed after it said 0 is told by its state.
+        const code = outcome.code ? ` with exit ${outcome.code}` : "";
         lines.push(`${what}: failed${code}${state}: ${escapeForTerminal(outcome.message ?? "")}`);
         break;
       }

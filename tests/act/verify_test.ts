@@ -49,12 +49,13 @@ function fakeProbe(
       return Promise.resolve(pids.filter((pid) => stale.includes(pid)).map(finding));
     },
     pidsOfGroup: (group) => units[group.slice(group.lastIndexOf("/") + 1)]?.now ?? [],
+    settleMs: 0,
   };
   return { probe, ran, rescanned };
 }
 
-const show = (unit: string, killMode = "control-group", result = "success") =>
-  `ActiveState=active\nSubState=running\nResult=${result}\nKillMode=${killMode}\n` +
+const show = (unit: string, killMode = "control-group", result = "success", state = "active") =>
+  `ActiveState=${state}\nSubState=running\nResult=${result}\nKillMode=${killMode}\n` +
   `ControlGroup=/system.slice/${unit}\n`;
 
 Deno.test("takeSteps() runs each step once, in order, then proves it: clean or survivors", async () => {
@@ -120,4 +121,22 @@ Deno.test("takeSteps() says why a step failed, the start limit, a timeout, a mis
   };
   const [none] = await takeSteps([step("a.service", [1])], missing, 1000);
   assertEquals([none!.state, none!.message], ["failed", "systemctl is not installed"]);
+});
+
+Deno.test("takeSteps() calls a unit that failed as it started again failed, though systemctl said 0", async () => {
+  const { probe } = fakeProbe({
+    "late.service": {
+      restart: {},
+      show: show("late.service", "control-group", "exit-code", "failed"),
+      now: [],
+      stale: [],
+    },
+  });
+  const [outcome] = await takeSteps([step("late.service", [1])], probe, 1000);
+  assertEquals([outcome!.state, outcome!.code, outcome!.message], [
+    "failed",
+    0,
+    "it failed as it started again",
+  ]);
+  assertStringIncludes(outcome!.next!, "journalctl -u late.service -n 20");
 });

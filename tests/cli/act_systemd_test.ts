@@ -1,0 +1,131 @@
+/**
+ * `--restart` against a real systemd (tests/_systemd.ts): the CLI runs inside
+ * the booted system, restarts its units and proves what each restart did —
+ * clean, a child that outlives it (`KillMode=process`), a unit that fails to
+ * start again — and a risky unit is never touched.
+ */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { bootSystemd, cannotBootSystemd } from "../_systemd.ts";
+import { realLibrary } from "../_live.ts";
+import { ROOT, waitFor } from "../_helpers.ts";
+
+const CANNOT = await cannotBootSystemd();
+if (CANNOT !== undefined) console.warn(`act_systemd_test: ignored: ${CANNOT}`);
+
+/** A unit that runs `sleep` with a copy of a library preloaded, so it maps that copy. */
+function sleeper(lib: string, extra = ""): string {
+  return `[Service]\nEnvironment=LD_PRELOAD=${lib}\nExecStart=/bin/sleep 1000\n${extra}`;
+}
+
+Deno.test({
+  name: "--restart against systemd: clean, a surviving child, a failed start; dbus never touched",
+  ignore: CANNOT !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_systemd_" });
+    const deno = Deno.execPath();
+    const booted = await bootSystemd({
+      share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))],
+    });
+    try {
+      const tag = booted.tag;
+      const lib = (name: string) => `${dir}/${name}.so`;
+      for (const name of ["clean", "child", "fail", "risky"]) {
+        Deno.copyFileSync(realLibrary(), lib(name));
+      }
+      const units = {
+        clean: `lu-clean-${tag}.service`,
+        // Its main process forks a child that maps the library too; KillMode=process spares it.
+        child: `lu-child-${tag}.service`,
+        // Starts only while its flag file is there.
+        fail: `lu-fail-${tag}.service`,
+      };
+      await booted.installUnit(units.clean, sleeper(lib("clean")));
+      await booted.installUnit(
+        units.child,
+        `[Service]\nEnvironment=LD_PRELOAD=${lib("child")}\nKillMode=process\n` +
+          `ExecStart=/bin/sh -c '/bin/sleep 1000 & exec /bin/sleep 1001'\n`,
+      );
+      await Deno.writeTextFile(`${dir}/may-start`, "");
+      await booted.installUnit(
+        units.fail,
+        `[Service]\nEnvironment=LD_PRELOAD=${lib("fail")}\n` +
+          `ExecStart=/bin/sh -c 'test -e ${dir}/may-start && exec /bin/sleep 1000'\n`,
+      );
+      // dbus.service is on the risky list: named so, it must stay as it is.
+      await booted.installUnit("dbus.service", sleeper(lib("risky")));
+      for (const unit of [...Object.values(units), "dbus.service"]) {
+        const started = await booted.systemctl("start", "--", unit);
+        assertEquals(started.code, 0, started.stderr);
+      }
+      const childPids = await waitForPids(booted, units.child, 2);
+      const riskyPids = await waitForPids(booted, "dbus.service", 1);
+      // An update: each library replaced by a new file renamed over it.
+      for (const name of ["clean", "child", "fail", "risky"]) {
+        Deno.copyFileSync(realLibrary(), `${lib(name)}.new`);
+        Deno.renameSync(`${lib(name)}.new`, lib(name));
+      }
+      await Deno.remove(`${dir}/may-start`);
+
+      const run = await booted.run([
+        "env",
+        "HOME=/root",
+        "LIB_USERS_CONFIG=",
+        "NO_COLOR=1",
+        deno,
+        "run",
+        "--quiet",
+        "-A",
+        `${ROOT}/main.ts`,
+        "--restart",
+        "--yes",
+        "--restart-timeout=20",
+      ], { deadlineMs: 90_000 });
+      const out = run.stdout;
+      // Each safe unit once, by name, one at a time; the risky one only listed.
+      const running = out.split("\n").filter((line) => line.startsWith("Running: "));
+      assertEquals(running, [
+        `Running: systemctl restart -- ${units.child}`,
+        `Running: systemctl restart -- ${units.clean}`,
+        `Running: systemctl restart -- ${units.fail}`,
+      ], out + run.stderr);
+      assertStringIncludes(out, `By hand: dbus.service (PIDs ${riskyPidsInside(out)}`);
+      assertStringIncludes(out, `${units.clean}: clean\n`);
+      assertStringIncludes(out, `${units.child}: survivors\n`);
+      assertStringIncludes(out, "KillMode=process leaves the unit's other processes running");
+      assertStringIncludes(
+        out,
+        `${units.fail}: failed (failed, exit-code): it failed as it started again\n`,
+      );
+      assertStringIncludes(out, `journalctl -u ${units.fail} -n 20`);
+      assertStringIncludes(out, "Left: 2 of 3 not clean");
+      assertEquals(run.code, 5, out + run.stderr);
+      // The survivor is the old child; the risky unit's process was never restarted.
+      const childNow = await booted.unitPids(units.child);
+      assert(childPids.some((pid) => childNow.includes(pid)), "the old child lives on");
+      assertEquals(await booted.unitPids("dbus.service"), riskyPids);
+    } finally {
+      await booted.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** The unit's host PIDs once it has `count` processes; fails the test after 15 s. */
+async function waitForPids(
+  booted: Awaited<ReturnType<typeof bootSystemd>>,
+  unit: string,
+  count: number,
+): Promise<number[]> {
+  let pids: number[] = [];
+  await waitFor(
+    async () => (pids = await booted.unitPids(unit)).length >= count,
+    `${unit}'s processes`,
+  );
+  return pids;
+}
+
+/** The PIDs the output gives for dbus.service (the booted system's own numbers). */
+function riskyPidsInside(out: string): string {
+  return /By hand: dbus\.service \(PIDs ([0-9,]+)\)/.exec(out)?.[1] ?? "?";
+}
