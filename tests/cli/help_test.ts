@@ -180,6 +180,7 @@ const OTHER_TOOLS_FLAGS = new Set([
   "--config",
   "--no-config",
   "--user",
+  "--marked",
   "--lint",
   "--dry-run",
   "--thorough",
