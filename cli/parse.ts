@@ -141,17 +141,13 @@ class Problems {
  *
  * @throws {UsageError} on an unknown option, a missing or bad value, or a conflict
  */
+// A little over 70 lines: most of it is the one literal that names every option's value.
 export function parseCli(args: readonly string[], config?: ConfigFile): CliOptions {
   const problems = new Problems();
   const { rest, optional } = takeOptionalValues(args, problems);
   const raw = parseRaw(rest, problems);
   // Checked on the command line alone: a file's settings for --restart need no --restart.
-  for (const option of OPTIONS) {
-    if (option.requires === undefined || !isGiven(raw, option)) continue;
-    if (!isGiven(raw, optionNamed(option.requires)!)) {
-      problems.add(2, `Cannot use --${option.name} without --${option.requires}`);
-    }
-  }
+  checkRequires(raw, problems);
   if (config !== undefined) mergeConfig(raw, config, problems);
   const value = (name: string): string | undefined => valueOf(raw, name, problems);
   const flag = (name: string): boolean => {
@@ -170,7 +166,6 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
   const warning = rangeOf(value("warning"), "--warning", problems);
   const critical = rangeOf(value("critical"), "--critical", problems);
   const timeout = secondsOf(value("timeout"), "--timeout", problems);
-  const restartTimeout = secondsOf(value("restart-timeout"), "--restart-timeout", problems);
   const color = choice<CliOptions["color"]>("color") ?? "auto";
   const completions = choice<"bash" | "zsh" | "fish">("completions");
   const output = value("output");
@@ -179,19 +174,12 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
     (raw.root === undefined ? "/proc" : `${root.replace(/\/+$/, "")}/proc`);
   const patterns = listOf(raw, "ignore-pattern", problems);
   const literals = listOf(raw, "ignore-literal", problems);
-  const also = listOf(raw, "restart-also", problems);
-  const never = listOf(raw, "never", problems);
-  const allowed = listOf(raw, "restart-unit", problems);
+  const restart = restartOf(raw, flag, value, problems);
 
   const chosen = chooseFormat(format, flag("machine-readable"), flag("json"), problems);
   const unitSource = (optional.get("services") as CliOptions["unitSource"] | undefined) ??
     (flag("services") ? "cgroup" : null);
-  for (const option of OPTIONS) {
-    if (option.formats === undefined || option.formats.includes(chosen)) continue;
-    const given = raw[option.name] !== undefined && raw[option.name] !== false;
-    if (!given && !optional.has(option.name)) continue;
-    problems.add(2, notWith(option, chosen));
-  }
+  checkFormats(raw, optional, chosen, problems);
   if (problems.first !== undefined) throw new UsageError(problems.first, chosen === "nagios");
   const restartHints = flag("restart-hints");
   // JSON and the monitoring formats always answer it; the plan says whether to reboot instead.
@@ -228,16 +216,54 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
       literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...literals],
     },
-    restart: flag("restart")
-      ? {
-        also: new Set(also as ("user-services" | "managers")[]),
-        yes: flag("yes"),
-        dryRun: flag("dry-run"),
-        never,
-        allowed,
-        timeoutMs: (restartTimeout ?? DEFAULT_RESTART_TIMEOUT_S) * 1000,
-      }
-      : null,
+    restart,
+  };
+}
+
+/** Options that go only with another (`--yes` with `--restart`), each given without it. */
+function checkRequires(raw: Record<string, unknown>, problems: Problems): void {
+  for (const option of OPTIONS) {
+    if (option.requires === undefined || !isGiven(raw, option)) continue;
+    if (!isGiven(raw, optionNamed(option.requires)!)) {
+      problems.add(2, `Cannot use --${option.name} without --${option.requires}`);
+    }
+  }
+}
+
+/** Options given with a format they do not go with. */
+function checkFormats(
+  raw: Record<string, unknown>,
+  optional: ReadonlyMap<string, string>,
+  chosen: OutputFormat,
+  problems: Problems,
+): void {
+  for (const option of OPTIONS) {
+    if (option.formats === undefined || option.formats.includes(chosen)) continue;
+    const given = raw[option.name] !== undefined && raw[option.name] !== false;
+    if (!given && !optional.has(option.name)) continue;
+    problems.add(2, notWith(option, chosen));
+  }
+}
+
+/** What `--restart` is asked to do, or null without it; its values checked either way. */
+function restartOf(
+  raw: Record<string, unknown>,
+  flag: (name: string) => boolean,
+  value: (name: string) => string | undefined,
+  problems: Problems,
+): RestartOptions | null {
+  const timeout = secondsOf(value("restart-timeout"), "--restart-timeout", problems);
+  const also = listOf(raw, "restart-also", problems);
+  const never = listOf(raw, "never", problems);
+  const allowed = listOf(raw, "restart-unit", problems);
+  if (!flag("restart")) return null;
+  return {
+    also: new Set(also as ("user-services" | "managers")[]),
+    yes: flag("yes"),
+    dryRun: flag("dry-run"),
+    never,
+    allowed,
+    timeoutMs: (timeout ?? DEFAULT_RESTART_TIMEOUT_S) * 1000,
   };
 }
 

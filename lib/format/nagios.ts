@@ -149,6 +149,13 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
       ? []
       : [`reboot_required=${reboot.required ? 1 : 0};;;0;1`]),
   ].join(" ");
+  const details = longOutput(groups, options);
+  const text = [`${state} - ${noPipe(summary)} | ${perfdata}`, ...details].join("\n") + "\n";
+  return { text, exitCode: NAGIOS_STATUS[state] };
+}
+
+/** The lines after the status line: each group, then the packages and the reboot reasons. */
+function longOutput(groups: readonly Group[], options: NagiosOptions): string[] {
   const details = groups.map((group) =>
     noPipe(
       `${group.unit?.name ? `${escapeForTerminal(group.unit.name)}: ` : ""}PIDs ${
@@ -160,9 +167,8 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     const section = formatPackages(groups, options.packages).split("\n").slice(1, -1);
     details.push(...section.map((line) => noPipe(`package: ${line.trimStart()}`)));
   }
-  if (reboot !== undefined) details.push(...rebootLines(reboot));
-  const text = [`${state} - ${noPipe(summary)} | ${perfdata}`, ...details].join("\n") + "\n";
-  return { text, exitCode: NAGIOS_STATUS[state] };
+  if (options.reboot !== undefined) details.push(...rebootLines(options.reboot));
+  return details;
 }
 
 /** The reboot reasons, or how the kernel stands, as long-output lines. */
