@@ -11,9 +11,16 @@ import type { CliOptions, RestartOptions } from "./parse.ts";
 import { warn, writeDocument } from "./output.ts";
 import type { Group } from "../lib/scan/group.ts";
 import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
-import { type RestartStep, restartSteps } from "../lib/act/steps.ts";
+import { markingSteps, type RestartStep, restartSteps } from "../lib/act/steps.ts";
 import { runCommand } from "../lib/act/run.ts";
-import { commandLine, type Probe, takeSteps } from "../lib/act/verify.ts";
+import {
+  commandLine,
+  markedUnits,
+  markUnits,
+  type Probe,
+  type StepOutcome,
+  takeSteps,
+} from "../lib/act/verify.ts";
 import { scanLibs } from "../lib/scan/scan.ts";
 import { formatOutcomes, formatSteps } from "../lib/format/restart_report.ts";
 
@@ -39,20 +46,13 @@ export async function act(
   options: CliOptions & { readonly restart: RestartOptions },
 ): Promise<number> {
   const { restart } = options;
-  const choice = restartSteps(groups, {
+  const planned = restartSteps(groups, {
     kinds: restart.also,
     never: restart.never,
     allowed: restart.allowed,
     userNames: await userNames(),
   });
-  writeDocument(formatSteps(choice));
-  if (choice.steps.length === 0) return EXIT.OK;
-  if (restart.dryRun) return EXIT.OK;
-  const agreed = restart.yes ? choice.steps : await ask(choice.steps);
-  if (agreed.length === 0) {
-    writeDocument("Nothing restarted.\n");
-    return EXIT.OK;
-  }
+  const choice = restart.mark ? markingSteps(planned) : planned;
   const probe: Probe = {
     run: runCommand,
     rescan: async (pids) =>
@@ -60,17 +60,37 @@ export async function act(
         .processes,
     pidsOfGroup,
   };
-  const outcomes = await takeSteps(agreed, probe, restart.timeoutMs, (step) => {
-    writeDocument(`Running: ${commandLine(step)}\n`);
-  });
+  // Which are marked already: read, never set, where systemctl may run; a dry run runs nothing.
+  const marked = !restart.dryRun && isGranted(SYSTEMCTL_PERMISSION)
+    ? await markedUnits(planned.steps, probe, restart.timeoutMs)
+    : new Set<RestartStep>();
+  writeDocument(
+    formatSteps(choice, {
+      marking: restart.mark,
+      marked: new Set(planned.steps.filter((s) => marked.has(s)).map((s) => s.unit!)),
+    }),
+  );
+  if (choice.steps.length === 0 || restart.dryRun) return EXIT.OK;
+  const agreed = restart.yes ? choice.steps : await ask(choice.steps, restart.mark);
+  if (agreed.length === 0) {
+    writeDocument(restart.mark ? "Nothing marked.\n" : "Nothing restarted.\n");
+    return EXIT.OK;
+  }
+  const say = (verb: string) => (step: RestartStep) => {
+    writeDocument(`${verb}: ${commandLine(step)}\n`);
+  };
+  const outcomes: StepOutcome[] = restart.mark
+    ? await markUnits(agreed, probe, restart.timeoutMs, say("Marking"))
+    : await takeSteps(agreed, probe, restart.timeoutMs, say("Running"));
   writeDocument(formatOutcomes(outcomes));
-  return outcomes.every((o) => o.state === "clean") ? EXIT.OK : EXIT.LEFT;
+  return outcomes.every((o) => o.state === "clean" || o.state === "marked") ? EXIT.OK : EXIT.LEFT;
 }
 
 /** Asks once on the terminal: all, choose, or none (the default). */
-async function ask(steps: readonly RestartStep[]): Promise<RestartStep[]> {
+async function ask(steps: readonly RestartStep[], mark: boolean): Promise<RestartStep[]> {
   const lines = readLines();
-  const answer = await prompt("Restart these? [a]ll, [c]hoose, [N]one: ", lines);
+  const verb = mark ? "Mark" : "Restart";
+  const answer = await prompt(`${verb} these? [a]ll, [c]hoose, [N]one: `, lines);
   if (/^a(ll)?$/i.test(answer)) return [...steps];
   if (!/^c(hoose)?$/i.test(answer)) return [];
   const chosen: RestartStep[] = [];

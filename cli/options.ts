@@ -305,6 +305,14 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       help: "print the commands --restart would run, exactly, and run nothing",
     },
     {
+      name: "mark",
+      kind: "switch",
+      requires: "restart",
+      section: "Acting",
+      help: "set systemd's needs-restart marker on those units instead of restarting them " +
+        "(systemd 248 or later), for a later systemctl reload-or-restart --marked",
+    },
+    {
       name: "never",
       config: true,
       kind: "list",

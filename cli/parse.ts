@@ -82,6 +82,8 @@ export interface RestartOptions {
   readonly yes: boolean;
   /** Print the commands and run nothing. */
   readonly dryRun: boolean;
+  /** Set systemd's `needs-restart` marker instead of restarting. */
+  readonly mark: boolean;
   /** Unit globs never restarted. */
   readonly never: readonly string[];
   /** Risky units restarted all the same. */
@@ -261,6 +263,7 @@ function restartOf(
     also: new Set(also as ("user-services" | "managers")[]),
     yes: flag("yes"),
     dryRun: flag("dry-run"),
+    mark: flag("mark"),
     never,
     allowed,
     timeoutMs: (timeout ?? DEFAULT_RESTART_TIMEOUT_S) * 1000,

@@ -176,6 +176,34 @@ function stepOf(
   }
 }
 
+/** systemd's marker for a unit that needs a restart (systemd 248 and later). */
+export const NEEDS_RESTART = "needs-restart";
+
+/**
+ * The steps that set systemd's `needs-restart` marker on each unit instead of
+ * restarting it, for `systemctl reload-or-restart --marked` later; a manager's
+ * re-exec cannot be marked and is left by hand.
+ */
+export function markingSteps(choice: RestartChoice): RestartChoice {
+  const steps = choice.steps.filter((step) => step.unit !== null).map((step) => ({
+    ...step,
+    argv: [
+      ...step.manager,
+      "set-property",
+      "--runtime",
+      "--",
+      step.unit!,
+      `Markers=+${NEEDS_RESTART}`,
+    ],
+  }));
+  const managers = choice.steps.filter((step) => step.unit === null).map((step) => ({
+    what: `${step.user ?? "system"} manager`,
+    pids: step.pids,
+    why: "a manager's re-exec cannot be marked: --restart without --mark does it",
+  }));
+  return { steps, byHand: [...choice.byHand, ...managers] };
+}
+
 function describe(info: UnitInfo | undefined): string {
   if (info === undefined) return "?";
   if (info.container) return `container ${info.container.id}`;

@@ -26,7 +26,7 @@ export interface StepOutcome {
    * some outlived the restart; `failed`: the command failed; `timed-out`: it
    * did not end by the deadline (the job may still run in systemd).
    */
-  readonly state: "clean" | "survivors" | "failed" | "timed-out";
+  readonly state: "clean" | "survivors" | "failed" | "timed-out" | "marked";
   readonly survivors: readonly Survivor[];
   /** What the command said, for a failure. */
   readonly message?: string;
@@ -88,6 +88,61 @@ export async function takeSteps(
     outcomes.push(await check(step, result, probe, timeoutMs));
   }
   return outcomes;
+}
+
+/** Sets each step's marker in order, one at a time: `marked`, or `failed` with why. */
+export async function markUnits(
+  steps: readonly RestartStep[],
+  probe: Probe,
+  timeoutMs: number,
+  onStep: (step: RestartStep) => void = () => {},
+): Promise<StepOutcome[]> {
+  const outcomes: StepOutcome[] = [];
+  for (const step of steps) {
+    onStep(step);
+    let result: CommandResult;
+    try {
+      result = await probe.run(step.argv, timeoutMs);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      outcomes.push({ step, state: "failed", survivors: [], message, code: null });
+      continue;
+    }
+    outcomes.push(
+      result.code === 0 ? { step, state: "marked", survivors: [] } : {
+        step,
+        state: "failed",
+        survivors: [],
+        message: result.timedOut ? "it did not end in time" : result.stderr,
+        code: result.code,
+        // systemd before 248 knows no Markers property.
+        next: "systemd 248 or later marks units; restart it instead (--restart without --mark)",
+      },
+    );
+  }
+  return outcomes;
+}
+
+/** Which of the steps' units carry systemd's `needs-restart` marker already (read, never set). */
+export async function markedUnits(
+  steps: readonly RestartStep[],
+  probe: Probe,
+  timeoutMs: number,
+): Promise<Set<RestartStep>> {
+  const marked = new Set<RestartStep>();
+  for (const step of steps) {
+    if (step.unit === null) continue;
+    try {
+      const shown = await probe.run(
+        [...step.manager, "show", "-p", "Markers", "--value", "--", step.unit],
+        timeoutMs,
+      );
+      if (shown.code === 0 && shown.stdout.split(/\s+/).includes("needs-restart")) {
+        marked.add(step);
+      }
+    } catch { /* not known */ }
+  }
+  return marked;
 }
 
 /** What one step did, by its command's result and a second scan. */

@@ -13,18 +13,28 @@ import type { StepOutcome } from "../act/verify.ts";
 /** The most stale files named for one step before "and N more". */
 const FILES_SHOWN = 3;
 
-/** The steps, each with its stale PIDs and files, then what is left by hand. */
-export function formatSteps(choice: RestartChoice): string {
+/**
+ * The steps, each with its stale PIDs and files, then what is left by hand.
+ * `marked`: units that carry systemd's `needs-restart` marker already (set by
+ * an earlier `--mark`) and are still stale: the restart it asked for has not come.
+ */
+export function formatSteps(
+  choice: RestartChoice,
+  options: { readonly marking?: boolean; readonly marked?: ReadonlySet<string> } = {},
+): string {
   const lines: string[] = [];
   if (choice.steps.length === 0) lines.push("Nothing to restart safely.");
-  else lines.push("To restart, one at a time:");
+  else lines.push(`To ${options.marking ? "mark" : "restart"}, one at a time:`);
   for (const step of choice.steps) {
     const files = step.files.slice(0, FILES_SHOWN).map(escapeForTerminal).join(", ");
     const more = step.files.length > FILES_SHOWN
       ? ` and ${step.files.length - FILES_SHOWN} more`
       : "";
+    const still = step.unit !== null && options.marked?.has(step.unit)
+      ? "; marked needs-restart"
+      : "";
     lines.push(`  ${step.argv.map(shellWord).join(" ")}`);
-    lines.push(`    PIDs ${step.pids.join(",")} use ${files}${more}`);
+    lines.push(`    PIDs ${step.pids.join(",")} use ${files}${more}${still}`);
   }
   for (const left of choice.byHand) {
     lines.push(
@@ -46,6 +56,9 @@ export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
     switch (outcome.state) {
       case "clean":
         lines.push(`${what}: clean`);
+        break;
+      case "marked":
+        lines.push(`${what}: marked needs-restart`);
         break;
       case "survivors":
         lines.push(`${what}: survivors`);
@@ -72,11 +85,16 @@ export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
     }
     if (outcome.next) lines.push(`  next: ${escapeForTerminal(outcome.next)}`);
   }
-  const left = outcomes.filter((o) => o.state !== "clean").length;
+  const left = outcomes.filter((o) => o.state !== "clean" && o.state !== "marked").length;
+  const marks = outcomes.filter((o) => o.state === "marked").length;
   lines.push(
-    left === 0
-      ? `Done: ${outcomes.length} restarted, none uses a stale file now.`
-      : `Left: ${left} of ${outcomes.length} not clean (see each "next").`,
+    left > 0
+      ? `Left: ${left} of ${outcomes.length} not ${
+        marks > 0 ? "marked" : "clean"
+      } (see each "next").`
+      : marks > 0
+      ? `Done: ${marks} marked; systemctl reload-or-restart --marked restarts them.`
+      : `Done: ${outcomes.length} restarted, none uses a stale file now.`,
   );
   return lines.map((line) => `${line}\n`).join("");
 }

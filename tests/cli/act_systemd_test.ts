@@ -129,3 +129,59 @@ async function waitForPids(
 function riskyPidsInside(out: string): string {
   return /By hand: dbus\.service \(PIDs ([0-9,]+)\)/.exec(out)?.[1] ?? "?";
 }
+
+Deno.test({
+  name:
+    "--restart --mark against systemd: the marker is set, said while the unit is stale, and --marked restarts it",
+  ignore: CANNOT !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_systemd_" });
+    const deno = Deno.execPath();
+    const booted = await bootSystemd({
+      share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))],
+    });
+    try {
+      const unit = `lu-mark-${booted.tag}.service`;
+      const lib = `${dir}/mark.so`;
+      Deno.copyFileSync(realLibrary(), lib);
+      await booted.installUnit(unit, sleeper(lib));
+      assertEquals((await booted.systemctl("start", "--", unit)).code, 0);
+      const before = await waitForPids(booted, unit, 1);
+      Deno.copyFileSync(realLibrary(), `${lib}.new`);
+      Deno.renameSync(`${lib}.new`, lib);
+      const cli = (...args: string[]) =>
+        booted.run([
+          "env",
+          "HOME=/root",
+          "LIB_USERS_CONFIG=",
+          "NO_COLOR=1",
+          deno,
+          "run",
+          "--quiet",
+          "-A",
+          `${ROOT}/main.ts`,
+          ...args,
+        ], { deadlineMs: 90_000 });
+      const first = await cli("--restart", "--mark", "--yes");
+      assertEquals(first.code, 0, first.stdout + first.stderr);
+      assertStringIncludes(first.stdout, `${unit}: marked needs-restart\n`);
+      assertEquals(await booted.property(unit, "Markers"), "needs-restart");
+      // Marked, not restarted: the same process, still stale, and the next run says it is marked.
+      assertEquals(await booted.unitPids(unit), before);
+      const again = await cli("--restart", "--mark", "--yes");
+      assertStringIncludes(again.stdout, "; marked needs-restart\n");
+      // The admin's later step: systemd restarts what is marked, and the marker goes.
+      assertEquals((await booted.systemctl("reload-or-restart", "--marked")).code, 0);
+      await waitFor(async () => {
+        const now = await booted.unitPids(unit);
+        return now.length > 0 && !now.includes(before[0]!);
+      }, `${unit} restarted`);
+      assertEquals(await booted.property(unit, "Markers"), "");
+      const after = await cli("--restart", "--dry-run");
+      assertStringIncludes(after.stdout, "Nothing to restart safely.\n");
+    } finally {
+      await booted.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

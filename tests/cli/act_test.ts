@@ -75,3 +75,30 @@ Deno.test("--restart --yes restarts each safe unit once, in order, then rescans:
     assertStringIncludes(run.stdout, "Left: 2 of 2 not clean");
   });
 });
+
+Deno.test("--restart --mark sets systemd's needs-restart marker on each safe unit instead", async () => {
+  await withFakeSystemctl(async (path, log) => {
+    const run = await runCli(
+      ["-A"],
+      ["--proc", UNITS, "--restart", "--mark", "--yes", "--restart-also=managers"],
+      { PATH: path },
+    );
+    const calls = (await Deno.readTextFile(log)).trim().split("\n");
+    assertEquals(calls.filter((call) => !call.startsWith("show ")), [
+      "set-property --runtime -- cron.service Markers=+needs-restart",
+      "set-property --runtime -- nginx.service Markers=+needs-restart",
+      "set-property --runtime -- ssh.service Markers=+needs-restart",
+    ]);
+    assertEquals(run.code, 0, run.stdout + run.stderr);
+    assertStringIncludes(run.stdout, "To mark, one at a time:\n");
+    assertStringIncludes(run.stdout, "cron.service: marked needs-restart\n");
+    assertStringIncludes(
+      run.stdout,
+      "By hand: system manager (PIDs 130): a manager's re-exec cannot be marked",
+    );
+    assertStringIncludes(
+      run.stdout,
+      "Done: 3 marked; systemctl reload-or-restart --marked restarts them.",
+    );
+  });
+});

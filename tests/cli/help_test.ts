@@ -181,6 +181,7 @@ const OTHER_TOOLS_FLAGS = new Set([
   "--no-config",
   "--user",
   "--marked",
+  "--runtime",
   "--lint",
   "--dry-run",
   "--thorough",

@@ -51,6 +51,7 @@ Deno.test("parseCli() reads --restart and what goes with it; those need --restar
     also: new Set(["user-services", "managers"]),
     yes: true,
     dryRun: false,
+    mark: false,
     never: ["ssh*"],
     allowed: ["dbus.service"],
     timeoutMs: 30_000,
