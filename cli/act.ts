@@ -10,7 +10,7 @@ import { EXIT } from "./exit.ts";
 import type { CliOptions, RestartOptions } from "./parse.ts";
 import { warn, writeDocument } from "./output.ts";
 import type { Group } from "../lib/scan/group.ts";
-import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
+import { isGranted, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
 import { markingSteps, type RestartStep, restartSteps } from "../lib/act/steps.ts";
 import { runCommand } from "../lib/act/run.ts";
 import {
@@ -132,10 +132,10 @@ function pidsOfGroup(controlGroup: string): number[] {
   return [];
 }
 
+/** User names by uid where the passwd file may be read (loaded only when names are needed). */
 async function userNames(): Promise<Map<number, string>> {
-  if (!isGranted(PASSWD_PERMISSION)) return new Map();
-  const { readUserNames } = await import("./passwd.ts");
-  return readUserNames();
+  const { grantedUserNames } = await import("./passwd.ts");
+  return grantedUserNames();
 }
 
 /** Says why `--restart` cannot run; the exit code. */

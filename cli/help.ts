@@ -8,7 +8,7 @@
  */
 
 import { EXIT_CODES, NAGIOS_EXIT_CODES } from "./exit.ts";
-import { longForms, OPTIONS, type OptionSpec, type Section, SECTIONS } from "./options.ts";
+import { longForms, OPTIONS, type OptionSpec, orList, type Section, SECTIONS } from "./options.ts";
 
 /** The left column of `--help`, and the width of the description beside it. */
 const COLUMN = 29;
@@ -58,12 +58,6 @@ function describe(option: OptionSpec, help: string): string {
     text += `; with the ${orList(formats)} output only`;
   }
   return text;
-}
-
-function orList(items: readonly string[]): string {
-  return items.length === 1
-    ? items[0]!
-    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
 }
 
 /** Words wrapped to `width` columns. */

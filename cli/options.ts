@@ -390,3 +390,10 @@ export function optionNamed(name: string): OptionSpec | undefined {
     (o.aliases as readonly string[] | undefined)?.includes(name)
   );
 }
+
+/** Items as prose: `a`, `a or b`, `a, b or c` (for value lists in help and messages). */
+export function orList(items: readonly string[]): string {
+  return items.length === 1
+    ? items[0]!
+    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+}

@@ -25,6 +25,7 @@ import {
   optionNamed,
   OPTIONS,
   type OptionSpec,
+  orList,
   type OutputFormat,
 } from "./options.ts";
 
@@ -308,12 +309,6 @@ function secondsIn(text: string): number {
   return /^[0-9]+(?:\.[0-9]+)?$/.test(text) ? Number(text) : NaN;
 }
 
-function orList(items: readonly string[]): string {
-  return items.length === 1
-    ? items[0]!
-    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
-}
-
 /** Whether `option` was given on the command line (a negatable one: turned off). */
 function isGiven(raw: Record<string, unknown>, option: OptionSpec): boolean {
   const value = raw[option.name];
@@ -404,8 +399,7 @@ function listOf(raw: Record<string, unknown>, name: string, problems: Problems):
 }
 
 function badChoice(flag: string, given: string, choices: readonly string[]): string {
-  const list = `${choices.slice(0, -1).join(", ")} or ${choices[choices.length - 1]}`;
-  return `Cannot use "${given}" for ${flag}: use ${list}`;
+  return `Cannot use "${given}" for ${flag}: use ${orList(choices)}`;
 }
 
 function rangeOf(text: string | undefined, flag: string, problems: Problems) {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { isGranted, PASSWD_PERMISSION } from "../lib/proc/permissions.ts";
+
 /** Parses `name:x:uid:…` lines into a map from UID to the first name with it. */
 export function parsePasswd(text: string): Map<number, string> {
   const names = new Map<number, string>();
@@ -14,6 +16,11 @@ export function parsePasswd(text: string): Map<number, string> {
     }
   }
   return names;
+}
+
+/** User names from `/etc/passwd` where Deno may read it; else none (never a prompt). */
+export function grantedUserNames(): Map<number, string> {
+  return isGranted(PASSWD_PERMISSION) ? readUserNames() : new Map();
 }
 
 /** Reads user names from `path` (default `/etc/passwd`); an empty map when it cannot be read. */

@@ -12,7 +12,7 @@ import type { CliOptions } from "./parse.ts";
 import type { Group } from "../lib/scan/group.ts";
 import { formatHuman, type HumanStyle } from "../lib/format/human.ts";
 import { formatMachine } from "../lib/format/machine.ts";
-import { isGranted, PASSWD_PERMISSION, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
+import { isGranted, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
 import type { ScanResult } from "../lib/scan/model.ts";
 import type { RebootCheck } from "../lib/answers/reboot.ts";
 import type { PackageOwners } from "../lib/format/packages.ts";
@@ -120,7 +120,7 @@ export async function render(
       unreadable: result.unreadable,
       unreadableProcesses: result.unreadableProcesses,
       scanned: result.scanned,
-      ...(result.notListed === undefined ? {} : { notListed: result.notListed }),
+      ...present({ notListed: result.notListed }),
     },
     incomplete: incompleteReason(result, options),
   };
@@ -143,6 +143,15 @@ export async function render(
   return options.check && found ? EXIT.STALE : EXIT.OK;
 }
 
+/** The fields of `fields` that are set: the formats take their options only when present. */
+function present<T extends Record<string, unknown>>(
+  fields: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
+}
+
 /** The Nagios status line; its exit code is the plugin API's. */
 async function renderNagios({ groups, answers, options, counts, incomplete }: Facts) {
   const { formatNagios } = await import("../lib/format/nagios.ts");
@@ -151,14 +160,12 @@ async function renderNagios({ groups, answers, options, counts, incomplete }: Fa
     scan: options.scan,
     warning: options.warning,
     ...counts,
-    ...(options.critical === undefined ? {} : { critical: options.critical }),
-    ...(incomplete === undefined ? {} : { incomplete }),
+    ...present({ critical: options.critical, incomplete, packages }),
     ...(reboot === undefined ? {} : {
       reboot,
       rebootCritical: options.rebootCritical,
       rebootUnknownOk: options.allowPartial,
     }),
-    ...(packages === undefined ? {} : { packages }),
   });
   emit(text, options);
   return exitCode;
@@ -172,9 +179,7 @@ async function renderPrometheus({ groups, answers, options, counts, incomplete }
       scan: options.scan,
       ...counts,
       version: config.version,
-      ...(incomplete === undefined ? {} : { incomplete }),
-      ...(reboot === undefined ? {} : { reboot }),
-      ...(packages === undefined ? {} : { packages }),
+      ...present({ incomplete, reboot, packages }),
     }),
     options,
   );
@@ -187,12 +192,14 @@ async function renderJson({ groups, result, answers, options, counts }: Facts) {
     formatJson(groups, {
       scan: options.scan,
       ...counts,
-      ...(result.limited === undefined ? {} : { limited: result.limited }),
       procfs: result.procfs,
       finished: result.finished,
-      ...(result.scriptsUnknown === undefined ? {} : { scriptsUnknown: result.scriptsUnknown }),
-      ...(reboot === undefined ? {} : { reboot }),
-      ...(packages === undefined ? {} : { packages }),
+      ...present({
+        limited: result.limited,
+        scriptsUnknown: result.scriptsUnknown,
+        reboot,
+        packages,
+      }),
       userNames: await userNames(),
     }),
     options,
@@ -207,7 +214,7 @@ async function renderText({ groups, answers, options }: Facts) {
     showFiles: options.showFiles,
     showUnits: options.showFiles && options.unitSource === "cgroup",
     ...(style ? { style } : {}),
-    ...(packages === undefined ? {} : { packages }),
+    ...present({ packages }),
   });
   const services = options.unitSource && groups.length > 0
     ? await describeServices(groups, options)
@@ -232,11 +239,10 @@ async function renderText({ groups, answers, options }: Facts) {
   else await writeRecords(out);
 }
 
-/** User names by uid, from the passwd file where it may be read; else none. */
+/** User names by uid where the passwd file may be read (loaded only when names are needed). */
 async function userNames(): Promise<Map<number, string>> {
-  if (!isGranted(PASSWD_PERMISSION)) return new Map<number, string>();
-  const { readUserNames } = await import("./passwd.ts");
-  return readUserNames();
+  const { grantedUserNames } = await import("./passwd.ts");
+  return grantedUserNames();
 }
 
 /** The packages section: for scripts after `-m`, as comments after the restart plan, else for people. */

@@ -320,8 +320,8 @@ function removeCgroupTree(dir: string): void {
   Deno.removeSync(dir);
 }
 
-/** Whether a path exists. */
-function exists(path: string): boolean {
+/** Whether a path exists (a link counts, whatever it leads to). */
+export function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
     return true;

@@ -64,51 +64,37 @@ const PROPERTIES = "ActiveState,SubState,Result,KillMode,ControlGroup";
  * Takes each step in order, one at a time, then checks it; `onStep` hears
  * each command before it runs.
  */
-export async function takeSteps(
+export function takeSteps(
   steps: readonly RestartStep[],
   probe: Probe,
   timeoutMs: number,
   onStep: (step: RestartStep) => void = () => {},
 ): Promise<StepOutcome[]> {
-  const outcomes: StepOutcome[] = [];
-  for (const step of steps) {
-    onStep(step);
-    let result: CommandResult;
-    try {
-      result = await probe.run(step.argv, timeoutMs);
-    } catch (error) {
-      const message = error instanceof Deno.errors.NotFound
-        ? `${step.argv[0]} is not installed`
-        : error instanceof Error
-        ? error.message
-        : String(error);
-      outcomes.push({ step, state: "failed", survivors: [], message, code: null });
-      continue;
-    }
-    outcomes.push(await check(step, result, probe, timeoutMs));
-  }
-  return outcomes;
+  return eachStep(
+    steps,
+    probe,
+    timeoutMs,
+    onStep,
+    (step, result) => check(step, result, probe, timeoutMs),
+    {
+      notFound: (step) => `${step.argv[0]} is not installed`,
+    },
+  );
 }
 
 /** Sets each step's marker in order, one at a time: `marked`, or `failed` with why. */
-export async function markUnits(
+export function markUnits(
   steps: readonly RestartStep[],
   probe: Probe,
   timeoutMs: number,
   onStep: (step: RestartStep) => void = () => {},
 ): Promise<StepOutcome[]> {
-  const outcomes: StepOutcome[] = [];
-  for (const step of steps) {
-    onStep(step);
-    let result: CommandResult;
-    try {
-      result = await probe.run(step.argv, timeoutMs);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      outcomes.push({ step, state: "failed", survivors: [], message, code: null });
-      continue;
-    }
-    outcomes.push(
+  return eachStep(
+    steps,
+    probe,
+    timeoutMs,
+    onStep,
+    (step, result) =>
       result.code === 0 ? { step, state: "marked", survivors: [] } : {
         step,
         state: "failed",
@@ -118,7 +104,37 @@ export async function markUnits(
         // systemd before 248 knows no Markers property.
         next: "systemd 248 or later marks units; restart it instead (--restart without --mark)",
       },
-    );
+  );
+}
+
+/**
+ * Runs each step's command in order, one at a time, and judges its result; a
+ * command that could not be started is a failed step.
+ */
+async function eachStep(
+  steps: readonly RestartStep[],
+  probe: Probe,
+  timeoutMs: number,
+  onStep: (step: RestartStep) => void,
+  judge: (step: RestartStep, result: CommandResult) => StepOutcome | Promise<StepOutcome>,
+  says: { readonly notFound?: (step: RestartStep) => string } = {},
+): Promise<StepOutcome[]> {
+  const outcomes: StepOutcome[] = [];
+  for (const step of steps) {
+    onStep(step);
+    let result: CommandResult;
+    try {
+      result = await probe.run(step.argv, timeoutMs);
+    } catch (error) {
+      const message = error instanceof Deno.errors.NotFound && says.notFound
+        ? says.notFound(step)
+        : error instanceof Error
+        ? error.message
+        : String(error);
+      outcomes.push({ step, state: "failed", survivors: [], message, code: null });
+      continue;
+    }
+    outcomes.push(await judge(step, result));
   }
   return outcomes;
 }

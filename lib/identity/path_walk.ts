@@ -46,7 +46,8 @@ export const OUT_OF_STEPS =
 export const EXITED = "the process exited while it was read";
 
 const MISSING: Lookup = Object.freeze({ found: false });
-const MAX_LINKS = 40;
+/** The most symbolic links a lookup follows, as the kernel does. */
+export const MAX_LINKS = 40;
 
 type Found = Lookup & { found: true };
 
@@ -322,7 +323,7 @@ const NO_MOUNT = "no mount holds its path";
  * entries, so it bounds what listing one costs (ramfs reports 0, an overlay
  * the upper layer's alone).
  */
-const SIZED_DIRECTORIES: ReadonlySet<string> = new Set([
+export const SIZED_DIRECTORIES: ReadonlySet<string> = new Set([
   "btrfs",
   "ext2",
   "ext3",

@@ -16,7 +16,15 @@
  */
 
 import { isLocalType, type Mount } from "../proc/mounts.ts";
-import { EXITED, type Lookup, OUT_OF_STEPS, type WalkBudget, type Walker } from "./path_walk.ts";
+import {
+  EXITED,
+  type Lookup,
+  MAX_LINKS,
+  OUT_OF_STEPS,
+  SIZED_DIRECTORIES,
+  type WalkBudget,
+  type Walker,
+} from "./path_walk.ts";
 import { hasRawBytes } from "../proc/names.ts";
 import {
   AT_FDCWD,
@@ -37,18 +45,6 @@ import {
 export type MountById = (id: number) => Mount | undefined;
 
 const MISSING: Lookup = Object.freeze({ found: false });
-const MAX_LINKS = 40;
-
-/** File systems whose directories report a size that grows with their entries. */
-const SIZED_DIRECTORIES: ReadonlySet<string> = new Set([
-  "btrfs",
-  "ext2",
-  "ext3",
-  "ext4",
-  "f2fs",
-  "tmpfs",
-  "xfs",
-]);
 
 /** A descriptor the walk holds, and the mount it lies on. */
 interface Held {

@@ -21,6 +21,7 @@ import {
   type BootedSystemd,
   bootSystemd,
   cannotBootSystemd,
+  exists,
   installedSystemdVersion,
 } from "../_systemd.ts";
 
@@ -83,16 +84,6 @@ function processesIn(cgroup: string): number[] {
 function defined<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`No ${what}`);
   return value;
-}
-
-/** Whether a path exists on the host. */
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

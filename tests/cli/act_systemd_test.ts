@@ -67,20 +67,7 @@ Deno.test({
       }
       await Deno.remove(`${dir}/may-start`);
 
-      const run = await booted.run([
-        "env",
-        "HOME=/root",
-        "LIB_USERS_CONFIG=",
-        "NO_COLOR=1",
-        deno,
-        "run",
-        "--quiet",
-        "-A",
-        `${ROOT}/main.ts`,
-        "--restart",
-        "--yes",
-        "--restart-timeout=20",
-      ], { deadlineMs: 90_000 });
+      const run = await cliInside(booted, "--restart", "--yes", "--restart-timeout=20");
       const out = run.stdout;
       // Each safe unit once, by name, one at a time; the risky one only listed.
       const running = out.split("\n").filter((line) => line.startsWith("Running: "));
@@ -110,6 +97,22 @@ Deno.test({
     }
   },
 });
+
+/** Runs the CLI inside the booted system (the repository and Deno are shared into it). */
+function cliInside(booted: Awaited<ReturnType<typeof bootSystemd>>, ...args: string[]) {
+  return booted.run([
+    "env",
+    "HOME=/root",
+    "LIB_USERS_CONFIG=",
+    "NO_COLOR=1",
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "-A",
+    `${ROOT}/main.ts`,
+    ...args,
+  ], { deadlineMs: 90_000 });
+}
 
 /** The unit's host PIDs once it has `count` processes; fails the test after 15 s. */
 async function waitForPids(
@@ -149,19 +152,7 @@ Deno.test({
       const before = await waitForPids(booted, unit, 1);
       Deno.copyFileSync(realLibrary(), `${lib}.new`);
       Deno.renameSync(`${lib}.new`, lib);
-      const cli = (...args: string[]) =>
-        booted.run([
-          "env",
-          "HOME=/root",
-          "LIB_USERS_CONFIG=",
-          "NO_COLOR=1",
-          deno,
-          "run",
-          "--quiet",
-          "-A",
-          `${ROOT}/main.ts`,
-          ...args,
-        ], { deadlineMs: 90_000 });
+      const cli = (...args: string[]) => cliInside(booted, ...args);
       const first = await cli("--restart", "--mark", "--yes");
       assertEquals(first.code, 0, first.stdout + first.stderr);
       assertStringIncludes(first.stdout, `${unit}: marked needs-restart\n`);
