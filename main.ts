@@ -20,6 +20,7 @@ import { scanFds, scanLibs } from "./lib/scan/scan.ts";
 import { DEFAULT_NAME_BUDGET, ProcRootError, type ScanResult } from "./lib/scan/model.ts";
 import { Interrupted, OutputError, warn, writeDocument, writeTo } from "./cli/output.ts";
 import { escapeForTerminal } from "./lib/format/escape.ts";
+import type { RestartRun } from "./lib/act/verify.ts";
 
 // The flag parser brings an npm package: it is loaded here, not by a static
 // import, so that a run which cannot load it (from source, by a user whose Deno
@@ -64,17 +65,27 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const outcome = await runScan(options);
   if (!outcome.ok) return await reportScanFailure(outcome, options);
-  const scanned = outcome.result;
-  const groups = groupByArgv(scanned.processes);
-  if (restart !== null) {
-    const { act } = await import("./cli/act.ts");
-    const code = await act(groups, { ...options, restart });
-    if (!options.quiet) warnCoverage(scanned, options);
-    return code;
+  if (restart === null) return await answer(outcome.result, options);
+  const { act } = await import("./cli/act.ts");
+  const acted = await act(groupByArgv(outcome.result.processes), { ...options, restart });
+  if (options.format === "human") {
+    if (!options.quiet) warnCoverage(outcome.result, options);
+    return acted.code;
   }
+  // JSON and Nagios answer with what is left: scanned again once anything was done.
+  const after = acted.run.outcomes.length === 0 ? outcome : await runScan(options);
+  if (!after.ok) return await reportScanFailure(after, options);
+  const code = await answer(after.result, options, acted.run);
+  return options.format === "nagios" || code !== EXIT.OK ? code : acted.code;
+}
+
+/** Prints the answer to a scan in the format asked for; returns the exit code. */
+async function answer(scanned: ScanResult, options: CliOptions, restart?: RestartRun) {
+  const groups = groupByArgv(scanned.processes);
   const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
   const packages = options.packages ? await packageOwners(scanned, options) : undefined;
-  const code = await render(groups, scanned, { reboot, packages }, options);
+  const answers = { reboot, packages, ...(restart === undefined ? {} : { restart }) };
+  const code = await render(groups, scanned, answers, options);
   if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;
 }

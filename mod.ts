@@ -67,6 +67,7 @@ export {
   unitsFromSystemctl,
 } from "./lib/answers/services.ts";
 export {
+  type ContainerUnit,
   type PlanOptions,
   planRestarts,
   type RestartPlan,
@@ -97,6 +98,18 @@ export {
   type ProcessPackagesOptions,
 } from "./lib/answers/package_roots.ts";
 
+// Acting (`--restart`): the steps a run may take, and what each did.
+export {
+  type LeftStep,
+  RESTART_KINDS,
+  type RestartChoice,
+  type RestartKind,
+  type RestartStep,
+  restartSteps,
+  type StepOptions,
+} from "./lib/act/steps.ts";
+export { type RestartRun, type StepOutcome, type Survivor } from "./lib/act/verify.ts";
+
 // The formats: every text the tool prints.
 export { formatHuman, type HumanFormatOptions, type HumanStyle } from "./lib/format/human.ts";
 export { formatMachine, type MachineRecord, parseMachine } from "./lib/format/machine.ts";
@@ -110,6 +123,7 @@ export {
   type JsonReport,
   toJsonReport,
 } from "./lib/format/json.ts";
+export { type JsonRestart, type JsonRestartStep } from "./lib/format/restart_json.ts";
 export {
   formatNagios,
   NAGIOS_STATUS,

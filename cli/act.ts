@@ -8,16 +8,17 @@
 
 import { EXIT } from "./exit.ts";
 import type { CliOptions, RestartOptions } from "./parse.ts";
-import { warn, writeDocument } from "./output.ts";
+import { warn, writeDocument, writeTo } from "./output.ts";
 import type { Group } from "../lib/scan/group.ts";
 import { isGranted, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
-import { markingSteps, type RestartStep, restartSteps } from "../lib/act/steps.ts";
+import { markingSteps, type RestartStep, restartSteps, stepName } from "../lib/act/steps.ts";
 import { runCommand } from "../lib/act/run.ts";
 import {
   commandLine,
   markedUnits,
   markUnits,
   type Probe,
+  type RestartRun,
   type StepOutcome,
   takeSteps,
 } from "../lib/act/verify.ts";
@@ -40,19 +41,38 @@ export function cannotRestart(restart: RestartOptions): string | undefined {
   return undefined;
 }
 
-/** Shows the steps, takes those agreed to, proves what they did; returns the exit code. */
+/** What `--restart` did, and its exit code (0: every step taken is clean, 5: something is left). */
+export interface Acted {
+  readonly run: RestartRun;
+  readonly code: number;
+}
+
+/**
+ * Shows the steps, takes those agreed to, proves what they did. For people
+ * all of it goes to stdout; with `--json` or `--format=nagios` the steps,
+ * the question and the progress go to stderr, and the caller prints the
+ * document (what is left, and `run`).
+ */
 export async function act(
   groups: readonly Group[],
   options: CliOptions & { readonly restart: RestartOptions },
-): Promise<number> {
+): Promise<Acted> {
   const { restart } = options;
+  const forPeople = options.format === "human";
+  const say = forPeople ? writeDocument : (text: string) => void writeTo(Deno.stderr, text);
   const planned = restartSteps(groups, {
     kinds: restart.also,
     never: restart.never,
     allowed: restart.allowed,
     userNames: await userNames(),
+    root: options.root,
   });
   const choice = restart.mark ? markingSteps(planned) : planned;
+  const mode = restart.dryRun ? "dry-run" : restart.mark ? "mark" : "restart";
+  const done = (outcomes: StepOutcome[] = []): Acted => ({
+    run: { mode, choice, outcomes },
+    code: outcomes.every((o) => o.state === "clean" || o.state === "marked") ? EXIT.OK : EXIT.LEFT,
+  });
   const probe: Probe = {
     run: runCommand,
     rescan: async (pids) =>
@@ -64,44 +84,51 @@ export async function act(
   const marked = !restart.dryRun && isGranted(SYSTEMCTL_PERMISSION)
     ? await markedUnits(planned.steps, probe, restart.timeoutMs)
     : new Set<RestartStep>();
-  writeDocument(
+  say(
     formatSteps(choice, {
       marking: restart.mark,
-      marked: new Set(planned.steps.filter((s) => marked.has(s)).map((s) => s.unit!)),
+      marked: new Set(planned.steps.filter((s) => marked.has(s)).map(stepName)),
     }),
   );
-  if (choice.steps.length === 0 || restart.dryRun) return EXIT.OK;
-  const agreed = restart.yes ? choice.steps : await ask(choice.steps, restart.mark);
+  if (choice.steps.length === 0 || restart.dryRun) return done();
+  const agreed = restart.yes ? choice.steps : await ask(choice.steps, restart.mark, say);
   if (agreed.length === 0) {
-    writeDocument(restart.mark ? "Nothing marked.\n" : "Nothing restarted.\n");
-    return EXIT.OK;
+    say(restart.mark ? "Nothing marked.\n" : "Nothing restarted.\n");
+    return done();
   }
-  const say = (verb: string) => (step: RestartStep) => {
-    writeDocument(`${verb}: ${commandLine(step)}\n`);
-  };
+  const announce = (verb: string) => (step: RestartStep) => say(`${verb}: ${commandLine(step)}\n`);
   const outcomes: StepOutcome[] = restart.mark
-    ? await markUnits(agreed, probe, restart.timeoutMs, say("Marking"))
-    : await takeSteps(agreed, probe, restart.timeoutMs, say("Running"));
-  writeDocument(formatOutcomes(outcomes));
-  return outcomes.every((o) => o.state === "clean" || o.state === "marked") ? EXIT.OK : EXIT.LEFT;
+    ? await markUnits(agreed, probe, restart.timeoutMs, announce("Marking"))
+    : await takeSteps(agreed, probe, restart.timeoutMs, announce("Running"));
+  if (forPeople) writeDocument(formatOutcomes(outcomes));
+  return done(outcomes);
 }
 
 /** Asks once on the terminal: all, choose, or none (the default). */
-async function ask(steps: readonly RestartStep[], mark: boolean): Promise<RestartStep[]> {
+async function ask(
+  steps: readonly RestartStep[],
+  mark: boolean,
+  say: (text: string) => void,
+): Promise<RestartStep[]> {
   const lines = readLines();
   const verb = mark ? "Mark" : "Restart";
-  const answer = await prompt(`${verb} these? [a]ll, [c]hoose, [N]one: `, lines);
+  const answer = await prompt(`${verb} these? [a]ll, [c]hoose, [N]one: `, lines, say);
   if (/^a(ll)?$/i.test(answer)) return [...steps];
   if (!/^c(hoose)?$/i.test(answer)) return [];
   const chosen: RestartStep[] = [];
   for (const step of steps) {
-    if (/^y(es)?$/i.test(await prompt(`${commandLine(step)}? [y/N]: `, lines))) chosen.push(step);
+    const yes = await prompt(`${commandLine(step)}? [y/N]: `, lines, say);
+    if (/^y(es)?$/i.test(yes)) chosen.push(step);
   }
   return chosen;
 }
 
-async function prompt(question: string, lines: AsyncIterator<string>): Promise<string> {
-  writeDocument(question);
+async function prompt(
+  question: string,
+  lines: AsyncIterator<string>,
+  say: (text: string) => void,
+): Promise<string> {
+  say(question);
   const next = await lines.next();
   return next.done ? "" : next.value.trim();
 }

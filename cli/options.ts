@@ -274,7 +274,7 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
     {
       name: "restart",
       kind: "switch",
-      formats: ["human"],
+      formats: ["human", "json", "nagios"],
       section: "Acting",
       help: "restart the plan's safe units (system services not on the risky list), one at a " +
         "time, then scan again and say of each: clean, survivors, failed or timed out; asks " +
@@ -284,10 +284,11 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       name: "restart-also",
       config: true,
       kind: "list",
-      value: { name: "KIND", choices: ["user-services", "managers"] },
+      value: { name: "KIND", choices: ["user-services", "containers", "managers"] },
       requires: "restart",
       section: "Acting",
-      help: "restart users' services too, or re-execute the service managers (repeatable)",
+      help: "restart users' services too, units inside system containers (LXC, Incus, " +
+        "Proxmox, nspawn), or re-execute the service managers (repeatable)",
     },
     {
       name: "yes",

@@ -17,6 +17,7 @@ import {
   type IgnoreRules,
 } from "../lib/scan/ignore.ts";
 import type { ScanKind } from "../lib/scan/model.ts";
+import type { RestartKind } from "../lib/act/steps.ts";
 import { UsageError } from "./exit.ts";
 import type { ConfigFile } from "./config.ts";
 import {
@@ -78,7 +79,7 @@ export interface CliOptions {
 /** What `--restart` is asked to do. */
 export interface RestartOptions {
   /** Kinds besides system services (`--restart-also`). */
-  readonly also: ReadonlySet<"user-services" | "managers">;
+  readonly also: ReadonlySet<Exclude<RestartKind, "services">>;
   /** Restart without asking. */
   readonly yes: boolean;
   /** Print the commands and run nothing. */
@@ -261,7 +262,7 @@ function restartOf(
   const allowed = listOf(raw, "restart-unit", problems);
   if (!flag("restart")) return null;
   return {
-    also: new Set(also as ("user-services" | "managers")[]),
+    also: new Set(also as Exclude<RestartKind, "services">[]),
     yes: flag("yes"),
     dryRun: flag("dry-run"),
     mark: flag("mark"),

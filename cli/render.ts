@@ -16,6 +16,7 @@ import { isGranted, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
 import type { ScanResult } from "../lib/scan/model.ts";
 import type { RebootCheck } from "../lib/answers/reboot.ts";
 import type { PackageOwners } from "../lib/format/packages.ts";
+import type { RestartRun } from "../lib/act/verify.ts";
 import { warn, writeDocument, writeFileAtomically, writeRecords } from "./output.ts";
 
 /** The reboot question, asked only when the output answers it (a few small reads). */
@@ -85,6 +86,8 @@ function incompleteReason(result: ScanResult, options: CliOptions): string | und
 export interface Answers {
   readonly reboot: RebootCheck | undefined;
   readonly packages: PackageOwners | undefined;
+  /** A `--restart` run before this scan (JSON and Nagios say what it did; the scan is what is left). */
+  readonly restart?: RestartRun;
 }
 
 /** What every format is told of the scan: what it read, what it could not, and the answers. */
@@ -155,12 +158,12 @@ function present<T extends Record<string, unknown>>(
 /** The Nagios status line; its exit code is the plugin API's. */
 async function renderNagios({ groups, answers, options, counts, incomplete }: Facts) {
   const { formatNagios } = await import("../lib/format/nagios.ts");
-  const { reboot, packages } = answers;
+  const { reboot, packages, restart } = answers;
   const { text, exitCode } = formatNagios(groups, {
     scan: options.scan,
     warning: options.warning,
     ...counts,
-    ...present({ critical: options.critical, incomplete, packages }),
+    ...present({ critical: options.critical, incomplete, packages, restarted: restart?.outcomes }),
     ...(reboot === undefined ? {} : {
       reboot,
       rebootCritical: options.rebootCritical,
@@ -187,7 +190,7 @@ async function renderPrometheus({ groups, answers, options, counts, incomplete }
 
 async function renderJson({ groups, result, answers, options, counts }: Facts) {
   const { formatJson } = await import("../lib/format/json.ts");
-  const { reboot, packages } = answers;
+  const { reboot, packages, restart } = answers;
   emit(
     formatJson(groups, {
       scan: options.scan,
@@ -199,6 +202,7 @@ async function renderJson({ groups, result, answers, options, counts }: Facts) {
         scriptsUnknown: result.scriptsUnknown,
         reboot,
         packages,
+        restart,
       }),
       userNames: await userNames(),
     }),
@@ -227,7 +231,9 @@ async function renderText({ groups, answers, options }: Facts) {
   if (options.restartHints && groups.length > 0) {
     const { planRestarts } = await import("../lib/answers/restart.ts");
     const { formatRestartPlan } = await import("../lib/format/restart.ts");
-    out += "\n" + formatRestartPlan(planRestarts(groups, { userNames: await userNames() }));
+    out += "\n" + formatRestartPlan(
+      planRestarts(groups, { userNames: await userNames(), root: options.root }),
+    );
     // After the plan, as shell comments: which update each restart answers.
     if (packagesText !== "") out += "\n" + packagesText;
   }

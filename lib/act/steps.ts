@@ -10,18 +10,22 @@
 import type { Group } from "../scan/group.ts";
 import { globToRegExp } from "../scan/ignore.ts";
 import { riskOf } from "../answers/restart.ts";
-import type { UnitInfo } from "../proc/cgroup.ts";
+import type { ContainerRef, UnitInfo } from "../proc/cgroup.ts";
+import { containerSystemctl } from "../answers/container_systemctl.ts";
 
 /** The kinds of step `--restart` may take; system services always, the others when asked. */
-export const RESTART_KINDS = ["services", "user-services", "managers"] as const;
+export const RESTART_KINDS = ["services", "user-services", "containers", "managers"] as const;
 /** One of {@linkcode RESTART_KINDS}. */
 export type RestartKind = typeof RESTART_KINDS[number];
 
 /** One restart the run may take. */
 export interface RestartStep {
+  /** Which kind of step: a system or user service, a unit in a container, a manager's re-exec. */
   readonly kind: RestartKind;
   /** The unit restarted (`cron.service`), or null for a manager's re-exec. */
   readonly unit: string | null;
+  /** The container whose own systemd runs the unit, or null for the host's. */
+  readonly container: ContainerRef | null;
   /** The user whose service or manager it is, or null for the system's. */
   readonly user: string | null;
   /** The command, exactly: an argument vector, never a shell line. */
@@ -38,13 +42,17 @@ export interface RestartStep {
 export interface LeftStep {
   /** The unit, session or container, or a description. */
   readonly what: string;
+  /** Its stale processes. */
   readonly pids: readonly number[];
+  /** Why the run leaves it, and how to do it all the same where there is a way. */
   readonly why: string;
 }
 
 /** The steps to take and those left by hand. */
 export interface RestartChoice {
+  /** The steps, in the order they are taken. */
   readonly steps: readonly RestartStep[];
+  /** What is left to the admin. */
   readonly byHand: readonly LeftStep[];
 }
 
@@ -58,6 +66,8 @@ export interface StepOptions {
   readonly allowed?: readonly string[];
   /** User names by uid, for user services and managers. */
   readonly userNames?: ReadonlyMap<number, string>;
+  /** The file system root whose container runtimes are looked for. Default `/`. */
+  readonly root?: string;
 }
 
 /**
@@ -82,19 +92,20 @@ export function restartSteps(groups: readonly Group[], options: StepOptions = {}
   };
   for (const group of groups) {
     const info = group.unit;
-    const target = info === undefined ? null : stepOf(info, kinds, options.userNames);
+    const target = info === undefined ? null : stepOf(info, kinds, options);
     if (target === null || "why" in target) {
       leave(describe(info), target?.why ?? "no unit known", group.pids);
       continue;
     }
     const unit = target.unit;
     if (unit !== null && never.some((glob) => glob.test(unit))) {
-      leave(unit, "excluded by --never", group.pids);
+      leave(describe(info), "excluded by --never", group.pids);
       continue;
     }
     const risk = unit === null ? undefined : riskOf(unit);
     if (risk !== undefined && !allowed.has(unit!)) {
-      leave(unit!, `risky: ${risk} (--restart-unit ${unit} restarts it all the same)`, group.pids);
+      const why = `risky: ${risk} (--restart-unit ${unit} restarts it all the same)`;
+      leave(describe(info), why, group.pids);
       continue;
     }
     const key = target.argv.join("\0");
@@ -104,7 +115,9 @@ export function restartSteps(groups: readonly Group[], options: StepOptions = {}
     steps.set(key, entry);
   }
   const order = (step: Omit<RestartStep, "pids" | "files">) =>
-    `${RESTART_KINDS.indexOf(step.kind)}\0${step.user ?? ""}\0${step.unit ?? ""}`;
+    `${RESTART_KINDS.indexOf(step.kind)}\0${step.user ?? step.container?.id ?? ""}\0${
+      step.unit ?? ""
+    }`;
   return {
     steps: [...steps.values()]
       .sort((a, b) => compare(order(a.step), order(b.step)))
@@ -123,14 +136,15 @@ export function restartSteps(groups: readonly Group[], options: StepOptions = {}
 function stepOf(
   info: UnitInfo,
   kinds: ReadonlySet<RestartKind>,
-  userNames: ReadonlyMap<number, string> | undefined,
+  options: StepOptions,
 ): Omit<RestartStep, "pids" | "files"> | { why: string } {
-  const user = info.uid === null ? null : userNames?.get(info.uid) ?? String(info.uid);
+  const user = info.uid === null ? null : options.userNames?.get(info.uid) ?? String(info.uid);
   const asUser = user === null ? [] : ["--user", "-M", `${user}@`];
   switch (info.class) {
     case "system-service":
       return {
         kind: "services",
+        container: null,
         unit: info.name!,
         user: null,
         argv: ["systemctl", "restart", "--", info.name!],
@@ -143,6 +157,7 @@ function stepOf(
       if (user === null) return { why: "a user service of an unknown user" };
       return {
         kind: "user-services",
+        container: null,
         unit: info.name!,
         user,
         argv: ["systemctl", ...asUser, "restart", "--", info.name!],
@@ -152,6 +167,7 @@ function stepOf(
       if (!kinds.has("managers")) return { why: "the service manager: --restart-also=managers" };
       return {
         kind: "managers",
+        container: null,
         unit: null,
         user: null,
         argv: ["systemctl", "daemon-reexec"],
@@ -162,6 +178,7 @@ function stepOf(
       if (user === null) return { why: "the manager of an unknown user" };
       return {
         kind: "managers",
+        container: null,
         unit: null,
         user,
         argv: ["systemctl", ...asUser, "daemon-reexec"],
@@ -170,10 +187,44 @@ function stepOf(
     case "session":
       return { why: "a login session: end it by hand" };
     case "container":
-      return { why: "a container: restart it by hand" };
+      return containerStep(info.container!, kinds, options.root);
     case "unknown":
       return { why: "no unit known" };
   }
+}
+
+/** The step that restarts a unit inside a container, or why the container is left by hand. */
+function containerStep(
+  container: ContainerRef,
+  kinds: ReadonlySet<RestartKind>,
+  root: string | undefined,
+): Omit<RestartStep, "pids" | "files"> | { why: string } {
+  const inner = container.unit;
+  const systemctl = containerSystemctl(container, root);
+  if (inner?.class !== "system-service" || systemctl === undefined) {
+    return { why: "a container: restart it by hand" };
+  }
+  if (!kinds.has("containers")) {
+    return { why: `a unit in a container: --restart-also=containers` };
+  }
+  return {
+    kind: "containers",
+    unit: inner.name!,
+    container,
+    user: null,
+    argv: [...systemctl, "restart", "--", inner.name!],
+    manager: systemctl,
+  };
+}
+
+/**
+ * A step's name for people: its unit (`nginx.service`), with its container
+ * (`nginx.service in lxc container web1`), or whose manager it re-executes.
+ */
+export function stepName(step: Pick<RestartStep, "unit" | "container" | "user">): string {
+  if (step.unit === null) return `${step.user ?? "system"} manager`;
+  const container = step.container;
+  return container ? `${step.unit} in ${container.runtime} container ${container.id}` : step.unit;
 }
 
 /** systemd's marker for a unit that needs a restart (systemd 248 and later). */
@@ -197,7 +248,7 @@ export function markingSteps(choice: RestartChoice): RestartChoice {
     ],
   }));
   const managers = choice.steps.filter((step) => step.unit === null).map((step) => ({
-    what: `${step.user ?? "system"} manager`,
+    what: stepName(step),
     pids: step.pids,
     why: "a manager's re-exec cannot be marked: --restart without --mark does it",
   }));
@@ -206,7 +257,9 @@ export function markingSteps(choice: RestartChoice): RestartChoice {
 
 function describe(info: UnitInfo | undefined): string {
   if (info === undefined) return "?";
-  if (info.container) return `container ${info.container.id}`;
+  const container = info.container;
+  if (container?.unit?.name) return `${container.unit.name} in container ${container.id}`;
+  if (container) return `container ${container.id}`;
   return info.name ?? "?";
 }
 

@@ -9,24 +9,30 @@
 
 import type { ProcessFinding } from "../scan/model.ts";
 import type { CommandResult, RunCommand } from "./run.ts";
-import type { RestartStep } from "./steps.ts";
+import type { RestartChoice, RestartStep } from "./steps.ts";
 
 /** A process that outlived its restart and still uses stale files. */
 export interface Survivor {
+  /** Its PID. */
   readonly pid: number;
+  /** Its command line. */
   readonly cmdline: string;
+  /** The stale files it still uses. */
   readonly files: readonly string[];
 }
 
 /** How a step ended, proven by a second scan. */
 export interface StepOutcome {
+  /** The step taken. */
   readonly step: RestartStep;
   /**
    * `clean`: none of the unit's processes uses a stale file; `survivors`:
    * some outlived the restart; `failed`: the command failed; `timed-out`: it
-   * did not end by the deadline (the job may still run in systemd).
+   * did not end by the deadline (the job may still run in systemd); `marked`:
+   * systemd's `needs-restart` marker is set (`--mark`).
    */
   readonly state: "clean" | "survivors" | "failed" | "timed-out" | "marked";
+  /** Processes that outlived it (for `survivors`); empty otherwise. */
   readonly survivors: readonly Survivor[];
   /** What the command said, for a failure. */
   readonly message?: string;
@@ -36,6 +42,16 @@ export interface StepOutcome {
   readonly unitState?: Readonly<Record<string, string>>;
   /** Why it is left as it is, and the least disruptive step that would clear it. */
   readonly next?: string;
+}
+
+/** A `--restart` run, all told: what it could do, and what each step it took did. */
+export interface RestartRun {
+  /** `restart`, `mark` (`--mark`), or `dry-run` (nothing run). */
+  readonly mode: "restart" | "mark" | "dry-run";
+  /** The steps it could take and those left by hand. */
+  readonly choice: RestartChoice;
+  /** What each step taken did, in order; empty when none was (a dry run, none agreed to). */
+  readonly outcomes: readonly StepOutcome[];
 }
 
 /** What the run may ask of the system besides its commands. */
@@ -128,6 +144,8 @@ async function eachStep(
     } catch (error) {
       const message = error instanceof Deno.errors.NotFound && says.notFound
         ? says.notFound(step)
+        : error instanceof Deno.errors.NotCapable
+        ? `Deno was not given --allow-run=${step.argv[0]}`
         : error instanceof Error
         ? error.message
         : String(error);
@@ -179,7 +197,7 @@ async function check(
       survivors: [],
       ...(unitState ? { unitState } : {}),
       next: `${commandLine(step)} did not end within ${timeoutMs / 1000} s; its job may still ` +
-        `run in systemd: see systemctl list-jobs${journalHint(step)}`,
+        `run in systemd: see ${step.manager.join(" ")} list-jobs${journalHint(step)}`,
     };
   }
   if (result.code !== 0) {
@@ -206,8 +224,9 @@ async function check(
       next: `read why${journalHint(step)}`,
     };
   }
+  // A container's systemd names its cgroups from its own root, below the host's path to it.
   const group = unitState?.ControlGroup;
-  const now = group ? probe.pidsOfGroup(group) : [];
+  const now = group ? probe.pidsOfGroup(`${step.container?.cgroup ?? ""}${group}`) : [];
   const found = await probe.rescan([...new Set([...step.pids, ...now])]);
   const survivors = found.map((p) => ({
     pid: p.pid,
@@ -272,6 +291,11 @@ export function commandLine(step: RestartStep): string {
 
 function journalHint(step: RestartStep): string {
   if (step.unit === null) return "";
+  if (step.container !== null) {
+    // The container's journal, asked the way its systemd is: systemctl's place taken by journalctl.
+    const journalctl = step.manager.map((word) => word === "systemctl" ? "journalctl" : word);
+    return `: ${journalctl.join(" ")} -u ${step.unit} -n 20`;
+  }
   const user = step.user === null ? "" : " --user";
   return `: journalctl${user} -u ${step.unit} -n 20`;
 }

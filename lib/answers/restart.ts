@@ -7,6 +7,7 @@
 
 import type { ContainerRef, UnitInfo } from "../proc/cgroup.ts";
 import type { Group } from "../scan/group.ts";
+import { containerSystemctl } from "./container_systemctl.ts";
 
 /** A unit that is risky to restart blindly, and why. */
 export interface RiskyUnit {
@@ -30,13 +31,27 @@ export interface SessionToEnd {
   readonly pids: readonly number[];
 }
 
+/** A unit a container's own systemd runs, to restart inside the container. */
+export interface ContainerUnit {
+  /** The container. */
+  readonly container: ContainerRef;
+  /** The unit, as the container's systemd names it. */
+  readonly unit: string;
+  /** The command that runs `systemctl` inside (see {@linkcode containerSystemctl}). */
+  readonly systemctl: readonly string[];
+  /** Its processes, as the host numbers them. */
+  readonly pids: readonly number[];
+}
+
 /** What to restart, by kind; every list is sorted and without duplicates. */
 export interface RestartPlan {
   /** System services safe to restart with `systemctl restart`. */
   readonly systemServices: readonly string[];
   /** User services, per user, for `systemctl --user -M USER@ restart`. */
   readonly userServices: readonly { readonly user: string; readonly units: readonly string[] }[];
-  /** Containers to restart, each with the processes seen in it. */
+  /** Units inside containers, restarted there rather than the whole container. */
+  readonly containerUnits: readonly ContainerUnit[];
+  /** Containers to restart, each with the processes seen in it (but those of its `containerUnits`). */
   readonly containers: readonly (ContainerRef & { readonly pids: readonly number[] })[];
   /** Whether the service manager (PID 1) itself needs `systemctl daemon-reexec`. */
   readonly reexecManager: boolean;
@@ -107,6 +122,8 @@ export function riskOf(unit: string): string | undefined {
 export interface PlanOptions {
   /** User names by UID (from /etc/passwd); a UID without a name is shown as a number. */
   readonly userNames?: ReadonlyMap<number, string>;
+  /** The file system root whose container runtimes are looked for. Default `/`. */
+  readonly root?: string;
 }
 
 /**
@@ -134,8 +151,9 @@ export interface PlanOptions {
  * ```
  */
 export function planRestarts(groups: readonly Group[], options: PlanOptions = {}): RestartPlan {
-  const parts = new PlanParts((info) =>
-    info.uid === null ? null : options.userNames?.get(info.uid) ?? String(info.uid)
+  const parts = new PlanParts(
+    (info) => info.uid === null ? null : options.userNames?.get(info.uid) ?? String(info.uid),
+    (container) => containerSystemctl(container, options.root),
   );
   for (const group of groups) parts.add(group);
   return parts.plan();
@@ -146,6 +164,7 @@ class PlanParts {
   readonly #system = new Set<string>();
   readonly #user = new Map<string, Set<string>>();
   readonly #containers = new Map<string, ContainerRef & { pids: number[] }>();
+  readonly #containerUnits = new Map<string, ContainerUnit & { pids: number[] }>();
   readonly #reexecUsers = new Set<string>();
   readonly #sessions = new Map<
     string,
@@ -158,9 +177,14 @@ class PlanParts {
   readonly #unknown: number[] = [];
   #reexecManager = false;
   readonly #userOf: (info: UnitInfo) => string | null;
+  readonly #systemctlIn: (container: ContainerRef) => readonly string[] | undefined;
 
-  constructor(userOf: (info: UnitInfo) => string | null) {
+  constructor(
+    userOf: (info: UnitInfo) => string | null,
+    systemctlIn: (container: ContainerRef) => readonly string[] | undefined,
+  ) {
     this.#userOf = userOf;
+    this.#systemctlIn = systemctlIn;
   }
 
   /** Puts a group where its unit says. */
@@ -191,8 +215,11 @@ class PlanParts {
       }
       case "container": {
         const ref = info.container!;
+        if (this.#addContainerUnit(ref, group.pids)) break;
         const key = `${ref.runtime}\0${ref.id}`;
-        const entry = this.#containers.get(key) ?? { ...ref, pids: [] };
+        const { runtime, id, pod } = ref;
+        const entry = this.#containers.get(key) ??
+          { runtime, id, ...(pod === undefined ? {} : { pod }), pids: [] };
         for (const pid of group.pids) entry.pids.push(pid);
         this.#containers.set(key, entry);
         break;
@@ -213,6 +240,24 @@ class PlanParts {
     }
   }
 
+  /**
+   * Adds a safe system service of a container's own systemd, to restart
+   * inside it; false when the group is not one (then the whole container is
+   * the step).
+   */
+  #addContainerUnit(container: ContainerRef, pids: readonly number[]): boolean {
+    const inner = container.unit;
+    if (inner?.class !== "system-service" || riskOf(inner.name!) !== undefined) return false;
+    const systemctl = this.#systemctlIn(container);
+    if (systemctl === undefined) return false;
+    const key = `${container.runtime}\0${container.id}\0${inner.name}`;
+    const entry = this.#containerUnits.get(key) ??
+      { container, unit: inner.name!, systemctl, pids: [] };
+    entry.pids.push(...pids);
+    this.#containerUnits.set(key, entry);
+    return true;
+  }
+
   /** The plan, every list in a stable order. */
   plan(): RestartPlan {
     const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -224,6 +269,9 @@ class PlanParts {
         user: name,
         units: [...units].sort(byName),
       })),
+      containerUnits: sortPids(this.#containerUnits.values()).sort((a, b) =>
+        byName(`${a.container.id}\0${a.unit}`, `${b.container.id}\0${b.unit}`)
+      ),
       containers: sortPids(this.#containers.values()).sort((a, b) => byName(a.id, b.id)),
       reexecManager: this.#reexecManager,
       reexecUserManagers: [...this.#reexecUsers].sort(byName),

@@ -67,15 +67,17 @@ export async function unitsFromSystemctl(
 
 /**
  * The unit of each PID, from groups that carry units (a scan with
- * `units: true`); a container without a unit of its own is named
- * `RUNTIME container ID`, so its processes are listed together.
+ * `units: true`); a unit a container's own systemd runs is named with it
+ * (`nginx.service in lxc container web1`), and a container without a unit of
+ * its own `RUNTIME container ID`, so its processes are listed together.
  */
 export function unitsFromGroups(groups: readonly Group[]): Map<number, string> {
   const units = new Map<number, string>();
   for (const group of groups) {
     const container = group.unit?.container;
-    const unit = group.unit?.name ??
-      (container ? `${container.runtime} container ${container.id}` : undefined);
+    const inner = container?.unit?.name;
+    const named = container && `${container.runtime} container ${container.id}`;
+    const unit = inner ? `${inner} in ${named}` : group.unit?.name ?? named ?? undefined;
     if (unit === undefined) continue;
     for (const pid of group.pids) units.set(pid, unit);
   }

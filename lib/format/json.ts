@@ -15,7 +15,9 @@ import { filePackages, type PackageOwners } from "./packages.ts";
 import type { Group } from "../scan/group.ts";
 import { encodeName, replaceRawBytes } from "../proc/names.ts";
 import type { DeletedFile, FileKind, ScanKind } from "../scan/model.ts";
-import type { ContainerRuntime, UnitClass } from "../proc/cgroup.ts";
+import type { ContainerRef, ContainerRuntime, UnitClass } from "../proc/cgroup.ts";
+import type { RestartRun } from "../act/verify.ts";
+import { type JsonRestart, toJsonRestart } from "./restart_json.ts";
 
 /** The version of the JSON document's layout; it changes only with incompatible changes. */
 export const JSON_SCHEMA_VERSION = 2;
@@ -88,8 +90,19 @@ export interface JsonGroup {
   class: UnitClass;
   /** The user of a user service, session or user manager, or null. */
   user: { uid: number; name: string | null } | null;
-  /** The container, or null. */
-  container: { runtime: ContainerRuntime; id: string; pod?: string } | null;
+  /**
+   * The container, or null; `unit` and `unit_class`: the unit inside, as the
+   * container's own systemd names it, when it runs one.
+   */
+  container:
+    | {
+      runtime: ContainerRuntime;
+      id: string;
+      pod?: string;
+      unit?: string;
+      unit_class?: UnitClass;
+    }
+    | null;
 }
 
 /** The JSON report. */
@@ -127,6 +140,8 @@ export interface JsonReport {
   verdict?: RebootVerdict;
   /** The reboot check, when it ran. */
   reboot?: JsonReboot;
+  /** With `--restart`: what it did; the groups are then what is left after it. */
+  restart?: JsonRestart;
   /** The groups, by lowest PID. */
   groups: JsonGroup[];
 }
@@ -172,6 +187,8 @@ export interface JsonFormatOptions {
   readonly reboot?: RebootCheck;
   /** User names by UID, for `user.name`. */
   readonly userNames?: ReadonlyMap<number, string>;
+  /** A `--restart` run, for `restart`. Default: not reported. */
+  readonly restart?: RestartRun;
 }
 
 /** Builds the JSON report's data for groups.
@@ -217,6 +234,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
       verdict: verdictOf(groups, options.reboot, complete),
       reboot: jsonReboot(options.reboot),
     }),
+    ...(options.restart === undefined ? {} : { restart: toJsonRestart(options.restart) }),
     groups: groups.map((group) => jsonGroup(group, options)),
   };
 }
@@ -232,7 +250,7 @@ function jsonGroup(group: Group, options: JsonFormatOptions): JsonGroup {
     unit: group.unit?.name ?? null,
     class: group.unit?.class ?? "unknown",
     user: null,
-    container: group.unit?.container ? { ...group.unit.container } : null,
+    container: jsonContainer(group.unit?.container ?? null),
   };
   const uid = group.unit?.uid;
   if (uid !== undefined && uid !== null) {
@@ -357,4 +375,15 @@ function toBase64(name: string): string {
   let binary = "";
   for (const byte of encodeName(name)) binary += String.fromCharCode(byte);
   return btoa(binary);
+}
+
+function jsonContainer(container: ContainerRef | null): JsonGroup["container"] {
+  if (container === null) return null;
+  const { runtime, id, pod, unit } = container;
+  return {
+    runtime,
+    id,
+    ...(pod === undefined ? {} : { pod }),
+    ...(unit?.name ? { unit: unit.name, unit_class: unit.class } : {}),
+  };
 }

@@ -12,6 +12,8 @@ import { countDistinctFiles, type Group } from "../scan/group.ts";
 import { type RebootCheck, rebootKnown } from "../answers/reboot.ts";
 import { formatPackages, type PackageOwners } from "./packages.ts";
 import type { ScanKind } from "../scan/model.ts";
+import { stepName } from "../act/steps.ts";
+import type { StepOutcome } from "../act/verify.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";
 export { type NagiosRange, nagiosRangeAlerts, parseNagiosRange } from "./nagios_range.ts";
@@ -52,6 +54,11 @@ export interface NagiosOptions {
   readonly rebootUnknownOk?: boolean;
   /** The packages of the stale files (`--packages`): one long-output line each. */
   readonly packages?: PackageOwners;
+  /**
+   * What each step of a `--restart` run did (the groups are then what is left
+   * after it): a step not clean is WARNING at least, named first.
+   */
+  readonly restarted?: readonly StepOutcome[];
 }
 
 /** A plugin result: the text to print and the exit code. */
@@ -103,11 +110,14 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     ? "WARNING"
     : "OK";
   const rebootUnknown = reboot !== undefined && !rebootKnown(reboot);
+  const restarted = options.restarted ?? [];
+  const notClean = restarted.filter((o) => o.state !== "clean" && o.state !== "marked");
+  const restartState = notClean.length > 0 ? "WARNING" : "OK";
   const state = options.incomplete !== undefined || (rebootUnknown && !options.rebootUnknownOk)
     ? "UNKNOWN"
     : [staleState, rebootState].includes("CRITICAL")
     ? "CRITICAL"
-    : [staleState, rebootState].includes("WARNING")
+    : [staleState, rebootState, restartState].includes("WARNING")
     ? "WARNING"
     : "OK";
   let summary = processes === 0
@@ -128,6 +138,7 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
   if (unreadable > 0) summary += ` (${unreadable} unreadable)`;
   const notListed = options.notListed ?? 0;
   if (notListed > 0) summary += ` (${notListed} more files not listed)`;
+  if (restarted.length > 0) summary = `${restartSummary(restarted, notClean)}; ${summary}`;
   if (reboot?.required) {
     const first = escapeForTerminal(reboot.reasons[0]!.text);
     const cut = first.length > MAX_NAMES_LENGTH
@@ -148,6 +159,9 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     ...(reboot === undefined || rebootUnknown
       ? []
       : [`reboot_required=${reboot.required ? 1 : 0};;;0;1`]),
+    ...(restarted.length === 0
+      ? []
+      : [`restart_steps=${restarted.length};;;0;`, `restart_not_clean=${notClean.length};;;0;`]),
   ].join(" ");
   const details = longOutput(groups, options);
   const text = [`${state} - ${noPipe(summary)} | ${perfdata}`, ...details].join("\n") + "\n";
@@ -168,7 +182,32 @@ function longOutput(groups: readonly Group[], options: NagiosOptions): string[] 
     details.push(...section.map((line) => noPipe(`package: ${line.trimStart()}`)));
   }
   if (options.reboot !== undefined) details.push(...rebootLines(options.reboot));
+  for (const outcome of options.restarted ?? []) {
+    const next = outcome.next === undefined ? "" : `: ${outcome.next}`;
+    details.push(
+      noPipe(escapeForTerminal(`restart: ${stepName(outcome.step)}: ${outcome.state}${next}`)),
+    );
+  }
   return details;
+}
+
+/** What a `--restart` run did, in the status line: done, or which steps are not clean. */
+function restartSummary(
+  restarted: readonly StepOutcome[],
+  notClean: readonly StepOutcome[],
+): string {
+  if (notClean.length === 0) {
+    return restarted.some((o) => o.state === "marked")
+      ? `after --restart --mark: ${restarted.length} marked needs-restart`
+      : `after --restart: ${restarted.length} restarted, all clean`;
+  }
+  const names = notClean.slice(0, MAX_NAMED).map((o) =>
+    `${escapeForTerminal(stepName(o.step))} ${o.state}`
+  );
+  const more = notClean.length > MAX_NAMED ? ` and ${notClean.length - MAX_NAMED} more` : "";
+  return `after --restart: ${notClean.length} of ${restarted.length} not clean: ${
+    names.join(", ")
+  }${more}`;
 }
 
 /** The reboot reasons, or how the kernel stands, as long-output lines. */

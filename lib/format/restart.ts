@@ -78,6 +78,9 @@ export function formatRestartPlan(plan: RestartPlan): string {
     const machine = shellWord(`${user}@`);
     lines.push(`systemctl --user -M ${machine} restart -- ${units.map(shellWord).join(" ")}`);
   }
+  for (const [systemctl, units] of byContainer(plan)) {
+    lines.push(`${systemctl} restart -- ${units.map(shellWord).join(" ")}`);
+  }
   for (const container of plan.containers) lines.push(containerCommand(container));
   if (plan.reexecManager) lines.push("systemctl daemon-reexec");
   for (const user of plan.reexecUserManagers) {
@@ -103,4 +106,14 @@ export function formatRestartPlan(plan: RestartPlan): string {
     lines.push(`# no unit known, restart by hand: PIDs ${plan.unknown.join(",")}`);
   }
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/** The units to restart inside each container, by the command that reaches its systemd. */
+function byContainer(plan: RestartPlan): Map<string, string[]> {
+  const units = new Map<string, string[]>();
+  for (const { systemctl, unit } of plan.containerUnits) {
+    const command = systemctl.map(shellWord).join(" ");
+    units.set(command, [...units.get(command) ?? [], unit]);
+  }
+  return units;
 }

@@ -7,7 +7,7 @@
 
 import { escapeForTerminal } from "./escape.ts";
 import { shellWord } from "./restart.ts";
-import type { RestartChoice } from "../act/steps.ts";
+import { type RestartChoice, stepName } from "../act/steps.ts";
 import type { StepOutcome } from "../act/verify.ts";
 
 /** The most stale files named for one step before "and N more". */
@@ -15,7 +15,7 @@ const FILES_SHOWN = 3;
 
 /**
  * The steps, each with its stale PIDs and files, then what is left by hand.
- * `marked`: units that carry systemd's `needs-restart` marker already (set by
+ * `marked`: the names ({@linkcode stepName}) of units that carry systemd's `needs-restart` marker already (set by
  * an earlier `--mark`) and are still stale: the restart it asked for has not come.
  */
 export function formatSteps(
@@ -30,7 +30,7 @@ export function formatSteps(
     const more = step.files.length > FILES_SHOWN
       ? ` and ${step.files.length - FILES_SHOWN} more`
       : "";
-    const still = step.unit !== null && options.marked?.has(step.unit)
+    const still = step.unit !== null && options.marked?.has(stepName(step))
       ? "; marked needs-restart"
       : "";
     lines.push(`  ${step.argv.map(shellWord).join(" ")}`);
@@ -50,9 +50,7 @@ export function formatSteps(
 export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
   const lines: string[] = [];
   for (const outcome of outcomes) {
-    const what = escapeForTerminal(
-      outcome.step.unit ?? `${outcome.step.user ?? "system"} manager`,
-    );
+    const what = escapeForTerminal(stepName(outcome.step));
     switch (outcome.state) {
       case "clean":
         lines.push(`${what}: clean`);

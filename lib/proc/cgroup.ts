@@ -33,6 +33,17 @@ export interface ContainerRef {
   readonly id: string;
   /** The Kubernetes pod UID, when the container belongs to a pod. */
   readonly pod?: string;
+  /**
+   * The unit inside, as the container's own service manager names it, when it
+   * runs one (LXC, Incus, Proxmox, nspawn: `…/lxc.payload.NAME/system.slice/UNIT`).
+   */
+  readonly unit?: UnitInfo;
+  /**
+   * Where the container's own cgroup tree starts, as the host names it
+   * (`/lxc.payload.NAME`), when {@linkcode ContainerRef.unit} is known: its
+   * manager's paths are below it.
+   */
+  readonly cgroup?: string;
 }
 
 /** The unit a process belongs to, and what kind it is. */
@@ -89,6 +100,29 @@ const CONTAINER_SCOPES: readonly [RegExp, ContainerRuntime][] = [
   [new RegExp(`^nerdctl-${HEX64}\\.scope$`), "containerd"],
   [new RegExp(`^crio-${HEX64}\\.scope$`), "cri-o"],
 ];
+
+/**
+ * How many leading components of a system container's cgroup path are the
+ * host's (LXC and Incus `lxc.payload.NAME`, Proxmox `lxc/ID/ns`, LXC's older
+ * `lxc/NAME`, nspawn `machine.slice/UNIT/payload`): below them is the tree
+ * its own systemd keeps. Undefined for other containers.
+ */
+function systemContainerDepth(parts: readonly string[]): number | undefined {
+  const [top, second, third] = parts;
+  if (top?.startsWith("lxc.payload.")) return 1;
+  if (top === "lxc" && second) return third === "ns" && /^\d+$/.test(second) ? 3 : 2;
+  if (top === "machine.slice" && second) return parts[2] === "payload" ? 3 : 2;
+  return undefined;
+}
+
+/** The container with the unit its own manager runs, when its cgroup path shows one. */
+function withInnerUnit(ref: ContainerRef, parts: readonly string[]): ContainerRef {
+  const depth = systemContainerDepth(parts);
+  if (depth === undefined || parts.length <= depth) return ref;
+  const unit = classifyCgroup(`/${parts.slice(depth).join("/")}`);
+  if (unit.class === "unknown") return ref;
+  return { ...ref, unit, cgroup: `/${parts.slice(0, depth).join("/")}` };
+}
 
 /** Finds a container in a cgroup path's components, or null. */
 function findContainer(parts: readonly string[]): ContainerRef | null {
@@ -169,7 +203,8 @@ export function classifyCgroup(path: string): UnitInfo {
   const uidText = parts.map((p) => /^user-(\d+)\.slice$/.exec(p)?.[1]).find(Boolean);
   const uid = uidText === undefined ? null : Number(uidText);
   const [unit, at] = unitAt(parts, 0);
-  const container = findContainer(parts);
+  const found = findContainer(parts);
+  const container = found && withInnerUnit(found, parts);
   if (container) {
     const scope = parts.find((p) =>
       UNIT_NAME.test(p) && unescapeUnitName(p).includes(container.id)

@@ -38,3 +38,18 @@ export function isGranted(descriptor: Deno.PermissionDescriptor): boolean {
   // A copy: Deno normalizes the descriptor in place, and ours are frozen.
   return Deno.permissions.querySync({ ...descriptor }).state === "granted";
 }
+
+/**
+ * Whether something is at `path` (a link counts, whatever it leads to); false
+ * where reading there is not granted, so a missing permission never stops a
+ * run that only looks.
+ */
+export function existsIfGranted(path: string): boolean {
+  if (!isGranted({ name: "read", path })) return false;
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -8,6 +8,7 @@ function step(unit: string, pids: number[]): RestartStep {
   return {
     kind: "services",
     unit,
+    container: null,
     user: null,
     argv: ["systemctl", "restart", "--", unit],
     manager: ["systemctl"],

@@ -114,6 +114,7 @@ Deno.test("planRestarts() sorts every kind apart, de-duplicated", () => {
   assertEquals(plan, {
     systemServices: ["cron.service", "nginx.service"],
     userServices: [{ user: "alice", units: ["pipewire.service"] }],
+    containerUnits: [],
     containers: [{ runtime: "docker", id: H, pids: [50, 51] }],
     reexecManager: true,
     reexecUserManagers: ["alice"],

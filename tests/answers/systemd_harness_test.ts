@@ -392,11 +392,16 @@ Deno.test({
       }
       assertEquals(await a.unitPids(unit), [pids[0]]);
       assertEquals(await b.unitPids(unit), [pids[1]]);
-      // What the scan reads from the host: a unit of LXC container lib_users_systemd_TAG.
+      // What the scan reads from the host: the unit, in LXC container lib_users_systemd_TAG.
       const seen = classifyCgroup(defined(cgroupOf(pids[1]!), "cgroup").slice("0::".length));
       assertEquals([seen.class, seen.container], [
         "container",
-        { runtime: "lxc", id: `lib_users_systemd_${b.tag}` },
+        {
+          runtime: "lxc",
+          id: `lib_users_systemd_${b.tag}`,
+          unit: { name: unit, class: "system-service", uid: null, container: null },
+          cgroup: b.cgroup,
+        },
       ]);
       await a.close();
       assert(!alive(pids[0]!));

@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { bootSystemd, cannotBootSystemd } from "../_systemd.ts";
 import { realLibrary } from "../_live.ts";
-import { ROOT, waitFor } from "../_helpers.ts";
+import { ROOT, runCli, waitFor } from "../_helpers.ts";
 
 const CANNOT = await cannotBootSystemd();
 if (CANNOT !== undefined) console.warn(`act_systemd_test: ignored: ${CANNOT}`);
@@ -170,6 +170,174 @@ Deno.test({
       assertEquals(await booted.property(unit, "Markers"), "");
       const after = await cli("--restart", "--dry-run");
       assertStringIncludes(after.stdout, "Nothing to restart safely.\n");
+    } finally {
+      await booted.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * Stand-ins on PATH for every program `--restart` could run on the host: each
+ * writes its argv to `ran.log`; `lxc-attach -n NAME --` enters the booted
+ * system named NAME, anything else refuses, so no real unit or container of
+ * the machine running the suite is touched.
+ */
+function standIns(dir: string, booted: Awaited<ReturnType<typeof bootSystemd>>, name: string) {
+  const bin = `${dir}/bin`;
+  Deno.mkdirSync(bin);
+  const log = `echo "$(basename "$0") $*" >> '${dir}/ran.log'`;
+  for (const program of ["systemctl", "incus", "lxc", "pct"]) {
+    Deno.writeTextFileSync(
+      `${bin}/${program}`,
+      `#!/bin/sh\n${log}\necho "refused: a test's stand-in" >&2\nexit 1\n`,
+      { mode: 0o755 },
+    );
+  }
+  Deno.writeTextFileSync(
+    `${bin}/lxc-attach`,
+    `#!/bin/sh\n${log}\n` +
+      `[ "$1" = -n ] && [ "$2" = '${name}' ] && [ "$3" = -- ] || { echo "no such container" >&2; exit 1; }\n` +
+      `shift 3\nexec ${
+        booted.enter.join(" ")
+      } /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"\n`,
+    { mode: 0o755 },
+  );
+  return { PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`, log: `${dir}/ran.log` };
+}
+
+Deno.test({
+  name:
+    "a unit in an LXC container's own systemd: -S names both, --restart-also=containers restarts it inside",
+  ignore: CANNOT !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_container_" });
+    const booted = await bootSystemd({ cgroupLayout: "lxc", share: [dir] });
+    try {
+      const name = `lib_users_systemd_${booted.tag}`;
+      const unit = `lu-inner-${booted.tag}.service`;
+      const lib = `${dir}/inner.so`;
+      Deno.copyFileSync(realLibrary(), lib);
+      await booted.installUnit(unit, sleeper(lib));
+      const started = await booted.systemctl("start", "--", unit);
+      assertEquals(started.code, 0, started.stderr);
+      const [old] = await waitForPids(booted, unit, 1);
+      Deno.copyFileSync(realLibrary(), `${lib}.new`);
+      Deno.renameSync(`${lib}.new`, lib);
+      const { PATH, log } = standIns(dir, booted, name);
+      const env = { PATH, LIB_USERS_CONFIG: "" };
+
+      // From the host: the unit, named with its container.
+      const seen = await runCli(["-A"], ["-S"], env);
+      assertStringIncludes(seen.stdout, `${old} belong to ${unit} in lxc container ${name}\n`);
+      const hints = await runCli(["-A"], ["--restart-hints"], env);
+      assertStringIncludes(
+        hints.stdout,
+        `lxc-attach -n ${name} -- systemctl restart -- ${unit}\n`,
+      );
+      // Not asked for by kind: left by hand, and nothing run for it.
+      const dry = await runCli(["-A"], ["--restart", "--dry-run"], env);
+      assertStringIncludes(
+        dry.stdout,
+        `By hand: ${unit} in container ${name} (PIDs ${old}): a unit in a container: ` +
+          "--restart-also=containers",
+      );
+
+      const run = await runCli(
+        ["-A"],
+        ["--restart", "--restart-also=containers", "--yes", "--restart-timeout=20"],
+        env,
+      );
+      const out = run.stdout;
+      assertStringIncludes(out, `Running: lxc-attach -n ${name} -- systemctl restart -- ${unit}\n`);
+      assertStringIncludes(out, `${unit} in lxc container ${name}: clean\n`, out + run.stderr);
+      // Restarted inside: a new process in the container's unit, the old one gone.
+      const now = await waitForPids(booted, unit, 1);
+      assert(!now.includes(old!), `${old} was restarted: ${now}`);
+      const ran = Deno.readTextFileSync(log).split("\n");
+      assert(ran.includes(`lxc-attach -n ${name} -- systemctl restart -- ${unit}`), ran.join("\n"));
+      // The host's systemctl was never asked to restart it.
+      assert(
+        !ran.some((line) => line.startsWith("systemctl") && line.includes(unit)),
+        ran.join("\n"),
+      );
+      // Only other processes of the machine (none of this test's) can leave the run not clean.
+      if (run.code !== 0) assertEquals(run.code, 5, out + run.stderr);
+    } finally {
+      await booted.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "--restart with --json and --format=nagios against systemd: they answer with what is left",
+  ignore: CANNOT !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_left_" });
+    const deno = Deno.execPath();
+    const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
+    try {
+      const tag = booted.tag;
+      const lib = (name: string) => `${dir}/${name}.so`;
+      const update = (name: string) => {
+        Deno.copyFileSync(realLibrary(), `${lib(name)}.new`);
+        Deno.renameSync(`${lib(name)}.new`, lib(name));
+      };
+      const clean = `lu-left-clean-${tag}.service`;
+      const fail = `lu-left-fail-${tag}.service`;
+      for (const name of ["clean", "fail"]) Deno.copyFileSync(realLibrary(), lib(name));
+      await booted.installUnit(clean, sleeper(lib("clean")));
+      await Deno.writeTextFile(`${dir}/may-start`, "");
+      await booted.installUnit(
+        fail,
+        `[Service]\nEnvironment=LD_PRELOAD=${lib("fail")}\n` +
+          `ExecStart=/bin/sh -c 'test -e ${dir}/may-start && exec /bin/sleep 1000'\n`,
+      );
+      for (const unit of [clean, fail]) {
+        assertEquals((await booted.systemctl("start", "--", unit)).code, 0);
+      }
+      await waitForPids(booted, fail, 1);
+      update("clean");
+      update("fail");
+
+      // JSON: the clean unit restarted, the other excluded; what is left is the excluded one.
+      const json = await cliInside(
+        booted,
+        "--restart",
+        "--yes",
+        "--json",
+        `--never=${fail}`,
+        "--restart-timeout=20",
+      );
+      assertEquals(json.code, 0, json.stdout + json.stderr);
+      const report = JSON.parse(json.stdout);
+      assertEquals(
+        report.restart.steps.map((s: { unit: string; state: string }) => [s.unit, s.state]),
+        [[clean, "clean"]],
+      );
+      const left = report.groups.map((g: { unit: string }) => g.unit);
+      assert(left.includes(fail) && !left.includes(clean), JSON.stringify(left));
+
+      // Nagios: the clean unit stale again, the other now fails to start: WARNING for the
+      // failure, while nothing stale is left (the failed unit has no process).
+      update("clean");
+      await Deno.remove(`${dir}/may-start`);
+      const nagios = await cliInside(
+        booted,
+        "--restart",
+        "--yes",
+        "--format=nagios",
+        "--allow-partial",
+        "--restart-timeout=20",
+      );
+      const [status, ...details] = nagios.stdout.split("\n");
+      assertEquals(nagios.code, 1, nagios.stdout + nagios.stderr);
+      // (A host that needs a reboot says so first, WARNING too.)
+      assert(status!.startsWith("WARNING - "), status);
+      assertStringIncludes(status!, `after --restart: 1 of 2 not clean: ${fail} failed`);
+      assertStringIncludes(status!, "stale_processes=0;");
+      assert(details.includes(`restart: ${clean}: clean`), nagios.stdout);
     } finally {
       await booted.close();
       await Deno.remove(dir, { recursive: true });

@@ -6,6 +6,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { ROOT, runCli } from "../_helpers.ts";
+import { loadSchema, validate } from "../_json_schema.ts";
 
 const UNITS = `${ROOT}/testdata/proc_units`;
 
@@ -18,7 +19,7 @@ async function withFakeSystemctl(fn: (path: string, log: string) => Promise<void
       `${dir}/systemctl`,
       `#!/bin/sh
 printf '%s\\n' "$*" >> "${log}"
-case "$*" in *" show "*) printf 'ActiveState=active\\nResult=success\\nKillMode=control-group\\n' ;; esac
+case " $* " in *" show "*) printf 'ActiveState=active\\nResult=success\\nKillMode=control-group\\n' ;; esac
 exit 0
 `,
       { mode: 0o755 },
@@ -99,6 +100,79 @@ Deno.test("--restart --mark sets systemd's needs-restart marker on each safe uni
     assertStringIncludes(
       run.stdout,
       "Done: 3 marked; systemctl reload-or-restart --marked restarts them.",
+    );
+  });
+});
+
+Deno.test("--restart --json: one document on stdout, the steps and what came of each; progress on stderr", async () => {
+  await withFakeSystemctl(async (path, log) => {
+    const dry = await runCli(["-A"], ["--proc", UNITS, "--restart", "--dry-run", "--json"], {
+      PATH: path,
+    });
+    assertEquals(dry.code, 0, dry.stderr);
+    const planned = JSON.parse(dry.stdout);
+    assertEquals(validate(await loadSchema(), planned), []);
+    assertEquals(planned.restart.mode, "dry-run");
+    assertEquals(
+      planned.restart.steps.map((s: { unit: string; state: string }) => [s.unit, s.state]),
+      [["cron.service", "not-run"], ["nginx.service", "not-run"], ["ssh.service", "not-run"]],
+    );
+    assertStringIncludes(dry.stderr, "To restart, one at a time:\n");
+    assertEquals(await Deno.readTextFile(log), "");
+
+    const run = await runCli(
+      ["-A"],
+      ["--proc", UNITS, "--restart", "--yes", "--json", "--never", "nginx*"],
+      { PATH: path },
+    );
+    // The fixture tree does not change: both units' processes survive, exit 5.
+    assertEquals(run.code, 5, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assertEquals(validate(await loadSchema(), report), []);
+    assertEquals(report.restart.mode, "restart");
+    assertEquals(report.restart.not_clean, 2);
+    const [cron] = report.restart.steps;
+    assertEquals(cron.command, ["systemctl", "restart", "--", "cron.service"]);
+    assertEquals(cron.state, "survivors");
+    assertEquals(cron.survivors.map((s: { pid: number }) => s.pid), [110]);
+    assertEquals(cron.unit_state.KillMode, "control-group");
+    assert(
+      report.restart.by_hand.some((l: { what: string; why: string }) =>
+        l.what === "nginx.service" && l.why === "excluded by --never"
+      ),
+    );
+    // What is left, scanned again: the fixture's groups, all still there.
+    assert(report.groups.some((g: { pids: number[] }) => g.pids.includes(110)));
+    assertStringIncludes(run.stderr, "Running: systemctl restart -- cron.service\n");
+  });
+});
+
+Deno.test("--restart --format=nagios: the status line says what the run left, WARNING when a step is not clean", async () => {
+  await withFakeSystemctl(async (path) => {
+    const run = await runCli(
+      ["-A"],
+      [
+        "--proc",
+        UNITS,
+        "--restart",
+        "--yes",
+        "--format=nagios",
+        "--never",
+        "nginx*",
+        "--allow-partial",
+      ],
+      { PATH: path },
+    );
+    const [status, ...details] = run.stdout.split("\n");
+    assertEquals(run.code, 1, run.stdout + run.stderr);
+    assertStringIncludes(
+      status!,
+      "after --restart: 2 of 2 not clean: cron.service survivors, ssh.service survivors",
+    );
+    assertStringIncludes(status!, "restart_steps=2;;;0; restart_not_clean=2;;;0;");
+    assert(
+      details.some((line) => line.startsWith("restart: cron.service: survivors: ")),
+      run.stdout,
     );
   });
 });

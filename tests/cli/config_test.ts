@@ -46,7 +46,7 @@ Deno.test("parseCli() with a file: an unknown key or a bad value names the file 
     ["format = json", `Cannot use "format" in "${FILE}", line 1: it is not a setting of the file`],
     [
       "restart-also = users",
-      `Cannot use "users" for restart-also in "${FILE}", line 1: use user-services or managers`,
+      `Cannot use "users" for restart-also in "${FILE}", line 1: use user-services, containers or managers`,
     ],
     [
       "restart-timeout = soon",

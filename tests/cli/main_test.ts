@@ -387,8 +387,8 @@ Deno.test("CLI -S names units from cgroups (v1 and v2) with only --allow-read", 
 180 belong to libpod-${"fedcba9876543210".repeat(4)}.scope
 190 belong to cri-containerd-aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeee1234.scope
 200 belong to crio-1111111111112222222222223333333333334444444444445555555555556666.scope
-210 belong to lxc container web01
-220 belong to systemd-nspawn@debian.service
+210 belong to nginx.service in lxc container web01
+220 belong to cron.service in machined container debian
 221 belong to machine-qemu\\\\x2d1\\\\x2dvm1.scope
 230 belong to dbus.service
 260 belong to docker container 9999999999998888888888887777777777776666666666665555555555554444
@@ -429,15 +429,15 @@ Deno.test("CLI --restart-hints prints the plan: commands per kind, risky units a
     `${plan}\n`,
     `systemctl restart -- cron.service nginx.service ssh.service
 systemctl --user -M 1000@ restart -- pipewire.service $'x;rm -rf ~\\x1b[2J.service'
+systemctl -M debian restart -- cron.service
+lxc-attach -n web01 -- systemctl restart -- nginx.service
 docker restart -- 0123456789ab
 crictl stop -- 1111111111112222222222223333333333334444444444445555555555556666  # pod UID 0000abcd-5678-90ab-cdef-1234567890ab
 docker restart -- 999999999999
 crictl stop -- aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeee1234  # pod UID 1234abcd-5678-90ab-cdef-1234567890ab
 crictl stop -- abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdef0000  # pod UID 4321abcd-5678-90ab-cdef-1234567890ab
-machinectl reboot -- debian
 podman restart -- fedcba987654
 machinectl reboot -- qemu-1-vm1
-lxc restart -- web01  # or incus restart, lxc-stop/lxc-start
 systemctl daemon-reexec
 systemctl --user -M 1000@ daemon-reexec
 systemctl --user -M 1001@ daemon-reexec
@@ -488,6 +488,13 @@ Deno.test("CLI --json carries unit, class, user and container for every group", 
   assertEquals(byPid(140).class, "user-manager");
   assertEquals(byPid(170).container, { runtime: "docker", id: "0123456789abcdef".repeat(4) });
   assertEquals(byPid(190).container.pod, "1234abcd-5678-90ab-cdef-1234567890ab");
+  // A unit of a system container's own systemd: named with its kind inside the container.
+  assertEquals(byPid(210).container, {
+    runtime: "lxc",
+    id: "web01",
+    unit: "nginx.service",
+    unit_class: "system-service",
+  });
   assertEquals(pick(byPid(250)), { unit: null, class: "unknown", user: null, container: null });
 });
 

@@ -68,7 +68,7 @@ Deno.test("parseCli() reads --restart and what goes with it; those need --restar
       ],
       [
         ["--restart", "-m"],
-        "Cannot use --restart with the machine output: it goes with --format=human",
+        "Cannot use --restart with the machine output: it goes with the human, json or nagios output",
       ],
     ] as const
   ) {

@@ -97,13 +97,67 @@ Deno.test("classifyCgroup() tells services, sessions, managers and containers ap
         pod: "4321abcd-5678-90ab-cdef-1234567890ab",
       }),
     ],
+    // System containers: the unit their own systemd runs, and where its tree starts.
     [
       "/lxc.payload.web01/system.slice/nginx.service",
-      info(null, "container", null, { runtime: "lxc", id: "web01" }),
+      info(null, "container", null, {
+        runtime: "lxc",
+        id: "web01",
+        unit: info("nginx.service", "system-service"),
+        cgroup: "/lxc.payload.web01",
+      }),
     ],
     ["/lxc/web02", info(null, "container", null, { runtime: "lxc", id: "web02" })],
+    // LXC's older layout, and Proxmox's (lxc.cgroup.dir.container.inner = ns).
+    [
+      "/lxc/web03/system.slice/cron.service",
+      info(null, "container", null, {
+        runtime: "lxc",
+        id: "web03",
+        unit: info("cron.service", "system-service"),
+        cgroup: "/lxc/web03",
+      }),
+    ],
+    [
+      "/lxc/101/ns/system.slice/postfix@-.service",
+      info(null, "container", null, {
+        runtime: "lxc",
+        id: "101",
+        unit: info("postfix@-.service", "system-service"),
+        cgroup: "/lxc/101/ns",
+      }),
+    ],
+    [
+      "/lxc.payload.web01/user.slice/user-1000.slice/session-4.scope",
+      info(null, "container", 1000, {
+        runtime: "lxc",
+        id: "web01",
+        unit: info("session-4.scope", "session", 1000),
+        cgroup: "/lxc.payload.web01",
+      }),
+    ],
+    [
+      "/lxc.payload.web01/init.scope",
+      info(null, "container", null, {
+        runtime: "lxc",
+        id: "web01",
+        unit: info("init.scope", "manager"),
+        cgroup: "/lxc.payload.web01",
+      }),
+    ],
+    // Nothing a systemd inside would name: the container alone.
+    ["/lxc.payload.web01/app", info(null, "container", null, { runtime: "lxc", id: "web01" })],
     [
       "/machine.slice/systemd-nspawn@debian.service/payload/system.slice/cron.service",
+      info("systemd-nspawn@debian.service", "container", null, {
+        runtime: "machined",
+        id: "debian",
+        unit: info("cron.service", "system-service"),
+        cgroup: "/machine.slice/systemd-nspawn@debian.service/payload",
+      }),
+    ],
+    [
+      "/machine.slice/systemd-nspawn@debian.service/supervisor",
       info("systemd-nspawn@debian.service", "container", null, {
         runtime: "machined",
         id: "debian",
