@@ -233,6 +233,7 @@ async function renderText({ groups, answers, options }: Facts) {
     const { formatRestartPlan } = await import("../lib/format/restart.ts");
     out += "\n" + formatRestartPlan(
       planRestarts(groups, { userNames: await userNames(), root: options.root }),
+      await markedOnLiveHost(groups, options),
     );
     // After the plan, as shell comments: which update each restart answers.
     if (packagesText !== "") out += "\n" + packagesText;
@@ -285,7 +286,9 @@ function colourStyle(): HumanStyle {
 async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
   const { unitsFromGroups, unitsFromSystemctl } = await import("../lib/answers/services.ts");
   const { formatServices } = await import("../lib/format/services.ts");
-  if (options.unitSource === "cgroup") return formatServices(groups, unitsFromGroups(groups));
+  if (options.unitSource === "cgroup") {
+    return formatServices(groups, unitsFromGroups(groups), await markedOnLiveHost(groups, options));
+  }
   const unavailable = (why: string) => {
     // Said on stderr, where cron and the terminal show it; the section stays empty.
     warn(`Cannot run systemctl for -S: ${why}`);
@@ -302,6 +305,21 @@ async function describeServices(groups: readonly Group[], options: CliOptions): 
     if (error instanceof Error) return unavailable(error.message);
     throw error;
   }
+}
+
+/**
+ * The host's system units among the groups that carry systemd's
+ * `needs-restart` marker: asked only of the live system (the proc root
+ * `/proc`) and where systemctl may run; none otherwise.
+ */
+async function markedOnLiveHost(groups: readonly Group[], options: CliOptions) {
+  if (options.proc !== "/proc" || !isGranted(SYSTEMCTL_PERMISSION)) return new Set<string>();
+  const units = new Set<string>();
+  for (const group of groups) {
+    if (group.unit?.class === "system-service" && group.unit.name) units.add(group.unit.name);
+  }
+  const { markedUnits } = await import("../lib/answers/services.ts");
+  return await markedUnits([...units]);
 }
 
 /**

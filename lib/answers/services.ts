@@ -83,3 +83,42 @@ export function unitsFromGroups(groups: readonly Group[]): Map<number, string> {
   }
   return units;
 }
+
+/** How long `systemctl show` may take to say which units are marked before the answer goes without. */
+const MARKERS_DEADLINE_MS = 5000;
+
+/**
+ * Which of the host's units carry systemd's `needs-restart` marker (set by
+ * `--restart --mark`, systemd 248 and later): one `systemctl show` for all,
+ * read only. None when systemctl is missing, refuses, knows no markers or
+ * does not answer within 5 s: the marker is a note, never a finding.
+ *
+ * @param units System units, as `-S` names them.
+ * @param command The systemctl program. Default `systemctl`.
+ */
+export async function markedUnits(
+  units: readonly string[],
+  command = "systemctl",
+): Promise<Set<string>> {
+  const marked = new Set<string>();
+  if (units.length === 0) return marked;
+  try {
+    const output = await new Deno.Command(command, {
+      args: ["show", "-p", "Id,Markers", "--", ...units],
+      stdout: "piped",
+      stderr: "null",
+      stdin: "null",
+      env: { LC_ALL: "C", SYSTEMD_COLORS: "0" },
+      signal: AbortSignal.timeout(MARKERS_DEADLINE_MS),
+    }).output();
+    if (!output.success) return marked;
+    for (const block of new TextDecoder().decode(output.stdout).split("\n\n")) {
+      const id = /^Id=(.+)$/m.exec(block)?.[1];
+      const markers = /^Markers=(.*)$/m.exec(block)?.[1]?.split(/\s+/) ?? [];
+      if (id !== undefined && units.includes(id) && markers.includes("needs-restart")) {
+        marked.add(id);
+      }
+    }
+  } catch { /* not installed, not permitted, or too slow: no note */ }
+  return marked;
+}

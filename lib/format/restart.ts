@@ -67,12 +67,23 @@ function containerCommand(container: ContainerRef): string {
  * nothing to restart. Each line ends in a newline.
  *
  * @param plan From {@linkcode planRestarts}.
+ * @param marked System units that carry systemd's `needs-restart` marker: named in a comment.
  * @returns The text.
  */
-export function formatRestartPlan(plan: RestartPlan): string {
+export function formatRestartPlan(
+  plan: RestartPlan,
+  marked: ReadonlySet<string> = new Set(),
+): string {
   const lines: string[] = [];
   if (plan.systemServices.length) {
     lines.push(`systemctl restart -- ${plan.systemServices.map(shellWord).join(" ")}`);
+  }
+  const markedNow = plan.systemServices.filter((unit) => marked.has(unit));
+  if (markedNow.length > 0) {
+    lines.push(
+      `# marked needs-restart already: ${markedNow.map(escapeForTerminal).join(" ")} ` +
+        "(systemctl reload-or-restart --marked restarts them)",
+    );
   }
   for (const { user, units } of plan.userServices) {
     const machine = shellWord(`${user}@`);

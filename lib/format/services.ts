@@ -16,6 +16,7 @@ import type { UnitsByPid } from "../answers/services.ts";
  *
  * @param groups The stale processes' groups.
  * @param units The unit of each PID that has one.
+ * @param marked Units that carry systemd's `needs-restart` marker (see `markedUnits`): said so.
  * @returns The lines; "" when `groups` hold no PID.
  *
  * @example Two units and a process of none
@@ -36,7 +37,11 @@ import type { UnitsByPid } from "../answers/services.ts";
  * );
  * ```
  */
-export function formatServices(groups: readonly Group[], units: UnitsByPid): string {
+export function formatServices(
+  groups: readonly Group[],
+  units: UnitsByPid,
+  marked: ReadonlySet<string> = new Set(),
+): string {
   const pidsByUnit = new Map<string, number[]>();
   const unknown: number[] = [];
   for (const group of groups) {
@@ -53,7 +58,8 @@ export function formatServices(groups: readonly Group[], units: UnitsByPid): str
   }
   let out = "";
   for (const [unit, pids] of pidsByUnit) {
-    out += `${pids.join(",")} belong to ${escapeForTerminal(unit)}\n`;
+    const note = marked.has(unit) ? " (marked needs-restart)" : "";
+    out += `${pids.join(",")} belong to ${escapeForTerminal(unit)}${note}\n`;
   }
   if (unknown.length > 0) out += `no unit known: PIDs ${unknown.join(",")}\n`;
   return out;

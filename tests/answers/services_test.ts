@@ -1,6 +1,10 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { fakeSystemctl } from "../_helpers.ts";
-import { parseSystemctlStatus, unitsFromSystemctl } from "../../lib/answers/services.ts";
+import {
+  markedUnits,
+  parseSystemctlStatus,
+  unitsFromSystemctl,
+} from "../../lib/answers/services.ts";
 
 Deno.test("parseSystemctlStatus() reads the unit from both header forms", () => {
   assertEquals(
@@ -36,4 +40,34 @@ Deno.test("unitsFromSystemctl() throws NotFound when systemctl is missing", asyn
     () => unitsFromSystemctl([1], { command: "/nonexistent/systemctl" }),
     Deno.errors.NotFound,
   );
+});
+
+Deno.test("markedUnits() reads systemd's needs-restart marker of each unit in one call; none on failure", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lib_users_markers_" });
+  try {
+    const fake = `${dir}/systemctl`;
+    await Deno.writeTextFile(
+      fake,
+      `#!/bin/sh
+echo "$*" > "${dir}/args"
+printf 'Id=a.service\\nMarkers=needs-restart\\n\\nId=b.service\\nMarkers=\\n\\nId=c.service\\nMarkers=needs-reload needs-restart\\n'
+`,
+      { mode: 0o755 },
+    );
+    assertEquals(
+      [...await markedUnits(["a.service", "b.service", "c.service"], fake)],
+      ["a.service", "c.service"],
+    );
+    assertEquals(
+      await Deno.readTextFile(`${dir}/args`),
+      "show -p Id,Markers -- a.service b.service c.service\n",
+    );
+    // A unit not asked about is not taken from the answer; a failing systemctl says nothing.
+    assertEquals([...await markedUnits(["b.service"], fake)], []);
+    await Deno.writeTextFile(fake, "#!/bin/sh\nexit 1\n");
+    assertEquals([...await markedUnits(["a.service"], fake)], []);
+    assertEquals([...await markedUnits(["a.service"], `${dir}/missing`)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -161,6 +161,21 @@ Deno.test({
       assertEquals(await booted.unitPids(unit), before);
       const again = await cli("--restart", "--mark", "--yes");
       assertStringIncludes(again.stdout, "; marked needs-restart\n");
+      // A plain scan says it too: -S beside the unit, the plan in a comment.
+      const services = await cli("-S");
+      assert(
+        new RegExp(
+          `^[0-9,]+ belong to ${unit.replaceAll(".", "\\.")} \\(marked needs-restart\\)$`,
+          "m",
+        )
+          .test(services.stdout),
+        services.stdout + services.stderr,
+      );
+      const hints = await cli("--restart-hints");
+      assertStringIncludes(
+        hints.stdout,
+        `# marked needs-restart already: ${unit} (systemctl reload-or-restart --marked restarts them)\n`,
+      );
       // The admin's later step: systemd restarts what is marked, and the marker goes.
       assertEquals((await booted.systemctl("reload-or-restart", "--marked")).code, 0);
       await waitFor(async () => {
