@@ -341,6 +341,24 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
         "while systemd's job may still run",
     },
     {
+      name: "apt-hook",
+      kind: "switch",
+      formats: ["human"],
+      section: "Acting",
+      help: "what the apt hook (contrib/apt) runs after an upgrade: quietly, never asking, " +
+        "what after-upgrade says",
+    },
+    {
+      name: "after-upgrade",
+      config: true,
+      kind: "value",
+      value: { name: "WHAT", choices: ["plan", "restart", "mark"] },
+      requires: "apt-hook",
+      section: "Acting",
+      help: "what --apt-hook does: print the restart plan (plan, the default), restart the " +
+        "safe units (restart: --restart --yes) or mark them (mark: --restart --mark --yes)",
+    },
+    {
       name: "check",
       kind: "switch",
       section: "Exit status",

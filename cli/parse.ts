@@ -178,14 +178,15 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
     (raw.root === undefined ? "/proc" : `${root.replace(/\/+$/, "")}/proc`);
   const patterns = listOf(raw, "ignore-pattern", problems);
   const literals = listOf(raw, "ignore-literal", problems);
-  const restart = restartOf(raw, flag, value, problems);
+  const hook = aptHookOf(flag, choice);
+  const restart = restartOf(raw, flag, value, problems, hook);
 
   const chosen = chooseFormat(format, flag("machine-readable"), flag("json"), problems);
   const unitSource = (optional.get("services") as CliOptions["unitSource"] | undefined) ??
     (flag("services") ? "cgroup" : null);
   checkFormats(raw, optional, chosen, problems);
   if (problems.first !== undefined) throw new UsageError(problems.first, chosen === "nagios");
-  const restartHints = flag("restart-hints");
+  const restartHints = flag("restart-hints") || hook === "plan";
   // JSON and the monitoring formats always answer it; the plan says whether to reboot instead.
   const reboot = flag("reboot") || FORMAT_TRAITS[chosen].document || restartHints;
   const defaults = flag("default-ignores");
@@ -201,14 +202,14 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
     // One cgroup read per stale process, only when something printed names units.
     // The reboot check names the units that no restart fixes safely.
     units: FORMAT_TRAITS[chosen].units || unitSource === "cgroup" || restartHints || reboot ||
-      flag("restart"),
+      restart !== null,
     check: flag("check"),
     warning: warning ?? DEFAULT_WARNING,
     critical,
     timeout,
     allowPartial: flag("allow-partial"),
     output,
-    quiet: flag("quiet"),
+    quiet: flag("quiet") || hook !== undefined,
     color,
     proc,
     root,
@@ -249,23 +250,41 @@ function checkFormats(
   }
 }
 
-/** What `--restart` is asked to do, or null without it; its values checked either way. */
+/**
+ * What `--apt-hook` does (`after-upgrade`, from the file or the command line;
+ * `plan` by default), or undefined without it.
+ */
+function aptHookOf(
+  flag: (name: string) => boolean,
+  choice: (name: string) => string | undefined,
+): "plan" | "restart" | "mark" | undefined {
+  if (!flag("apt-hook")) return undefined;
+  return (choice("after-upgrade") ?? "plan") as "plan" | "restart" | "mark";
+}
+
+/**
+ * What `--restart` is asked to do, or null without it; its values checked
+ * either way. The apt hook's `restart` and `mark` are `--restart --yes` and
+ * `--restart --mark --yes`: an upgrade never waits on a question.
+ */
 function restartOf(
   raw: Record<string, unknown>,
   flag: (name: string) => boolean,
   value: (name: string) => string | undefined,
   problems: Problems,
+  hook: "plan" | "restart" | "mark" | undefined,
 ): RestartOptions | null {
   const timeout = secondsOf(value("restart-timeout"), "--restart-timeout", problems);
   const also = listOf(raw, "restart-also", problems);
   const never = listOf(raw, "never", problems);
   const allowed = listOf(raw, "restart-unit", problems);
-  if (!flag("restart")) return null;
+  const byHook = hook === "restart" || hook === "mark";
+  if (!flag("restart") && !byHook) return null;
   return {
     also: new Set(also as Exclude<RestartKind, "services">[]),
-    yes: flag("yes"),
+    yes: flag("yes") || byHook,
     dryRun: flag("dry-run"),
-    mark: flag("mark"),
+    mark: flag("mark") || hook === "mark",
     never,
     allowed,
     timeoutMs: (timeout ?? DEFAULT_RESTART_TIMEOUT_S) * 1000,

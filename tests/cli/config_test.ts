@@ -120,3 +120,34 @@ Deno.test("loadConfig(): LIB_USERS_CONFIG replaces the default file, empty for n
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("parseCli() --apt-hook: the plan by default; after-upgrade from the file makes it a restart or a marking, unasked", () => {
+  const plan = parseCli(["--apt-hook"]);
+  assertEquals([plan.restartHints, plan.quiet, plan.restart], [true, true, null]);
+  const restart = parseCli(["--apt-hook"], parseConfig(FILE, "after-upgrade = restart\n"));
+  assertEquals([restart.restartHints, restart.restart?.yes, restart.restart?.mark], [
+    false,
+    true,
+    false,
+  ]);
+  assertEquals(restart.units, true);
+  const mark = parseCli(["--apt-hook"], parseConfig(FILE, "after-upgrade = mark\n")).restart;
+  assertEquals([mark?.yes, mark?.mark], [true, true]);
+  // The flag overrides the file; the setting alone changes nothing but the hook's runs.
+  const overridden = parseCli(
+    ["--apt-hook", "--after-upgrade=plan"],
+    parseConfig(FILE, "after-upgrade = restart\n"),
+  );
+  assertEquals(overridden.restart, null);
+  assertEquals(parseCli([], parseConfig(FILE, "after-upgrade = restart\n")).restart, null);
+  assertThrows(
+    () => parseCli(["--after-upgrade=restart"]),
+    UsageError,
+    "Cannot use --after-upgrade without --apt-hook",
+  );
+  assertThrows(
+    () => parseCli(["--apt-hook"], parseConfig(FILE, "after-upgrade = yes\n")),
+    UsageError,
+    `Cannot use "yes" for after-upgrade in "${FILE}", line 1: use plan, restart or mark`,
+  );
+});

@@ -8,7 +8,7 @@
  * private mount namespace, on a tmpfs that ends with it.
  */
 
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { decodeRun, findTool, ROOT } from "../_helpers.ts";
 
 const CONTRIB = `${ROOT}/contrib`;
@@ -188,31 +188,102 @@ object Service "s" { host_name = "h"; check_command = "lib_users"; vars.lib_user
     }),
 });
 
+/** The lib_users hook line of contrib/apt/99lib_users, as apt-config reads it. */
+async function aptHook(): Promise<string> {
+  const dumped = await run(APT_CONFIG!, [
+    "-c",
+    `${CONTRIB}/apt/99lib_users`,
+    "dump",
+    "DPkg::Post-Invoke",
+  ]);
+  assertEquals(dumped.code, 0, dumped.stderr);
+  const found = /^DPkg::Post-Invoke:: "(.*lib_users.*)";$/m.exec(dumped.stdout)?.[1];
+  if (found === undefined) throw new Error(`No lib_users hook in ${dumped.stdout}`);
+  return found;
+}
+
+const APT_LOG = "/var/log/apt/lib_users.log";
+
 Deno.test({
-  name: "contrib/apt: the hook parses, prints the plan, and never fails the upgrade",
+  name: "contrib/apt: the hook parses, runs --apt-hook, logs it, and never fails the upgrade",
   ignore: APT_CONFIG === undefined,
   fn: async () => {
-    const dumped = await run(APT_CONFIG!, [
-      "-c",
-      `${CONTRIB}/apt/99lib_users`,
-      "dump",
-      "DPkg::Post-Invoke",
-    ]);
-    assertEquals(dumped.code, 0, dumped.stderr);
-    const found = /^DPkg::Post-Invoke:: "(.*lib_users.*)";$/m.exec(dumped.stdout)?.[1];
-    if (found === undefined) throw new Error(`No lib_users hook in ${dumped.stdout}`);
-    const hook = found;
+    const hook = await aptHook();
     for (const code of [0, 1, 2, 3]) {
-      await withStub(code, async (_dir, stub) => {
-        const ran = await run("/bin/sh", ["-c", hook.replaceAll(INSTALLED, stub)]);
-        assertEquals(ran, { code: 0, stdout: "stub -q --restart-hints\n", stderr: "" });
+      await withStub(code, async (dir, stub) => {
+        const log = `${dir}/apt/lib_users.log`;
+        Deno.mkdirSync(`${dir}/apt`);
+        const ran = await run("/bin/sh", [
+          "-c",
+          hook.replaceAll(INSTALLED, stub).replaceAll(APT_LOG, log),
+        ]);
+        assertEquals([ran.code, ran.stderr], [0, ""]);
+        assert(
+          /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d lib_users --apt-hook\nstub --apt-hook\n$/.test(
+            ran.stdout,
+          ),
+          ran.stdout,
+        );
+        // The same lines in the log, after any earlier run's.
+        assertEquals(Deno.readTextFileSync(log), ran.stdout);
       });
     }
+    // No log directory: the terminal still has it, the upgrade does not fail.
+    await withStub(0, async (dir, stub) => {
+      const ran = await run("/bin/sh", [
+        "-c",
+        hook.replaceAll(INSTALLED, stub).replaceAll(APT_LOG, `${dir}/missing/lib_users.log`),
+      ]);
+      assertEquals(ran.code, 0);
+      assertStringIncludes(ran.stdout, "stub --apt-hook\n");
+    });
     // No lib_users installed: nothing printed, nothing failed.
     const absent = await run("/bin/sh", [
       "-c",
       hook.replaceAll(INSTALLED, "/nonexistent/lib_users"),
     ]);
     assertEquals(absent, { code: 0, stdout: "", stderr: "" });
+  },
+});
+
+Deno.test({
+  name: "contrib/apt: after-upgrade = restart restarts the safe units unasked, with no terminal",
+  ignore: APT_CONFIG === undefined,
+  fn: async () => {
+    const hook = await aptHook();
+    const dir = Deno.makeTempDirSync({ prefix: "lib_users_apt_" });
+    try {
+      // The CLI on the fixture tree, its configuration file, and a systemctl that only records.
+      const calls = `${dir}/calls`;
+      Deno.writeTextFileSync(
+        `${dir}/systemctl`,
+        `#!/bin/sh\nprintf '%s\\n' "$*" >> '${calls}'\nexit 0\n`,
+        { mode: 0o755 },
+      );
+      Deno.writeTextFileSync(`${dir}/lib_users.conf`, "after-upgrade = restart\nnever = ssh*\n");
+      Deno.writeTextFileSync(
+        `${dir}/lib_users`,
+        `#!/bin/sh\nexec env PATH='${dir}:/usr/bin:/bin' LIB_USERS_CONFIG='${dir}/lib_users.conf' ` +
+          `NO_COLOR=1 '${Deno.execPath()}' run --quiet -A '${ROOT}/main.ts' ` +
+          `--proc '${ROOT}/testdata/proc_units' "$@"\n`,
+        { mode: 0o755 },
+      );
+      const log = `${dir}/lib_users.log`;
+      const ran = await run("/bin/sh", [
+        "-c",
+        hook.replaceAll(INSTALLED, `${dir}/lib_users`).replaceAll(APT_LOG, log),
+      ]);
+      assertEquals(ran.code, 0, ran.stdout + ran.stderr);
+      const restarts = Deno.readTextFileSync(calls).split("\n")
+        .filter((call) => call.startsWith("restart "));
+      assertEquals(restarts, ["restart -- cron.service", "restart -- nginx.service"]);
+      const logged = Deno.readTextFileSync(log);
+      assertStringIncludes(logged, "Running: systemctl restart -- cron.service\n");
+      // The fixture's processes outlive the stand-in's "restart": said, in the log too.
+      assertStringIncludes(logged, "Left: 2 of 2 not clean");
+      assertEquals(logged, ran.stdout);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
   },
 });
