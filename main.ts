@@ -13,7 +13,7 @@ import { invocation } from "./cli/invocation.ts";
 // units via systemctl, packages, the reboot check) are imported when asked
 // for: start-up is most of a scan's cost, and cron and monitoring run this
 // every minute.
-import { emit, packageOwners, rebootCheck, render } from "./cli/render.ts";
+import { emit, incompleteReason, packageOwners, rebootCheck, render } from "./cli/render.ts";
 import { groupByArgv } from "./lib/scan/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/proc/permissions.ts";
 import { scanFds, scanLibs } from "./lib/scan/scan.ts";
@@ -67,7 +67,8 @@ export async function main(args: readonly string[]): Promise<number> {
   if (!outcome.ok) return await reportScanFailure(outcome, options);
   if (restart === null) return await answer(outcome.result, options);
   const { act } = await import("./cli/act.ts");
-  const acted = await act(groupByArgv(outcome.result.processes), { ...options, restart });
+  const complete = incompleteReason(outcome.result, options) === undefined;
+  const acted = await act(groupByArgv(outcome.result.processes), { ...options, restart }, complete);
   if (options.format === "human") {
     if (!options.quiet) warnCoverage(outcome.result, options);
     return acted.code;

@@ -75,6 +75,15 @@ export {
   type SessionToEnd,
 } from "./lib/answers/restart.ts";
 export {
+  type NextStep,
+  nextStep,
+  type NextStepInput,
+  type NextStepKind,
+  nextStepOfPlan,
+  runningSystemdVersion,
+  SOFT_REBOOT_SINCE,
+} from "./lib/answers/next_step.ts";
+export {
   checkReboot,
   type RebootCheck,
   type RebootOptions,

@@ -11,7 +11,16 @@ import type { CliOptions, RestartOptions } from "./parse.ts";
 import { warn, writeDocument, writeTo } from "./output.ts";
 import type { Group } from "../lib/scan/group.ts";
 import { isGranted, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
-import { markingSteps, type RestartStep, restartSteps, stepName } from "../lib/act/steps.ts";
+import { rebootCheck } from "./render.ts";
+import { escapeForTerminal } from "../lib/format/escape.ts";
+import type { NextStep } from "../lib/answers/next_step.ts";
+import {
+  markingSteps,
+  type RestartChoice,
+  type RestartStep,
+  restartSteps,
+  stepName,
+} from "../lib/act/steps.ts";
 import { runCommand } from "../lib/act/run.ts";
 import {
   commandLine,
@@ -56,6 +65,7 @@ export interface Acted {
 export async function act(
   groups: readonly Group[],
   options: CliOptions & { readonly restart: RestartOptions },
+  complete = true,
 ): Promise<Acted> {
   const { restart } = options;
   const forPeople = options.format === "human";
@@ -69,10 +79,17 @@ export async function act(
   });
   const choice = restart.mark ? markingSteps(planned) : planned;
   const mode = restart.dryRun ? "dry-run" : restart.mark ? "mark" : "restart";
-  const done = (outcomes: StepOutcome[] = []): Acted => ({
-    run: { mode, choice, outcomes },
-    code: outcomes.every((o) => o.state === "clean" || o.state === "marked") ? EXIT.OK : EXIT.LEFT,
-  });
+  // Every ending names the least disruptive step that clears what is left.
+  const done = async (outcomes: StepOutcome[] = []): Promise<Acted> => {
+    const next = await nextAfter(groups, choice, outcomes, options, complete);
+    if (forPeople) writeDocument(`Next: ${escapeForTerminal(next.text)}\n`);
+    return {
+      run: { mode, choice, outcomes, next },
+      code: outcomes.every((o) => o.state === "clean" || o.state === "marked")
+        ? EXIT.OK
+        : EXIT.LEFT,
+    };
+  };
   const probe: Probe = {
     run: runCommand,
     rescan: async (pids) =>
@@ -90,18 +107,45 @@ export async function act(
       marked: new Set(planned.steps.filter((s) => marked.has(s)).map(stepName)),
     }),
   );
-  if (choice.steps.length === 0 || restart.dryRun) return done();
+  if (choice.steps.length === 0 || restart.dryRun) return await done();
   const agreed = restart.yes ? choice.steps : await ask(choice.steps, restart.mark, say);
   if (agreed.length === 0) {
     say(restart.mark ? "Nothing marked.\n" : "Nothing restarted.\n");
-    return done();
+    return await done();
   }
   const announce = (verb: string) => (step: RestartStep) => say(`${verb}: ${commandLine(step)}\n`);
   const outcomes: StepOutcome[] = restart.mark
     ? await markUnits(agreed, probe, restart.timeoutMs, announce("Marking"))
     : await takeSteps(agreed, probe, restart.timeoutMs, announce("Running"));
   if (forPeople) writeDocument(formatOutcomes(outcomes));
-  return done(outcomes);
+  return await done(outcomes);
+}
+
+/**
+ * The next step once the run is over: what its clean steps cleared is gone,
+ * the rest (steps not taken or not clean, marked units, what is by hand, a
+ * reboot the files or the remaining units ask for) is left.
+ */
+async function nextAfter(
+  groups: readonly Group[],
+  choice: RestartChoice,
+  outcomes: readonly StepOutcome[],
+  options: CliOptions,
+  complete: boolean,
+): Promise<NextStep> {
+  const cleared = new Set(outcomes.filter((o) => o.state === "clean").flatMap((o) => o.step.pids));
+  const left = groups.filter((group) => group.pids.some((pid) => !cleared.has(pid)));
+  const taken = new Set(outcomes.map((o) => o.step));
+  const { nextStep, runningSystemdVersion } = await import("../lib/answers/next_step.ts");
+  return nextStep({
+    restarts: choice.steps.filter((step) => !taken.has(step)).length +
+      outcomes.filter((o) => o.state !== "clean" && o.state !== "marked").length,
+    byHand: choice.byHand.length,
+    marked: outcomes.filter((o) => o.state === "marked").length,
+    reboot: await rebootCheck(left, options),
+    systemd: runningSystemdVersion(options.proc),
+    complete,
+  });
 }
 
 /** Asks once on the terminal: all, choose, or none (the default). */

@@ -72,7 +72,7 @@ export async function packageOwners(
  * Why monitoring must not take this answer as the whole truth: the scan did
  * not finish in time, or could not see every process (unless accepted).
  */
-function incompleteReason(result: ScanResult, options: CliOptions): string | undefined {
+export function incompleteReason(result: ScanResult, options: CliOptions): string | undefined {
   if (!result.finished) {
     return `the scan did not finish within ${options.timeout} s (${result.scanned} processes checked)`;
   }
@@ -211,7 +211,7 @@ async function renderJson({ groups, result, answers, options, counts }: Facts) {
 }
 
 /** The human or machine output, with the sections asked for after the groups. */
-async function renderText({ groups, answers, options }: Facts) {
+async function renderText({ groups, answers, options, incomplete }: Facts) {
   const { reboot, packages } = answers;
   const style = options.format === "human" && await useColor(options) ? colourStyle() : undefined;
   let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
@@ -228,19 +228,29 @@ async function renderText({ groups, answers, options }: Facts) {
     ? await describePackages(groups, packages, options)
     : "";
   if (packagesText !== "" && !options.restartHints) out += "\n" + packagesText;
-  if (options.restartHints && groups.length > 0) {
-    const { planRestarts } = await import("../lib/answers/restart.ts");
+  const plan = options.restartHints
+    ? (await import("../lib/answers/restart.ts")).planRestarts(groups, {
+      userNames: await userNames(),
+      root: options.root,
+    })
+    : undefined;
+  if (plan !== undefined && groups.length > 0) {
     const { formatRestartPlan } = await import("../lib/format/restart.ts");
-    out += "\n" + formatRestartPlan(
-      planRestarts(groups, { userNames: await userNames(), root: options.root }),
-      await markedOnLiveHost(groups, options),
-    );
+    out += "\n" + formatRestartPlan(plan, await markedOnLiveHost(groups, options));
     // After the plan, as shell comments: which update each restart answers.
     if (packagesText !== "") out += "\n" + packagesText;
   }
   if (reboot !== undefined) {
     const { formatReboot } = await import("../lib/format/reboot.ts");
     out += (out === "" ? "" : "\n") + formatReboot(reboot, options.restartHints);
+  }
+  if (plan !== undefined && reboot !== undefined) {
+    // The plan's last line, a comment too: the least disruptive step that clears what is left.
+    const { nextStepOfPlan, runningSystemdVersion } = await import("../lib/answers/next_step.ts");
+    const systemd = runningSystemdVersion(options.proc);
+    const next = nextStepOfPlan(plan, reboot, systemd, incomplete === undefined);
+    const { escapeForTerminal } = await import("../lib/format/escape.ts");
+    out += `# Next: ${escapeForTerminal(next.text)}\n`;
   }
   if (options.output !== undefined) writeFileAtomically(options.output, out);
   else await writeRecords(out);

@@ -8,6 +8,7 @@
  */
 
 import type { ProcessFinding } from "../scan/model.ts";
+import type { NextStep } from "../answers/next_step.ts";
 import type { CommandResult, RunCommand } from "./run.ts";
 import type { RestartChoice, RestartStep } from "./steps.ts";
 
@@ -52,6 +53,8 @@ export interface RestartRun {
   readonly choice: RestartChoice;
   /** What each step taken did, in order; empty when none was (a dry run, none agreed to). */
   readonly outcomes: readonly StepOutcome[];
+  /** The least disruptive step that clears what is left, when it was asked. */
+  readonly next?: NextStep;
 }
 
 /** What the run may ask of the system besides its commands. */

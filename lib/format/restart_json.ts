@@ -9,6 +9,7 @@ import type { ContainerRuntime } from "../proc/cgroup.ts";
 import type { RestartKind } from "../act/steps.ts";
 import type { RestartRun, StepOutcome } from "../act/verify.ts";
 import { replaceRawBytes } from "../proc/names.ts";
+import type { NextStepKind } from "../answers/next_step.ts";
 
 /** A name as valid Unicode: each byte that is not UTF-8 becomes U+FFFD (as the groups show it). */
 const text = (name: string) => replaceRawBytes(name, () => "\ufffd");
@@ -56,6 +57,8 @@ export interface JsonRestart {
   by_hand: { what: string; pids: number[]; why: string }[];
   /** How many steps taken are not clean (nor marked): what made the exit code 5. */
   not_clean: number;
+  /** The least disruptive step that clears what is left (see `NextStep`), when known. */
+  next_step?: { kind: NextStepKind; text: string };
 }
 
 /**
@@ -97,5 +100,8 @@ export function toJsonRestart(run: RestartRun): JsonRestart {
       why: text(left.why),
     })),
     not_clean: run.outcomes.filter((o) => o.state !== "clean" && o.state !== "marked").length,
+    ...(run.next === undefined
+      ? {}
+      : { next_step: { kind: run.next.kind, text: text(run.next.text) } }),
   };
 }

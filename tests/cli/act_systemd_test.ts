@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { bootSystemd, cannotBootSystemd } from "../_systemd.ts";
 import { realLibrary } from "../_live.ts";
+import { runningSystemdVersion } from "../../lib/answers/next_step.ts";
 import { ROOT, runCli, waitFor } from "../_helpers.ts";
 
 const CANNOT = await cannotBootSystemd();
@@ -86,6 +87,18 @@ Deno.test({
       );
       assertStringIncludes(out, `journalctl -u ${units.fail} -n 20`);
       assertStringIncludes(out, "Left: 2 of 3 not clean");
+      // Last, the next step: dbus is left, which systemd 252 cannot soft-reboot away (or the
+      // host's kernel is not known to be current, or is not: a reboot all the same).
+      const next = /\nNext: (.*)\n$/.exec(out)?.[1] ?? "";
+      assert(
+        next.includes(`systemd ${booted.version} has no soft-reboot`) ||
+          /^reboot(: | \(whether the kernel is current is unknown\))/.test(next),
+        next,
+      );
+      // The running systemd's version, as the next step reads it: from what PID 1 maps.
+      const view = await Deno.makeTempDir({ dir, prefix: "proc_" });
+      Deno.symlinkSync(`/proc/${booted.pid}`, `${view}/1`);
+      assertEquals(runningSystemdVersion(view), booted.version);
       assertEquals(run.code, 5, out + run.stderr);
       // The survivor is the old child; the risky unit's process was never restarted.
       const childNow = await booted.unitPids(units.child);

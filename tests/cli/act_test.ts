@@ -4,7 +4,7 @@
  * decides, what runs, in which order, and the exit code of what is left.
  */
 
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { ROOT, runCli } from "../_helpers.ts";
 import { loadSchema, validate } from "../_json_schema.ts";
 
@@ -53,6 +53,8 @@ Deno.test("--restart --dry-run prints the exact commands and runs none", async (
       "To restart, one at a time:\n  systemctl restart -- cron.service\n",
     );
     assertStringIncludes(run.stdout, "By hand: dbus.service (PIDs 230): risky:");
+    // The last line: the least disruptive next step (the fixture's risky units ask for a reboot).
+    assertMatch(run.stdout, /\nNext: reboot\b[^\n]*\n$/);
     assertEquals(await Deno.readTextFile(log), "");
   });
 });
@@ -131,6 +133,7 @@ Deno.test("--restart --json: one document on stdout, the steps and what came of 
     assertEquals(validate(await loadSchema(), report), []);
     assertEquals(report.restart.mode, "restart");
     assertEquals(report.restart.not_clean, 2);
+    assertEquals(report.restart.next_step.kind, "reboot");
     const [cron] = report.restart.steps;
     assertEquals(cron.command, ["systemctl", "restart", "--", "cron.service"]);
     assertEquals(cron.state, "survivors");

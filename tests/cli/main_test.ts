@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import {
   type CliRun,
   decodeRun,
@@ -415,7 +415,10 @@ Deno.test("CLI -s -S shows the unit next to the PIDs", async () => {
 Deno.test("CLI --restart-hints prints the plan: commands per kind, risky units apart", async () => {
   const run = await runCli(READ_UNITS, [...UNITS_TREE, "-m", "--restart-hints"]);
   assertEquals([run.code, run.stderr], [0, ""]);
-  const [, plan, reboot] = run.stdout.split("\n\n");
+  const [, plan, rebootAndNext] = run.stdout.split("\n\n");
+  // Last, the least disruptive next step (the host's kernel decides which: not judged here).
+  const [reboot, next] = rebootAndNext!.split(/(?=^# Next: )/m);
+  assert(/^# Next: (reboot|systemctl soft-reboot)\b.*\n$/.test(next!), next);
   // After the plan, whether to reboot, as shell comments: `| sh` runs nothing more.
   assertEquals(
     reboot,
