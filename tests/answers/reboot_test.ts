@@ -21,7 +21,11 @@ Deno.test("checkReboot() gathers the kernel, the Debian flag and its packages", 
   const check = checkReboot({ root: at("root_newer") });
   assertEquals(check.required, true);
   assertEquals(check.reasons, [
-    { kind: "kernel", text: "kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running" },
+    {
+      kind: "kernel",
+      text: "kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running " +
+        "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)",
+    },
     {
       kind: "flag",
       text: "the package system asks for a reboot (/run/reboot-required)",
@@ -50,14 +54,19 @@ Deno.test("checkReboot() counts a stale PID 1 and units no restart fixes, not a 
 });
 
 Deno.test("formatReboot() says needed, not needed, or cannot tell; as comments after the plan", () => {
+  const noCpuinfo = (root: string) =>
+    `CPU microcode: cannot tell: ${at(root)}/proc/cpuinfo cannot be read: it does not exist.\n`;
   assertEquals(
     formatReboot(checkReboot({ root: at("root_newer") })),
-    "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running\n" +
+    "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)\n" +
       "  the package system asks for a reboot (/run/reboot-required): linux-image-6.1.0-10-amd64, libc6\n",
   );
   assertEquals(
     formatReboot(checkReboot({ root: at("root_current") })),
-    "No reboot needed: the running kernel 6.1.0-29-amd64 is the newest installed.\n",
+    "No reboot needed: the running kernel 6.1.0-29-amd64 is the newest installed " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found).\n" +
+      noCpuinfo("root_current"),
   );
   const unknown = formatReboot(checkReboot({ root: at("root_empty") }), true);
   assertEquals(unknown.startsWith("# Reboot: cannot tell: no kernel image found"), true);

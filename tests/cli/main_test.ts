@@ -501,13 +501,14 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
   );
   // The long output: one line per group, after the status line.
   const lines = warn.stdout.trimEnd().split("\n");
-  // 28 groups, the 3 reasons to reboot, then how the kernel stands (no boot/ here: unknown).
-  assertEquals(lines.length, 33);
+  // 28 groups, the 3 reasons to reboot, then how the kernel and the microcode stand (unknown here).
+  assertEquals(lines.length, 34);
   assertEquals(
     lines[29],
     "reboot: dbus.service uses deleted files (the message bus: a restart breaks running sessions)",
   );
   assertMatch(lines[32]!, /^kernel: unknown: /);
+  assertMatch(lines[33]!, /^microcode: unknown: .*cpuinfo cannot be read: it does not exist$/);
   assertEquals(lines[1], "nginx.service: PIDs 100 nginx: master process /usr/sbin/nginx");
   const critical = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--critical", "20"]);
   assertEquals([critical.code, critical.stdout.slice(0, 11)], [2, "CRITICAL - "]);
@@ -706,7 +707,8 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
   const newer = await runCli(read("root_newer"), ["--root", at("root_newer"), "--reboot"]);
   assertEquals(newer, {
     code: 0,
-    stdout: "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running\n" +
+    stdout: "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)\n" +
       "  the package system asks for a reboot (/run/reboot-required): linux-image-6.1.0-10-amd64, libc6\n",
     stderr: "",
   });
@@ -739,7 +741,7 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
   assertEquals(metrics.get('lib_users_reboot_required{reason="kernel"}'), 1);
   assertEquals(
     metrics.get(
-      'lib_users_kernel_info{running="6.1.0-29-amd64",newest="6.1.0-29-amd64",state="rebuilt"}',
+      'lib_users_kernel_info{running="6.1.0-29-amd64",newest="6.1.0-29-amd64",boots="",state="rebuilt"}',
     ),
     1,
   );
@@ -754,7 +756,9 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
     current.stdout,
     "OK - no process uses deleted libraries | stale_processes=0;0;;0; stale_groups=0;;;0; " +
       "stale_files=0;;;0; unreadable_processes=0;;;0; scanned_processes=1;;;0; reboot_required=0;;;0;1\n" +
-      "kernel: current: the running kernel 6.1.0-29-amd64 is the newest installed\n",
+      "kernel: current: the running kernel 6.1.0-29-amd64 is the newest installed " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)\n" +
+      `microcode: unknown: ${at("root_current")}/proc/cpuinfo cannot be read: it does not exist\n`,
   );
   const garbage = await runCli(read("root_garbage"), [
     "--root",
