@@ -9,6 +9,7 @@
  * @module
  */
 
+import { isGranted } from "../proc/permissions.ts";
 import {
   isRegularFile,
   isUnread,
@@ -885,22 +886,30 @@ function entryAnswer(
   }, entry.version);
 }
 
-/** Which loaders are installed under the root, and `loader.conf` when there is one. */
-function installedLoaders(
-  root: string,
-): { grub: string | null; systemdBoot: boolean; loaderConf: string | null } {
-  const grub = ["boot/grub", "boot/grub2"].find((d) => isRegularFile(`${root}/${d}/grub.cfg`)) ??
-    null;
+/** Which loaders are installed under the root, `loader.conf` when there is one, and what could not be asked. */
+function installedLoaders(root: string): {
+  grub: string | null;
+  systemdBoot: boolean;
+  loaderConf: string | null;
+  denied: string[];
+} {
+  const grubDirectories = ["boot/grub", "boot/grub2"];
+  const grub = grubDirectories.find((d) => isRegularFile(`${root}/${d}/grub.cfg`)) ?? null;
+  const denied = grubDirectories.map((d) => `${d}/grub.cfg`)
+    .filter((path) => !isGranted({ name: "read", path: `${root}/${path}` }));
   let loaderConf: string | null = null;
   let systemdBoot = false;
   for (const partition of BOOT_PARTITIONS) {
     const conf = readSmallText(`${root}/${partition}/loader/loader.conf`, SMALL_BYTES);
+    if (isUnread(conf) && conf.why === "not permitted to read it") {
+      denied.push(`${partition}/loader/loader.conf`);
+    }
     if (!isUnread(conf) && loaderConf === null) loaderConf = conf;
     const binaries = listDirectory(`${root}/${partition}/EFI/systemd`, MAX_ENTRIES);
     const hasBinary = !isUnread(binaries) && binaries.some((n) => /^systemd-boot.*\.efi$/i.test(n));
     systemdBoot ||= hasBinary || !isUnread(conf);
   }
-  return { grub, systemdBoot, loaderConf };
+  return { grub, systemdBoot, loaderConf, denied };
 }
 
 /**
@@ -923,7 +932,7 @@ function installedLoaders(
  */
 export function findBootDefault(root = "/"): BootLoaderAnswer {
   const base = root.replace(/\/+$/, "");
-  const { grub, systemdBoot, loaderConf } = installedLoaders(base);
+  const { grub, systemdBoot, loaderConf, denied } = installedLoaders(base);
   const running = readLoaderVariable(base, "LoaderInfo");
   if (grub !== null && systemdBoot) {
     if (running?.startsWith("systemd-boot")) return systemdBootDefault(base, loaderConf);
@@ -935,5 +944,6 @@ export function findBootDefault(root = "/"): BootLoaderAnswer {
   }
   if (grub !== null) return grubDefault(base, grub);
   if (systemdBoot) return systemdBootDefault(base, loaderConf);
-  return { boots: null, reason: "no GRUB or systemd-boot configuration found" };
+  const asked = denied.length === 0 ? "" : ` (not permitted to read ${denied.join(", ")})`;
+  return { boots: null, reason: `no GRUB or systemd-boot configuration found${asked}` };
 }
