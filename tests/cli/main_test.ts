@@ -769,3 +769,32 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
   assertEquals(garbage.code, 2);
   assertMatch(garbage.stdout, /^CRITICAL - reboot needed: kernel 6\.1\.0-44-amd64 is installed/);
 });
+
+Deno.test("CLI --root: a pinned kernel asks no reboot, newer microcode does, with only --allow-read", async () => {
+  const at = (name: string) => `${ROOT}/testdata/${name}`;
+  const check = (name: string) =>
+    runCli([`--allow-read=${at(name)}`], ["--root", at(name), "--check", "--reboot"]);
+  const pinned = await check("root_grub_pinned");
+  assertEquals([pinned.code, pinned.stderr], [0, ""]);
+  assertMatch(
+    pinned.stdout,
+    /^No reboot needed: the running kernel 6\.1\.0-9-amd64 is the one the boot loader \(grub\) boots; a newer kernel 6\.1\.0-10-amd64 is installed/,
+  );
+  const intel = await check("root_ucode_intel");
+  assertEquals(intel, {
+    code: 1,
+    stdout:
+      "Reboot needed:\n  CPU microcode 0xf0 is running, 0xf4 is installed (intel-ucode/06-8e-0a)\n",
+    stderr: "",
+  });
+  const submenu = await runCli([`--allow-read=${at("root_grub_submenu")}`], [
+    "--root",
+    at("root_grub_submenu"),
+    "--format=nagios",
+  ]);
+  assertEquals(submenu.code, 1);
+  assertMatch(
+    submenu.stdout,
+    /^WARNING - reboot needed: the boot loader \(grub\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running; /,
+  );
+});
