@@ -42,7 +42,9 @@ function words(bytes: Uint8Array, offset: number, values: readonly number[]): vo
 function sum(bytes: Uint8Array, offset: number, length: number): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset);
   let total = 0;
-  for (let at = offset; at < offset + length; at += 4) total = (total + view.getUint32(at, true)) >>> 0;
+  for (let at = offset; at < offset + length; at += 4) {
+    total = (total + view.getUint32(at, true)) >>> 0;
+  }
   return total;
 }
 
@@ -161,11 +163,20 @@ export function fixtureFiles(): Map<string, Uint8Array> {
 /** 06-8e-0a: an update whose extended table names this CPU, then one for another stepping. */
 function intelFile(): Uint8Array {
   return concat(
-    intelUpdate({ revision: 0xf4, date: 0x02232023, signature: 0x806e9, flags: 0xc0, dataSize: 64 }, [
-      { signature: 0x806ea, flags: 0xc0 },
-      { signature: 0x806eb, flags: 0xd0 },
-    ]),
-    intelUpdate({ revision: 0xf8, date: 0x02232023, signature: 0x806ec, flags: 0x94, dataSize: 32 }),
+    intelUpdate(
+      { revision: 0xf4, date: 0x02232023, signature: 0x806e9, flags: 0xc0, dataSize: 64 },
+      [
+        { signature: 0x806ea, flags: 0xc0 },
+        { signature: 0x806eb, flags: 0xd0 },
+      ],
+    ),
+    intelUpdate({
+      revision: 0xf8,
+      date: 0x02232023,
+      signature: 0x806ec,
+      flags: 0x94,
+      dataSize: 32,
+    }),
   );
 }
 

@@ -301,6 +301,13 @@ export function checkKernel(options: KernelOptions = {}): KernelStatus {
   return againstNewest(release, build, kernels, newest, status, why);
 }
 
+/** How a reason names who chose the default. */
+const LOADER_NAMES: Readonly<Record<BootSource, string>> = {
+  grub: "GRUB",
+  bls: "GRUB, a BLS entry",
+  "systemd-boot": "systemd-boot",
+};
+
 type Status = (state: KernelState, reason: string, shown?: InstalledKernel | null) => KernelStatus;
 
 /** The running kernel against the boot loader's default. */
@@ -311,7 +318,7 @@ function againstDefault(
   newest: InstalledKernel | null,
   status: Status,
 ): KernelStatus {
-  const loader = `the boot loader (${boots.source})`;
+  const loader = `the boot loader (${LOADER_NAMES[boots.source]})`;
   const order = compareVersions(boots.release, release);
   if (order > 0) {
     return status("newer", `${loader} boots kernel ${boots.release}, ${release} is running`);

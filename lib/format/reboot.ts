@@ -21,7 +21,7 @@ import { escapeForTerminal } from "./escape.ts";
  * import { assertStringIncludes } from "@std/assert";
  *
  * const text = formatReboot(checkReboot({ root: "testdata/root_grub_submenu" }));
- * assertStringIncludes(text, "Reboot needed:\n  the boot loader (grub) boots kernel 6.1.0-10-amd64, 6.1.0-9-amd64 is running\n");
+ * assertStringIncludes(text, "Reboot needed:\n  the boot loader (GRUB) boots kernel 6.1.0-10-amd64, 6.1.0-9-amd64 is running\n");
  * ```
  */
 export function formatReboot(check: RebootCheck, asComments = false): string {

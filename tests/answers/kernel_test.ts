@@ -110,21 +110,21 @@ Deno.test("checkKernel() measures against the boot loader's default where it is 
       "current",
       "6.1.0-9-amd64",
       "6.1.0-10-amd64",
-      /^the running kernel 6\.1\.0-9-amd64 is the one the boot loader \(grub\) boots; a newer kernel 6\.1\.0-10-amd64 is installed but the boot loader boots 6\.1\.0-9-amd64$/,
+      /^the running kernel 6\.1\.0-9-amd64 is the one the boot loader \(GRUB\) boots; a newer kernel 6\.1\.0-10-amd64 is installed but the boot loader boots 6\.1\.0-9-amd64$/,
     ],
     [
       "root_grub_submenu",
       "newer",
       "6.1.0-10-amd64",
       "6.1.0-11-amd64",
-      /^the boot loader \(grub\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running$/,
+      /^the boot loader \(GRUB\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running$/,
     ],
     [
       "root_bls",
       "current",
       "6.5.6-300.fc39.x86_64",
       "6.5.7-200.fc39.x86_64",
-      /\(bls\) boots; a newer/,
+      /\(GRUB, a BLS entry\) boots; a newer/,
     ],
     [
       "root_sdboot",
@@ -195,7 +195,7 @@ Deno.test("checkKernel() against a default older than the running kernel, or a r
         assertEquals(status.state, "current");
         assertEquals(
           status.reason,
-          "the boot loader (grub) boots kernel 6.1.0-9-amd64, older than the running 6.1.0-10-amd64",
+          "the boot loader (GRUB) boots kernel 6.1.0-9-amd64, older than the running 6.1.0-10-amd64",
         );
       }),
   );
@@ -210,7 +210,7 @@ Deno.test("checkKernel() against a default older than the running kernel, or a r
         assertEquals(status.state, "rebuilt");
         assertMatch(
           status.reason,
-          /another build \(#1 .*6\.1\.27-2 .*\) than the running one \(#1 .*6\.1\.27-1 .*\), and the boot loader \(grub\) boots it$/,
+          /another build \(#1 .*6\.1\.27-2 .*\) than the running one \(#1 .*6\.1\.27-1 .*\), and the boot loader \(GRUB\) boots it$/,
         );
       }),
   );

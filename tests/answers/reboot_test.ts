@@ -121,7 +121,7 @@ Deno.test("checkReboot() counts newer microcode as a reason, and the boot loader
 Deno.test("formatReboot() names the boot loader's choice, and how the microcode stands after a no", () => {
   assertEquals(
     formatReboot(checkReboot({ root: at("root_grub_pinned") })),
-    "No reboot needed: the running kernel 6.1.0-9-amd64 is the one the boot loader (grub) boots; " +
+    "No reboot needed: the running kernel 6.1.0-9-amd64 is the one the boot loader (GRUB) boots; " +
       "a newer kernel 6.1.0-10-amd64 is installed but the boot loader boots 6.1.0-9-amd64.\n" +
       `CPU microcode: cannot tell: ${
         at("root_grub_pinned")

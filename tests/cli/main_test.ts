@@ -778,7 +778,7 @@ Deno.test("CLI --root: a pinned kernel asks no reboot, newer microcode does, wit
   assertEquals([pinned.code, pinned.stderr], [0, ""]);
   assertMatch(
     pinned.stdout,
-    /^No reboot needed: the running kernel 6\.1\.0-9-amd64 is the one the boot loader \(grub\) boots; a newer kernel 6\.1\.0-10-amd64 is installed/,
+    /^No reboot needed: the running kernel 6\.1\.0-9-amd64 is the one the boot loader \(GRUB\) boots; a newer kernel 6\.1\.0-10-amd64 is installed/,
   );
   const intel = await check("root_ucode_intel");
   assertEquals(intel, {
@@ -795,6 +795,6 @@ Deno.test("CLI --root: a pinned kernel asks no reboot, newer microcode does, wit
   assertEquals(submenu.code, 1);
   assertMatch(
     submenu.stdout,
-    /^WARNING - reboot needed: the boot loader \(grub\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running; /,
+    /^WARNING - reboot needed: the boot loader \(GRUB\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running; /,
   );
 });
