@@ -60,6 +60,7 @@ const LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 /** A GRUB `menuentry`. */
 export interface GrubEntry {
   readonly kind: "entry";
+  /** The title, as the menu shows it. */
   readonly title: string;
   /** `--id` (or `$menuentry_id_option`), else the title, as GRUB defaults it. */
   readonly id: string;
@@ -70,8 +71,11 @@ export interface GrubEntry {
 /** A GRUB `submenu`. */
 export interface GrubSubmenu {
   readonly kind: "submenu";
+  /** The title, as the menu shows it. */
   readonly title: string;
+  /** `--id`, else the title. */
   readonly id: string;
+  /** Its menu, in order. */
   readonly items: readonly GrubItem[];
 }
 
@@ -546,9 +550,13 @@ export interface BlsEntry {
   readonly file: string;
   /** The name without `.conf` and without a boot counter (`+3-1`). */
   readonly id: string;
+  /** The `title` key, or null. */
   readonly title: string | null;
+  /** The `version` key (the kernel's release, for kernel-install's entries), or null. */
   readonly version: string | null;
+  /** The `machine-id` key, or null. */
   readonly machineId: string | null;
+  /** The `sort-key` key, or null. */
   readonly sortKey: string | null;
   /** The kernel image, relative to the partition the entry is on. */
   readonly linux: string | null;

@@ -54,9 +54,13 @@ export interface MicrocodeOptions {
 
 /** One processor as `/proc/cpuinfo` describes it (x86 fields; null where absent). */
 export interface CpuInfo {
+  /** `vendor_id`: `GenuineIntel`, `AuthenticAMD`, … */
   readonly vendor: string | null;
+  /** `cpu family`, in decimal as cpuinfo shows it (Intel 6, AMD Zen 3 25). */
   readonly family: number | null;
+  /** `model`, in decimal (the extended model included). */
   readonly model: number | null;
+  /** `stepping`. */
   readonly stepping: number | null;
   /** The running microcode revision. */
   readonly microcode: number | null;
