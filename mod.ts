@@ -91,12 +91,20 @@ export {
   type RebootVerdict,
 } from "./lib/answers/reboot.ts";
 export {
+  type BootedKernel,
+  type BootSource,
   checkKernel,
   type InstalledKernel,
   type KernelOptions,
   type KernelState,
   type KernelStatus,
 } from "./lib/answers/kernel.ts";
+export {
+  checkMicrocode,
+  type MicrocodeOptions,
+  type MicrocodeState,
+  type MicrocodeStatus,
+} from "./lib/answers/microcode.ts";
 export { compareVersions } from "./lib/answers/versions.ts";
 export { findPackageOwners, type PackageOwner } from "./lib/answers/packages.ts";
 export { findRpmOwners } from "./lib/answers/rpm.ts";

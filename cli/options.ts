@@ -144,9 +144,10 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       name: "reboot",
       kind: "switch",
       section: "Output",
-      help: "then say whether the host needs a reboot: a newer or rebuilt kernel, " +
-        "/run/reboot-required, a stale PID 1 or unit no restart fixes (always in JSON, " +
-        "Nagios, Prometheus and after --restart-hints)",
+      help: "then say whether the host needs a reboot: the kernel the boot loader starts is " +
+        "newer or rebuilt, newer CPU microcode is installed, /run/reboot-required, a stale " +
+        "PID 1 or unit no restart fixes (always in JSON, Nagios, Prometheus and after " +
+        "--restart-hints)",
     },
     {
       name: "output",
@@ -243,8 +244,9 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       kind: "value",
       value: { name: "DIR", names: "directory" },
       section: "Scan",
-      help: "the root the reboot check and --packages read (boot/, lib/modules/, run/, " +
-        "var/lib/; default /), and DIR/proc as the default --proc",
+      help: "the root the reboot check and --packages read (boot/, efi/, lib/modules/, " +
+        "lib/firmware/, run/, sys/firmware/efi/efivars/, var/lib/; default /), and DIR/proc " +
+        "as the default --proc",
     },
     {
       name: "ignore-pattern",

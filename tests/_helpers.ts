@@ -389,3 +389,25 @@ export async function fuzz(name: string, body: (random: Random) => void | Promis
     );
   }
 }
+
+/**
+ * Runs `body` on a copy of a fixture root of `testdata/` (or on an empty
+ * directory, for null) made in a temporary directory of this run
+ * (`$TMPDIR/lib_users_root_*`), and removes it after.
+ */
+export async function withFixtureCopy<T>(
+  name: string | null,
+  body: (root: string) => T | Promise<T>,
+): Promise<T> {
+  const root = Deno.makeTempDirSync({ prefix: "lib_users_root_" });
+  try {
+    if (name !== null) {
+      const copy = new Deno.Command("cp", { args: ["-a", `${ROOT}/testdata/${name}/.`, root] })
+        .outputSync();
+      if (!copy.success) throw new Error(new TextDecoder().decode(copy.stderr));
+    }
+    return await body(root);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+}

@@ -1,22 +1,29 @@
 /**
- * The running kernel against the newest installed one: read-only, no
- * subprocess, a few small reads (`/proc/sys/kernel/osrelease` and `version`,
- * the names in `/boot` and the modules directories, and the first 64 KiB of
- * each kernel image at most).
+ * The running kernel against the one the boot loader starts next (or, where
+ * that is not known, the newest installed): read-only, no subprocess, a few
+ * small reads (`/proc/sys/kernel/osrelease` and `version`, the names in
+ * `/boot` and the modules directories, the first 64 KiB of each kernel image
+ * at most, and the boot loader's configuration: see `boot_loader.ts`).
  *
  * @module
  */
 
 import { compareVersions } from "./versions.ts";
 import { isGranted } from "../proc/permissions.ts";
+import { type BootDefault, type BootSource, findBootDefault } from "./boot_loader.ts";
 
-/** How the running kernel stands against the installed ones. */
+export type { BootSource } from "./boot_loader.ts";
+
+/** How the running kernel stands against the one a reboot starts. */
 export type KernelState =
-  /** The running kernel is the newest installed. */
+  /**
+   * The running kernel is the one the boot loader starts (or newer than it);
+   * where the boot loader's default is not known, the newest installed.
+   */
   | "current"
   /** The same release is installed in another build (an ABI-compatible rebuild): a reboot loads it. */
   | "rebuilt"
-  /** A newer release is installed: a reboot loads it. */
+  /** A newer release is installed, and the boot loader starts it (or its default is not known). */
   | "newer"
   /** It could not be told; `reason` says why. */
   | "unknown";
@@ -31,6 +38,22 @@ export interface InstalledKernel {
   readonly path: string;
 }
 
+/** The kernel the boot loader starts next: its default entry, and the image it names. */
+export interface BootedKernel {
+  /** The release: from the image's header, else the entry's `version`, else the image's name. */
+  readonly release: string;
+  /** The build string from the image's header, or null. */
+  readonly build: string | null;
+  /** Who chose the entry: GRUB's menu, a BLS entry file GRUB read, or systemd-boot. */
+  readonly source: BootSource;
+  /** GRUB's titles from the top menu down, joined by `>`; or the entry file's name. */
+  readonly entry: string;
+  /** How the entry was chosen, e.g. `saved_entry in boot/grub/grubenv`. */
+  readonly via: string;
+  /** The image under the root. */
+  readonly path: string;
+}
+
 /** The kernel part of the reboot question. */
 export interface KernelStatus {
   /** Where the running kernel stands. */
@@ -39,15 +62,26 @@ export interface KernelStatus {
   readonly running: { readonly release: string | null; readonly build: string | null };
   /** The newest installed kernel, or null when none was found. */
   readonly newest: InstalledKernel | null;
+  /**
+   * The kernel the boot loader starts next, or null when that is not known
+   * (no configuration under the root, or one that cannot be resolved
+   * exactly: `reason` then says why, and the newest installed is the measure).
+   */
+  readonly boots: BootedKernel | null;
   /** Why the state is what it is, in a few words. */
   readonly reason: string;
 }
 
 /** Where a kernel check reads: a root for the files, a proc root for the running kernel. */
 export interface KernelOptions {
-  /** The file system root: `boot/`, `lib/modules/`, `usr/lib/modules/` under it. Default `/`. */
+  /**
+   * The file system root: `boot/`, `lib/modules/`, `usr/lib/modules/`, the
+   * boot loader's files (`boot/grub/`, `boot/grub2/`, `boot/loader/`,
+   * `efi/`, `boot/efi/`), and for the reboot check `lib/firmware/` and
+   * `run/` under it. Default `/`.
+   */
   readonly root?: string;
-  /** The proc root, for `sys/kernel/osrelease` and `version`. Default `ROOT/proc`. */
+  /** The proc root, for `sys/kernel/osrelease` and `version` (and `cpuinfo`). Default `ROOT/proc`. */
   readonly proc?: string;
 }
 
@@ -189,18 +223,47 @@ function readKernelString(path: string): string | null {
   }
 }
 
+/** The default entry's kernel, its release and build from the image; null when its release is not known. */
+function bootedKernel(found: BootDefault): BootedKernel | null {
+  const image = imageKernel(found.path, found.release);
+  if (image === null) return null;
+  const { source, entry, via, path } = found;
+  return { release: image.release, build: image.build, source, entry, via, path };
+}
+
+/** The newest of the installed kernels (of its finds, one that knows its build), or null. */
+function newestOf(kernels: readonly InstalledKernel[]): InstalledKernel | null {
+  const release = kernels.map((k) => k.release).sort(compareVersions).at(-1);
+  if (release === undefined) return null;
+  const candidates = kernels.filter((k) => k.release === release);
+  return candidates.find((k) => k.build !== null) ?? candidates[0]!;
+}
+
 /**
- * Whether the running kernel is the newest installed. Releases compare as
- * dpkg and RPM order them; an image of the running release whose build string
- * differs from the running one is a rebuild waiting for a reboot.
+ * Whether the running kernel is the one the boot loader starts next: its
+ * default entry where that can be told exactly (GRUB, BLS entries,
+ * systemd-boot; see `findBootDefault`), else the newest installed, and the
+ * reason says the default was not known. Releases compare as dpkg and RPM
+ * order them; an image of the running release whose build string differs
+ * from the running one is a rebuild waiting for a reboot. A default older
+ * than the running kernel asks for no reboot (a reboot would go back).
  *
- * @example On a fixture root
+ * @example On a fixture root with no boot loader configuration
  * ```ts
  * import { checkKernel } from "@lib-users/lib-users";
  * import { assertEquals } from "@std/assert";
  *
  * const status = checkKernel({ root: "testdata/root_newer" });
- * assertEquals([status.state, status.newest?.release], ["newer", "6.1.0-10-amd64"]);
+ * assertEquals([status.state, status.newest?.release, status.boots], ["newer", "6.1.0-10-amd64", null]);
+ * ```
+ *
+ * @example GRUB pins the running kernel while a newer one is installed
+ * ```ts
+ * import { checkKernel } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const status = checkKernel({ root: "testdata/root_grub_pinned" });
+ * assertEquals([status.state, status.newest?.release, status.boots?.release], ["current", "6.1.0-10-amd64", "6.1.0-9-amd64"]);
  * ```
  */
 export function checkKernel(options: KernelOptions = {}): KernelStatus {
@@ -210,56 +273,110 @@ export function checkKernel(options: KernelOptions = {}): KernelStatus {
   const build = readKernelString(`${proc}/sys/kernel/version`);
   const running = { release, build };
   const { kernels, notes } = findInstalledKernels(root);
-  const unknown = (reason: string): KernelStatus => ({
-    state: "unknown",
+  const newest = newestOf(kernels);
+  const loader = findBootDefault(root);
+  const boots = loader.boots === null ? null : bootedKernel(loader.boots);
+  const status = (state: KernelState, reason: string, shown = newest): KernelStatus => ({
+    state,
     running,
-    newest: null,
+    newest: shown,
+    boots,
     reason,
   });
-  if (release === null) return unknown(`the running kernel's release cannot be read in ${proc}`);
-  if (kernels.length === 0) {
-    return unknown(
+  if (release === null) {
+    return status("unknown", `the running kernel's release cannot be read in ${proc}`, null);
+  }
+  if (boots !== null) return againstDefault(release, build, boots, newest, status);
+  if (newest === null) {
+    return status(
+      "unknown",
       `no kernel image found (${
         notes.join("; ") || "none in boot/ or the modules directories"
       }); a container sees its own files, not its host's /boot`,
     );
   }
-  // The newest release; of its finds, one that knows its build.
-  const newestRelease = kernels.map((k) => k.release).sort(compareVersions).at(-1)!;
-  const candidates = kernels.filter((k) => k.release === newestRelease);
-  const newest = candidates.find((k) => k.build !== null) ?? candidates[0]!;
-  const order = compareVersions(newestRelease, release);
+  const why = loader.boots === null
+    ? loader.reason
+    : `the image of its default entry, ${loader.boots.path}, names no release`;
+  return againstNewest(release, build, kernels, newest, status, why);
+}
+
+/** How a reason names who chose the default. */
+const LOADER_NAMES: Readonly<Record<BootSource, string>> = {
+  grub: "GRUB",
+  bls: "GRUB, a BLS entry",
+  "systemd-boot": "systemd-boot",
+};
+
+type Status = (state: KernelState, reason: string, shown?: InstalledKernel | null) => KernelStatus;
+
+/** The running kernel against the boot loader's default. */
+function againstDefault(
+  release: string,
+  build: string | null,
+  boots: BootedKernel,
+  newest: InstalledKernel | null,
+  status: Status,
+): KernelStatus {
+  const loader = `the boot loader (${LOADER_NAMES[boots.source]})`;
+  const order = compareVersions(boots.release, release);
   if (order > 0) {
-    return {
-      state: "newer",
-      running,
-      newest,
-      reason: `kernel ${newestRelease} is installed, ${release} is running`,
-    };
+    return status("newer", `${loader} boots kernel ${boots.release}, ${release} is running`);
+  }
+  if (order < 0) {
+    return status(
+      "current",
+      `${loader} boots kernel ${boots.release}, older than the running ${release}`,
+    );
+  }
+  if (boots.build !== null && build !== null && boots.build !== build) {
+    return status(
+      "rebuilt",
+      `kernel ${release} is installed in another build (${boots.build}) than the running one (${build}), and ${loader} boots it`,
+    );
+  }
+  const pinned = newest !== null && compareVersions(newest.release, release) > 0
+    ? `; a newer kernel ${newest.release} is installed but the boot loader boots ${release}`
+    : "";
+  return status("current", `the running kernel ${release} is the one ${loader} boots${pinned}`);
+}
+
+/** The running kernel against the newest installed, where the boot loader's default is not known. */
+function againstNewest(
+  release: string,
+  build: string | null,
+  kernels: readonly InstalledKernel[],
+  newest: InstalledKernel,
+  status: Status,
+  why: string,
+): KernelStatus {
+  const unknownDefault = ` (the boot loader's default is not known: ${why})`;
+  const order = compareVersions(newest.release, release);
+  if (order > 0) {
+    return status(
+      "newer",
+      `kernel ${newest.release} is installed, ${release} is running${unknownDefault}`,
+    );
   }
   if (order === 0) {
-    const ofRunning = candidates.filter((k) => k.build !== null && build !== null);
+    const ofRunning = kernels.filter((k) =>
+      k.release === release && k.build !== null && build !== null
+    );
     if (ofRunning.length > 0 && ofRunning.every((k) => k.build !== build)) {
       const rebuilt = ofRunning[0]!;
-      return {
-        state: "rebuilt",
-        running,
-        newest: rebuilt,
-        reason:
-          `kernel ${release} is installed in another build (${rebuilt.build}) than the running one (${build})`,
-      };
+      return status(
+        "rebuilt",
+        `kernel ${release} is installed in another build (${rebuilt.build}) than the running one (${build})${unknownDefault}`,
+        rebuilt,
+      );
     }
-    return {
-      state: "current",
-      running,
-      newest,
-      reason: `the running kernel ${release} is the newest installed`,
-    };
+    return status(
+      "current",
+      `the running kernel ${release} is the newest installed${unknownDefault}`,
+    );
   }
-  return {
-    state: "current",
-    running,
-    newest,
-    reason: `the running kernel ${release} is newer than any installed (${newestRelease})`,
-  };
+  return status(
+    "current",
+    `the running kernel ${release} is newer than any installed (${newest.release})${unknownDefault}`,
+  );
 }

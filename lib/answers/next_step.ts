@@ -8,7 +8,7 @@
 
 import type { RebootCheck, RebootReason } from "./reboot.ts";
 import type { RestartPlan } from "./restart.ts";
-import { isGranted } from "../proc/permissions.ts";
+import { isUnread, readSmallText } from "./bounded_read.ts";
 
 /** What the next step is. */
 export type NextStepKind = "nothing" | "restart" | "soft-reboot" | "reboot" | "unknown";
@@ -126,7 +126,7 @@ function plural(count: number, word: string): string {
 /** Where systemd's version shows in PID 1's mappings: its shared library's name. */
 const SYSTEMD_LIBRARY = /\/libsystemd-(?:shared|core)-(\d+)[^/\n]*\.so/;
 
-/** The most of PID 1's maps read: systemd's library is among its first mappings. */
+/** The most of PID 1's maps read (a few KiB for systemd): past it, the version is unknown. */
 const MAPS_BYTES = 1 << 20;
 
 /**
@@ -138,24 +138,10 @@ const MAPS_BYTES = 1 << 20;
  * @param proc The proc root. Default `/proc`.
  */
 export function runningSystemdVersion(proc = "/proc"): number | null {
-  const path = `${proc.replace(/\/+$/, "")}/1/maps`;
-  if (!isGranted({ name: "read", path })) return null;
-  let file: Deno.FsFile | undefined;
-  try {
-    file = Deno.openSync(path);
-    const buffer = new Uint8Array(MAPS_BYTES);
-    let length = 0;
-    for (let n = 0; length < buffer.length; length += n) {
-      n = file.readSync(buffer.subarray(length)) ?? 0;
-      if (n === 0) break;
-    }
-    const found = SYSTEMD_LIBRARY.exec(new TextDecoder().decode(buffer.subarray(0, length)));
-    return found ? Number(found[1]) : null;
-  } catch {
-    return null;
-  } finally {
-    file?.close();
-  }
+  const maps = readSmallText(`${proc.replace(/\/+$/, "")}/1/maps`, MAPS_BYTES);
+  if (isUnread(maps)) return null;
+  const found = SYSTEMD_LIBRARY.exec(maps);
+  return found ? Number(found[1]) : null;
 }
 
 /**

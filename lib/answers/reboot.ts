@@ -1,5 +1,6 @@
 /**
- * Does this host need a reboot? The kernel, the flag Debian and Ubuntu leave
+ * Does this host need a reboot? The kernel (against the one the boot loader
+ * starts), the CPU's microcode, the flag Debian and Ubuntu leave
  * (`/run/reboot-required`), and the stale processes no restart can fix
  * safely: one verdict, with its reasons.
  *
@@ -7,18 +8,21 @@
  */
 
 import { checkKernel, type KernelOptions, type KernelStatus } from "./kernel.ts";
+import { checkMicrocode, type MicrocodeStatus } from "./microcode.ts";
 import type { Group } from "../scan/group.ts";
 import { riskOnlyRebootClears } from "./restart.ts";
-import { isGranted } from "../proc/permissions.ts";
+import { existsIfGranted, isGranted } from "../proc/permissions.ts";
 
 /** One reason to reboot. */
 export interface RebootReason {
   /**
-   * `kernel`: a newer kernel, or a rebuild of the running one, is installed;
-   * `flag`: the package system asked (`/run/reboot-required`); `pid1`: PID 1
-   * uses deleted files; `risky`: a unit that cannot be restarted safely does.
+   * `kernel`: the boot loader starts a newer kernel, or a rebuild of the
+   * running one (where its default is not known: one is installed);
+   * `microcode`: newer CPU microcode is installed; `flag`: the package system
+   * asked (`/run/reboot-required`); `pid1`: PID 1 uses deleted files;
+   * `risky`: a unit that cannot be restarted safely does.
    */
-  readonly kind: "kernel" | "flag" | "pid1" | "risky";
+  readonly kind: "kernel" | "microcode" | "flag" | "pid1" | "risky";
   /** The reason in a few words. */
   readonly text: string;
   /** For `flag`: the packages that asked (`/run/reboot-required.pkgs`). */
@@ -33,6 +37,8 @@ export interface RebootCheck {
   readonly reasons: readonly RebootReason[];
   /** How the running kernel stands, whatever the verdict. */
   readonly kernel: KernelStatus;
+  /** How the CPU's microcode stands, whatever the verdict (its `unknown` leaves the answer known). */
+  readonly microcode: MicrocodeStatus;
 }
 
 /**
@@ -63,6 +69,7 @@ export interface RebootOptions extends KernelOptions {
  *
  * const check = checkReboot({ root: "testdata/root_newer" });
  * assertEquals(check.required, true);
+ * assertEquals(check.microcode.state, "unknown"); // the fixture has no cpuinfo
  * assertEquals(check.reasons.map((r) => r.kind), ["kernel", "flag"]);
  * assertEquals(check.reasons[1]!.packages, ["linux-image-6.1.0-10-amd64", "libc6"]);
  * ```
@@ -70,12 +77,14 @@ export interface RebootOptions extends KernelOptions {
 export function checkReboot(options: RebootOptions = {}): RebootCheck {
   const root = (options.root ?? "/").replace(/\/+$/, "");
   const kernel = checkKernel(options);
+  const microcode = checkMicrocode(options);
   const reasons: RebootReason[] = [];
   if (kernel.state === "newer" || kernel.state === "rebuilt") {
     reasons.push({ kind: "kernel", text: kernel.reason });
   }
+  if (microcode.state === "newer") reasons.push({ kind: "microcode", text: microcode.reason });
   const flag = `${root}/run/reboot-required`;
-  if (exists(flag)) {
+  if (existsIfGranted(flag)) {
     const packages = readLines(`${flag}.pkgs`);
     reasons.push({
       kind: "flag",
@@ -94,7 +103,7 @@ export function checkReboot(options: RebootOptions = {}): RebootCheck {
     const risk = unit ? riskOnlyRebootClears(unit) : undefined;
     if (unit && risk) reasons.push({ kind: "risky", text: `${unit} uses deleted files (${risk})` });
   }
-  return { required: reasons.length > 0, reasons: dedupe(reasons), kernel };
+  return { required: reasons.length > 0, reasons: dedupe(reasons), kernel, microcode };
 }
 
 /**
@@ -122,8 +131,10 @@ export function verdictOf(
 
 /**
  * Whether the reboot question has an answer: some reason asks for a reboot,
- * or the running kernel is known to be the newest. An unknown kernel state
- * with no other reason is no "no".
+ * or the running kernel's state is known. An unknown kernel state with no
+ * other reason is no "no". Unknown microcode does not make the answer
+ * unknown: most hosts (containers, other architectures, no microcode
+ * package) cannot tell it, and a reboot would load nothing that is not there.
  *
  * @example No kernel image found: unknown, not "no reboot"
  * ```ts
@@ -141,16 +152,6 @@ export function rebootKnown(reboot: RebootCheck): boolean {
 function dedupe(reasons: RebootReason[]): RebootReason[] {
   const seen = new Set<string>();
   return reasons.filter((reason) => !seen.has(reason.text) && seen.add(reason.text) !== undefined);
-}
-
-function exists(path: string): boolean {
-  if (!isGranted({ name: "read", path })) return false;
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The non-empty lines of a small file, each once, in order; none when it cannot be read. */

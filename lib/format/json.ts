@@ -10,7 +10,8 @@ import {
   type RebootVerdict,
   verdictOf,
 } from "../answers/reboot.ts";
-import type { KernelState } from "../answers/kernel.ts";
+import type { BootSource, KernelState } from "../answers/kernel.ts";
+import type { MicrocodeState } from "../answers/microcode.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
 import type { Group } from "../scan/group.ts";
 import { encodeName, replaceRawBytes } from "../proc/names.ts";
@@ -150,13 +151,30 @@ export interface JsonReport {
 export interface JsonReboot {
   /** Whether a reboot is needed. */
   required: boolean;
-  /** Why (`kind`: kernel, flag, pid1, risky), with the packages that asked for it. */
+  /** Why (`kind`: kernel, microcode, flag, pid1, risky), with the packages that asked for it. */
   reasons: { kind: RebootReason["kind"]; text: string; packages?: string[] }[];
-  /** How the running kernel stands against the newest installed. */
+  /** How the running kernel stands against the one the boot loader starts (or the newest installed). */
   kernel: {
     state: KernelState;
     running: { release: string | null; build: string | null };
     newest: { release: string; build: string | null; path: string } | null;
+    /** The boot loader's default entry and its kernel; null when not known (`reason` says why). */
+    boots: {
+      release: string;
+      build: string | null;
+      source: BootSource;
+      entry: string;
+      via: string;
+      path: string;
+    } | null;
+    reason: string;
+  };
+  /** How the CPU's microcode stands; revisions as hexadecimal text (`0xf4`), as `/proc/cpuinfo` shows them. */
+  microcode: {
+    state: MicrocodeState;
+    running: string | null;
+    installed: string | null;
+    source: string | null;
     reason: string;
   };
 }
@@ -296,8 +314,10 @@ function jsonFile(
 }
 
 function jsonReboot(check: RebootCheck): JsonReboot {
-  const { kernel } = check;
+  const { kernel, microcode } = check;
   const text = (value: string | null) => value === null ? null : toDisplayText(value);
+  const hex = (value: number | null) => value === null ? null : `0x${value.toString(16)}`;
+  const { boots } = kernel;
   return {
     required: check.required,
     reasons: check.reasons.map((reason) => ({
@@ -313,7 +333,22 @@ function jsonReboot(check: RebootCheck): JsonReboot {
         build: text(kernel.newest.build),
         path: toDisplayText(kernel.newest.path),
       },
+      boots: boots === null ? null : {
+        release: toDisplayText(boots.release),
+        build: text(boots.build),
+        source: boots.source,
+        entry: toDisplayText(boots.entry),
+        via: toDisplayText(boots.via),
+        path: toDisplayText(boots.path),
+      },
       reason: toDisplayText(kernel.reason),
+    },
+    microcode: {
+      state: microcode.state,
+      running: hex(microcode.running),
+      installed: hex(microcode.installed),
+      source: text(microcode.source),
+      reason: toDisplayText(microcode.reason),
     },
   };
 }

@@ -210,13 +210,16 @@ function restartSummary(
   }${more}`;
 }
 
-/** The reboot reasons, or how the kernel stands, as long-output lines. */
+/** The reboot reasons, then how the kernel and the microcode stand where no reason says it. */
 function rebootLines(reboot: RebootCheck): string[] {
   const lines = reboot.reasons.map((reason) =>
     `reboot: ${reason.text}${reason.packages ? ` (${reason.packages.join(", ")})` : ""}`
   );
   if (!reboot.reasons.some((reason) => reason.kind === "kernel")) {
     lines.push(`kernel: ${reboot.kernel.state}: ${reboot.kernel.reason}`);
+  }
+  if (!reboot.reasons.some((reason) => reason.kind === "microcode")) {
+    lines.push(`microcode: ${reboot.microcode.state}: ${reboot.microcode.reason}`);
   }
   return lines.map((line) => noPipe(escapeForTerminal(line)));
 }

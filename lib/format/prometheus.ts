@@ -57,9 +57,10 @@ function labels(pairs: Record<string, string>): string {
  *   when it could not run (then nothing else but `lib_users_info`), saw only part of them, or
  *   listed only part of what it found (`lib_users_files_not_listed` above 0);
  * - `lib_users_info{version}` 1, when the version is given;
- * - `lib_users_reboot_required{reason}` (0 or 1), `lib_users_reboot_known` (0 or 1) and
- *   `lib_users_kernel_info{running,newest,state}` 1, when the reboot check is given (the info
- *   metric also on a failed scan); `lib_users_reboot_required` is absent when the answer is
+ * - `lib_users_reboot_required{reason}` (0 or 1), `lib_users_reboot_known` (0 or 1),
+ *   `lib_users_kernel_info{running,newest,boots,state}` 1 and
+ *   `lib_users_microcode_info{running,installed,state}` 1, when the reboot check is given (the
+ *   info metrics also on a failed scan); `lib_users_reboot_required` is absent when the answer is
  *   unknown (the running kernel's state is unknown and nothing else asks for a reboot).
  *
  * @param groups From {@linkcode groupByArgv} (with units).
@@ -120,18 +121,35 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
 /** Writes one gauge: its help, its type and its samples. */
 type Gauge = (name: string, help: string, samples: readonly string[]) => void;
 
-/** The kernel's state, and (unless the scan failed) whether a reboot is known and needed. */
+/** The kernel's and microcode's state, and (unless the scan failed) whether a reboot is known and needed. */
 function rebootGauges(reboot: RebootCheck, failed: boolean, gauge: Gauge): void {
-  const { kernel } = reboot;
+  const { kernel, microcode } = reboot;
   gauge(
     "lib_users_kernel_info",
-    "The running and the newest installed kernel (state: current, rebuilt, newer, unknown).",
+    "The running, the newest installed, and the boot loader's default kernel (boots empty: " +
+      "not known; state: current, rebuilt, newer, unknown).",
     [
       `lib_users_kernel_info${
         labels({
           running: escapeUnsafe(kernel.running.release ?? ""),
           newest: escapeUnsafe(kernel.newest?.release ?? ""),
+          boots: escapeUnsafe(kernel.boots?.release ?? ""),
           state: kernel.state,
+        })
+      } 1`,
+    ],
+  );
+  const hex = (value: number | null) => value === null ? "" : `0x${value.toString(16)}`;
+  gauge(
+    "lib_users_microcode_info",
+    "The running and the newest installed CPU microcode revision (state: current, newer, " +
+      "not-applicable, unknown).",
+    [
+      `lib_users_microcode_info${
+        labels({
+          running: hex(microcode.running),
+          installed: hex(microcode.installed),
+          state: microcode.state,
         })
       } 1`,
     ],
@@ -146,7 +164,7 @@ function rebootGauges(reboot: RebootCheck, failed: boolean, gauge: Gauge): void 
   if (!rebootKnown(reboot)) return;
   gauge(
     "lib_users_reboot_required",
-    "1 when the host needs a reboot; reason lists why (kernel, flag, pid1, risky).",
+    "1 when the host needs a reboot; reason lists why (kernel, microcode, flag, pid1, risky).",
     [
       `lib_users_reboot_required${
         labels({ reason: [...new Set(reboot.reasons.map((r) => r.kind))].join(",") })

@@ -4,7 +4,8 @@ import {
   findInstalledKernels,
   parseKernelImageVersion,
 } from "../../lib/answers/kernel.ts";
-import { ROOT } from "../_helpers.ts";
+import { ROOT, withFixtureCopy } from "../_helpers.ts";
+import { kernelImage } from "../../tools/make_fixtures.ts";
 
 const at = (name: string) => `${ROOT}/testdata/${name}`;
 
@@ -56,7 +57,7 @@ Deno.test("checkKernel() tells each state on fixture roots, always with a reason
       "root_newer",
       "newer",
       "6.1.0-10-amd64",
-      /^kernel 6\.1\.0-10-amd64 is installed, 6\.1\.0-9-amd64 is running$/,
+      /^kernel 6\.1\.0-10-amd64 is installed, 6\.1\.0-9-amd64 is running \(the boot loader's default is not known: no GRUB or systemd-boot configuration found\)$/,
     ],
     ["root_modules", "newer", "6.6.2-arch1-1", /6\.6\.2-arch1-1 is installed/],
     ["root_garbage", "newer", "6.1.0-44-amd64", /6\.1\.0-44-amd64 is installed/],
@@ -100,4 +101,117 @@ Deno.test("checkKernel() on the live host finds the running kernel and gives a s
   assertEquals(status.running.release, Deno.osRelease());
   assert(["current", "rebuilt", "newer", "unknown"].includes(status.state));
   assert(status.reason.length > 0);
+});
+
+Deno.test("checkKernel() measures against the boot loader's default where it is known", async (t) => {
+  const cases: [string, string, string | undefined, string | undefined, RegExp][] = [
+    [
+      "root_grub_pinned",
+      "current",
+      "6.1.0-9-amd64",
+      "6.1.0-10-amd64",
+      /^the running kernel 6\.1\.0-9-amd64 is the one the boot loader \(GRUB\) boots; a newer kernel 6\.1\.0-10-amd64 is installed but the boot loader boots 6\.1\.0-9-amd64$/,
+    ],
+    [
+      "root_grub_submenu",
+      "newer",
+      "6.1.0-10-amd64",
+      "6.1.0-11-amd64",
+      /^the boot loader \(GRUB\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running$/,
+    ],
+    [
+      "root_bls",
+      "current",
+      "6.5.6-300.fc39.x86_64",
+      "6.5.7-200.fc39.x86_64",
+      /\(GRUB, a BLS entry\) boots; a newer/,
+    ],
+    [
+      "root_sdboot",
+      "newer",
+      "6.1.0-10-amd64",
+      "6.1.0-10-amd64",
+      /\(systemd-boot\) boots kernel 6\.1\.0-10/,
+    ],
+  ];
+  for (const [root, state, boots, newest, reason] of cases) {
+    await t.step(root, () => {
+      const status = checkKernel({ root: at(root) });
+      assertEquals([status.state, status.boots?.release, status.newest?.release], [
+        state,
+        boots,
+        newest,
+      ]);
+      assertMatch(status.reason, reason);
+    });
+  }
+  await t.step("the build comes from the default's image", () => {
+    const status = checkKernel({ root: at("root_grub_pinned") });
+    assertEquals(status.boots?.build, "#1 SMP PREEMPT_DYNAMIC Debian 6.1.27-1 (2023-05-08)");
+    assertEquals(status.boots?.path, at("root_grub_pinned/boot/vmlinuz-6.1.0-9-amd64"));
+  });
+});
+
+Deno.test("checkKernel() with a default it cannot use falls back to the newest installed, and says why", async (t) => {
+  await t.step(
+    "the default entry's kernel is gone",
+    () =>
+      withFixtureCopy("root_grub_pinned", (root) => {
+        Deno.removeSync(`${root}/boot/vmlinuz-6.1.0-9-amd64`);
+        const status = checkKernel({ root });
+        assertEquals([status.state, status.boots, status.newest?.release], [
+          "newer",
+          null,
+          "6.1.0-10-amd64",
+        ]);
+        assertMatch(
+          status.reason,
+          /^kernel 6\.1\.0-10-amd64 is installed, 6\.1\.0-9-amd64 is running \(the boot loader's default is not known: grub entry ".*" boots \/boot\/vmlinuz-6\.1\.0-9-amd64, which is not there\)$/,
+        );
+      }),
+  );
+  await t.step("garbage for grub.cfg", () =>
+    withFixtureCopy("root_grub_pinned", (root) => {
+      Deno.writeFileSync(
+        `${root}/boot/grub/grub.cfg`,
+        Uint8Array.from({ length: 999 }, (_, i) => i % 251),
+      );
+      const status = checkKernel({ root });
+      assertEquals([status.state, status.boots], ["newer", null]);
+      assertMatch(
+        status.reason,
+        /\(the boot loader's default is not known: boot\/grub\/grub\.cfg: /,
+      );
+    }));
+});
+
+Deno.test("checkKernel() against a default older than the running kernel, or a rebuild of it", async (t) => {
+  await t.step(
+    "older: no reboot for the kernel (a reboot would go back)",
+    () =>
+      withFixtureCopy("root_grub_pinned", (root) => {
+        Deno.writeTextFileSync(`${root}/proc/sys/kernel/osrelease`, "6.1.0-10-amd64\n");
+        const status = checkKernel({ root });
+        assertEquals(status.state, "current");
+        assertEquals(
+          status.reason,
+          "the boot loader (GRUB) boots kernel 6.1.0-9-amd64, older than the running 6.1.0-10-amd64",
+        );
+      }),
+  );
+  await t.step(
+    "the default's image is another build of the running release",
+    () =>
+      withFixtureCopy("root_grub_pinned", (root) => {
+        const rebuilt =
+          "6.1.0-9-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.27-2 (2023-05-20)";
+        Deno.writeFileSync(`${root}/boot/vmlinuz-6.1.0-9-amd64`, kernelImage(rebuilt));
+        const status = checkKernel({ root });
+        assertEquals(status.state, "rebuilt");
+        assertMatch(
+          status.reason,
+          /another build \(#1 .*6\.1\.27-2 .*\) than the running one \(#1 .*6\.1\.27-1 .*\), and the boot loader \(GRUB\) boots it$/,
+        );
+      }),
+  );
 });

@@ -21,7 +21,11 @@ Deno.test("checkReboot() gathers the kernel, the Debian flag and its packages", 
   const check = checkReboot({ root: at("root_newer") });
   assertEquals(check.required, true);
   assertEquals(check.reasons, [
-    { kind: "kernel", text: "kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running" },
+    {
+      kind: "kernel",
+      text: "kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running " +
+        "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)",
+    },
     {
       kind: "flag",
       text: "the package system asks for a reboot (/run/reboot-required)",
@@ -50,14 +54,19 @@ Deno.test("checkReboot() counts a stale PID 1 and units no restart fixes, not a 
 });
 
 Deno.test("formatReboot() says needed, not needed, or cannot tell; as comments after the plan", () => {
+  const noCpuinfo = (root: string) =>
+    `CPU microcode: cannot tell: ${at(root)}/proc/cpuinfo cannot be read: it does not exist.\n`;
   assertEquals(
     formatReboot(checkReboot({ root: at("root_newer") })),
-    "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running\n" +
+    "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)\n" +
       "  the package system asks for a reboot (/run/reboot-required): linux-image-6.1.0-10-amd64, libc6\n",
   );
   assertEquals(
     formatReboot(checkReboot({ root: at("root_current") })),
-    "No reboot needed: the running kernel 6.1.0-29-amd64 is the newest installed.\n",
+    "No reboot needed: the running kernel 6.1.0-29-amd64 is the newest installed " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found).\n" +
+      noCpuinfo("root_current"),
   );
   const unknown = formatReboot(checkReboot({ root: at("root_empty") }), true);
   assertEquals(unknown.startsWith("# Reboot: cannot tell: no kernel image found"), true);
@@ -93,4 +102,43 @@ Deno.test("checkReboot() asks a reboot for each risky unit but those with a fix 
       assertEquals(check.reasons[0]!.text.startsWith(`${unit} uses deleted files (`), true);
     });
   }
+});
+
+Deno.test("checkReboot() counts newer microcode as a reason, and the boot loader's default for the kernel", () => {
+  const intel = checkReboot({ root: at("root_ucode_intel") });
+  assertEquals(intel.reasons, [{
+    kind: "microcode",
+    text: "CPU microcode 0xf0 is running, 0xf4 is installed (intel-ucode/06-8e-0a)",
+  }]);
+  // The kernel there is unknown (no boot/), but the microcode makes the answer "reboot".
+  assertEquals([intel.kernel.state, verdictOf([], intel)], ["unknown", "reboot"]);
+  const pinned = checkReboot({ root: at("root_grub_pinned") });
+  assertEquals([pinned.required, pinned.kernel.boots?.release], [false, "6.1.0-9-amd64"]);
+  // Unknown microcode (no cpuinfo) leaves a "nothing" a "nothing".
+  assertEquals([pinned.microcode.state, verdictOf([], pinned)], ["unknown", "nothing"]);
+});
+
+Deno.test("formatReboot() names the boot loader's choice, and how the microcode stands after a no", () => {
+  assertEquals(
+    formatReboot(checkReboot({ root: at("root_grub_pinned") })),
+    "No reboot needed: the running kernel 6.1.0-9-amd64 is the one the boot loader (GRUB) boots; " +
+      "a newer kernel 6.1.0-10-amd64 is installed but the boot loader boots 6.1.0-9-amd64.\n" +
+      `CPU microcode: cannot tell: ${
+        at("root_grub_pinned")
+      }/proc/cpuinfo cannot be read: it does not exist.\n`,
+  );
+  assertEquals(
+    formatReboot(checkReboot({ root: at("root_ucode_intel") })),
+    "Reboot needed:\n  CPU microcode 0xf0 is running, 0xf4 is installed (intel-ucode/06-8e-0a)\n",
+  );
+  const vm = formatReboot(checkReboot({ root: at("root_ucode_vm") }), true);
+  assertEquals(
+    vm.split("\n")[1],
+    "# CPU microcode: not applicable: a virtual machine (the hypervisor flag): its host loads the CPU's microcode.",
+  );
+  const amd = formatReboot(checkReboot({ root: at("root_ucode_amd") })).split("\n")[1];
+  assertEquals(
+    amd,
+    "CPU microcode 0xa0011d3 is running, none newer is installed (0xa0011d3 in amd-ucode/microcode_amd_fam19h.bin).",
+  );
 });

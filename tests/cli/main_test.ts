@@ -511,13 +511,14 @@ Deno.test("CLI --format=nagios follows the plugin API: states, perfdata, exit 0 
   );
   // The long output: one line per group, after the status line.
   const lines = warn.stdout.trimEnd().split("\n");
-  // 28 groups, the 3 reasons to reboot, then how the kernel stands (no boot/ here: unknown).
-  assertEquals(lines.length, 33);
+  // 28 groups, the 3 reasons to reboot, then how the kernel and the microcode stand (unknown here).
+  assertEquals(lines.length, 34);
   assertEquals(
     lines[29],
     "reboot: dbus.service uses deleted files (the message bus: a restart breaks running sessions)",
   );
   assertMatch(lines[32]!, /^kernel: unknown: /);
+  assertMatch(lines[33]!, /^microcode: unknown: .*cpuinfo cannot be read: it does not exist$/);
   assertEquals(lines[1], "nginx.service: PIDs 100 nginx: master process /usr/sbin/nginx");
   const critical = await runCli(READ_UNITS, [...UNITS_TREE, "--format=nagios", "--critical", "20"]);
   assertEquals([critical.code, critical.stdout.slice(0, 11)], [2, "CRITICAL - "]);
@@ -716,7 +717,8 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
   const newer = await runCli(read("root_newer"), ["--root", at("root_newer"), "--reboot"]);
   assertEquals(newer, {
     code: 0,
-    stdout: "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running\n" +
+    stdout: "Reboot needed:\n  kernel 6.1.0-10-amd64 is installed, 6.1.0-9-amd64 is running " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)\n" +
       "  the package system asks for a reboot (/run/reboot-required): linux-image-6.1.0-10-amd64, libc6\n",
     stderr: "",
   });
@@ -749,7 +751,7 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
   assertEquals(metrics.get('lib_users_reboot_required{reason="kernel"}'), 1);
   assertEquals(
     metrics.get(
-      'lib_users_kernel_info{running="6.1.0-29-amd64",newest="6.1.0-29-amd64",state="rebuilt"}',
+      'lib_users_kernel_info{running="6.1.0-29-amd64",newest="6.1.0-29-amd64",boots="",state="rebuilt"}',
     ),
     1,
   );
@@ -764,7 +766,9 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
     current.stdout,
     "OK - no process uses deleted libraries | stale_processes=0;0;;0; stale_groups=0;;;0; " +
       "stale_files=0;;;0; unreadable_processes=0;;;0; scanned_processes=1;;;0; reboot_required=0;;;0;1\n" +
-      "kernel: current: the running kernel 6.1.0-29-amd64 is the newest installed\n",
+      "kernel: current: the running kernel 6.1.0-29-amd64 is the newest installed " +
+      "(the boot loader's default is not known: no GRUB or systemd-boot configuration found)\n" +
+      `microcode: unknown: ${at("root_current")}/proc/cpuinfo cannot be read: it does not exist\n`,
   );
   const garbage = await runCli(read("root_garbage"), [
     "--root",
@@ -774,4 +778,33 @@ Deno.test("CLI --root answers the reboot question in every format, with only --a
   ]);
   assertEquals(garbage.code, 2);
   assertMatch(garbage.stdout, /^CRITICAL - reboot needed: kernel 6\.1\.0-44-amd64 is installed/);
+});
+
+Deno.test("CLI --root: a pinned kernel asks no reboot, newer microcode does, with only --allow-read", async () => {
+  const at = (name: string) => `${ROOT}/testdata/${name}`;
+  const check = (name: string) =>
+    runCli([`--allow-read=${at(name)}`], ["--root", at(name), "--check", "--reboot"]);
+  const pinned = await check("root_grub_pinned");
+  assertEquals([pinned.code, pinned.stderr], [0, ""]);
+  assertMatch(
+    pinned.stdout,
+    /^No reboot needed: the running kernel 6\.1\.0-9-amd64 is the one the boot loader \(GRUB\) boots; a newer kernel 6\.1\.0-10-amd64 is installed/,
+  );
+  const intel = await check("root_ucode_intel");
+  assertEquals(intel, {
+    code: 1,
+    stdout:
+      "Reboot needed:\n  CPU microcode 0xf0 is running, 0xf4 is installed (intel-ucode/06-8e-0a)\n",
+    stderr: "",
+  });
+  const submenu = await runCli([`--allow-read=${at("root_grub_submenu")}`], [
+    "--root",
+    at("root_grub_submenu"),
+    "--format=nagios",
+  ]);
+  assertEquals(submenu.code, 1);
+  assertMatch(
+    submenu.stdout,
+    /^WARNING - reboot needed: the boot loader \(GRUB\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running; /,
+  );
 });

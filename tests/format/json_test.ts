@@ -3,6 +3,8 @@ import { formatJson, JSON_SCHEMA_VERSION, toJsonReport } from "../../lib/format/
 import { groupByArgv } from "../../lib/scan/group.ts";
 import { decodeName, encodeName } from "../../lib/proc/names.ts";
 import { loadSchema, validate } from "../_json_schema.ts";
+import { checkReboot } from "../../lib/answers/reboot.ts";
+import { ROOT } from "../_helpers.ts";
 
 const RAW = decodeName(Uint8Array.from([0x2f, 0x78, 0xff, 0xfe]));
 
@@ -86,4 +88,40 @@ Deno.test("validate() catches what the schema forbids", async () => {
     "$.groups[0].pids: fewer than 1 items",
     "$: extra extra",
   ]);
+});
+
+Deno.test("formatJson() carries the boot loader's default and the microcode, as the schema says", async () => {
+  const schema = await loadSchema();
+  const pinned = JSON.parse(
+    formatJson([], {
+      scan: "libs",
+      reboot: checkReboot({ root: `${ROOT}/testdata/root_grub_pinned` }),
+    }),
+  );
+  assertEquals(validate(schema, pinned), []);
+  assertEquals(pinned.verdict, "nothing");
+  assertEquals(pinned.reboot.kernel.boots, {
+    release: "6.1.0-9-amd64",
+    build: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.27-1 (2023-05-08)",
+    source: "grub",
+    entry: "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-9-amd64",
+    via: "saved_entry in boot/grub/grubenv",
+    path: `${ROOT}/testdata/root_grub_pinned/boot/vmlinuz-6.1.0-9-amd64`,
+  });
+  const intel = JSON.parse(
+    formatJson([], {
+      scan: "libs",
+      reboot: checkReboot({ root: `${ROOT}/testdata/root_ucode_intel` }),
+    }),
+  );
+  assertEquals(validate(schema, intel), []);
+  assertEquals(intel.reboot.kernel.boots, null);
+  assertEquals(intel.reboot.reasons.map((r: { kind: string }) => r.kind), ["microcode"]);
+  assertEquals(intel.reboot.microcode, {
+    state: "newer",
+    running: "0xf0",
+    installed: "0xf4",
+    source: "intel-ucode/06-8e-0a",
+    reason: "CPU microcode 0xf0 is running, 0xf4 is installed (intel-ucode/06-8e-0a)",
+  });
 });

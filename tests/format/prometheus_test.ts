@@ -3,6 +3,8 @@ import { classifyCgroup } from "../../lib/proc/cgroup.ts";
 import { formatPrometheus } from "../../lib/format/prometheus.ts";
 import type { Group } from "../../lib/scan/group.ts";
 import { parseExposition } from "../_exposition.ts";
+import { checkReboot } from "../../lib/answers/reboot.ts";
+import { ROOT } from "../_helpers.ts";
 
 Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadable and success", () => {
   const groups: Group[] = [
@@ -88,4 +90,41 @@ Deno.test("formatPrometheus() reports a failed scan as scan_success 0 alone", ()
     'lib_users_scan_success{scan="fds"}': 0,
     'lib_users_info{version="1.0.0"}': 1,
   });
+});
+
+Deno.test("formatPrometheus() has the boot loader's kernel and the microcode as info metrics", () => {
+  const samples = parseExposition(
+    formatPrometheus([], {
+      scan: "libs",
+      reboot: checkReboot({
+        root: `${ROOT}/testdata/root_ucode_intel`,
+        proc: `${ROOT}/testdata/root_grub_pinned/proc`,
+      }),
+    }),
+  );
+  // The proc root of one fixture, the files of another: no cpuinfo, so the microcode is unknown.
+  assertEquals(samples.get('lib_users_microcode_info{running="",installed="",state="unknown"}'), 1);
+  const pinned = parseExposition(
+    formatPrometheus([], {
+      scan: "libs",
+      reboot: checkReboot({ root: `${ROOT}/testdata/root_grub_submenu` }),
+    }),
+  );
+  assertEquals(
+    pinned.get(
+      'lib_users_kernel_info{running="6.1.0-9-amd64",newest="6.1.0-11-amd64",boots="6.1.0-10-amd64",state="newer"}',
+    ),
+    1,
+  );
+  const intel = parseExposition(
+    formatPrometheus([], {
+      scan: "libs",
+      reboot: checkReboot({ root: `${ROOT}/testdata/root_ucode_intel` }),
+    }),
+  );
+  assertEquals(
+    intel.get('lib_users_microcode_info{running="0xf0",installed="0xf4",state="newer"}'),
+    1,
+  );
+  assertEquals(intel.get('lib_users_reboot_required{reason="microcode"}'), 1);
 });
