@@ -139,15 +139,7 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
   const notListed = options.notListed ?? 0;
   if (notListed > 0) summary += ` (${notListed} more files not listed)`;
   if (restarted.length > 0) summary = `${restartSummary(restarted, notClean)}; ${summary}`;
-  if (reboot?.required) {
-    const first = escapeForTerminal(reboot.reasons[0]!.text);
-    const cut = first.length > MAX_NAMES_LENGTH
-      ? `${first.slice(0, MAX_NAMES_LENGTH - 3)}...`
-      : first;
-    summary = `reboot needed: ${cut}${
-      reboot.reasons.length > 1 ? ` and ${reboot.reasons.length - 1} more` : ""
-    }; ${summary}`;
-  }
+  if (reboot?.required) summary = `${rebootSummary(reboot)}; ${summary}`;
   const perfdata = [
     `stale_processes=${processes};${warning.text};${critical?.text ?? ""};0;`,
     `stale_groups=${groups.length};;;0;`,
@@ -189,6 +181,16 @@ function longOutput(groups: readonly Group[], options: NagiosOptions): string[] 
     );
   }
   return details;
+}
+
+/** A needed reboot's first reason, cut to a bounded length, and how many more. */
+function rebootSummary(reboot: RebootCheck): string {
+  const first = escapeForTerminal(reboot.reasons[0]!.text);
+  const cut = first.length > MAX_NAMES_LENGTH
+    ? `${first.slice(0, MAX_NAMES_LENGTH - 3)}...`
+    : first;
+  const more = reboot.reasons.length > 1 ? ` and ${reboot.reasons.length - 1} more` : "";
+  return `reboot needed: ${cut}${more}`;
 }
 
 /** What a `--restart` run did, in the status line: done, or which steps are not clean. */

@@ -372,3 +372,67 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "--restart against systemd: the refusal without a terminal, a stop past the deadline, the start limit, a unit named like an option",
+  ignore: CANNOT !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_edges_" });
+    const deno = Deno.execPath();
+    const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
+    try {
+      const tag = booted.tag;
+      const lib = (name: string) => `${dir}/${name}.so`;
+      const units = {
+        // Its stop outlasts the run's deadline: systemd's job goes on.
+        hang: `lu-hang-${tag}.service`,
+        // Restarted twice before the run: the run's restart is past StartLimitBurst.
+        limit: `lu-limit-${tag}.service`,
+        // A valid unit name that systemctl would take for its --no-block option without "--".
+        option: `--no-block-${tag}.service`,
+      };
+      for (const name of Object.keys(units)) Deno.copyFileSync(realLibrary(), lib(name));
+      await booted.installUnit(
+        units.hang,
+        sleeper(lib("hang"), "ExecStop=/bin/sleep 1000\nTimeoutStopSec=60\n"),
+      );
+      await booted.installUnit(
+        units.limit,
+        `[Unit]\nStartLimitIntervalSec=300\nStartLimitBurst=2\n${sleeper(lib("limit"))}`,
+      );
+      await booted.installUnit(units.option, sleeper(lib("option")));
+      for (const unit of Object.values(units)) {
+        const started = await booted.systemctl("start", "--", unit);
+        assertEquals(started.code, 0, started.stderr);
+      }
+      assertEquals((await booted.systemctl("restart", "--", units.limit)).code, 0);
+      for (const name of Object.keys(units)) {
+        Deno.copyFileSync(realLibrary(), `${lib(name)}.new`);
+        Deno.renameSync(`${lib(name)}.new`, lib(name));
+      }
+      const before = await waitForPids(booted, units.option, 1);
+
+      // No terminal, no --yes: refused before anything runs.
+      const refused = await cliInside(booted, "--restart");
+      assertEquals(refused.code, 2, refused.stdout + refused.stderr);
+      assertStringIncludes(refused.stderr, "there is no terminal to ask on");
+      assertEquals(await booted.unitPids(units.option), before);
+
+      const run = await cliInside(booted, "--restart", "--yes", "--restart-timeout=3");
+      const out = run.stdout;
+      assertEquals(run.code, 5, out + run.stderr);
+      assertStringIncludes(out, `Running: systemctl restart -- ${units.option}\n`);
+      assertStringIncludes(out, `${units.option}: clean\n`);
+      assert(!(await booted.unitPids(units.option)).some((pid) => before.includes(pid)));
+      assertStringIncludes(out, `${units.hang}: timed out\n`);
+      assertStringIncludes(out, "did not end within 3 s; its job may still run in systemd");
+      assertEquals(await booted.property(units.hang, "ActiveState"), "deactivating");
+      assertStringIncludes(out, `${units.limit}: failed with exit 1 (failed, start-limit-hit)`);
+      assertStringIncludes(out, "it hit its start limit: systemctl reset-failed, then start it");
+    } finally {
+      await booted.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
