@@ -68,7 +68,10 @@ export async function main(args: readonly string[]): Promise<number> {
   if (restart === null) return await answer(outcome.result, options);
   const { act } = await import("./cli/act.ts");
   const complete = incompleteReason(outcome.result, options) === undefined;
-  const acted = await act(groupByArgv(outcome.result.processes), { ...options, restart }, complete);
+  // Each step shows the packages of its files: what the admin weighs before agreeing.
+  const packages = options.packages ? await packageOwners(outcome.result, options) : undefined;
+  const groups = groupByArgv(outcome.result.processes);
+  const acted = await act(groups, { ...options, restart }, complete, packages);
   if (options.format === "human") {
     if (!options.quiet) warnCoverage(outcome.result, options);
     return acted.code;

@@ -14,6 +14,7 @@ import { isGranted, SYSTEMCTL_PERMISSION } from "../lib/proc/permissions.ts";
 import { rebootCheck } from "./render.ts";
 import { escapeForTerminal } from "../lib/format/escape.ts";
 import type { NextStep } from "../lib/answers/next_step.ts";
+import type { PackageOwners } from "../lib/format/packages.ts";
 import {
   markingSteps,
   type RestartChoice,
@@ -66,6 +67,7 @@ export async function act(
   groups: readonly Group[],
   options: CliOptions & { readonly restart: RestartOptions },
   complete = true,
+  packages?: PackageOwners,
 ): Promise<Acted> {
   const { restart } = options;
   const forPeople = options.format === "human";
@@ -105,6 +107,7 @@ export async function act(
     formatSteps(choice, {
       marking: restart.mark,
       marked: new Set(planned.steps.filter((s) => marked.has(s)).map(stepName)),
+      ...(packages === undefined ? {} : { packages }),
     }),
   );
   if (choice.steps.length === 0 || restart.dryRun) return await done();

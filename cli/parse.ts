@@ -215,7 +215,8 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
     root,
     reboot,
     rebootCritical: flag("reboot-critical"),
-    packages: flag("packages"),
+    // --restart names each step's packages, for the one who decides.
+    packages: flag("packages") || restart !== null,
     scripts: flag("scripts"),
     ignore: {
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],

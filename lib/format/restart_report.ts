@@ -7,7 +7,8 @@
 
 import { escapeForTerminal } from "./escape.ts";
 import { shellWord } from "./restart.ts";
-import { type RestartChoice, stepName } from "../act/steps.ts";
+import { type RestartChoice, type RestartStep, stepName } from "../act/steps.ts";
+import { filePackages, packageLabel, type PackageOwners } from "./packages.ts";
 import type { StepOutcome } from "../act/verify.ts";
 
 /** The most stale files named for one step before "and N more". */
@@ -15,12 +16,17 @@ const FILES_SHOWN = 3;
 
 /**
  * The steps, each with its stale PIDs and files, then what is left by hand.
+ * `packages`: the packages of the stale files, each named once under its step.
  * `marked`: the names ({@linkcode stepName}) of units that carry systemd's `needs-restart` marker already (set by
  * an earlier `--mark`) and are still stale: the restart it asked for has not come.
  */
 export function formatSteps(
   choice: RestartChoice,
-  options: { readonly marking?: boolean; readonly marked?: ReadonlySet<string> } = {},
+  options: {
+    readonly marking?: boolean;
+    readonly marked?: ReadonlySet<string>;
+    readonly packages?: PackageOwners;
+  } = {},
 ): string {
   const lines: string[] = [];
   if (choice.steps.length === 0) lines.push("Nothing to restart safely.");
@@ -35,6 +41,8 @@ export function formatSteps(
       : "";
     lines.push(`  ${step.argv.map(shellWord).join(" ")}`);
     lines.push(`    PIDs ${step.pids.join(",")} use ${files}${more}${still}`);
+    const from = options.packages === undefined ? [] : packagesOf(step, options.packages);
+    if (from.length > 0) lines.push(`    from ${from.map(escapeForTerminal).join("; ")}`);
   }
   for (const left of choice.byHand) {
     lines.push(
@@ -95,4 +103,15 @@ export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
       : `Done: ${outcomes.length} restarted, none uses a stale file now.`,
   );
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/** The packages a step's stale files belong to, where known, each once, by name. */
+function packagesOf(step: RestartStep, packages: PackageOwners): string[] {
+  const labels = new Set<string>();
+  for (const path of step.files) {
+    for (const owner of filePackages(packages, { pids: step.pids, path }).owners) {
+      labels.add(packageLabel(owner));
+    }
+  }
+  return [...labels].sort();
 }

@@ -179,3 +179,21 @@ Deno.test("--restart --format=nagios: the status line says what the run left, WA
     );
   });
 });
+
+Deno.test("--restart shows each step's packages, where the database knows them", async () => {
+  await withFakeSystemctl(async (path, log) => {
+    const run = await runCli(
+      ["-A"],
+      ["--root", `${ROOT}/testdata/root_dpkg`, "--restart", "--dry-run"],
+      { PATH: path },
+    );
+    assertEquals(run.code, 0, run.stderr);
+    assertStringIncludes(
+      run.stdout,
+      "  systemctl restart -- cron.service\n" +
+        "    PIDs 110 use /opt/unowned/libz.so, /usr/lib/x86_64-linux-gnu/libssl.so.3\n" +
+        "    from libssl3:amd64 3.0.15-1~deb12u1, changed 2026-11-30 10:02:11\n",
+    );
+    assertEquals(await Deno.readTextFile(log), "");
+  });
+});
