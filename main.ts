@@ -61,7 +61,7 @@ export async function main(args: readonly string[]): Promise<number> {
   if (restart !== null) {
     const { cannotRestart, refuse } = await import("./cli/act.ts");
     const why = cannotRestart(restart);
-    if (why !== undefined) return refuse(why);
+    if (why !== undefined) return refuse(why, options);
   }
   const outcome = await runScan(options);
   if (!outcome.ok) return await reportScanFailure(outcome, options);
@@ -71,7 +71,8 @@ export async function main(args: readonly string[]): Promise<number> {
   // Each step shows the packages of its files: what the admin weighs before agreeing.
   const packages = options.packages ? await packageOwners(outcome.result, options) : undefined;
   const groups = groupByArgv(outcome.result.processes);
-  const acted = await act(groups, { ...options, restart }, complete, packages);
+  const scan = { complete, procfs: outcome.result.procfs, ...(packages ? { packages } : {}) };
+  const acted = await act(groups, { ...options, restart }, scan);
   if (options.format === "human") {
     if (!options.quiet) warnCoverage(outcome.result, options);
     return acted.code;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { EXIT } from "./exit.ts";
+import { EXIT, NAGIOS_UNKNOWN } from "./exit.ts";
 import type { CliOptions, RestartOptions } from "./parse.ts";
 import { warn, writeDocument, writeTo } from "./output.ts";
 import type { Group } from "../lib/scan/group.ts";
@@ -33,7 +33,8 @@ import {
   takeSteps,
 } from "../lib/act/verify.ts";
 import { scanLibs } from "../lib/scan/scan.ts";
-import { formatOutcomes, formatSteps } from "../lib/format/restart_report.ts";
+import { classifyCgroup, parseCgroupFile } from "../lib/proc/cgroup.ts";
+import { formatOutcomes, formatSteps, markedCommands } from "../lib/format/restart_report.ts";
 
 /**
  * Why `--restart` cannot run as asked, before anything is scanned; undefined
@@ -51,9 +52,24 @@ export function cannotRestart(restart: RestartOptions): string | undefined {
   return undefined;
 }
 
+/** What `--restart` is told of the scan it acts on. */
+export interface ScanFacts {
+  /** False when the scan saw or listed only part: the next step is then never "nothing". */
+  readonly complete?: boolean;
+  /** The packages of the stale files, shown under each step. */
+  readonly packages?: PackageOwners;
+  /**
+   * False when the scanned tree is no procfs (a fixture): its units are
+   * still restarted on this system's systemd, which a warning says.
+   */
+  readonly procfs?: boolean;
+}
+
 /** What `--restart` did, and its exit code (0: every step taken is clean, 5: something is left). */
 export interface Acted {
+  /** The steps, what each did, and the next step. */
   readonly run: RestartRun;
+  /** 0 when every step taken is clean (or marked), 5 (`EXIT.LEFT`) otherwise. */
   readonly code: number;
 }
 
@@ -66,9 +82,9 @@ export interface Acted {
 export async function act(
   groups: readonly Group[],
   options: CliOptions & { readonly restart: RestartOptions },
-  complete = true,
-  packages?: PackageOwners,
+  scan: ScanFacts = {},
 ): Promise<Acted> {
+  const { complete = true, packages } = scan;
   const { restart } = options;
   const forPeople = options.format === "human";
   const say = forPeople ? writeDocument : (text: string) => void writeTo(Deno.stderr, text);
@@ -78,6 +94,7 @@ export async function act(
     allowed: restart.allowed,
     userNames: await userNames(),
     root: options.root,
+    spare: ownUnits(),
   });
   const choice = restart.mark ? markingSteps(planned) : planned;
   const mode = restart.dryRun ? "dry-run" : restart.mark ? "mark" : "restart";
@@ -111,6 +128,13 @@ export async function act(
     }),
   );
   if (choice.steps.length === 0 || restart.dryRun) return await done();
+  if (scan.procfs === false) {
+    writeTo(
+      Deno.stderr,
+      `Warning: ${options.proc} is no procfs: the units it names are restarted on this ` +
+        "system's systemd.\n",
+    );
+  }
   const agreed = restart.yes ? choice.steps : await ask(choice.steps, restart.mark, say);
   if (agreed.length === 0) {
     say(restart.mark ? "Nothing marked.\n" : "Nothing restarted.\n");
@@ -144,7 +168,10 @@ async function nextAfter(
     restarts: choice.steps.filter((step) => !taken.has(step)).length +
       outcomes.filter((o) => o.state !== "clean" && o.state !== "marked").length,
     byHand: choice.byHand.length,
-    marked: outcomes.filter((o) => o.state === "marked").length,
+    marked: {
+      units: outcomes.filter((o) => o.state === "marked").length,
+      commands: markedCommands(outcomes),
+    },
     reboot: await rebootCheck(left, options),
     systemd: runningSystemdVersion(options.proc),
     complete,
@@ -197,13 +224,43 @@ async function* readLines(): AsyncGenerator<string> {
 
 /** The processes of a control group now, from the cgroup mounts; none when unreadable. */
 function pidsOfGroup(controlGroup: string): number[] {
+  // The path comes from systemctl, a container's own among them: no "..", nothing but
+  // cgroupfs, whose files are never FIFOs, may be reached.
+  if (!isControlGroupPath(controlGroup)) return [];
   for (const mount of ["/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/systemd"]) {
     try {
       const text = Deno.readTextFileSync(`${mount}${controlGroup}/cgroup.procs`);
-      return text.split("\n").filter((line) => line !== "").map(Number);
+      return text.split("\n").filter((line) => /^[1-9][0-9]*$/.test(line)).map(Number);
     } catch { /* not this mount */ }
   }
   return [];
+}
+
+/**
+ * The units of this process and its callers, up to PID 1: what the run is
+ * part of. Read from the live `/proc`; none where it cannot be read.
+ */
+function ownUnits(): Set<string> {
+  const units = new Set<string>();
+  let pid = Deno.pid;
+  for (let depth = 0; pid > 1 && depth < 64; depth++) {
+    try {
+      const cgroup = parseCgroupFile(Deno.readTextFileSync(`/proc/${pid}/cgroup`));
+      const name = cgroup === null ? null : classifyCgroup(cgroup).name;
+      if (name !== null) units.add(name);
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      pid = Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1] ?? 0);
+    } catch {
+      break;
+    }
+  }
+  return units;
+}
+
+/** A control group's path as systemd writes it: absolute, no empty, `.` or `..` component. */
+export function isControlGroupPath(path: string): boolean {
+  return /^(\/[^/\0]+)+$/.test(path) &&
+    !path.split("/").some((part) => part === "." || part === "..");
 }
 
 /** User names by uid where the passwd file may be read (loaded only when names are needed). */
@@ -212,8 +269,15 @@ async function userNames(): Promise<Map<number, string>> {
   return grantedUserNames();
 }
 
-/** Says why `--restart` cannot run; the exit code. */
-export function refuse(reason: string): number {
+/**
+ * Says why `--restart` cannot run; the exit code: 2, or in a Nagios run
+ * UNKNOWN with the reason as its status line (an empty CRITICAL says nothing).
+ */
+export function refuse(reason: string, options: CliOptions): number {
+  if (options.format === "nagios") {
+    writeDocument(`UNKNOWN - ${reason}\n`);
+    return NAGIOS_UNKNOWN;
+  }
   warn(reason);
   return EXIT.USAGE;
 }

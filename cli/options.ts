@@ -330,7 +330,8 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       value: { name: "UNIT" },
       requires: "restart",
       section: "Acting",
-      help: "restart UNIT although it is risky (repeatable)",
+      help: "restart UNIT although it is risky, or CONTAINER:UNIT for one inside a container " +
+        "(repeatable)",
     },
     {
       name: "restart-timeout",

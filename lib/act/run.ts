@@ -47,18 +47,42 @@ export async function runCommand(
     killer = setTimeout(() => kill(child, "SIGKILL"), 1000);
   }, timeoutMs);
   try {
-    const output = await child.output();
-    const decoder = new TextDecoder();
+    const [stdout, stderr, status] = await Promise.all([
+      keepAtMost(child.stdout, OUTPUT_BYTES),
+      keepAtMost(child.stderr, OUTPUT_BYTES),
+      child.status,
+    ]);
     return {
-      code: timedOut || output.signal !== null ? null : output.code,
+      code: timedOut || status.signal !== null ? null : status.code,
       timedOut,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr).trim(),
+      stdout,
+      stderr: stderr.trim(),
     };
   } finally {
     clearTimeout(timer);
     clearTimeout(killer);
   }
+}
+
+/**
+ * The most of a command's output kept: `systemctl show` says a few lines, but
+ * a container's systemctl is its own, and may say anything for as long as the
+ * deadline lets it.
+ */
+const OUTPUT_BYTES = 1 << 20;
+
+/** A stream's text, its first `limit` bytes kept and the rest read and dropped. */
+async function keepAtMost(stream: ReadableStream<Uint8Array>, limit: number): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  let kept = 0;
+  for await (const chunk of stream) {
+    if (kept >= limit) continue;
+    const part = chunk.subarray(0, limit - kept);
+    kept += part.length;
+    text += decoder.decode(part, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {

@@ -68,6 +68,12 @@ export interface StepOptions {
   readonly userNames?: ReadonlyMap<number, string>;
   /** The file system root whose container runtimes are looked for. Default `/`. */
   readonly root?: string;
+  /**
+   * The host's units this run is part of (its own, its callers'): never
+   * restarted, or the run (an apt hook inside `apt-daily-upgrade.service`)
+   * would stop itself.
+   */
+  readonly spare?: ReadonlySet<string>;
 }
 
 /**
@@ -98,13 +104,21 @@ export function restartSteps(groups: readonly Group[], options: StepOptions = {}
       continue;
     }
     const unit = target.unit;
-    if (unit !== null && never.some((glob) => glob.test(unit))) {
+    if (unit !== null && target.container === null && options.spare?.has(unit)) {
+      leave(describe(info), "this run is part of it: restarting it would stop the run", group.pids);
+      continue;
+    }
+    // A unit inside a container is also named CONTAINER:UNIT, so that naming one names no other.
+    const named = unit !== null && target.container !== null
+      ? `${target.container.id}:${unit}`
+      : unit;
+    if (unit !== null && never.some((glob) => glob.test(unit) || glob.test(named!))) {
       leave(describe(info), "excluded by --never", group.pids);
       continue;
     }
     const risk = unit === null ? undefined : riskOf(unit);
-    if (risk !== undefined && !allowed.has(unit!)) {
-      const why = `risky: ${risk} (--restart-unit ${unit} restarts it all the same)`;
+    if (risk !== undefined && !allowed.has(named!)) {
+      const why = `risky: ${risk} (--restart-unit ${named} restarts it all the same)`;
       leave(describe(info), why, group.pids);
       continue;
     }
@@ -258,8 +272,10 @@ export function markingSteps(choice: RestartChoice): RestartChoice {
 function describe(info: UnitInfo | undefined): string {
   if (info === undefined) return "?";
   const container = info.container;
-  if (container?.unit?.name) return `${container.unit.name} in container ${container.id}`;
-  if (container) return `container ${container.id}`;
+  if (container?.unit?.name) {
+    return `${container.unit.name} in ${container.runtime} container ${container.id}`;
+  }
+  if (container) return `${container.runtime} container ${container.id}`;
   return info.name ?? "?";
 }
 

@@ -9,6 +9,7 @@
 
 import type { ProcessFinding } from "../scan/model.ts";
 import type { NextStep } from "../answers/next_step.ts";
+import { parseMarked } from "../answers/services.ts";
 import type { CommandResult, RunCommand } from "./run.ts";
 import type { RestartChoice, RestartStep } from "./steps.ts";
 
@@ -160,23 +161,28 @@ async function eachStep(
   return outcomes;
 }
 
-/** Which of the steps' units carry systemd's `needs-restart` marker already (read, never set). */
+/**
+ * Which of the steps' units carry systemd's `needs-restart` marker already
+ * (read, never set): one `show` per manager (the host's, a user's, a
+ * container's), each within the deadline.
+ */
 export async function markedUnits(
   steps: readonly RestartStep[],
   probe: Probe,
   timeoutMs: number,
 ): Promise<Set<RestartStep>> {
+  const byManager = Map.groupBy(steps.filter((s) => s.unit !== null), (s) => s.manager.join("\0"));
   const marked = new Set<RestartStep>();
-  for (const step of steps) {
-    if (step.unit === null) continue;
+  for (const same of byManager.values()) {
+    const units = same.map((step) => step.unit!);
     try {
       const shown = await probe.run(
-        [...step.manager, "show", "-p", "Markers", "--value", "--", step.unit],
+        [...same[0]!.manager, "show", "-p", "Id,Markers", "--", ...units],
         timeoutMs,
       );
-      if (shown.code === 0 && shown.stdout.split(/\s+/).includes("needs-restart")) {
-        marked.add(step);
-      }
+      if (shown.code !== 0) continue;
+      const names = parseMarked(shown.stdout, units);
+      for (const step of same) if (names.has(step.unit!)) marked.add(step);
     } catch { /* not known */ }
   }
   return marked;

@@ -828,6 +828,14 @@ function grubDefault(root: string, directory: string): BootLoaderAnswer {
   if (config === null) {
     return { boots: null, reason: `${directory}/grub.cfg: its braces do not balance` };
   }
+  // A file it sources may set the default or add entries; it is not read (Debian's custom.cfg).
+  const sourced = sourcedFiles(text).find((file) => isRegularFile(`${root}/${directory}/${file}`));
+  if (sourced !== undefined) {
+    return {
+      boots: null,
+      reason: `${directory}/grub.cfg sources ${directory}/${sourced}, which is not read`,
+    };
+  }
   const envText = readSmallText(`${root}/${directory}/grubenv`, SMALL_BYTES);
   const env = isUnread(envText) ? {} : parseGrubEnv(envText);
   const { entries, notes } = config.items.some((item) => item.kind === "blscfg")
@@ -850,6 +858,19 @@ function grubDefault(root: string, directory: string): BootLoaderAnswer {
 
 /** systemd-boot's default: a one-shot or default EFI variable, `loader.conf`, else the first entry. */
 function systemdBootDefault(root: string, loaderConf: string | null): BootLoaderAnswer {
+  // systemd-boot also lists unified kernel images, which are not read here: then its
+  // order is not known exactly, and a guess would look exact.
+  const images = BOOT_PARTITIONS.find((partition) => {
+    const names = listDirectory(`${root}/${partition}/EFI/Linux`, MAX_ENTRIES);
+    return !isUnread(names) && names.some((name) => /\.efi$/i.test(name));
+  });
+  if (images !== undefined) {
+    return {
+      boots: null,
+      reason: `systemd-boot also lists the unified kernel images in ${images}/EFI/Linux, which ` +
+        "are not read",
+    };
+  }
   const { entries, notes } = readEntries(root);
   const sorted = sortBlsEntries(entries) as (BlsEntry & { base: string })[];
   if (sorted.length === 0) {
@@ -954,4 +975,18 @@ export function findBootDefault(root = "/"): BootLoaderAnswer {
   if (systemdBoot) return systemdBootDefault(base, loaderConf);
   const asked = denied.length === 0 ? "" : ` (not permitted to read ${denied.join(", ")})`;
   return { boots: null, reason: `no GRUB or systemd-boot configuration found${asked}` };
+}
+
+/**
+ * The files a `grub.cfg` sources from its own directory
+ * (`source ${config_directory}/custom.cfg`, `source $prefix/x.cfg`); others
+ * by name as written.
+ */
+function sourcedFiles(text: string): string[] {
+  const files: string[] = [];
+  for (const match of text.matchAll(/(?:^|[\s;])source\s+"?([^\s";]+)"?/gm)) {
+    const file = match[1]!.replace(/^\$\{?(config_directory|prefix)\}?\//, "");
+    files.push(file);
+  }
+  return files;
 }

@@ -8,6 +8,37 @@
  */
 
 import { isGranted } from "../proc/permissions.ts";
+import { isLocalType, mountOf, type MountTable, parseMountInfo } from "../proc/mounts.ts";
+
+let mounts: MountTable | null | undefined;
+
+/**
+ * Why a path must not be asked at all: it lies on a file system that may
+ * wait on someone (an automount not mounted now, whose first touch mounts
+ * the ESP on every monitoring run; NFS, FUSE). Absolute paths only, by this
+ * process's mount table; undefined when it may be read.
+ */
+export function mustNotAsk(path: string): string | undefined {
+  if (!path.startsWith("/")) return undefined;
+  if (mounts === undefined) {
+    const self = "/proc/self/mountinfo";
+    try {
+      mounts = isGranted({ name: "read", path: self })
+        ? parseMountInfo(Deno.readTextFileSync(self))
+        : null;
+    } catch {
+      mounts = null;
+    }
+  }
+  return mounts === null ? undefined : mustNotAskIn(mounts, path);
+}
+
+/** {@linkcode mustNotAsk} by a given mount table. */
+export function mustNotAskIn(table: MountTable, path: string): string | undefined {
+  const type = mountOf(table, path.replace(/\/+$/, ""))?.type;
+  if (type === undefined || isLocalType(type)) return undefined;
+  return type === "autofs" ? "an automount, not mounted now" : `on ${type}, which may not answer`;
+}
 
 /** Why a file or directory could not be read, in a few words. */
 export interface Unread {
@@ -34,6 +65,8 @@ function whyOf(error: unknown): string {
  */
 export function openRegular(path: string, limit: number): Deno.FsFile | Unread {
   if (!isGranted({ name: "read", path })) return { why: "not permitted to read it" };
+  const remote = mustNotAsk(path);
+  if (remote !== undefined) return { why: remote };
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) return { why: "not a regular file" };
@@ -88,6 +121,8 @@ export function readSmallText(path: string, limit: number): string | Unread {
 /** The names in a directory, sorted, at most `limit` of them, or why they could not be listed. */
 export function listDirectory(path: string, limit: number): string[] | Unread {
   if (!isGranted({ name: "read", path })) return { why: "not permitted to read it" };
+  const remote = mustNotAsk(path);
+  if (remote !== undefined) return { why: remote };
   try {
     const names: string[] = [];
     for (const entry of Deno.readDirSync(path)) {
@@ -102,7 +137,7 @@ export function listDirectory(path: string, limit: number): string[] | Unread {
 
 /** Whether a path names a regular file (following links); false when that cannot be asked. */
 export function isRegularFile(path: string): boolean {
-  if (!isGranted({ name: "read", path })) return false;
+  if (!isGranted({ name: "read", path }) || mustNotAsk(path) !== undefined) return false;
   try {
     return Deno.statSync(path).isFile;
   } catch (error) {

@@ -286,7 +286,7 @@ export function checkKernel(options: KernelOptions = {}): KernelStatus {
   if (release === null) {
     return status("unknown", `the running kernel's release cannot be read in ${proc}`, null);
   }
-  if (boots !== null) return againstDefault(release, build, boots, newest, status);
+  if (boots !== null) return againstDefault(release, build, boots, kernels, newest, status);
   if (newest === null) {
     return status(
       "unknown",
@@ -315,6 +315,7 @@ function againstDefault(
   release: string,
   build: string | null,
   boots: BootedKernel,
+  kernels: readonly InstalledKernel[],
   newest: InstalledKernel | null,
   status: Status,
 ): KernelStatus {
@@ -329,10 +330,16 @@ function againstDefault(
       `${loader} boots kernel ${boots.release}, older than the running ${release}`,
     );
   }
-  if (boots.build !== null && build !== null && boots.build !== build) {
+  // The default image's build, else (its header unread) that of the release's installed images.
+  const builds = boots.build !== null
+    ? [boots.build]
+    : kernels.filter((k) => k.release === release && k.build !== null).map((k) => k.build!);
+  if (build !== null && builds.length > 0 && builds.every((other) => other !== build)) {
     return status(
       "rebuilt",
-      `kernel ${release} is installed in another build (${boots.build}) than the running one (${build}), and ${loader} boots it`,
+      `kernel ${release} is installed in another build (${
+        builds[0]
+      }) than the running one (${build}), and ${loader} boots it`,
     );
   }
   const pinned = newest !== null && compareVersions(newest.release, release) > 0

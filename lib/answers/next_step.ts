@@ -33,8 +33,11 @@ export interface NextStepInput {
   readonly restarts: number;
   /** How many things are left by hand (sessions, containers, processes of no unit). */
   readonly byHand: number;
-  /** How many units carry systemd's `needs-restart` marker, for `reload-or-restart --marked`. */
-  readonly marked?: number;
+  /**
+   * Units marked `needs-restart` by this run: how many, and the commands that
+   * restart them (`systemctl reload-or-restart --marked`, a container's too).
+   */
+  readonly marked?: { readonly units: number; readonly commands: readonly string[] };
   /** The reboot check. */
   readonly reboot: RebootCheck;
   /** The running systemd's version (see {@linkcode runningSystemdVersion}), null when unknown. */
@@ -54,6 +57,9 @@ const KERNEL_PACKAGE = /^(linux-|kernel|intel-microcode|amd64-microcode|.*-firmw
 
 /**
  * The least disruptive next step.
+ *
+ * @param input What is left: restarts, items by hand, marked units, the reboot check, systemd's version.
+ * @returns The step and its line.
  *
  * @example The kernel is current; only dbus is left, on systemd 256: a soft reboot
  * ```ts
@@ -91,11 +97,11 @@ export function nextStep(input: NextStepInput): NextStep {
       : `systemd ${systemd} has no soft-reboot; ${SOFT_REBOOT_SINCE} or later has`;
     return { kind: "reboot", text: `reboot (${why}): ${first}` };
   }
-  const marked = input.marked ?? 0;
+  const marked = input.marked?.units ?? 0;
   if (input.restarts > 0 || input.byHand > 0 || marked > 0) {
     const parts = [
       ...(marked > 0
-        ? [`systemctl reload-or-restart --marked (${plural(marked, "unit")} marked)`]
+        ? [`${input.marked!.commands.join(", ")} (${plural(marked, "unit")} marked)`]
         : []),
       ...(input.restarts > 0 ? [`the ${plural(input.restarts, "restart")} above`] : []),
       ...(input.byHand > 0 ? [`the ${plural(input.byHand, "item")} by hand`] : []),
@@ -136,6 +142,15 @@ const MAPS_BYTES = 1 << 20;
  * `soft-reboot` is asked of the running one.
  *
  * @param proc The proc root. Default `/proc`.
+ * @returns The version, e.g. 256; null when it cannot be told.
+ *
+ * @example A fixture tree's PID 1 is no systemd
+ * ```ts
+ * import { runningSystemdVersion } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(runningSystemdVersion("testdata/proc"), null);
+ * ```
  */
 export function runningSystemdVersion(proc = "/proc"): number | null {
   const maps = readSmallText(`${proc.replace(/\/+$/, "")}/1/maps`, MAPS_BYTES);
@@ -147,6 +162,24 @@ export function runningSystemdVersion(proc = "/proc"): number | null {
 /**
  * The next step after a restart plan: its commands are the restarts, its
  * sessions, risky units and processes of no unit the items by hand.
+ *
+ * @param plan From `planRestarts`.
+ * @param reboot From `checkReboot`, of the same groups.
+ * @param systemd From {@linkcode runningSystemdVersion}.
+ * @param complete False when the scan saw or listed only part.
+ * @returns The step and its line.
+ *
+ * @example One service to restart, nothing else
+ * ```ts
+ * import { checkReboot, classifyCgroup, nextStepOfPlan, planRestarts } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const plan = planRestarts([{
+ *   pids: [10], argv: ["x"], cmdline: "x", files: [], unit: classifyCgroup("/system.slice/cron.service"),
+ * }]);
+ * const reboot = checkReboot({ root: "testdata/root_current" });
+ * assertEquals(nextStepOfPlan(plan, reboot, null).text, "the 1 restart above");
+ * ```
  */
 export function nextStepOfPlan(
   plan: RestartPlan,

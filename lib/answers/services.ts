@@ -111,14 +111,22 @@ export async function markedUnits(
       env: { LC_ALL: "C", SYSTEMD_COLORS: "0" },
       signal: AbortSignal.timeout(MARKERS_DEADLINE_MS),
     }).output();
-    if (!output.success) return marked;
-    for (const block of new TextDecoder().decode(output.stdout).split("\n\n")) {
-      const id = /^Id=(.+)$/m.exec(block)?.[1];
-      const markers = /^Markers=(.*)$/m.exec(block)?.[1]?.split(/\s+/) ?? [];
-      if (id !== undefined && units.includes(id) && markers.includes("needs-restart")) {
-        marked.add(id);
-      }
-    }
+    if (output.success) return parseMarked(new TextDecoder().decode(output.stdout), units);
   } catch { /* not installed, not permitted, or too slow: no note */ }
+  return marked;
+}
+
+/**
+ * The units among `units` whose `needs-restart` marker is set, from
+ * `systemctl show -p Id,Markers -- UNIT…` (one block per unit, blank lines
+ * between).
+ */
+export function parseMarked(output: string, units: readonly string[]): Set<string> {
+  const marked = new Set<string>();
+  for (const block of output.split("\n\n")) {
+    const id = /^Id=(.+)$/m.exec(block)?.[1];
+    const markers = /^Markers=(.*)$/m.exec(block)?.[1]?.split(/\s+/) ?? [];
+    if (id !== undefined && units.includes(id) && markers.includes("needs-restart")) marked.add(id);
+  }
   return marked;
 }

@@ -77,8 +77,11 @@ export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
         }
         break;
       case "failed": {
+        // The unit's state is what its manager said: a container's may say anything.
         const state = outcome.unitState
-          ? ` (${outcome.unitState.ActiveState ?? "?"}, ${outcome.unitState.Result ?? "?"})`
+          ? ` (${escapeForTerminal(outcome.unitState.ActiveState ?? "?")}, ${
+            escapeForTerminal(outcome.unitState.Result ?? "?")
+          })`
           : "";
         // systemctl's own failure; a unit that failed after it said 0 is told by its state.
         const code = outcome.code ? ` with exit ${outcome.code}` : "";
@@ -99,7 +102,7 @@ export function formatOutcomes(outcomes: readonly StepOutcome[]): string {
         marks > 0 ? "marked" : "clean"
       } (see each "next").`
       : marks > 0
-      ? `Done: ${marks} marked; systemctl reload-or-restart --marked restarts them.`
+      ? `Done: ${marks} marked; ${markedCommands(outcomes).join(", ")} restarts them.`
       : `Done: ${outcomes.length} restarted, none uses a stale file now.`,
   );
   return lines.map((line) => `${line}\n`).join("");
@@ -114,4 +117,14 @@ function packagesOf(step: RestartStep, packages: PackageOwners): string[] {
     }
   }
   return [...labels].sort();
+}
+
+/**
+ * The commands that restart the marked units, one per manager that holds
+ * some (the host's `systemctl`, a container's through its runtime).
+ */
+export function markedCommands(outcomes: readonly StepOutcome[]): string[] {
+  const commands = outcomes.filter((o) => o.state === "marked")
+    .map((o) => [...o.step.manager, "reload-or-restart", "--marked"].map(shellWord).join(" "));
+  return [...new Set(commands)];
 }

@@ -24,3 +24,12 @@ Deno.test("runCommand() stops a command at its deadline and says so", async () =
 Deno.test("runCommand() rejects a program that is not installed with NotFound", async () => {
   await assertRejects(() => runCommand(["lib_users-no-such-tool"], 1000), Deno.errors.NotFound);
 });
+
+Deno.test("runCommand() keeps at most 1 MiB of what a command says, and still waits for its end", async () => {
+  const result = await runCommand(
+    ["/bin/sh", "-c", "head -c 3000000 /dev/zero | tr '\\000' x; echo done >&2"],
+    20_000,
+  );
+  assertEquals([result.code, result.timedOut, result.stderr], [0, false, "done"]);
+  assertEquals(result.stdout.length, 1 << 20);
+});

@@ -77,3 +77,15 @@ Deno.test("restartSteps() passes a unit named like an option or a shell line as 
   const { steps } = restartSteps([group(10, hostile, "system-service")]);
   assertEquals(steps[0]!.argv, ["systemctl", "restart", "--", hostile]);
 });
+
+Deno.test("restartSteps() never restarts a unit this run is part of (an apt hook in apt-daily-upgrade.service)", () => {
+  const { steps, byHand } = restartSteps([
+    group(10, "apt-daily-upgrade.service", "system-service"),
+    group(20, "cron.service", "system-service"),
+  ], { spare: new Set(["apt-daily-upgrade.service"]) });
+  assertEquals(steps.map((s) => s.unit), ["cron.service"]);
+  assertEquals(byHand.map((l) => [l.what, l.why]), [[
+    "apt-daily-upgrade.service",
+    "this run is part of it: restarting it would stop the run",
+  ]]);
+});

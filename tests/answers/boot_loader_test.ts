@@ -460,3 +460,21 @@ Deno.test("findBootDefault() says why where the default is not known exactly", a
       }),
   );
 });
+
+Deno.test("findBootDefault() says unknown where part of the menu is not read: a sourced custom.cfg, unified kernel images", async () => {
+  await withFixtureCopy("root_grub_pinned", (root) => {
+    assertEquals(findBootDefault(root).boots?.release, "6.1.0-9-amd64");
+    Deno.writeTextFileSync(`${root}/boot/grub/custom.cfg`, "set default=1\n");
+    const { boots, reason } = findBootDefault(root);
+    assertEquals(boots, null);
+    assertEquals(reason, "boot/grub/grub.cfg sources boot/grub/custom.cfg, which is not read");
+  });
+  await withFixtureCopy("root_sdboot", (root) => {
+    assert(findBootDefault(root).boots !== null);
+    Deno.mkdirSync(`${root}/efi/EFI/Linux`, { recursive: true });
+    Deno.writeFileSync(`${root}/efi/EFI/Linux/debian-6.1.0-30-amd64.efi`, new Uint8Array(16));
+    const { boots, reason } = findBootDefault(root);
+    assertEquals(boots, null);
+    assertMatch(reason, /unified kernel images in efi\/EFI\/Linux, which are not read$/);
+  });
+});

@@ -10,7 +10,8 @@ import { containerSystemctl } from "../../lib/answers/container_systemctl.ts";
 import { planRestarts } from "../../lib/answers/restart.ts";
 import { unitsFromGroups } from "../../lib/answers/services.ts";
 import { formatRestartPlan } from "../../lib/format/restart.ts";
-import { restartSteps } from "../../lib/act/steps.ts";
+import { markingSteps, restartSteps } from "../../lib/act/steps.ts";
+import { formatOutcomes, markedCommands } from "../../lib/format/restart_report.ts";
 import { type Probe, takeSteps } from "../../lib/act/verify.ts";
 import type { Group } from "../../lib/scan/group.ts";
 
@@ -147,8 +148,8 @@ Deno.test("restartSteps() restarts units inside containers only when containers 
   ]);
   assertEquals(asked.steps[1]!.container?.cgroup, "/lxc.payload.web1");
   assertEquals(asked.byHand.map((l) => [l.what, l.why.split(":")[0]]), [
-    ["dbus.service in container web1", "risky"],
-    ["session-1.scope in container web1", "a container"],
+    ["dbus.service in lxc container web1", "risky"],
+    ["session-1.scope in lxc container web1", "a container"],
   ]);
 });
 
@@ -186,4 +187,35 @@ Deno.test("takeSteps() looks for a container unit's processes below the containe
   const [clean] = await takeSteps([step!], probe, 1000);
   assertEquals(clean!.state, "clean");
   assertEquals(looked, ["/lxc.payload.web1/system.slice/nginx.service"]);
+});
+
+Deno.test("--restart-unit and --never name a container's unit as CONTAINER:UNIT; marks say how to restart them there", () => {
+  const groups = [
+    group(10, "/lxc.payload.web1/system.slice/dbus.service"),
+    group(11, "/system.slice/dbus.service"),
+  ];
+  const options = { root: "testdata/root_empty", kinds: new Set(["containers"] as const) };
+  const host = restartSteps(groups, { ...options, allowed: ["dbus.service"] });
+  assertEquals(host.steps.map((s) => s.argv.join(" ")), ["systemctl restart -- dbus.service"]);
+  assertStringIncludes(host.byHand[0]!.why, "(--restart-unit web1:dbus.service restarts it");
+  const inner = restartSteps(groups, { ...options, allowed: ["web1:dbus.service"] });
+  assertEquals(inner.steps.map((s) => s.argv.join(" ")), [
+    "lxc-attach -n web1 -- systemctl restart -- dbus.service",
+  ]);
+  const never = restartSteps(groups, {
+    ...options,
+    allowed: ["web1:dbus.service", "dbus.service"],
+    never: ["web1:*"],
+  });
+  assertEquals(never.steps.map((s) => s.container), [null]);
+
+  const marking = markingSteps(inner);
+  const outcomes = marking.steps.map((step) => ({ step, state: "marked" as const, survivors: [] }));
+  assertEquals(markedCommands(outcomes), [
+    "lxc-attach -n web1 -- systemctl reload-or-restart --marked",
+  ]);
+  assertStringIncludes(
+    formatOutcomes(outcomes),
+    "Done: 1 marked; lxc-attach -n web1 -- systemctl reload-or-restart --marked restarts them.",
+  );
 });

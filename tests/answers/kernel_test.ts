@@ -214,4 +214,20 @@ Deno.test("checkKernel() against a default older than the running kernel, or a r
         );
       }),
   );
+  await t.step(
+    "the default's image has no readable header: the release's other image tells its build",
+    () =>
+      withFixtureCopy("root_grub_pinned", (root) => {
+        Deno.writeFileSync(`${root}/boot/vmlinuz-6.1.0-9-amd64`, new Uint8Array(1024));
+        Deno.mkdirSync(`${root}/usr/lib/modules/6.1.0-9-amd64`, { recursive: true });
+        Deno.writeFileSync(
+          `${root}/usr/lib/modules/6.1.0-9-amd64/vmlinuz`,
+          kernelImage(
+            "6.1.0-9-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.27-2 (2023-05-20)",
+          ),
+        );
+        const status = checkKernel({ root });
+        assertEquals([status.boots?.build, status.state], [null, "rebuilt"]);
+      }),
+  );
 });

@@ -75,8 +75,21 @@ Deno.test("nextStep(): the restarts and items by hand, marked units, nothing, or
     "the 1 restart above",
   );
   assertEquals(
-    nextStep({ restarts: 0, byHand: 0, marked: 2, reboot, systemd: null }).text,
-    "systemctl reload-or-restart --marked (2 units marked)",
+    nextStep({
+      restarts: 0,
+      byHand: 0,
+      marked: {
+        units: 2,
+        commands: [
+          "systemctl reload-or-restart --marked",
+          "lxc-attach -n web1 -- systemctl reload-or-restart --marked",
+        ],
+      },
+      reboot,
+      systemd: null,
+    }).text,
+    "systemctl reload-or-restart --marked, lxc-attach -n web1 -- systemctl reload-or-restart " +
+      "--marked (2 units marked)",
   );
   assertEquals(nextStep({ restarts: 0, byHand: 0, reboot, systemd: null }), {
     kind: "nothing",

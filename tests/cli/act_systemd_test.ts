@@ -61,6 +61,9 @@ Deno.test({
       }
       const childPids = await waitForPids(booted, units.child, 2);
       const riskyPids = await waitForPids(booted, "dbus.service", 1);
+      for (const [name, unit] of [...Object.entries(units), ["risky", "dbus.service"]]) {
+        await waitForMapped(booted, unit!, lib(name!));
+      }
       // An update: each library replaced by a new file renamed over it.
       for (const name of ["clean", "child", "fail", "risky"]) {
         Deno.copyFileSync(realLibrary(), `${lib(name)}.new`);
@@ -163,6 +166,7 @@ Deno.test({
       await booted.installUnit(unit, sleeper(lib));
       assertEquals((await booted.systemctl("start", "--", unit)).code, 0);
       const before = await waitForPids(booted, unit, 1);
+      await waitForMapped(booted, unit, lib);
       Deno.copyFileSync(realLibrary(), `${lib}.new`);
       Deno.renameSync(`${lib}.new`, lib);
       const cli = (...args: string[]) => cliInside(booted, ...args);
@@ -250,6 +254,7 @@ Deno.test({
       const started = await booted.systemctl("start", "--", unit);
       assertEquals(started.code, 0, started.stderr);
       const [old] = await waitForPids(booted, unit, 1);
+      await waitForMapped(booted, unit, lib);
       Deno.copyFileSync(realLibrary(), `${lib}.new`);
       Deno.renameSync(`${lib}.new`, lib);
       const { PATH, log } = standIns(dir, booted, name);
@@ -267,7 +272,7 @@ Deno.test({
       const dry = await runCli(["-A"], ["--restart", "--dry-run"], env);
       assertStringIncludes(
         dry.stdout,
-        `By hand: ${unit} in container ${name} (PIDs ${old}): a unit in a container: ` +
+        `By hand: ${unit} in lxc container ${name} (PIDs ${old}): a unit in a container: ` +
           "--restart-also=containers",
       );
 
@@ -326,6 +331,8 @@ Deno.test({
         assertEquals((await booted.systemctl("start", "--", unit)).code, 0);
       }
       await waitForPids(booted, fail, 1);
+      await waitForMapped(booted, clean, lib("clean"));
+      await waitForMapped(booted, fail, lib("fail"));
       update("clean");
       update("fail");
 
@@ -349,6 +356,7 @@ Deno.test({
 
       // Nagios: the clean unit stale again, the other now fails to start: WARNING for the
       // failure, while nothing stale is left (the failed unit has no process).
+      await waitForMapped(booted, clean, lib("clean"));
       update("clean");
       await Deno.remove(`${dir}/may-start`);
       const nagios = await cliInside(
@@ -407,6 +415,10 @@ Deno.test({
         assertEquals(started.code, 0, started.stderr);
       }
       assertEquals((await booted.systemctl("restart", "--", units.limit)).code, 0);
+      // Each unit's process has mapped its library before the "update" replaces it.
+      for (const [name, unit] of Object.entries(units)) {
+        await waitForMapped(booted, unit, lib(name));
+      }
       for (const name of Object.keys(units)) {
         Deno.copyFileSync(realLibrary(), `${lib(name)}.new`);
         Deno.renameSync(`${lib(name)}.new`, lib(name));
@@ -430,6 +442,65 @@ Deno.test({
       assertEquals(await booted.property(units.hang, "ActiveState"), "deactivating");
       assertStringIncludes(out, `${units.limit}: failed with exit 1 (failed, start-limit-hit)`);
       assertStringIncludes(out, "it hit its start limit: systemctl reset-failed, then start it");
+    } finally {
+      await booted.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * Waits until a process of `unit` maps `path` (a `Type=simple` start returns
+ * once forked: the program may not have loaded it yet); fails the test after 15 s.
+ */
+async function waitForMapped(
+  booted: Awaited<ReturnType<typeof bootSystemd>>,
+  unit: string,
+  path: string,
+): Promise<void> {
+  await waitFor(async () => {
+    for (const pid of await booted.unitPids(unit)) {
+      try {
+        if (Deno.readTextFileSync(`/proc/${pid}/maps`).includes(path)) return true;
+      } catch { /* gone meanwhile */ }
+    }
+    return false;
+  }, `${unit} to map ${path}`);
+}
+
+Deno.test({
+  name:
+    "--restart inside a unit (an apt hook in apt-daily-upgrade.service) never restarts that unit",
+  ignore: CANNOT !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_self_" });
+    const deno = Deno.execPath();
+    const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
+    try {
+      const unit = `lu-self-${booted.tag}.service`;
+      const lib = `${dir}/self.so`;
+      Deno.copyFileSync(realLibrary(), lib);
+      Deno.copyFileSync(realLibrary(), `${dir}/spare.so`);
+      // The unit's own sleep maps the library, the "update" replaces it, then the CLI runs in it.
+      const script = `env LD_PRELOAD=${lib} /bin/sleep 1000 &
+until grep -q ${lib} /proc/$!/maps 2>/dev/null; do sleep 0.05; done
+cp ${dir}/spare.so ${lib}.new && mv ${lib}.new ${lib}
+exec env HOME=/root LIB_USERS_CONFIG= NO_COLOR=1 ${deno} run --quiet -A ${ROOT}/main.ts --restart --yes`;
+      Deno.writeTextFileSync(`${dir}/self.sh`, `${script} > ${dir}/out.txt 2>&1\n`);
+      await booted.installUnit(
+        unit,
+        `[Service]\nType=oneshot\nExecStart=/bin/sh ${dir}/self.sh\nTimeoutStartSec=90\n`,
+      );
+      // A oneshot's start returns once it has run: the CLI's whole run, inside the unit.
+      const started = await booted.run(["systemctl", "start", "--", unit], { deadlineMs: 90_000 });
+      const run = { stdout: Deno.readTextFileSync(`${dir}/out.txt`), stderr: started.stderr };
+      assertStringIncludes(
+        run.stdout,
+        `By hand: ${unit} (PIDs `,
+        run.stdout + run.stderr,
+      );
+      assertStringIncludes(run.stdout, "this run is part of it: restarting it would stop the run");
+      assert(!run.stdout.includes(`Running: systemctl restart -- ${unit}`), run.stdout);
     } finally {
       await booted.close();
       await Deno.remove(dir, { recursive: true });

@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { ROOT, runCli } from "../_helpers.ts";
 import { loadSchema, validate } from "../_json_schema.ts";
+import { isControlGroupPath } from "../../cli/act.ts";
 
 const UNITS = `${ROOT}/testdata/proc_units`;
 
@@ -36,6 +37,15 @@ Deno.test("--restart refuses without a terminal and without --yes, before it sca
   assertEquals(run.code, 2);
   assertEquals(run.stdout, "");
   assertStringIncludes(run.stderr, "Cannot restart without asking: there is no terminal");
+});
+
+Deno.test("--restart refused in a Nagios run: UNKNOWN with the reason, exit 3", async () => {
+  const run = await runCli(["-A"], ["--proc", UNITS, "--restart", "--format=nagios"]);
+  assertEquals(run.code, 3);
+  assertMatch(
+    run.stdout,
+    /^UNKNOWN - Cannot restart without asking: there is no terminal[^\n]*\n$/,
+  );
 });
 
 Deno.test("--restart needs --allow-run=systemctl, and says so", async () => {
@@ -196,4 +206,51 @@ Deno.test("--restart shows each step's packages, where the database knows them",
     );
     assertEquals(await Deno.readTextFile(log), "");
   });
+});
+
+Deno.test("isControlGroupPath() takes systemd's control group paths, never one that climbs out", () => {
+  for (const path of ["/system.slice/nginx.service", "/user.slice/user-1000.slice/x.scope"]) {
+    assert(isControlGroupPath(path), path);
+  }
+  for (const path of ["", "/", "system.slice", "/a/../../../tmp/fifo", "/a/./b", "/a//b", "/a/"]) {
+    assert(!isControlGroupPath(path), path);
+  }
+});
+
+Deno.test("--restart --json: the groups come from a second scan, after the restarts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lib_users_act_left_" });
+  try {
+    // A copy of the fixture whose "restart" of cron.service ends its process (PID 110).
+    const proc = `${dir}/proc`;
+    const copied = await new Deno.Command("cp", { args: ["-a", UNITS, proc] }).output();
+    assert(copied.success);
+    await Deno.writeTextFile(
+      `${dir}/systemctl`,
+      `#!/bin/sh
+case " $* " in
+  *" restart -- cron.service "*) rm -rf '${proc}/110' ;;
+  *" show "*) printf 'ActiveState=active\\nResult=success\\nKillMode=control-group\\n' ;;
+esac
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    const run = await runCli(
+      ["-A"],
+      ["--proc", proc, "--restart", "--yes", "--json", "--never", "nginx*"],
+      { PATH: `${dir}:/usr/bin:/bin` },
+    );
+    assertEquals(run.code, 5, run.stderr);
+    const report = JSON.parse(run.stdout);
+    const states = report.restart.steps.map((s: { unit: string; state: string }) => [
+      s.unit,
+      s.state,
+    ]);
+    assertEquals(states, [["cron.service", "clean"], ["ssh.service", "survivors"]]);
+    assertEquals(report.restart.not_clean, 1);
+    const pids = report.groups.flatMap((g: { pids: number[] }) => g.pids);
+    assert(!pids.includes(110) && pids.includes(310), String(pids));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
