@@ -150,6 +150,11 @@ export {
   parseNagiosRange,
 } from "./lib/format/nagios.ts";
 export { formatPrometheus, type PrometheusOptions } from "./lib/format/prometheus.ts";
+export {
+  formatNeedrestart,
+  NEEDRESTART_BATCH_VERSION,
+  type NeedrestartOptions,
+} from "./lib/format/needrestart.ts";
 export { formatServices } from "./lib/format/services.ts";
 export { formatRestartPlan } from "./lib/format/restart.ts";
 export { formatReboot } from "./lib/format/reboot.ts";

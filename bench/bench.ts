@@ -204,6 +204,7 @@ function subjectsOf(scenario: Scenario, running: Running): [string, string[]][] 
     // The reboot check (boot loader, microcode), the plan's next step and the units' markers.
     list.push(["lib_users --json, bundled", bundledCli("--json")]);
     list.push(["lib_users -S --restart-hints, bundled", bundledCli("-S", "--restart-hints")]);
+    list.push(["lib_users --format=needrestart, bundled", bundledCli("--format=needrestart")]);
     list.push([
       "lib_users --format=prometheus -o FILE, bundled",
       bundledCli("--format=prometheus", "-o", `${work}/lib_users.prom`),

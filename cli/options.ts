@@ -8,7 +8,7 @@
  */
 
 /** The output formats of `--format`. */
-export const FORMATS = ["human", "machine", "json", "nagios", "prometheus"] as const;
+export const FORMATS = ["human", "machine", "json", "nagios", "prometheus", "needrestart"] as const;
 /** One of {@linkcode FORMATS}. */
 export type OutputFormat = typeof FORMATS[number];
 
@@ -22,6 +22,8 @@ export const FORMAT_TRAITS: Readonly<
   json: { units: true, document: true },
   nagios: { units: true, document: true },
   prometheus: { units: true, document: true },
+  // needrestart -b's keys: services, containers, sessions; the kernel and microcode.
+  needrestart: { units: true, document: true },
 });
 
 /** The formats text sections may follow: a document or a status line must stay whole. */

@@ -133,6 +133,9 @@ export async function render(
     case "prometheus":
       await renderPrometheus(facts);
       break;
+    case "needrestart":
+      await renderNeedrestart(facts);
+      break;
     case "json":
       await renderJson(facts);
       break;
@@ -186,6 +189,13 @@ async function renderPrometheus({ groups, answers, options, counts, incomplete }
     }),
     options,
   );
+}
+
+async function renderNeedrestart({ groups, answers, options }: Facts) {
+  const { formatNeedrestart } = await import("../lib/format/needrestart.ts");
+  // Always asked of this format (a document): the kernel and microcode lines need it.
+  const reboot = answers.reboot!;
+  emit(formatNeedrestart(groups, { reboot, userNames: await userNames() }), options);
 }
 
 async function renderJson({ groups, result, answers, options, counts }: Facts) {

@@ -137,7 +137,10 @@ Deno.test("fish: every option is completed, values where they are few", () => {
       `complete -c lib_users${option.short ? ` -s ${option.short}` : ""} -l ${name}`,
     );
   }
-  assertStringIncludes(script, "-l format -x -a 'human machine json nagios prometheus'");
+  assertStringIncludes(
+    script,
+    "-l format -x -a 'human machine json nagios prometheus needrestart'",
+  );
 });
 
 async function bash(script: string): Promise<string> {

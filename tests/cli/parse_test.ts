@@ -167,7 +167,7 @@ Deno.test("parseCli() rejects bad usage with a UsageError of exit code 2", async
     [["--", "--fds"], 'Cannot use "--fds": the command takes options only, no arguments'],
     [
       ["--format=xml"],
-      'Cannot use "xml" for --format: use human, machine, json, nagios or prometheus',
+      'Cannot use "xml" for --format: use human, machine, json, nagios, prometheus or needrestart',
     ],
     [["--format"], "Cannot use --format: it needs a value"],
     [["--proc"], "Cannot use --proc: it needs a value"],
