@@ -204,6 +204,9 @@ async function renderJson({ groups, result, answers, options, counts }: Facts) {
   emit(
     formatJson(groups, {
       scan: options.scan,
+      host: hostName(),
+      // The run's start: the scan begins a few milliseconds after it.
+      scannedAt: new Date(performance.timeOrigin),
       ...counts,
       procfs: result.procfs,
       finished: result.finished,
@@ -264,6 +267,16 @@ async function renderText({ groups, answers, options, incomplete }: Facts) {
   }
   if (options.output !== undefined) writeFileAtomically(options.output, out);
   else await writeRecords(out);
+}
+
+/** This host's name, where Deno may ask it; null otherwise. */
+function hostName(): string | null {
+  if (!isGranted({ name: "sys", kind: "hostname" })) return null;
+  try {
+    return Deno.hostname();
+  } catch {
+    return null;
+  }
 }
 
 /** User names by uid where the passwd file may be read (loaded only when names are needed). */

@@ -112,6 +112,10 @@ export interface JsonReport {
   schema_version: number;
   /** Which scan produced the report. */
   scan: ScanKind;
+  /** The host that was scanned (its name), when known: a fleet's reports say whose they are. */
+  host?: string | null;
+  /** When the run that scanned began, ISO 8601 UTC (`2026-12-06T16:55:20.123Z`), when known. */
+  scanned_at?: string;
   /** How many process entries could not be read. */
   unreadable: number;
   /** The first of them (up to 100), each with why. */
@@ -205,6 +209,10 @@ export interface JsonFormatOptions {
   readonly reboot?: RebootCheck;
   /** User names by UID, for `user.name`. */
   readonly userNames?: ReadonlyMap<number, string>;
+  /** The host's name, for `host` (null: it could not be read). Default: not reported. */
+  readonly host?: string | null;
+  /** When the run that scanned began, for `scanned_at`. Default: not reported. */
+  readonly scannedAt?: Date;
   /** A `--restart` run, for `restart`. Default: not reported. */
   readonly restart?: RestartRun;
 }
@@ -229,6 +237,8 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
   return {
     schema_version: JSON_SCHEMA_VERSION,
     scan: options.scan,
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.scannedAt === undefined ? {} : { scanned_at: options.scannedAt.toISOString() }),
     unreadable: options.unreadable ?? 0,
     unreadable_processes: (options.unreadableProcesses ?? []).map(({ pid, reason }) => ({
       pid,

@@ -808,3 +808,17 @@ Deno.test("CLI --root: a pinned kernel asks no reboot, newer microcode does, wit
     /^WARNING - reboot needed: the boot loader \(GRUB\) boots kernel 6\.1\.0-10-amd64, 6\.1\.0-9-amd64 is running; /,
   );
 });
+
+Deno.test("CLI --json names the host and when it scanned; the host is null where Deno may not ask", async () => {
+  const before = Date.now();
+  const run = await runCli(["-A"], [...UNITS_TREE, "--json"]);
+  const report = JSON.parse(run.stdout);
+  assertEquals(report.host, Deno.hostname());
+  const at = Date.parse(report.scanned_at);
+  assert(
+    /Z$/.test(report.scanned_at) && at >= before - 1000 && at <= Date.now(),
+    report.scanned_at,
+  );
+  const restricted = await runCli(READ_UNITS, [...UNITS_TREE, "--json"]);
+  assertEquals(JSON.parse(restricted.stdout).host, null);
+});
