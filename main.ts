@@ -30,6 +30,7 @@ const { parseCli } = await load(() => import("./cli/parse.ts"));
 
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
+  if (args[0] === "fleet") return await fleet(args.slice(1));
   let options: CliOptions;
   try {
     options = parseCli(args, loadConfig(args));
@@ -93,6 +94,18 @@ async function answer(scanned: ScanResult, options: CliOptions, restart?: Restar
   const code = await render(groups, scanned, answers, options);
   if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;
+}
+
+/** `lib_users fleet REPORT…`: many hosts' JSON reports merged (see cli/fleet.ts). */
+async function fleet(args: readonly string[]): Promise<number> {
+  const { runFleet } = await import("./cli/fleet.ts");
+  try {
+    return await runFleet(args);
+  } catch (thrown) {
+    if (!(thrown instanceof UsageError)) throw thrown;
+    warn(thrown.message);
+    return thrown.exitCode;
+  }
 }
 
 /** Whether the arguments ask for the Nagios format (`--format=nagios` or `--format nagios`). */

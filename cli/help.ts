@@ -132,8 +132,10 @@ export function helpText(command = "lib_users"): string {
   });
   return `\
 Usage: ${command} [OPTIONS]
+       ${command} fleet [--json | -m] REPORT.json...
 Lists processes that use deleted files: mapped libraries and executables
 (default) or open files (--fds), so you know what to restart after an update.
+"fleet" merges the --json reports of many hosts: per package, per host.
 
 ${optionHelp()}
 
