@@ -84,6 +84,16 @@ export {
   SOFT_REBOOT_SINCE,
 } from "./lib/answers/next_step.ts";
 export {
+  type Fleet,
+  FLEET_SCHEMA_VERSION,
+  type FleetHost,
+  type FleetItem,
+  type HostReport,
+  mergeReports,
+  readReport,
+  type ReportProblem,
+} from "./lib/answers/fleet.ts";
+export {
   checkReboot,
   type RebootCheck,
   type RebootOptions,
@@ -150,6 +160,7 @@ export {
   parseNagiosRange,
 } from "./lib/format/nagios.ts";
 export { formatPrometheus, type PrometheusOptions } from "./lib/format/prometheus.ts";
+export { formatFleetHuman, formatFleetJson, formatFleetMachine } from "./lib/format/fleet.ts";
 export {
   formatNeedrestart,
   NEEDRESTART_BATCH_VERSION,

@@ -37,7 +37,9 @@ export interface HostReport {
 
 /** Why a report was not used. */
 export interface ReportProblem {
+  /** Where the report came from (a file name). */
   readonly source: string;
+  /** What is wrong with it, in a few words. */
   readonly why: string;
 }
 
@@ -48,6 +50,18 @@ export interface ReportProblem {
  *
  * @param text The report's text.
  * @param source Its name, for messages.
+ * @returns The report, or why it cannot be used.
+ *
+ * @example Another version's report
+ * ```ts
+ * import { readReport } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(readReport('{"schema_version": 1}', "old.json"), {
+ *   source: "old.json",
+ *   why: "schema_version 1, and this lib_users reads 2",
+ * });
+ * ```
  */
 export function readReport(text: string, source: string): HostReport | ReportProblem {
   let data: unknown;
@@ -135,11 +149,17 @@ export interface FleetItem {
 
 /** One host in the fleet report. */
 export interface FleetHost {
+  /** The host's name. */
   readonly host: string;
+  /** The report it came from. */
   readonly source: string;
+  /** When it scanned (ISO 8601), or null. */
   readonly scannedAt: string | null;
+  /** How many stale processes it has. */
   readonly processes: number;
+  /** Its reboot verdict, or null when its report had none. */
   readonly verdict: string | null;
+  /** What its scan could not see. */
   readonly coverage: HostReport["coverage"];
 }
 

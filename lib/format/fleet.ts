@@ -11,6 +11,9 @@ import { escapeField, escapeForTerminal } from "./escape.ts";
  * For people: per package (or file), how many hosts and which, processes and
  * units; then per host its stale processes, verdict and what its scan could
  * not see. Names are escaped for the terminal.
+ *
+ * @param fleet From `mergeReports`.
+ * @returns The lines, each ending in a newline.
  */
 export function formatFleetHuman(fleet: Fleet): string {
   const lines: string[] = [];
@@ -53,6 +56,9 @@ function coverageText(coverage: Fleet["hosts"][number]["coverage"]): string {
  * For scripts: `package;version;hosts;processes;units;host,host…` records
  * (`;;` and the file for one of no package: `;FILE;…`), then a blank line,
  * then `host;processes;verdict;unreadable;complete` records.
+ *
+ * @param fleet From `mergeReports`.
+ * @returns The records, each ending in a newline.
  */
 export function formatFleetMachine(fleet: Fleet): string {
   const field = (text: string) => escapeField(text, ";,");
@@ -80,7 +86,12 @@ export function formatFleetMachine(fleet: Fleet): string {
   return [...items, "", ...hosts].map((line) => `${line}\n`).join("");
 }
 
-/** The fleet report as JSON, with the reports not used and why. */
+/**
+ * The fleet report as JSON, with the reports not used and why.
+ *
+ * @param fleet From `mergeReports`.
+ * @returns The document, ending in a newline.
+ */
 export function formatFleetJson(fleet: Fleet): string {
   return JSON.stringify(
     {
