@@ -6,6 +6,7 @@
 
 import type { Fleet } from "../answers/fleet.ts";
 import { escapeField, escapeForTerminal } from "./escape.ts";
+import { escapeInvisible } from "./json.ts";
 
 /**
  * For people: per package (or file), how many hosts and which, processes and
@@ -34,7 +35,7 @@ export function formatFleetHuman(fleet: Fleet): string {
     const seen = coverageText(host.coverage);
     lines.push(
       `  ${escapeForTerminal(host.host)}: ${host.processes} stale processes, ` +
-        `verdict ${host.verdict ?? "not reported"}${seen}` +
+        `verdict ${escapeForTerminal(host.verdict ?? "not reported")}${seen}` +
         (host.scannedAt === null ? "" : `, scanned ${escapeForTerminal(host.scannedAt)}`),
     );
   }
@@ -76,7 +77,7 @@ export function formatFleetMachine(fleet: Fleet): string {
     [
       field(host.host),
       host.processes,
-      host.verdict ?? "",
+      field(host.verdict ?? ""),
       host.coverage.unreadable,
       host.coverage.finished && !host.coverage.truncated && host.coverage.limited === null
         ? "complete"
@@ -93,7 +94,7 @@ export function formatFleetMachine(fleet: Fleet): string {
  * @returns The document, ending in a newline.
  */
 export function formatFleetJson(fleet: Fleet): string {
-  return JSON.stringify(
+  return escapeInvisible(JSON.stringify(
     {
       items: fleet.items,
       hosts: fleet.hosts.map((host) => ({
@@ -108,5 +109,5 @@ export function formatFleetJson(fleet: Fleet): string {
     },
     null,
     2,
-  ) + "\n";
+  )) + "\n";
 }

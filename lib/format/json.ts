@@ -399,7 +399,7 @@ let invisible: RegExp | undefined;
  * right-to-left override). They can only stand inside strings here, where
  * `\uXXXX` is the same character to every parser.
  */
-function escapeInvisible(json: string): string {
+export function escapeInvisible(json: string): string {
   // Built on first use: a Unicode property class costs start-up time as a literal.
   invisible ??= new RegExp("[\\u007f-\\u009f\\p{Cf}\\p{Zl}\\p{Zp}]", "gu");
   return json.replace(invisible, (ch) => {

@@ -152,3 +152,15 @@ Deno.test("mergeReports(): a host whose scan saw only part says so; names cannot
   assert(human.includes("(3 unreadable; limited: not root; unfinished)"), human);
   assert(!human.includes("host\n:"), human);
 });
+
+Deno.test("the fleet report keeps a hostile report's words inert: verdict, host, bidi controls", () => {
+  const fleet = mergeReports([
+    readReport(report("a\u202eb", [], { verdict: "\u001b[2J;x" }), "h.json") as HostReport,
+  ]);
+  const human = formatFleetHuman(fleet);
+  assert(!/[\u001b\u202e]/.test(human), human);
+  const host = formatFleetMachine(fleet).split("\n").filter(Boolean).at(-1)!;
+  assertEquals(host.split(";").length, 5, host);
+  const json = formatFleetJson(fleet);
+  assert(!/[\u202e]/.test(json) && JSON.parse(json).hosts[0].host === "a\u202eb", json);
+});
