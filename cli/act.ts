@@ -25,7 +25,7 @@ import {
 import { runCommand } from "../lib/act/run.ts";
 import {
   commandLine,
-  markedUnits,
+  markedSteps,
   markUnits,
   type Probe,
   type RestartRun,
@@ -118,7 +118,7 @@ export async function act(
   };
   // Which are marked already: read, never set, where systemctl may run; a dry run runs nothing.
   const marked = !restart.dryRun && isGranted(SYSTEMCTL_PERMISSION)
-    ? await markedUnits(planned.steps, probe, restart.timeoutMs)
+    ? await markedSteps(planned.steps, probe, restart.timeoutMs)
     : new Set<RestartStep>();
   say(
     formatSteps(choice, {

@@ -227,6 +227,9 @@ async function renderJson({ groups, result, answers, options, counts }: Facts) {
 async function renderText({ groups, answers, options, incomplete }: Facts) {
   const { reboot, packages } = answers;
   const style = options.format === "human" && await useColor(options) ? colourStyle() : undefined;
+  // -S and the plan both note the markers: systemd is asked once.
+  let markers: Promise<Set<string>> | undefined;
+  const marked = () => markers ??= markedOnLiveHost(groups, options);
   let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
     showFiles: options.showFiles,
     showUnits: options.showFiles && options.unitSource === "cgroup",
@@ -234,7 +237,7 @@ async function renderText({ groups, answers, options, incomplete }: Facts) {
     ...present({ packages }),
   });
   const services = options.unitSource && groups.length > 0
-    ? await describeServices(groups, options)
+    ? await describeServices(groups, options, marked)
     : "";
   if (services !== "") out += "\n" + services;
   const packagesText = packages !== undefined && groups.length > 0
@@ -249,7 +252,7 @@ async function renderText({ groups, answers, options, incomplete }: Facts) {
     : undefined;
   if (plan !== undefined && groups.length > 0) {
     const { formatRestartPlan } = await import("../lib/format/restart.ts");
-    out += "\n" + formatRestartPlan(plan, await markedOnLiveHost(groups, options));
+    out += "\n" + formatRestartPlan(plan, await marked());
     // After the plan, as shell comments: which update each restart answers.
     if (packagesText !== "") out += "\n" + packagesText;
   }
@@ -316,11 +319,15 @@ function colourStyle(): HumanStyle {
   };
 }
 
-async function describeServices(groups: readonly Group[], options: CliOptions): Promise<string> {
+async function describeServices(
+  groups: readonly Group[],
+  options: CliOptions,
+  marked: () => Promise<Set<string>>,
+): Promise<string> {
   const { unitsFromGroups, unitsFromSystemctl } = await import("../lib/answers/services.ts");
   const { formatServices } = await import("../lib/format/services.ts");
   if (options.unitSource === "cgroup") {
-    return formatServices(groups, unitsFromGroups(groups), await markedOnLiveHost(groups, options));
+    return formatServices(groups, unitsFromGroups(groups), await marked());
   }
   const unavailable = (why: string) => {
     // Said on stderr, where cron and the terminal show it; the section stays empty.

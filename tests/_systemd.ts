@@ -27,7 +27,7 @@
  * and the empty cgroup tree.
  */
 
-import { type CliRun, decodeRun, findTool, runTag, waitFor } from "./_helpers.ts";
+import { type CliRun, decodeRun, findTool, ROOT, runTag, waitFor } from "./_helpers.ts";
 
 /** Where distributions install systemd. */
 const SYSTEMD_CANDIDATES = ["/lib/systemd/systemd", "/usr/lib/systemd/systemd"];
@@ -598,4 +598,73 @@ export async function bootSystemd(options: BootOptions = {}): Promise<BootedSyst
     });
     throw error;
   }
+}
+
+/**
+ * Boots systemd with the repository, a new temporary directory and Deno
+ * shared into it, for a test that runs the CLI inside; runs `fn`, then
+ * closes the boot and removes the directory, whatever `fn` did.
+ */
+export async function withCliBoot<T>(
+  prefix: string,
+  fn: (booted: BootedSystemd, dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  const deno = Deno.execPath();
+  const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
+  try {
+    return await fn(booted, dir);
+  } finally {
+    await booted.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs the CLI inside the booted system (the repository and Deno are shared into it). */
+export function cliInside(booted: BootedSystemd, ...args: string[]) {
+  return booted.run([
+    "env",
+    "HOME=/root",
+    "LIB_USERS_CONFIG=",
+    "NO_COLOR=1",
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "-A",
+    `${ROOT}/main.ts`,
+    ...args,
+  ], { deadlineMs: 90_000 });
+}
+
+/** The unit's host PIDs once it has `count` processes; fails the test after 15 s. */
+export async function waitForPids(
+  booted: BootedSystemd,
+  unit: string,
+  count: number,
+): Promise<number[]> {
+  let pids: number[] = [];
+  await waitFor(
+    async () => (pids = await booted.unitPids(unit)).length >= count,
+    `${unit}'s processes`,
+  );
+  return pids;
+}
+
+/**
+ * Waits until a process of `unit` maps `path` (a `Type=simple` start returns
+ * once forked: the program may not have loaded it yet); fails the test after 15 s.
+ */
+export async function waitForMapped(
+  booted: BootedSystemd,
+  unit: string,
+  path: string,
+): Promise<void> {
+  await waitFor(async () => {
+    for (const pid of await booted.unitPids(unit)) {
+      try {
+        if (Deno.readTextFileSync(`/proc/${pid}/maps`).includes(path)) return true;
+      } catch { /* gone meanwhile */ }
+    }
+    return false;
+  }, `${unit} to map ${path}`);
 }

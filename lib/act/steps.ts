@@ -10,7 +10,7 @@
 import type { Group } from "../scan/group.ts";
 import { globToRegExp } from "../scan/ignore.ts";
 import { riskOf } from "../answers/restart.ts";
-import type { ContainerRef, UnitInfo } from "../proc/cgroup.ts";
+import { type ContainerRef, type UnitInfo, unitLabel } from "../proc/cgroup.ts";
 import { containerSystemctl } from "../answers/container_systemctl.ts";
 
 /** The kinds of step `--restart` may take; system services always, the others when asked. */
@@ -237,8 +237,7 @@ function containerStep(
  */
 export function stepName(step: Pick<RestartStep, "unit" | "container" | "user">): string {
   if (step.unit === null) return `${step.user ?? "system"} manager`;
-  const container = step.container;
-  return container ? `${step.unit} in ${container.runtime} container ${container.id}` : step.unit;
+  return unitLabel(step.unit, step.container);
 }
 
 /** systemd's marker for a unit that needs a restart (systemd 248 and later). */
@@ -271,12 +270,8 @@ export function markingSteps(choice: RestartChoice): RestartChoice {
 
 function describe(info: UnitInfo | undefined): string {
   if (info === undefined) return "?";
-  const container = info.container;
-  if (container?.unit?.name) {
-    return `${container.unit.name} in ${container.runtime} container ${container.id}`;
-  }
-  if (container) return `${container.runtime} container ${container.id}`;
-  return info.name ?? "?";
+  if (info.container === null) return info.name ?? "?";
+  return unitLabel(info.container.unit?.name ?? null, info.container);
 }
 
 function compare(a: string, b: string): number {

@@ -96,9 +96,6 @@ export function takeSteps(
     timeoutMs,
     onStep,
     (step, result) => check(step, result, probe, timeoutMs),
-    {
-      notFound: (step) => `${step.argv[0]} is not installed`,
-    },
   );
 }
 
@@ -137,7 +134,6 @@ async function eachStep(
   timeoutMs: number,
   onStep: (step: RestartStep) => void,
   judge: (step: RestartStep, result: CommandResult) => StepOutcome | Promise<StepOutcome>,
-  says: { readonly notFound?: (step: RestartStep) => string } = {},
 ): Promise<StepOutcome[]> {
   const outcomes: StepOutcome[] = [];
   for (const step of steps) {
@@ -146,8 +142,8 @@ async function eachStep(
     try {
       result = await probe.run(step.argv, timeoutMs);
     } catch (error) {
-      const message = error instanceof Deno.errors.NotFound && says.notFound
-        ? says.notFound(step)
+      const message = error instanceof Deno.errors.NotFound
+        ? `${step.argv[0]} is not installed`
         : error instanceof Deno.errors.NotCapable
         ? `Deno was not given --allow-run=${step.argv[0]}`
         : error instanceof Error
@@ -166,7 +162,7 @@ async function eachStep(
  * (read, never set): one `show` per manager (the host's, a user's, a
  * container's), each within the deadline.
  */
-export async function markedUnits(
+export async function markedSteps(
   steps: readonly RestartStep[],
   probe: Probe,
   timeoutMs: number,

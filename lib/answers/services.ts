@@ -7,6 +7,7 @@
  */
 
 import type { Group } from "../scan/group.ts";
+import { unitLabel } from "../proc/cgroup.ts";
 
 /** Maps PIDs to the name of the unit they belong to. */
 export type UnitsByPid = ReadonlyMap<number, string>;
@@ -74,10 +75,11 @@ export async function unitsFromSystemctl(
 export function unitsFromGroups(groups: readonly Group[]): Map<number, string> {
   const units = new Map<number, string>();
   for (const group of groups) {
-    const container = group.unit?.container;
-    const inner = container?.unit?.name;
-    const named = container && `${container.runtime} container ${container.id}`;
-    const unit = inner ? `${inner} in ${named}` : group.unit?.name ?? named ?? undefined;
+    const container = group.unit?.container ?? null;
+    const inner = container?.unit?.name ?? null;
+    const unit = inner !== null
+      ? unitLabel(inner, container)
+      : group.unit?.name ?? (container === null ? undefined : unitLabel(null, container));
     if (unit === undefined) continue;
     for (const pid of group.pids) units.set(pid, unit);
   }

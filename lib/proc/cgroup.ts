@@ -226,3 +226,14 @@ export function classifyCgroup(path: string): UnitInfo {
   if (unit.endsWith(".scope")) return unitInfo(unit, "session", uid, null);
   return unitInfo(unit, "system-service", uid, null);
 }
+
+/**
+ * A unit or container as people name it: `nginx.service`, `lxc container
+ * web1`, or `nginx.service in lxc container web1` for a unit a container's
+ * own systemd runs.
+ */
+export function unitLabel(unit: string | null, container: ContainerRef | null): string {
+  if (container === null) return unit ?? "?";
+  const name = `${container.runtime} container ${container.id}`;
+  return unit === null ? name : `${unit} in ${name}`;
+}

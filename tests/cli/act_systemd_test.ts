@@ -6,7 +6,14 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { bootSystemd, cannotBootSystemd } from "../_systemd.ts";
+import {
+  bootSystemd,
+  cannotBootSystemd,
+  cliInside,
+  waitForMapped,
+  waitForPids,
+  withCliBoot,
+} from "../_systemd.ts";
 import { realLibrary } from "../_live.ts";
 import { runningSystemdVersion } from "../../lib/answers/next_step.ts";
 import { ROOT, runCli, waitFor } from "../_helpers.ts";
@@ -23,12 +30,7 @@ Deno.test({
   name: "--restart against systemd: clean, a surviving child, a failed start; dbus never touched",
   ignore: CANNOT !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_systemd_" });
-    const deno = Deno.execPath();
-    const booted = await bootSystemd({
-      share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))],
-    });
-    try {
+    await withCliBoot("lib_users_act_systemd_", async (booted, dir) => {
       const tag = booted.tag;
       const lib = (name: string) => `${dir}/${name}.so`;
       for (const name of ["clean", "child", "fail", "risky"]) {
@@ -107,42 +109,9 @@ Deno.test({
       const childNow = await booted.unitPids(units.child);
       assert(childPids.some((pid) => childNow.includes(pid)), "the old child lives on");
       assertEquals(await booted.unitPids("dbus.service"), riskyPids);
-    } finally {
-      await booted.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
-
-/** Runs the CLI inside the booted system (the repository and Deno are shared into it). */
-function cliInside(booted: Awaited<ReturnType<typeof bootSystemd>>, ...args: string[]) {
-  return booted.run([
-    "env",
-    "HOME=/root",
-    "LIB_USERS_CONFIG=",
-    "NO_COLOR=1",
-    Deno.execPath(),
-    "run",
-    "--quiet",
-    "-A",
-    `${ROOT}/main.ts`,
-    ...args,
-  ], { deadlineMs: 90_000 });
-}
-
-/** The unit's host PIDs once it has `count` processes; fails the test after 15 s. */
-async function waitForPids(
-  booted: Awaited<ReturnType<typeof bootSystemd>>,
-  unit: string,
-  count: number,
-): Promise<number[]> {
-  let pids: number[] = [];
-  await waitFor(
-    async () => (pids = await booted.unitPids(unit)).length >= count,
-    `${unit}'s processes`,
-  );
-  return pids;
-}
 
 /** The PIDs the output gives for dbus.service (the booted system's own numbers). */
 function riskyPidsInside(out: string): string {
@@ -154,12 +123,7 @@ Deno.test({
     "--restart --mark against systemd: the marker is set, said while the unit is stale, and --marked restarts it",
   ignore: CANNOT !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_systemd_" });
-    const deno = Deno.execPath();
-    const booted = await bootSystemd({
-      share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))],
-    });
-    try {
+    await withCliBoot("lib_users_act_systemd_", async (booted, dir) => {
       const unit = `lu-mark-${booted.tag}.service`;
       const lib = `${dir}/mark.so`;
       Deno.copyFileSync(realLibrary(), lib);
@@ -202,10 +166,7 @@ Deno.test({
       assertEquals(await booted.property(unit, "Markers"), "");
       const after = await cli("--restart", "--dry-run");
       assertStringIncludes(after.stdout, "Nothing to restart safely.\n");
-    } finally {
-      await booted.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -307,10 +268,7 @@ Deno.test({
   name: "--restart with --json and --format=nagios against systemd: they answer with what is left",
   ignore: CANNOT !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_left_" });
-    const deno = Deno.execPath();
-    const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
-    try {
+    await withCliBoot("lib_users_act_left_", async (booted, dir) => {
       const tag = booted.tag;
       const lib = (name: string) => `${dir}/${name}.so`;
       const update = (name: string) => {
@@ -374,10 +332,7 @@ Deno.test({
       assertStringIncludes(status!, `after --restart: 1 of 2 not clean: ${fail} failed`);
       assertStringIncludes(status!, "stale_processes=0;");
       assert(details.includes(`restart: ${clean}: clean`), nagios.stdout);
-    } finally {
-      await booted.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -386,10 +341,7 @@ Deno.test({
     "--restart against systemd: the refusal without a terminal, a stop past the deadline, the start limit, a unit named like an option",
   ignore: CANNOT !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_edges_" });
-    const deno = Deno.execPath();
-    const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
-    try {
+    await withCliBoot("lib_users_act_edges_", async (booted, dir) => {
       const tag = booted.tag;
       const lib = (name: string) => `${dir}/${name}.so`;
       const units = {
@@ -442,41 +394,16 @@ Deno.test({
       assertEquals(await booted.property(units.hang, "ActiveState"), "deactivating");
       assertStringIncludes(out, `${units.limit}: failed with exit 1 (failed, start-limit-hit)`);
       assertStringIncludes(out, "it hit its start limit: systemctl reset-failed, then start it");
-    } finally {
-      await booted.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
-
-/**
- * Waits until a process of `unit` maps `path` (a `Type=simple` start returns
- * once forked: the program may not have loaded it yet); fails the test after 15 s.
- */
-async function waitForMapped(
-  booted: Awaited<ReturnType<typeof bootSystemd>>,
-  unit: string,
-  path: string,
-): Promise<void> {
-  await waitFor(async () => {
-    for (const pid of await booted.unitPids(unit)) {
-      try {
-        if (Deno.readTextFileSync(`/proc/${pid}/maps`).includes(path)) return true;
-      } catch { /* gone meanwhile */ }
-    }
-    return false;
-  }, `${unit} to map ${path}`);
-}
 
 Deno.test({
   name:
     "--restart inside a unit (an apt hook in apt-daily-upgrade.service) never restarts that unit",
   ignore: CANNOT !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "lib_users_act_self_" });
-    const deno = Deno.execPath();
-    const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
-    try {
+    await withCliBoot("lib_users_act_self_", async (booted, dir) => {
       const unit = `lu-self-${booted.tag}.service`;
       const lib = `${dir}/self.so`;
       Deno.copyFileSync(realLibrary(), lib);
@@ -485,7 +412,7 @@ Deno.test({
       const script = `env LD_PRELOAD=${lib} /bin/sleep 1000 &
 until grep -q ${lib} /proc/$!/maps 2>/dev/null; do sleep 0.05; done
 cp ${dir}/spare.so ${lib}.new && mv ${lib}.new ${lib}
-exec env HOME=/root LIB_USERS_CONFIG= NO_COLOR=1 ${deno} run --quiet -A ${ROOT}/main.ts --restart --yes`;
+exec env HOME=/root LIB_USERS_CONFIG= NO_COLOR=1 ${Deno.execPath()} run --quiet -A ${ROOT}/main.ts --restart --yes`;
       Deno.writeTextFileSync(`${dir}/self.sh`, `${script} > ${dir}/out.txt 2>&1\n`);
       await booted.installUnit(
         unit,
@@ -501,9 +428,6 @@ exec env HOME=/root LIB_USERS_CONFIG= NO_COLOR=1 ${deno} run --quiet -A ${ROOT}/
       );
       assertStringIncludes(run.stdout, "this run is part of it: restarting it would stop the run");
       assert(!run.stdout.includes(`Running: systemctl restart -- ${unit}`), run.stdout);
-    } finally {
-      await booted.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

@@ -6,9 +6,9 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { bootSystemd, cannotBootSystemd } from "../_systemd.ts";
+import { cannotBootSystemd, cliInside, waitForMapped, withCliBoot } from "../_systemd.ts";
 import { realLibrary } from "../_live.ts";
-import { findTool, ROOT, runCli, waitFor } from "../_helpers.ts";
+import { findTool, runCli } from "../_helpers.ts";
 
 const NEEDRESTART = findTool("needrestart");
 const CANNOT = (await cannotBootSystemd()) ??
@@ -26,10 +26,7 @@ Deno.test({
     "--format=needrestart and needrestart -b name the same stale services, from inside one system",
   ignore: CANNOT !== undefined,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "lib_users_needrestart_" });
-    const deno = Deno.execPath();
-    const booted = await bootSystemd({ share: [ROOT, dir, deno.slice(0, deno.lastIndexOf("/"))] });
-    try {
+    await withCliBoot("lib_users_needrestart_", async (booted, dir) => {
       Deno.copyFileSync(realLibrary(), `${dir}/lib.so`);
       // Outside /tmp, which needrestart leaves out of its judgement.
       const libs = `/opt/lu-${booted.tag}`;
@@ -47,14 +44,7 @@ Deno.test({
           `[Service]\nEnvironment=LD_PRELOAD=${lib}\nExecStart=/bin/sleep 1000\n`,
         );
         assertEquals((await booted.systemctl("start", "--", unit)).code, 0);
-        await waitFor(async () => {
-          for (const pid of await booted.unitPids(unit)) {
-            try {
-              if (Deno.readTextFileSync(`/proc/${pid}/maps`).includes(lib)) return true;
-            } catch { /* gone */ }
-          }
-          return false;
-        }, `${unit} to map ${lib}`);
+        await waitForMapped(booted, unit, lib);
       }
       const updated = await booted.run([
         "sh",
@@ -67,17 +57,7 @@ Deno.test({
         deadlineMs: 90_000,
       });
       assertEquals(theirs.code, 0, theirs.stderr);
-      const ours = await booted.run([
-        "env",
-        "HOME=/root",
-        "LIB_USERS_CONFIG=",
-        deno,
-        "run",
-        "--quiet",
-        "-A",
-        `${ROOT}/main.ts`,
-        "--format=needrestart",
-      ], { deadlineMs: 90_000 });
+      const ours = await cliInside(booted, "--format=needrestart");
       assertEquals(ours.code, 0, ours.stderr);
       // The test's own units, named alike by both; the rest of the system is not judged here.
       const mine = (text: string) => values(text, "SVC").filter((unit) => units.includes(unit));
@@ -87,10 +67,7 @@ Deno.test({
       // container=lxc); both begin with the version of the language (Debian 12's is 3.6).
       assert(ours.stdout.startsWith("NEEDRESTART-VER: 3.6\n"), ours.stdout);
       assert(/^NEEDRESTART-VER: \d+\.\d+/m.test(theirs.stdout), theirs.stdout);
-    } finally {
-      await booted.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
