@@ -10,7 +10,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type CliRun, ROOT, runCli } from "../_helpers.ts";
+import { type CliRun, findTool, ROOT, runCli } from "../_helpers.ts";
 import { EXIT } from "../../cli/exit.ts";
 import { buildMapper, type Mapper, realLibrary, sh, spawnMapper } from "../_live.ts";
 import type { JsonFile, JsonGroup } from "../../mod.ts";
@@ -23,12 +23,8 @@ const MAPPER = await buildMapper();
 function missing(): string | undefined {
   if (Deno.uid() !== 0) return "needs root (mount namespaces, overlayfs, pivot_root)";
   if (MAPPER === null) return "no C compiler with a static libc (cc -static)";
-  for (const tool of ["/usr/bin/unshare", "/usr/sbin/pivot_root"]) {
-    try {
-      Deno.statSync(tool);
-    } catch {
-      return `no ${tool}`;
-    }
+  for (const tool of ["unshare", "pivot_root"]) {
+    if (findTool(tool) === undefined) return `no ${tool}`;
   }
   return undefined;
 }
@@ -122,12 +118,14 @@ async function withContainer(
       ${options.setup ?? ""}
       cd "$1/merged"
       mkdir .old
-      pivot_root . .old
+      "$4" . .old
       exec /mapper -p "$3" "$2"`,
       "sh",
       dir,
       library,
       token,
+      // By its path: a PATH without sbin (a cron job's, CI's) hides it.
+      findTool("pivot_root")!,
     ]);
     // More processes in the same namespace and root, as a container's other processes are.
     for (let i = 0; i < (options.peers ?? 0); i++) {

@@ -10,23 +10,20 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { LineReader, ROOT, runCli } from "../_helpers.ts";
+import { findTool, LineReader, ROOT, runCli } from "../_helpers.ts";
 import { realLibrary } from "../_live.ts";
 import { MapsReader } from "../../lib/proc/maps_reader.ts";
 
-async function missing(): Promise<string | undefined> {
+function missing(): string | undefined {
   if (Deno.uid() !== 0) return "not root: cannot mount";
+  // Looked for where the system keeps them, not on PATH: a PATH without sbin hides losetup.
   for (const tool of ["mksquashfs", "unshare", "losetup"]) {
-    const found = await new Deno.Command("sh", {
-      args: ["-c", `command -v ${tool}`],
-      stdout: "null",
-    }).output();
-    if (!found.success) return `no ${tool}`;
+    if (findTool(tool) === undefined) return `no ${tool}`;
   }
   return undefined;
 }
 
-const MISSING = await missing();
+const MISSING = missing();
 if (MISSING !== undefined) console.warn(`swapped_fs_test: ignored: ${MISSING}`);
 
 /**
