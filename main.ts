@@ -13,7 +13,15 @@ import { invocation } from "./cli/invocation.ts";
 // units via systemctl, packages, the reboot check) are imported when asked
 // for: start-up is most of a scan's cost, and cron and monitoring run this
 // every minute.
-import { emit, incompleteReason, packageOwners, rebootCheck, render } from "./cli/render.ts";
+import {
+  emit,
+  incompleteReason,
+  packageOwners,
+  rebootCheck,
+  render,
+  RUN_STARTED_MS,
+  settle,
+} from "./cli/render.ts";
 import { groupByArgv } from "./lib/scan/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/proc/permissions.ts";
 import { scanFds, scanLibs } from "./lib/scan/scan.ts";
@@ -71,7 +79,8 @@ export async function main(args: readonly string[]): Promise<number> {
   const complete = incompleteReason(outcome.result, options) === undefined;
   // Each step shows the packages of its files: what the admin weighs before agreeing.
   const packages = options.packages ? await packageOwners(outcome.result, options) : undefined;
-  const groups = groupByArgv(outcome.result.processes);
+  const { result: settled } = await settle(outcome.result, packages, options);
+  const groups = groupByArgv(settled.processes);
   const scan = { complete, procfs: outcome.result.procfs, ...(packages ? { packages } : {}) };
   const acted = await act(groups, { ...options, restart }, scan);
   if (options.format === "human") {
@@ -87,11 +96,17 @@ export async function main(args: readonly string[]): Promise<number> {
 
 /** Prints the answer to a scan in the format asked for; returns the exit code. */
 async function answer(scanned: ScanResult, options: CliOptions, restart?: RestartRun) {
-  const groups = groupByArgv(scanned.processes);
-  const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
   const packages = options.packages ? await packageOwners(scanned, options) : undefined;
-  const answers = { reboot, packages, ...(restart === undefined ? {} : { restart }) };
-  const code = await render(groups, scanned, answers, options);
+  const { result, narrowed } = await settle(scanned, packages, options);
+  const groups = groupByArgv(result.processes);
+  const reboot = options.reboot ? await rebootCheck(groups, options) : undefined;
+  const answers = {
+    reboot,
+    packages,
+    ...(restart === undefined ? {} : { restart }),
+    ...(narrowed === undefined ? {} : { narrowed }),
+  };
+  const code = await render(groups, result, answers, options);
   if (options.format !== "nagios" && !options.quiet) warnCoverage(scanned, options);
   return code;
 }
@@ -142,8 +157,10 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
       proc,
       ignore: options.ignore,
       units: options.units,
-      // Only JSON prints a file's kind; the others spare the exe link.
+      // Only JSON prints a file's kind and a process's start; the others spare the reads.
       kinds: options.format === "json",
+      startTimes: options.format === "json",
+      states: needsStates(options),
       scripts: options.scripts,
       // performance.now() counts from start-up; a margin is left for the output.
       ...(options.timeout === undefined
@@ -158,6 +175,17 @@ async function runScan(options: CliOptions): Promise<ScanOutcome> {
     if (reason === undefined) throw error;
     return failed(`Cannot read "${proc}": ${reason}`);
   }
+}
+
+/**
+ * Whether the run needs what stands at each stale file's path, and since
+ * when: the outputs that say it (JSON, Prometheus, `-s`), the plan and
+ * `--restart` (which set deleted temporary files apart), and the narrowing flags.
+ */
+function needsStates(options: CliOptions): boolean {
+  return options.format === "json" || options.format === "prometheus" || options.showFiles ||
+    options.restartHints || options.restart !== null || options.minAgeMs !== undefined ||
+    options.replacedOnly;
 }
 
 /** What a Nagios run keeps of its timeout for printing the answer. */
@@ -186,7 +214,12 @@ async function reportScanFailure(failure: ScanFailure, options: CliOptions): Pro
   // its age as node_textfile_mtime_seconds).
   if (options.format === "prometheus" && options.output === undefined) {
     const { formatPrometheus } = await import("./lib/format/prometheus.ts");
-    write(formatPrometheus([], { scan: options.scan, success: false, version: config.version }));
+    write(formatPrometheus([], {
+      scan: options.scan,
+      success: false,
+      version: config.version,
+      scannedAt: new Date(RUN_STARTED_MS),
+    }));
   }
   warn(failure.reason);
   return EXIT.USAGE;

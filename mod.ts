@@ -30,6 +30,7 @@ export {
   DEFAULT_NAME_BUDGET,
   type DeletedFile,
   type FileKind,
+  type FileState,
   MAX_UNREADABLE_LISTED,
   type NameBudget,
   type ProcessFinding,
@@ -45,6 +46,7 @@ export {
   type IgnoreRules,
 } from "./lib/scan/ignore.ts";
 export { fileNames, type Group, groupByArgv } from "./lib/scan/group.ts";
+export { type LeftOut, type Narrowed, narrowFindings, type Narrowing } from "./lib/scan/narrow.ts";
 
 // Reading /proc: names as bytes, maps lines, cgroups.
 export { decodeName, encodeName, hasRawBytes } from "./lib/proc/names.ts";
@@ -73,6 +75,7 @@ export {
   type RestartPlan,
   type RiskyUnit,
   type SessionToEnd,
+  type TemporaryOnly,
 } from "./lib/answers/restart.ts";
 export {
   type NextStep,
@@ -123,6 +126,7 @@ export {
   type PackageLookup,
   type ProcessPackages,
   type ProcessPackagesOptions,
+  withPackageTimes,
 } from "./lib/answers/package_roots.ts";
 
 // Acting (`--restart`): the steps a run may take, and what each did.

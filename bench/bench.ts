@@ -205,6 +205,8 @@ function subjectsOf(scenario: Scenario, running: Running): [string, string[]][] 
     list.push(["lib_users --json, bundled", bundledCli("--json")]);
     list.push(["lib_users -S --restart-hints, bundled", bundledCli("-S", "--restart-hints")]);
     list.push(["lib_users --format=needrestart, bundled", bundledCli("--format=needrestart")]);
+    // What stands at each file's path, and since when (#29, 1): one lookup per file and tree.
+    list.push(["lib_users -m --replaced-only, bundled", bundledCli("-m", "--replaced-only")]);
     list.push([
       "lib_users --format=prometheus -o FILE, bundled",
       bundledCli("--format=prometheus", "-o", `${work}/lib_users.prom`),

@@ -52,6 +52,8 @@ export interface ValueSpec {
   readonly names?: "file" | "directory";
   /** A number of seconds above 0. */
   readonly seconds?: true;
+  /** A duration: whole seconds, or a number with `s`, `m`, `h`, `d` or `w` (`90s`, `6h`, `2d`). */
+  readonly duration?: true;
 }
 
 /** One option of the command line. */
@@ -267,6 +269,24 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       value: { name: "NAME" },
       section: "Scan",
       help: "also ignore the name NAME (repeatable)",
+    },
+    {
+      name: "min-age",
+      config: true,
+      kind: "value",
+      value: { name: "DURATION", duration: true },
+      section: "Scan",
+      help: "leave out files replaced less than DURATION ago (90s, 30m, 6h, 2d, 1w): the " +
+        "debounce for an update still running; files of unknown age stay; what it left out " +
+        "is said in every format",
+    },
+    {
+      name: "replaced-only",
+      kind: "switch",
+      section: "Scan",
+      help: "leave out files with nothing at their path now (deleted: often temporary files a " +
+        "program maps and unlinks on purpose), keeping those another file replaced (the " +
+        "update signal) and those not known; said in every format",
     },
     {
       name: "default-ignores",

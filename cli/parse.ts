@@ -72,6 +72,10 @@ export interface CliOptions {
   /** Also look for interpreters whose script was replaced (`--scripts`). */
   readonly scripts: boolean;
   readonly ignore: IgnoreRules;
+  /** `--min-age`, in ms: files replaced less long ago are left out. */
+  readonly minAgeMs: number | undefined;
+  /** `--replaced-only`: files with nothing at their path are left out. */
+  readonly replacedOnly: boolean;
   /** `--restart` and how, or null without it. */
   readonly restart: RestartOptions | null;
 }
@@ -170,6 +174,11 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
   const warning = rangeOf(value("warning"), "--warning", problems);
   const critical = rangeOf(value("critical"), "--critical", problems);
   const timeout = secondsOf(value("timeout"), "--timeout", problems);
+  const minAge = value("min-age");
+  const minAgeMs = minAge === undefined ? undefined : durationMs(minAge);
+  if (minAgeMs !== undefined && !(minAgeMs > 0)) {
+    problems.add(1, `Cannot use "${minAge}" for --min-age: ${DURATION_NEEDED}`);
+  }
   const color = choice<CliOptions["color"]>("color") ?? "auto";
   const completions = choice<"bash" | "zsh" | "fish">("completions");
   const output = value("output");
@@ -222,6 +231,8 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
       patterns: [...(defaults ? DEFAULT_IGNORE_PATTERNS : []), ...patterns],
       literals: [...(defaults ? DEFAULT_IGNORE_LITERALS : []), ...literals],
     },
+    minAgeMs,
+    replacedOnly: flag("replaced-only"),
     restart,
   };
 }
@@ -323,7 +334,26 @@ function valueProblem(option: OptionSpec, value: string): string | undefined {
   const choices = option.value?.choices;
   if (choices !== undefined && !choices.includes(value)) return `use ${orList(choices)}`;
   if (option.value?.seconds && !(secondsIn(value) > 0)) return "it needs seconds above 0";
+  if (option.value?.duration && !(durationMs(value) > 0)) return DURATION_NEEDED;
   return undefined;
+}
+
+const DURATION_NEEDED = "it needs a duration above 0: seconds, or a number with s, m, h, d or w";
+
+/** Milliseconds in each unit of a duration. */
+const UNIT_MS: Readonly<Record<string, number>> = {
+  "": 1000,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** A duration (`90`, `90s`, `30m`, `6h`, `2d`, `1w`) in ms; NaN when it is none. */
+function durationMs(text: string): number {
+  const match = /^([0-9]{1,9})([smhdw]?)$/.exec(text);
+  return match ? Number(match[1]) * UNIT_MS[match[2]!]! : NaN;
 }
 
 function secondsIn(text: string): number {

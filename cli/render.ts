@@ -8,6 +8,7 @@
 
 import config from "../deno.json" with { type: "json" };
 import { EXIT } from "./exit.ts";
+import type { OutputFormat } from "./options.ts";
 import type { CliOptions } from "./parse.ts";
 import type { Group } from "../lib/scan/group.ts";
 import { formatHuman, type HumanStyle } from "../lib/format/human.ts";
@@ -18,6 +19,7 @@ import type { RebootCheck } from "../lib/answers/reboot.ts";
 import type { PackageOwners } from "../lib/format/packages.ts";
 import type { RestartRun } from "../lib/act/verify.ts";
 import { warn, writeDocument, writeFileAtomically, writeRecords } from "./output.ts";
+import type { Narrowed } from "../lib/scan/narrow.ts";
 
 /** The reboot question, asked only when the output answers it (a few small reads). */
 export async function rebootCheck(
@@ -68,6 +70,35 @@ export async function packageOwners(
   return found;
 }
 
+/** When the run began: the time JSON's `scanned_at` and the ages of files count to. */
+export const RUN_STARTED_MS: number = performance.timeOrigin;
+
+/**
+ * The scan's findings dated by their packages where the scan could not
+ * (`--packages`), then narrowed as `--min-age` and `--replaced-only` ask,
+ * with what they left out.
+ */
+export async function settle(
+  scanned: ScanResult,
+  packages: PackageOwners | undefined,
+  options: CliOptions,
+): Promise<{ result: ScanResult; narrowed?: Narrowed }> {
+  let processes = scanned.processes;
+  if (packages !== undefined && "byPid" in packages) {
+    const { withPackageTimes } = await import("../lib/answers/package_roots.ts");
+    processes = withPackageTimes(processes, packages);
+  }
+  const { minAgeMs, replacedOnly } = options;
+  if (minAgeMs === undefined && !replacedOnly) return { result: { ...scanned, processes } };
+  const { narrowFindings } = await import("../lib/scan/narrow.ts");
+  const asked = { ...present({ minAgeMs }), ...(replacedOnly ? { replacedOnly } : {}) };
+  const narrowed = narrowFindings(processes, { ...asked, now: RUN_STARTED_MS });
+  return {
+    result: { ...scanned, processes: narrowed.processes },
+    narrowed: { ...asked, leftOut: narrowed.leftOut },
+  };
+}
+
 /**
  * Why monitoring must not take this answer as the whole truth: the scan did
  * not finish in time, or could not see every process (unless accepted).
@@ -88,6 +119,8 @@ export interface Answers {
   readonly packages: PackageOwners | undefined;
   /** A `--restart` run before this scan (JSON and Nagios say what it did; the scan is what is left). */
   readonly restart?: RestartRun;
+  /** What `--min-age` and `--replaced-only` left out. */
+  readonly narrowed?: Narrowed;
 }
 
 /** What every format is told of the scan: what it read, what it could not, and the answers. */
@@ -106,6 +139,9 @@ interface Facts {
   /** Why the answer is not the whole one, where monitoring must not take it for a clean one. */
   readonly incomplete: string | undefined;
 }
+
+/** The formats that say what `--min-age` and `--replaced-only` left out in their own output. */
+const SAY_NARROWING: readonly OutputFormat[] = ["json", "nagios", "prometheus"];
 
 /** Prints the groups and the answers as `options` ask; returns the exit code. */
 export async function render(
@@ -143,6 +179,15 @@ export async function render(
     case "human":
       await renderText(facts);
   }
+  // Formats with no place of their own for it (the text ones, needrestart's): said on stderr.
+  const narrowed = answers.narrowed;
+  if (narrowed !== undefined && !options.quiet && !SAY_NARROWING.includes(options.format)) {
+    const { leftOut } = narrowed;
+    if (leftOut.young + leftOut.deleted > 0) {
+      const { leftOutText } = await import("../lib/format/age.ts");
+      warn(`Left out: ${leftOutText(narrowed)}`);
+    }
+  }
   // A list cut short is said by its own code: a script must not take it for the whole answer.
   if (result.notListed !== undefined) return EXIT.TRUNCATED;
   const found = groups.length > 0 || answers.reboot?.required === true;
@@ -161,12 +206,18 @@ function present<T extends Record<string, unknown>>(
 /** The Nagios status line; its exit code is the plugin API's. */
 async function renderNagios({ groups, answers, options, counts, incomplete }: Facts) {
   const { formatNagios } = await import("../lib/format/nagios.ts");
-  const { reboot, packages, restart } = answers;
+  const { reboot, packages, restart, narrowed } = answers;
   const { text, exitCode } = formatNagios(groups, {
     scan: options.scan,
     warning: options.warning,
     ...counts,
-    ...present({ critical: options.critical, incomplete, packages, restarted: restart?.outcomes }),
+    ...present({
+      critical: options.critical,
+      incomplete,
+      packages,
+      restarted: restart?.outcomes,
+      narrowed,
+    }),
     ...(reboot === undefined ? {} : {
       reboot,
       rebootCritical: options.rebootCritical,
@@ -179,13 +230,14 @@ async function renderNagios({ groups, answers, options, counts, incomplete }: Fa
 
 async function renderPrometheus({ groups, answers, options, counts, incomplete }: Facts) {
   const { formatPrometheus } = await import("../lib/format/prometheus.ts");
-  const { reboot, packages } = answers;
+  const { reboot, packages, narrowed } = answers;
   emit(
     formatPrometheus(groups, {
       scan: options.scan,
       ...counts,
       version: config.version,
-      ...present({ incomplete, reboot, packages }),
+      scannedAt: new Date(RUN_STARTED_MS),
+      ...present({ incomplete, reboot, packages, narrowed }),
     }),
     options,
   );
@@ -200,13 +252,13 @@ async function renderNeedrestart({ groups, answers, options }: Facts) {
 
 async function renderJson({ groups, result, answers, options, counts }: Facts) {
   const { formatJson } = await import("../lib/format/json.ts");
-  const { reboot, packages, restart } = answers;
+  const { reboot, packages, restart, narrowed } = answers;
   emit(
     formatJson(groups, {
       scan: options.scan,
       host: hostName(),
       // The run's start: the scan begins a few milliseconds after it.
-      scannedAt: new Date(performance.timeOrigin),
+      scannedAt: new Date(RUN_STARTED_MS),
       ...counts,
       procfs: result.procfs,
       finished: result.finished,
@@ -216,6 +268,7 @@ async function renderJson({ groups, result, answers, options, counts }: Facts) {
         reboot,
         packages,
         restart,
+        narrowed,
       }),
       userNames: await userNames(),
     }),
@@ -233,6 +286,7 @@ async function renderText({ groups, answers, options, incomplete }: Facts) {
   let out = options.format === "machine" ? formatMachine(groups) : formatHuman(groups, {
     showFiles: options.showFiles,
     showUnits: options.showFiles && options.unitSource === "cgroup",
+    now: RUN_STARTED_MS,
     ...(style ? { style } : {}),
     ...present({ packages }),
   });

@@ -25,6 +25,12 @@ export interface StaleSpec {
   keptFiles?: readonly string[];
   /** Extra arguments (only with the shell). */
   args?: readonly string[];
+  /**
+   * Put a new file at each deleted name, as an update does: the files are
+   * then `replaced`, not `deleted` (which the restart plan sets apart when
+   * they are temporary, as this directory's are).
+   */
+  replace?: boolean;
 }
 
 /** A running stale process. */
@@ -126,7 +132,13 @@ export async function spawnStale(spec: StaleSpec): Promise<StaleProcess> {
     if (spec.program === "sh") await readLine(child.stdout);
     await waitForMappings(child.pid, libs.length + (spec.program === "sleep" ? 1 : 0), dir);
     const removed = await new Deno.Command("/bin/sh", {
-      args: ["-c", 'for f in "$1"/del/*; do [ -e "$f" ] && rm -f -- "$f"; done; true', "rm", dir],
+      args: [
+        "-c",
+        'for f in "$1"/del/*; do [ -e "$f" ] && rm -f -- "$f" && { [ -z "$2" ] || : > "$f"; }; done; true',
+        "rm",
+        dir,
+        spec.replace ? "1" : "",
+      ],
     }).output();
     if (!removed.success) throw new Error("Could not delete the stale files");
   } catch (error) {

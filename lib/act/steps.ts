@@ -9,7 +9,7 @@
 
 import type { Group } from "../scan/group.ts";
 import { globToRegExp } from "../scan/ignore.ts";
-import { riskOf } from "../answers/restart.ts";
+import { hasOnlyTemporaryFiles, riskOf } from "../answers/restart.ts";
 import { type ContainerRef, type UnitInfo, unitLabel } from "../proc/cgroup.ts";
 import { containerSystemctl } from "../answers/container_systemctl.ts";
 
@@ -96,7 +96,14 @@ export function restartSteps(groups: readonly Group[], options: StepOptions = {}
     entry.pids.push(...pids);
     left.set(key, entry);
   };
+  // Groups whose only stale files are deleted temporary ones: restarted only with a unit
+  // restarted for other files anyway, for a restart makes such files again.
+  const temporary: Group[] = [];
   for (const group of groups) {
+    if (hasOnlyTemporaryFiles(group)) {
+      temporary.push(group);
+      continue;
+    }
     const info = group.unit;
     const target = info === undefined ? null : stepOf(info, kinds, options);
     if (target === null || "why" in target) {
@@ -128,6 +135,18 @@ export function restartSteps(groups: readonly Group[], options: StepOptions = {}
     for (const file of group.files) entry.files.add(file.path);
     steps.set(key, entry);
   }
+  for (const group of temporary) {
+    const target = group.unit === undefined ? null : stepOf(group.unit, kinds, options);
+    const entry = target === null || "why" in target
+      ? undefined
+      : steps.get(target.argv.join("\0"));
+    if (entry === undefined) {
+      leave(describe(group.unit), TEMPORARY_ONLY, group.pids);
+      continue;
+    }
+    for (const pid of group.pids) entry.pids.add(pid);
+    for (const file of group.files) entry.files.add(file.path);
+  }
   const order = (step: Omit<RestartStep, "pids" | "files">) =>
     `${RESTART_KINDS.indexOf(step.kind)}\0${step.user ?? step.container?.id ?? ""}\0${
       step.unit ?? ""
@@ -145,6 +164,11 @@ export function restartSteps(groups: readonly Group[], options: StepOptions = {}
       .sort((a, b) => a.pids[0]! - b.pids[0]!),
   };
 }
+
+/** Why a group whose only stale files are deleted temporary files is left. */
+const TEMPORARY_ONLY =
+  "restarting will not help if the program makes them again: its only stale files are " +
+  "deleted temporary files";
 
 /** The step that restarts a group's unit, or why there is none the run may take. */
 function stepOf(

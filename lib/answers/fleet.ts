@@ -22,7 +22,12 @@ export interface HostReport {
   readonly groups: readonly {
     readonly pids: readonly number[];
     readonly unit: string | null;
-    readonly files: readonly { readonly path: string; readonly package: string | null }[];
+    readonly files: readonly {
+      readonly path: string;
+      readonly package: string | null;
+      /** When it was replaced (ISO 8601 UTC), or null when the report does not say. */
+      readonly replacedAt: string | null;
+    }[];
   }[];
   /** The reboot verdict (`nothing`, `restart`, `reboot`, `unknown`), or null when not reported. */
   readonly verdict: string | null;
@@ -116,7 +121,7 @@ function readGroup(group: unknown): HostReport["groups"][number] | string {
   }
   if (unit !== null && unit !== undefined && typeof unit !== "string") return "unit is no name";
   if (!Array.isArray(files)) return "files is not a list";
-  const read: { path: string; package: string | null }[] = [];
+  const read: { path: string; package: string | null; replacedAt: string | null }[] = [];
   for (const file of files) {
     if (!isObject(file) || typeof file.path !== "string") return "a file has no path";
     const owner = isObject(file.package) && typeof file.package.name === "string"
@@ -124,9 +129,16 @@ function readGroup(group: unknown): HostReport["groups"][number] | string {
         typeof file.package.version === "string" ? ` ${file.package.version}` : ""
       }`
       : null;
-    read.push({ path: file.path, package: owner });
+    read.push({ path: file.path, package: owner, replacedAt: isoTime(file.replaced_at) });
   }
   return { pids: pids as number[], unit: typeof unit === "string" ? unit : null, files: read };
+}
+
+/** A time the report gives, as ISO 8601 UTC (which sorts as it runs); null when it gives none. */
+function isoTime(value: unknown): string | null {
+  if (typeof value !== "string") return null;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -145,6 +157,8 @@ export interface FleetItem {
   readonly processes: number;
   /** How many units, all hosts together (each host's units counted apart). */
   readonly units: number;
+  /** The earliest time one of its files was replaced on any host (ISO 8601 UTC), or null. */
+  readonly oldestReplacedAt: string | null;
 }
 
 /** One host in the fleet report. */
@@ -228,17 +242,21 @@ function addHost(
   items: Map<string, { item: Omit<FleetItem, "hosts">; hosts: Set<string> }>,
   report: HostReport,
 ): void {
-  const seen = new Map<string, { pids: Set<number>; units: Set<string> }>();
+  const seen = new Map<
+    string,
+    { pids: Set<number>; units: Set<string>; oldest: string | null }
+  >();
   for (const group of report.groups) {
     for (const file of group.files) {
       const key = file.package === null ? `file\0${file.path}` : `package\0${file.package}`;
-      const entry = seen.get(key) ?? { pids: new Set(), units: new Set() };
+      const entry = seen.get(key) ?? { pids: new Set(), units: new Set(), oldest: null };
       for (const pid of group.pids) entry.pids.add(pid);
       if (group.unit !== null) entry.units.add(group.unit);
+      entry.oldest = earlier(entry.oldest, file.replacedAt);
       seen.set(key, entry);
     }
   }
-  for (const [key, { pids, units }] of seen) {
+  for (const [key, { pids, units, oldest }] of seen) {
     const [kind, name] = key.split("\0") as [string, string];
     const entry = items.get(key) ?? {
       item: {
@@ -246,6 +264,7 @@ function addHost(
         file: kind === "file" ? name : null,
         processes: 0,
         units: 0,
+        oldestReplacedAt: null,
       },
       hosts: new Set<string>(),
     };
@@ -253,10 +272,16 @@ function addHost(
       ...entry.item,
       processes: entry.item.processes + pids.size,
       units: entry.item.units + units.size,
+      oldestReplacedAt: earlier(entry.item.oldestReplacedAt, oldest),
     };
     entry.hosts.add(report.host);
     items.set(key, entry);
   }
+}
+
+/** The earlier of two ISO 8601 UTC times, either of which may be unknown. */
+function earlier(a: string | null, b: string | null): string | null {
+  return a === null ? b : b === null ? a : b < a ? b : a;
 }
 
 function compare(a: string, b: string): number {

@@ -290,3 +290,41 @@ function confirmedProcfs(proc: string): boolean {
     return false;
   }
 }
+
+/**
+ * The findings with a replacement time for each file the identity check
+ * could not date: its package's last change (of the first owner `packages`
+ * names for its process, as `--packages` reports it). Files it did date, and
+ * those of no known package, are as they were.
+ *
+ * @example A file dated by its package
+ * ```ts
+ * import { withPackageTimes } from "@lib-users/lib-users";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const owner = { name: "zlib1g", version: "1", changed: "2026-12-01 10:00:00", changedFrom: "dpkg.log" as const };
+ * const [found] = withPackageTimes(
+ *   [{ pid: 7, argv: ["a"], cmdline: "a", files: [{ path: "/usr/lib/libz.so.1", kind: "library" }] }],
+ *   { byPid: new Map([[7, { owners: new Map([["/usr/lib/libz.so.1", [owner]]]) }]]) },
+ * );
+ * assertEquals(found!.files[0]!.replacedAt, new Date(2026, 11, 1, 10).getTime());
+ * ```
+ */
+export function withPackageTimes(
+  processes: readonly ProcessFinding[],
+  packages: ProcessPackages,
+): ProcessFinding[] {
+  return processes.map((process) => {
+    const lookup = packages.byPid.get(process.pid);
+    if (lookup === undefined || "unknown" in lookup) return process;
+    if (process.files.every((file) => file.replacedAt !== undefined)) return process;
+    const files = process.files.map((file) => {
+      if (file.replacedAt !== undefined) return file;
+      const changed = lookup.owners.get(file.path)?.[0]?.changed;
+      // dpkg's and rpm's times are local, as `localTime` wrote them: read back as local.
+      const replacedAt = changed == null ? NaN : Date.parse(changed.replace(" ", "T"));
+      return Number.isFinite(replacedAt) ? { ...file, replacedAt } : file;
+    });
+    return { ...process, files };
+  });
+}

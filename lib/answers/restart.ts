@@ -6,7 +6,8 @@
  */
 
 import type { ContainerRef, UnitInfo } from "../proc/cgroup.ts";
-import type { Group } from "../scan/group.ts";
+import { fileNames, type Group } from "../scan/group.ts";
+import type { DeletedFile } from "../scan/model.ts";
 import { containerSystemctl } from "./container_systemctl.ts";
 
 /** A unit that is risky to restart blindly, and why. */
@@ -43,6 +44,22 @@ export interface ContainerUnit {
   readonly pids: readonly number[];
 }
 
+/**
+ * Processes whose only stale files are deleted temporary files (JNA's and
+ * ORC's, a JIT's): restarting them will not help if the program makes such
+ * files again.
+ */
+export interface TemporaryOnly {
+  /** Their unit, or null. */
+  readonly unit: string | null;
+  /** The user of a user unit or session, or null. */
+  readonly user: string | null;
+  /** Their processes. */
+  readonly pids: readonly number[];
+  /** The files, by name. */
+  readonly files: readonly string[];
+}
+
 /** What to restart, by kind; every list is sorted and without duplicates. */
 export interface RestartPlan {
   /** System services safe to restart with `systemctl restart`. */
@@ -63,6 +80,43 @@ export interface RestartPlan {
   readonly risky: readonly RiskyUnit[];
   /** Processes of no known unit. */
   readonly unknown: readonly number[];
+  /** Processes left out of every step: their only stale files are deleted temporary files. */
+  readonly temporaryOnly: readonly TemporaryOnly[];
+}
+
+/** Directories whose files are temporary by their place (needrestart ignores them too). */
+const TEMPORARY_DIRS = ["/tmp/", "/var/tmp/", "/run/", "/var/run/", "/dev/shm/"];
+/** Names programs give the files they map and unlink on purpose: ORC's, JNA's, plasmashell's. */
+const TEMPORARY_NAME = /\/(?:orcexec\.[^/]+|jna-?[0-9]+\.tmp|#[0-9]+)$/;
+
+/**
+ * Whether a group's only stale files are deleted temporary ones (see
+ * {@linkcode isDeletedTemporary}), none of them left unlisted: restarting it
+ * will not help if the program makes them again.
+ */
+export function hasOnlyTemporaryFiles(group: Group): boolean {
+  return group.files.length > 0 && !group.notListed && group.files.every(isDeletedTemporary);
+}
+
+/**
+ * Whether a stale file is a deleted temporary file: nothing stands at its
+ * path (`deleted`), and it lies in a temporary directory or bears a name
+ * programs give the files they map and unlink on purpose. A file whose state
+ * is not known is not one.
+ *
+ * @example
+ * ```ts
+ * import { isDeletedTemporary } from "./restart.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(isDeletedTemporary({ path: "/tmp/jna-1/jna42.tmp", kind: "library", state: "deleted" }), true);
+ * assertEquals(isDeletedTemporary({ path: "/usr/lib/libfoo.so.1", kind: "library", state: "deleted" }), false);
+ * assertEquals(isDeletedTemporary({ path: "/tmp/x.so", kind: "library", state: "replaced" }), false);
+ * ```
+ */
+export function isDeletedTemporary(file: DeletedFile): boolean {
+  return file.state === "deleted" &&
+    (TEMPORARY_DIRS.some((dir) => file.path.startsWith(dir)) || TEMPORARY_NAME.test(file.path));
 }
 
 /** A kind of unit that is risky to restart blindly. */
@@ -175,6 +229,7 @@ class PlanParts {
     { unit: string; user: string | null; reason: string; pids: number[] }
   >();
   readonly #unknown: number[] = [];
+  readonly #temporaryOnly = new Map<string, TemporaryOnly & { pids: number[]; files: string[] }>();
   #reexecManager = false;
   readonly #userOf: (info: UnitInfo) => string | null;
   readonly #systemctlIn: (container: ContainerRef) => readonly string[] | undefined;
@@ -187,9 +242,19 @@ class PlanParts {
     this.#systemctlIn = systemctlIn;
   }
 
-  /** Puts a group where its unit says. */
+  /** Puts a group where its unit says, or apart when its files are only deleted temporary ones. */
   add(group: Group): void {
     const info = group.unit;
+    if (hasOnlyTemporaryFiles(group)) {
+      const unit = info?.name ?? null;
+      const user = info === undefined ? null : this.#userOf(info);
+      const key = `${user}\0${unit}`;
+      const entry = this.#temporaryOnly.get(key) ?? { unit, user, pids: [], files: [] };
+      entry.pids.push(...group.pids);
+      for (const name of fileNames(group)) if (!entry.files.includes(name)) entry.files.push(name);
+      this.#temporaryOnly.set(key, entry);
+      return;
+    }
     if (!info || info.class === "unknown" || (info.name === null && info.class !== "container")) {
       for (const pid of group.pids) this.#unknown.push(pid);
       return;
@@ -278,6 +343,11 @@ class PlanParts {
       sessions: sortPids(this.#sessions.values()).sort((a, b) => a.pids[0]! - b.pids[0]!),
       risky: sortPids(this.#risky.values()).sort((a, b) => byName(a.unit, b.unit)),
       unknown: this.#unknown.sort((a, b) => a - b),
+      // A unit restarted for other processes' files restarts these too: not said apart.
+      temporaryOnly: sortPids(this.#temporaryOnly.values())
+        .filter((entry) => entry.unit === null || !this.#system.has(entry.unit))
+        .map((entry) => ({ ...entry, files: entry.files.sort(byName) }))
+        .sort((a, b) => a.pids[0]! - b.pids[0]!),
     };
   }
 }

@@ -22,9 +22,10 @@ export function formatFleetHuman(fleet: Fleet): string {
   lines.push(`${hostCount} host${hostCount === 1 ? "" : "s"}; by package (or file):`);
   for (const item of fleet.items) {
     const name = item.package ?? `${item.file} (no package known)`;
+    const since = item.oldestReplacedAt === null ? "" : `, replaced ${item.oldestReplacedAt}`;
     lines.push(
       `  ${escapeForTerminal(name)}: ${item.hosts.length} of ${hostCount} hosts, ` +
-        `${item.processes} processes, ${item.units} units: ${
+        `${item.processes} processes, ${item.units} units${since}: ${
           item.hosts.map(escapeForTerminal).join(", ")
         }`,
     );
@@ -54,8 +55,9 @@ function coverageText(coverage: Fleet["hosts"][number]["coverage"]): string {
 }
 
 /**
- * For scripts: `package;version;hosts;processes;units;host,host…` records
- * (`;;` and the file for one of no package: `;FILE;…`), then a blank line,
+ * For scripts: `package;file;hosts;processes;units;host,host…;oldest` records
+ * (the package empty and the file given for one of no package; `oldest` the
+ * earliest replacement, ISO 8601 UTC, or empty), then a blank line,
  * then `host;processes;verdict;unreadable;complete` records.
  *
  * @param fleet From `mergeReports`.
@@ -71,6 +73,7 @@ export function formatFleetMachine(fleet: Fleet): string {
       item.processes,
       item.units,
       item.hosts.map(field).join(","),
+      item.oldestReplacedAt ?? "",
     ].join(";")
   );
   const hosts = fleet.hosts.map((host) =>
@@ -96,7 +99,14 @@ export function formatFleetMachine(fleet: Fleet): string {
 export function formatFleetJson(fleet: Fleet): string {
   return escapeInvisible(JSON.stringify(
     {
-      items: fleet.items,
+      items: fleet.items.map((item) => ({
+        package: item.package,
+        file: item.file,
+        hosts: item.hosts,
+        processes: item.processes,
+        units: item.units,
+        oldest_replaced_at: item.oldestReplacedAt,
+      })),
       hosts: fleet.hosts.map((host) => ({
         host: host.host,
         source: host.source,

@@ -8,6 +8,8 @@
 import { escapeForTerminal } from "./escape.ts";
 import { fileNames, type Group } from "../scan/group.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
+import { formatAge } from "./age.ts";
+import type { DeletedFile } from "../scan/model.ts";
 
 /** Decorations for the parts of a human line, e.g. terminal colours. */
 export interface HumanStyle {
@@ -29,6 +31,20 @@ export interface HumanFormatOptions {
   readonly style?: HumanStyle;
   /** With `showFiles`, each file's packages after it: `FILE [PACKAGE VERSION]` (`--packages`). */
   readonly packages?: PackageOwners;
+  /** The time ages count to with `showFiles` (`replaced 3 days ago`), ms since the epoch. Default now. */
+  readonly now?: number;
+}
+
+/**
+ * What stands at a file's path now, and since when, where known:
+ * ` (replaced 3 days ago)`, ` (deleted)`, ` (2 hours ago)`; "" when neither is.
+ */
+function since(file: DeletedFile, now: number): string {
+  const age = file.replacedAt === undefined
+    ? ""
+    : `${formatAge(Math.max(0, now - file.replacedAt))} ago`;
+  if (file.state === undefined) return age === "" ? "" : ` (${age})`;
+  return ` (${file.state}${age === "" ? "" : ` ${age}`})`;
 }
 
 const PLAIN: HumanStyle = { pids: (t) => t, cmdline: (t) => t, files: (t) => t };
@@ -75,7 +91,12 @@ export function formatHuman(groups: readonly Group[], options: HumanFormatOption
         if (unknown !== undefined) named.push("package unknown");
         return ` [${named.length === 0 ? "no package" : named.join(", ")}]`;
       };
-      const files = fileNames(group).map((name) => escapeForTerminal(name + label(name)));
+      const now = options.now ?? Date.now();
+      const byName = new Map<string, DeletedFile>();
+      for (const file of group.files) if (!byName.has(file.path)) byName.set(file.path, file);
+      const files = fileNames(group).map((name) =>
+        escapeForTerminal(name + label(name) + since(byName.get(name)!, now))
+      );
       out += ` uses ${style.files(files.join(","))}`;
       if (group.notListed) out += ` and ${group.notListed} more not listed`;
     }

@@ -15,7 +15,8 @@ import type { MicrocodeState } from "../answers/microcode.ts";
 import { filePackages, type PackageOwners } from "./packages.ts";
 import type { Group } from "../scan/group.ts";
 import { encodeName, replaceRawBytes } from "../proc/names.ts";
-import type { DeletedFile, FileKind, ScanKind } from "../scan/model.ts";
+import type { DeletedFile, FileKind, FileState, ScanKind } from "../scan/model.ts";
+import type { Narrowed } from "../scan/narrow.ts";
 import type { ContainerRef, ContainerRuntime, UnitClass } from "../proc/cgroup.ts";
 import type { RestartRun } from "../act/verify.ts";
 import { type JsonRestart, toJsonRestart } from "./restart_json.ts";
@@ -50,6 +51,19 @@ export interface JsonFile {
    */
   unnamed?: { device: string; inode: number };
   /**
+   * What stands at its path now in the process's root: another file
+   * (`replaced`, what an update does), nothing (`deleted`: often a temporary
+   * file a program unlinks on purpose, or a removed package's), or null when
+   * that is not known (the kernel's marker decided, or the lookup could not tell).
+   */
+  state: FileState | null;
+  /**
+   * When it was replaced, ISO 8601 UTC: the change time of the file now at its
+   * path (of a deleted one, its own), else with `--packages` its package's
+   * change; null when unknown.
+   */
+  replaced_at: string | null;
+  /**
    * With `--packages`: the package that owns the path now (the first by name),
    * or null for none; absent when its package is not known (`package_unknown`).
    */
@@ -81,6 +95,8 @@ export interface JsonGroup {
   argv_base64?: string[];
   /** The command line as the text formats print it, before escaping. */
   cmdline: string;
+  /** When each process of `pids` started, ISO 8601 UTC, in the same order; null when unknown. */
+  started_at: (string | null)[];
   /** The deleted files. */
   files: JsonFile[];
   /** Deleted files of these processes left out of `files`, past the scan's budget; absent when none. */
@@ -147,6 +163,16 @@ export interface JsonReport {
   reboot?: JsonReboot;
   /** With `--restart`: what it did; the groups are then what is left after it. */
   restart?: JsonRestart;
+  /**
+   * With `--min-age` or `--replaced-only`: what they asked for and left out of
+   * the groups (distinct file names, and processes that had nothing else).
+   */
+  narrowed?: {
+    min_age_seconds: number | null;
+    replaced_only: boolean;
+    files_left_out: { young: number; deleted: number };
+    processes_left_out: number;
+  };
   /** The groups, by lowest PID. */
   groups: JsonGroup[];
 }
@@ -215,6 +241,8 @@ export interface JsonFormatOptions {
   readonly scannedAt?: Date;
   /** A `--restart` run, for `restart`. Default: not reported. */
   readonly restart?: RestartRun;
+  /** What `--min-age` and `--replaced-only` left out, for `narrowed`. Default: not reported. */
+  readonly narrowed?: Narrowed;
 }
 
 /** Builds the JSON report's data for groups.
@@ -263,6 +291,7 @@ export function toJsonReport(groups: readonly Group[], options: JsonFormatOption
       reboot: jsonReboot(options.reboot),
     }),
     ...(options.restart === undefined ? {} : { restart: toJsonRestart(options.restart) }),
+    ...(options.narrowed === undefined ? {} : { narrowed: jsonNarrowed(options.narrowed) }),
     groups: groups.map((group) => jsonGroup(group, options)),
   };
 }
@@ -274,6 +303,7 @@ function jsonGroup(group: Group, options: JsonFormatOptions): JsonGroup {
     pids: [...group.pids],
     argv,
     cmdline: toDisplayText(group.cmdline),
+    started_at: group.pids.map((_, i) => isoTime(group.startedAt?.[i] ?? null)),
     files: group.files.map((file) => jsonFile(file, group.pids, options.packages)),
     unit: group.unit?.name ?? null,
     class: group.unit?.class ?? "unknown",
@@ -301,6 +331,8 @@ function jsonFile(
     path: toDisplayText(file.path),
     kind: file.kind,
     verified: file.unverified === undefined,
+    state: file.state ?? null,
+    replaced_at: isoTime(file.replacedAt ?? null),
   };
   // The display text differs from the name exactly when the name holds raw bytes.
   if (entry.path !== file.path) entry.path_base64 = toBase64(file.path);
@@ -321,6 +353,21 @@ function jsonFile(
   if (others.length > 0) entry.other_owners = others.map((o) => toDisplayText(o.name));
   if (found.unknown !== undefined) entry.package_unknown = toDisplayText(found.unknown);
   return entry;
+}
+
+/** A time in ms since the epoch as ISO 8601 UTC; null stays null. */
+function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function jsonNarrowed(narrowed: Narrowed): NonNullable<JsonReport["narrowed"]> {
+  const { leftOut } = narrowed;
+  return {
+    min_age_seconds: narrowed.minAgeMs === undefined ? null : narrowed.minAgeMs / 1000,
+    replaced_only: narrowed.replacedOnly ?? false,
+    files_left_out: { young: leftOut.young, deleted: leftOut.deleted },
+    processes_left_out: leftOut.processes,
+  };
 }
 
 function jsonReboot(check: RebootCheck): JsonReboot {

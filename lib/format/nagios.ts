@@ -14,6 +14,8 @@ import { formatPackages, type PackageOwners } from "./packages.ts";
 import type { ScanKind } from "../scan/model.ts";
 import { stepName } from "../act/steps.ts";
 import type { StepOutcome } from "../act/verify.ts";
+import type { Narrowed } from "../scan/narrow.ts";
+import { leftOutText } from "./age.ts";
 
 export { NAGIOS_STATUS } from "./nagios_status.ts";
 export { type NagiosRange, nagiosRangeAlerts, parseNagiosRange } from "./nagios_range.ts";
@@ -59,6 +61,8 @@ export interface NagiosOptions {
    * after it): a step not clean is WARNING at least, named first.
    */
   readonly restarted?: readonly StepOutcome[];
+  /** What `--min-age` and `--replaced-only` left out: said after the summary, and in perfdata. */
+  readonly narrowed?: Narrowed;
 }
 
 /** A plugin result: the text to print and the exit code. */
@@ -138,6 +142,8 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
   if (unreadable > 0) summary += ` (${unreadable} unreadable)`;
   const notListed = options.notListed ?? 0;
   if (notListed > 0) summary += ` (${notListed} more files not listed)`;
+  const narrowed = options.narrowed;
+  if (narrowed !== undefined) summary += ` (${leftOutText(narrowed)})`;
   if (restarted.length > 0) summary = `${restartSummary(restarted, notClean)}; ${summary}`;
   if (reboot?.required) summary = `${rebootSummary(reboot)}; ${summary}`;
   const perfdata = [
@@ -151,6 +157,8 @@ export function formatNagios(groups: readonly Group[], options: NagiosOptions): 
     ...(reboot === undefined || rebootUnknown
       ? []
       : [`reboot_required=${reboot.required ? 1 : 0};;;0;1`]),
+    ...(narrowed?.minAgeMs === undefined ? [] : [`left_out_young=${narrowed.leftOut.young};;;0;`]),
+    ...(narrowed?.replacedOnly ? [`left_out_deleted=${narrowed.leftOut.deleted};;;0;`] : []),
     ...(restarted.length === 0
       ? []
       : [`restart_steps=${restarted.length};;;0;`, `restart_not_clean=${notClean.length};;;0;`]),

@@ -9,7 +9,8 @@ import { escapeUnsafe } from "./escape.ts";
 import { countDistinctFiles, type Group } from "../scan/group.ts";
 import { type RebootCheck, rebootKnown } from "../answers/reboot.ts";
 import { type PackageOwners, packageUses } from "./packages.ts";
-import type { ScanKind } from "../scan/model.ts";
+import type { DeletedFile, ScanKind } from "../scan/model.ts";
+import type { Narrowed } from "../scan/narrow.ts";
 
 /** Options of {@linkcode formatPrometheus}. */
 export interface PrometheusOptions {
@@ -35,6 +36,10 @@ export interface PrometheusOptions {
   readonly reboot?: RebootCheck;
   /** The packages of the stale files (`--packages`): `lib_users_stale_package_processes`. */
   readonly packages?: PackageOwners;
+  /** When the run that scanned began: `lib_users_last_scan_timestamp_seconds`, also on a failed scan. */
+  readonly scannedAt?: Date;
+  /** What `--min-age` and `--replaced-only` left out: `lib_users_left_out_files`. */
+  readonly narrowed?: Narrowed;
 }
 
 /** Escapes a label value as the exposition format requires. */
@@ -52,6 +57,15 @@ function labels(pairs: Record<string, string>): string {
  *   (present only for units that have some);
  * - `lib_users_stale_processes_all{scan}`: all of them, present with 0 too (alert on this one);
  * - `lib_users_stale_files{scan}`: distinct deleted files in use;
+ * - `lib_users_stale_processes_by_state{scan,state}`: processes using a stale file that another
+ *   file replaced at its path (`replaced`), that has nothing at its path (`deleted`), or whose
+ *   state is not known (`unknown`), present with 0 too (a process may count under two);
+ * - `lib_users_stale_since_seconds{scan,state}`: the earliest time (Unix seconds) a stale file in
+ *   use of that state was replaced; absent when none is known;
+ * - `lib_users_left_out_files{scan,by}`: files `--min-age` (`by="min_age"`) or `--replaced-only`
+ *   (`by="replaced_only"`) left out, when given;
+ * - `lib_users_last_scan_timestamp_seconds{scan}`: when the run began (Unix seconds), when given,
+ *   also on a failed scan: the alert on a textfile gone stale;
  * - `lib_users_unreadable_processes{scan}`, `lib_users_scanned_processes{scan}`: coverage;
  * - `lib_users_scan_success{scan}`: 1 when the scan completed and saw every process it should, 0
  *   when it could not run (then nothing else but `lib_users_info`), saw only part of them, or
@@ -89,11 +103,20 @@ export function formatPrometheus(groups: readonly Group[], options: PrometheusOp
     ]);
   }
   const failed = options.success === false;
+  if (options.scannedAt !== undefined) {
+    gauge("lib_users_last_scan_timestamp_seconds", "When the last scan ran, in Unix seconds.", [
+      `lib_users_last_scan_timestamp_seconds${labels({ scan })} ${
+        Math.floor(options.scannedAt.getTime() / 1000)
+      }`,
+    ]);
+  }
   if (options.reboot !== undefined) rebootGauges(options.reboot, failed, gauge);
   if (!failed && options.incomplete === undefined) {
     staleGauges(groups, scan, gauge);
+    stateGauges(groups, scan, gauge);
     if (options.packages !== undefined) packageGauge(groups, options.packages, scan, gauge);
   }
+  if (!failed && options.narrowed !== undefined) leftOutGauge(options.narrowed, scan, gauge);
   if (!failed) {
     gauge("lib_users_unreadable_processes", "Processes that could not be read.", [
       `lib_users_unreadable_processes${labels({ scan })} ${options.unreadable ?? 0}`,
@@ -171,6 +194,61 @@ function rebootGauges(reboot: RebootCheck, failed: boolean, gauge: Gauge): void 
       } ${reboot.required ? 1 : 0}`,
     ],
   );
+}
+
+/** The label of a file's state: `unknown` when it is not known. */
+function stateLabel(file: DeletedFile): "replaced" | "deleted" | "unknown" {
+  return file.state ?? "unknown";
+}
+
+/** Processes by the states of their stale files, and since when each state has held. */
+function stateGauges(groups: readonly Group[], scan: ScanKind, gauge: Gauge): void {
+  const processes = { replaced: 0, deleted: 0, unknown: 0 };
+  const since = new Map<string, number>();
+  for (const group of groups) {
+    const states = new Set<keyof typeof processes>();
+    for (const file of group.files) {
+      const state = stateLabel(file);
+      states.add(state);
+      if (file.replacedAt === undefined) continue;
+      since.set(state, Math.min(since.get(state) ?? Infinity, file.replacedAt));
+    }
+    for (const state of states) processes[state] += group.pids.length;
+  }
+  gauge(
+    "lib_users_stale_processes_by_state",
+    "Processes using a stale file another file replaced at its path (replaced), with nothing " +
+      "at its path (deleted: often a program's own temporary file), or not known (unknown).",
+    Object.entries(processes).map(([state, count]) =>
+      `lib_users_stale_processes_by_state${labels({ scan, state })} ${count}`
+    ),
+  );
+  gauge(
+    "lib_users_stale_since_seconds",
+    "The earliest time, in Unix seconds, a stale file in use of this state was replaced.",
+    ["replaced", "deleted", "unknown"].flatMap((state) => {
+      const ms = since.get(state);
+      return ms === undefined
+        ? []
+        : [`lib_users_stale_since_seconds${labels({ scan, state })} ${Math.floor(ms / 1000)}`];
+    }),
+  );
+}
+
+/** What --min-age and --replaced-only left out. */
+function leftOutGauge(narrowed: Narrowed, scan: ScanKind, gauge: Gauge): void {
+  gauge("lib_users_left_out_files", "Stale files --min-age or --replaced-only left out.", [
+    ...(narrowed.minAgeMs === undefined ? [] : [
+      `lib_users_left_out_files${labels({ scan, by: "min_age" })} ${narrowed.leftOut.young}`,
+    ]),
+    ...(narrowed.replacedOnly
+      ? [
+        `lib_users_left_out_files${
+          labels({ scan, by: "replaced_only" })
+        } ${narrowed.leftOut.deleted}`,
+      ]
+      : []),
+  ]);
 }
 
 /** Processes using deleted files, by package. */

@@ -116,6 +116,15 @@ export function formatRestartPlan(
   if (plan.unknown.length) {
     lines.push(`# no unit known, restart by hand: PIDs ${plan.unknown.join(",")}`);
   }
+  for (const apart of plan.temporaryOnly) {
+    const who = apart.user === null ? "" : ` of user ${escapeForTerminal(apart.user)}`;
+    const unit = apart.unit === null ? "" : `${escapeForTerminal(apart.unit)}${who}: `;
+    lines.push(
+      `# restarting will not help if the program makes them again: ${unit}PIDs ${
+        apart.pids.join(",")
+      } use only deleted temporary files: ${escapeForTerminal(apart.files.join(","))}`,
+    );
+  }
   return lines.map((line) => `${line}\n`).join("");
 }
 

@@ -19,7 +19,14 @@ import { mapFilesName, type MappedFile, type UsedFile } from "../proc/maps.ts";
 import { hasRawBytes } from "../proc/names.ts";
 import { classifyReadError, WholeReader } from "../proc/procfs.ts";
 import { type View, Views } from "./views.ts";
-import { OUT_OF_STEPS, type WalkBudget } from "./path_walk.ts";
+import { type Lookup, OUT_OF_STEPS, type WalkBudget } from "./path_walk.ts";
+
+/**
+ * What stands at a stale file's path now, in its process's root: another file
+ * (`replaced`: what an update does) or nothing (`deleted`: often a temporary
+ * file a program maps and unlinks on purpose, or a removed package's).
+ */
+export type FileState = "replaced" | "deleted";
 
 /** What the identity rule says of one file a process uses. */
 export interface IdentityVerdict {
@@ -29,10 +36,29 @@ export interface IdentityVerdict {
   readonly unverified?: string;
   /** Why a file the kernel did not mark is stale (its file system was unmounted). */
   readonly reason?: string;
+  /** Of a stale file: what stands at its path now; absent when that is not known. */
+  readonly state?: FileState;
+  /**
+   * Of a stale file: when it was replaced, in ms since the epoch. The change
+   * time of the file now at its path; of a file with nothing at its path, its
+   * own (when it left its path, unless written since). Absent when unknown.
+   */
+  readonly replacedAt?: number;
 }
 
 const NOT_STALE: IdentityVerdict = Object.freeze({ stale: false });
 const STALE: IdentityVerdict = Object.freeze({ stale: true });
+/** Of a crowd whose directory lacks both its names: nothing is at its path. */
+const DELETED_IN_CROWD: IdentityVerdict = Object.freeze({ stale: true, state: "deleted" });
+
+/** A stale verdict with what stands at its path, and since when (ms, or null). */
+function staleBy(state: FileState | undefined, changedMs: number | null): IdentityVerdict {
+  return {
+    stale: true,
+    ...(state === undefined ? {} : { state }),
+    ...(changedMs === null ? {} : { replacedAt: changedMs }),
+  };
+}
 
 /** The kernel's marker decides: stale, and why the identity rule could not. */
 function byMarker(unverified: string): IdentityVerdict {
@@ -103,9 +129,11 @@ class LiveJudge implements IdentityJudge {
   readonly #crowds = new Crowds();
   readonly #reader = new WholeReader();
   readonly #budget: Budget;
+  readonly #states: boolean;
 
   constructor(proc: string, options: JudgeOptions) {
     this.#proc = proc;
+    this.#states = options.states ?? false;
     this.#sys = options.syscalls === undefined ? openSyscalls() : options.syscalls;
     this.#views = new Views(proc, this.#sys);
     this.#budget = new Budget(options.deadline);
@@ -115,10 +143,15 @@ class LiveJudge implements IdentityJudge {
     // Inode 0 names no file (pseudo mappings).
     if (file.inode === "0") return byMarker("it has no inode");
     const known = this.#verdicts.everywhere.get(file);
-    if (known !== undefined) return known;
+    // An object linked nowhere is stale in every tree; what stands at its path is the tree's.
+    if (known !== undefined) {
+      return this.#states && known.stale && known.unverified === undefined
+        ? this.#withState(pid, file, file, known)
+        : known;
+    }
     const spent = this.#budget.spent(pid);
     if (spent !== undefined) return byMarker(spent);
-    if (this.#absentFromCrowd(pid, file)) return STALE;
+    if (this.#absentFromCrowd(pid, file)) return DELETED_IN_CROWD;
     const mount = this.#views.mountOfDevice(pid, file.device);
     if (mount === undefined) {
       return byMarker(`its device ${file.device} is in no mount table the scan could read`);
@@ -136,16 +169,16 @@ class LiveJudge implements IdentityJudge {
     // Where stat and maps agree on the device, the maps line names this very
     // object for every process; elsewhere (btrfs) only the stat does.
     const named = deviceName(object.dev) === file.device ? file : null;
-    return this.#judgeObject(pid, named, file, object, object.type);
+    return this.#judgeObject(pid, named, file, object);
   }
 
   openFile(pid: number, file: UsedFile, fd: string): IdentityVerdict {
     const spent = this.#budget.spent(pid);
     if (spent !== undefined) return byMarker(spent);
-    if (this.#absentFromCrowd(pid, file)) return STALE;
+    if (this.#absentFromCrowd(pid, file)) return DELETED_IN_CROWD;
     const object = this.#openObject(pid, fd);
     if (typeof object === "string") return byMarker(object);
-    return this.#judgeObject(pid, null, file, object, object.type);
+    return this.#judgeObject(pid, null, file, object);
   }
 
   unnamedOpenFile(pid: number, fd: string): ObjectId | string {
@@ -169,7 +202,10 @@ class LiveJudge implements IdentityJudge {
     if (deviceName(found.dev) === file.device && String(found.ino) === file.inode) {
       return NOT_STALE;
     }
-    return { stale: true, reason: `${unmounted}: its path names another file` };
+    return {
+      ...staleBy("replaced", found.changedMs),
+      reason: `${unmounted}: its path names another file`,
+    };
   }
 
   close(): void {
@@ -183,6 +219,27 @@ class LiveJudge implements IdentityJudge {
     if (view === null) return { found: false, unresolvable: ROOT_UNREADABLE };
     const found = view.walker.lookUp(view.anchor, path, this.#budget.walks);
     return found.found ? { found: true, changedMs: found.changedMs } : found;
+  }
+
+  /**
+   * `verdict` (stale, its object linked nowhere) with what stands at its path
+   * in process `pid`'s tree: looked up once for the scanner's own tree, under
+   * `key` (the maps line, or the object and name), and per process elsewhere.
+   */
+  #withState(
+    pid: number,
+    key: MappedFile | string,
+    file: UsedFile,
+    verdict: IdentityVerdict,
+  ): IdentityVerdict {
+    const view = this.#views.viewOf(pid);
+    if (view === null) return verdict;
+    if (!view.shared) return withStateAt(view, file.path, verdict, this.#budget.walks);
+    const known = this.#verdicts.stateInSharedTree.get(key);
+    if (known !== undefined) return known;
+    const found = withStateAt(view, file.path, verdict, this.#budget.walks);
+    // A lookup its process's budget cut short speaks for no other process.
+    return found.state === undefined ? found : this.#verdicts.keepStateInSharedTree(key, found);
   }
 
   /** The object open file `fd` of process `pid` is, found by its fdinfo mount, or why it is not asked. */
@@ -234,7 +291,13 @@ class LiveJudge implements IdentityJudge {
       if (!isLocalType(current.type)) return notAsked(current.type);
       const stat = this.#sys.stat(fd);
       if (typeof stat === "number") return CHANGED;
-      return { dev: stat.dev, ino: stat.ino, nlink: stat.nlink, type: current.type };
+      return {
+        dev: stat.dev,
+        ino: stat.ino,
+        nlink: stat.nlink,
+        type: current.type,
+        changedMs: stat.ctimeMs > 0 ? stat.ctimeMs : null,
+      };
     } finally {
       this.#sys.close(fd);
     }
@@ -276,18 +339,22 @@ class LiveJudge implements IdentityJudge {
     pid: number,
     named: MappedFile | null,
     file: UsedFile,
-    object: ObjectId,
-    type: string,
+    object: PinnedObject,
   ): IdentityVerdict {
-    if (object.nlink === 0) return named ? this.#verdicts.keepEverywhere(named, STALE) : STALE;
+    const key = named ?? `${object.dev}:${object.ino}\0${file.printed}`;
+    if (object.nlink === 0) {
+      if (!this.#states) return named ? this.#verdicts.keepEverywhere(named, STALE) : STALE;
+      const unlinked = staleBy(undefined, object.changedMs);
+      if (named) this.#verdicts.keepEverywhere(named, unlinked);
+      return this.#withState(pid, key, file, unlinked);
+    }
     const view = this.#views.viewOf(pid);
     if (view === null) return byMarker(ROOT_UNREADABLE);
     // Only in the scanner's own tree does a lookup speak for other processes.
-    if (!view.shared) return judgeByPath(view, file, object, type, this.#budget.walks);
-    const key = named ?? `${object.dev}:${object.ino}\0${file.printed}`;
+    if (!view.shared) return judgeByPath(view, file, object, this.#budget.walks);
     const known = this.#verdicts.inSharedTree.get(key);
     if (known !== undefined) return known;
-    const verdict = judgeByPath(view, file, object, type, this.#budget.walks);
+    const verdict = judgeByPath(view, file, object, this.#budget.walks);
     // A lookup its process's budget cut short speaks for no other process.
     return verdict.unverified === OUT_OF_STEPS
       ? verdict
@@ -304,6 +371,13 @@ export interface JudgeOptions {
   readonly deadline?: number;
   /** The system calls to pin lookups with (default: libc's where `--allow-ffi` is granted); null for paths. */
   readonly syscalls?: Syscalls | null;
+  /**
+   * Also tell, of a stale object linked nowhere, what stands at its path now
+   * in its process's tree (`IdentityVerdict.state`, `replacedAt`): a lookup
+   * per object and tree, and each process's tree read. Default false: said
+   * only of objects whose path the rule looked up anyway.
+   */
+  readonly states?: boolean;
 }
 
 /** The time one process's checks may take, in ms. */
@@ -389,9 +463,10 @@ export interface ObjectId {
   readonly nlink: number;
 }
 
-/** An object and the type of the file system it lies on. */
+/** An object, the type of the file system it lies on, and when it last changed (ms, or null). */
 interface PinnedObject extends ObjectId {
   readonly type: string;
+  readonly changedMs: number | null;
 }
 
 /**
@@ -410,6 +485,13 @@ const MAX_KEPT_VERDICTS = 1 << 17;
 class Verdicts {
   readonly everywhere = new Map<MappedFile, IdentityVerdict>();
   readonly inSharedTree = new Map<MappedFile | string, IdentityVerdict>();
+  /** Objects linked nowhere, with what stands at their paths in the scanner's tree. */
+  readonly stateInSharedTree = new Map<MappedFile | string, IdentityVerdict>();
+
+  keepStateInSharedTree(key: MappedFile | string, verdict: IdentityVerdict): IdentityVerdict {
+    if (this.stateInSharedTree.size < MAX_KEPT_VERDICTS) this.stateInSharedTree.set(key, verdict);
+    return verdict;
+  }
 
   keepEverywhere(file: MappedFile, verdict: IdentityVerdict): IdentityVerdict {
     if (this.everywhere.size < MAX_KEPT_VERDICTS) this.everywhere.set(file, verdict);
@@ -445,10 +527,15 @@ function notAsked(type: string): string {
 }
 
 /** The object a `/proc` link leads to, or why it cannot be read. */
-function statLink(link: string): ObjectId | string {
+function statLink(link: string): (ObjectId & { changedMs: number | null }) | string {
   try {
     const info = Deno.statSync(link);
-    return { dev: info.dev, ino: info.ino ?? -1, nlink: info.nlink ?? 1 };
+    return {
+      dev: info.dev,
+      ino: info.ino ?? -1,
+      nlink: info.nlink ?? 1,
+      changedMs: info.ctime?.getTime() ?? null,
+    };
   } catch (error) {
     return classifyReadError(error) === "gone" ? CHANGED : "its /proc link cannot be read";
   }
@@ -463,16 +550,18 @@ function parseFdInfo(text: string): { mountId: number; ino: string | undefined }
 
 /**
  * Not stale when the name as printed, or the name less the marker, leads to
- * the very object the process uses; stale when neither does.
+ * the very object the process uses; stale when neither does, `replaced` when
+ * another file is at its path (since that file's change), else `deleted`
+ * (since the object's own).
  */
 function judgeByPath(
   view: View,
   file: UsedFile,
-  object: ObjectId,
-  type: string,
+  object: PinnedObject,
   budget: WalkBudget,
 ): IdentityVerdict {
   const names = file.printed === file.path ? [file.path] : [file.printed, file.path];
+  let atPath: Lookup | undefined;
   for (const name of names) {
     const found = view.walker.lookUp(view.anchor, name, budget);
     if (!found.found) {
@@ -482,9 +571,29 @@ function judgeByPath(
     if (found.dev === object.dev && found.ino === object.ino) return NOT_STALE;
     // Kernels that show a mapping through overlayfs by the layer below name one
     // file by two devices with one inode number: that cannot be told from another file.
-    if (found.ino === object.ino && (isStackingType(found.type) || isStackingType(type))) {
+    if (found.ino === object.ino && (isStackingType(found.type) || isStackingType(object.type))) {
       return byMarker("it lies under a stacking file system (overlay), whose identities differ");
     }
+    if (name === file.path) atPath = found;
   }
-  return STALE;
+  return atPath?.found
+    ? staleBy("replaced", atPath.changedMs)
+    : staleBy("deleted", object.changedMs);
+}
+
+/**
+ * `verdict` with what `path` leads to in `view`: another file (`replaced`,
+ * since its change) or nothing (`deleted`, since the verdict's own time); as
+ * it was when that cannot be told.
+ */
+function withStateAt(
+  view: View,
+  path: string,
+  verdict: IdentityVerdict,
+  budget: WalkBudget,
+): IdentityVerdict {
+  const found = view.walker.lookUp(view.anchor, path, budget);
+  if (found.found) return staleBy("replaced", found.changedMs);
+  if (found.unresolvable !== undefined) return verdict;
+  return { ...verdict, state: "deleted" };
 }

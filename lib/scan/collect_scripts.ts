@@ -69,12 +69,12 @@ export function staleScripts(
   const found = context.identity.fileAt(pid, path);
   if (!found.found) {
     if (found.unresolvable !== undefined) return unknown(`${path}: ${found.unresolvable}`);
-    return [{ path, kind: "script" }];
+    return [{ path, kind: "script", state: "deleted" }];
   }
   // Start times are in 10 ms ticks, and the boot time is read to 10 ms: a change
   // within that of the start cannot be told from one before it.
   if (found.changedMs !== null && found.changedMs > started + START_SLACK_MS) {
-    return [{ path, kind: "script" }];
+    return [{ path, kind: "script", state: "replaced", replacedAt: found.changedMs }];
   }
   return [];
 }

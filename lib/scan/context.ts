@@ -42,7 +42,11 @@ export interface ScanContext {
   readonly shares: UserShares;
   readonly unreadable: Unreadable;
   scanned: number;
-  /** The boot time for script checks, read once; null when scripts are not looked for. */
+  /** Whether interpreters' scripts are looked at (`ScanOptions.scripts`, on a judged procfs, the boot time known). */
+  readonly scripts: boolean;
+  /** Whether each finding carries its start time (`ScanOptions.startTimes`, on a procfs). */
+  readonly startTimes: boolean;
+  /** The boot time, read once for scripts and start times; null when unknown or not needed. */
   readonly boot: number | null;
   readonly scriptsUnknown: { pid: number; reason: string }[];
   readonly budget: NameBudget;

@@ -22,6 +22,11 @@ export interface Group {
   readonly unit?: UnitInfo;
   /** Deleted files the scan left out of these processes' lists (see `ProcessFinding.notListed`). */
   readonly notListed?: number;
+  /**
+   * When each process of `pids` started (ms since the epoch, null when
+   * unknown), in the order of `pids`; absent when no start time is known.
+   */
+  readonly startedAt?: readonly (number | null)[];
 }
 
 /**
@@ -56,6 +61,7 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
     files: FileSet;
     unit: UnitInfo | undefined;
     notListed: number;
+    started: Map<number, number> | undefined;
   }
   const byKey = new Map<string, Building>();
   for (const process of processes) {
@@ -72,23 +78,32 @@ export function groupByArgv(processes: readonly ProcessFinding[]): Group[] {
         files: new FileSet(),
         unit: process.unit,
         notListed: 0,
+        started: undefined,
       };
       byKey.set(key, group);
     }
     group.pids.push(process.pid);
     group.notListed += process.notListed ?? 0;
+    if (process.startedAt !== undefined) {
+      (group.started ??= new Map()).set(process.pid, process.startedAt);
+    }
     // Where one process's use was checked and another's only marked, the latter is said.
     for (const file of process.files) group.files.add(file);
   }
   return [...byKey.values()]
-    .map((group) => ({
-      pids: group.pids.sort((a, b) => a - b),
-      argv: group.argv,
-      cmdline: group.cmdline,
-      files: group.files.files.sort(compareFiles),
-      ...(group.unit ? { unit: group.unit } : {}),
-      ...(group.notListed > 0 ? { notListed: group.notListed } : {}),
-    }))
+    .map((group) => {
+      const pids = group.pids.sort((a, b) => a - b);
+      const started = group.started;
+      return {
+        pids,
+        argv: group.argv,
+        cmdline: group.cmdline,
+        files: group.files.files.sort(compareFiles),
+        ...(group.unit ? { unit: group.unit } : {}),
+        ...(group.notListed > 0 ? { notListed: group.notListed } : {}),
+        ...(started ? { startedAt: pids.map((pid) => started.get(pid) ?? null) } : {}),
+      };
+    })
     .sort((a, b) => a.pids[0]! - b.pids[0]!);
 }
 

@@ -5,7 +5,9 @@
  */
 
 import type { UnitInfo } from "../proc/cgroup.ts";
-import type { IdentityVerdict } from "../identity/judge.ts";
+import type { FileState, IdentityVerdict } from "../identity/judge.ts";
+
+export type { FileState };
 
 /** Which scan: files mapped (`/proc/PID/maps`, lib_users) or held open (`/proc/PID/fd`, fd_users). */
 export type ScanKind = "libs" | "fds";
@@ -40,6 +42,17 @@ export interface DeletedFile {
    * `path` is then a placeholder that says so, and this names the file.
    */
   readonly unnamed?: { readonly device: string; readonly inode: number };
+  /**
+   * What stands at its path now in the process's root: another file
+   * (`replaced`, what an update does) or nothing (`deleted`); absent when
+   * that is not known (the kernel's marker decided, or the lookup could not tell).
+   */
+  readonly state?: FileState;
+  /**
+   * When it was replaced, in ms since the epoch (see `IdentityVerdict.replacedAt`;
+   * with `--packages`, else its package's change time); absent when unknown.
+   */
+  readonly replacedAt?: number;
 }
 
 /** One process that uses deleted files. */
@@ -63,6 +76,8 @@ export interface ProcessFinding {
    * absent when none were. Counted, not checked.
    */
   readonly notListed?: number;
+  /** When the process started, in ms since the epoch (with `ScanOptions.startTimes`); absent when unknown. */
+  readonly startedAt?: number;
 }
 
 /** What a scan found. */
@@ -152,11 +167,18 @@ function compareText(a: string, b: string): number {
 
 /** The entry for a stale file, carrying why its verdict was reached where that is said. */
 export function staleEntry(path: string, kind: FileKind, verdict: IdentityVerdict): DeletedFile {
-  return verdict.unverified !== undefined
-    ? { path, kind, unverified: verdict.unverified }
-    : verdict.reason !== undefined
-    ? { path, kind, reason: verdict.reason }
-    : { path, kind };
+  if (verdict.unverified !== undefined) return { path, kind, unverified: verdict.unverified };
+  const { reason, state, replacedAt } = verdict;
+  if (reason === undefined && state === undefined && replacedAt === undefined) {
+    return { path, kind };
+  }
+  return {
+    path,
+    kind,
+    ...(reason === undefined ? {} : { reason }),
+    ...(state === undefined ? {} : { state }),
+    ...(replacedAt === undefined ? {} : { replacedAt }),
+  };
 }
 
 /**

@@ -34,6 +34,7 @@ import { confirmedProcfs, limitedView, listProcRoot, WHOLE_TREE } from "./covera
 import { collectMapped } from "./collect_maps.ts";
 import { collectOpen } from "./collect_fds.ts";
 import { readBootTime, staleScripts } from "./collect_scripts.ts";
+import { processStart } from "./scripts.ts";
 
 /** Options of {@linkcode scanLibs} and {@linkcode scanFds}. */
 export interface ScanOptions {
@@ -80,6 +81,19 @@ export interface ScanOptions {
    * restart does; default every process of the proc root.
    */
   readonly pids?: readonly number[];
+  /**
+   * Give each finding its start time (`ProcessFinding.startedAt`): one read
+   * of `/proc/PID/stat` per stale process. Default false. Not on a tree that
+   * is not a confirmed procfs.
+   */
+  readonly startTimes?: boolean;
+  /**
+   * Tell what stands at each stale file's path now, and since when
+   * (`DeletedFile.state`, `replacedAt`), for files with no link left too:
+   * one lookup per file and tree, and each stale process's tree read. Default
+   * false: said only of files whose path the identity rule looked up anyway.
+   */
+  readonly states?: boolean;
 }
 
 /** Why the marker decides everywhere in a tree that is not a confirmed procfs. */
@@ -192,7 +206,7 @@ function scan(options: ScanOptions, collect: Collector): ScanResult {
     unreadableProcesses: context.unreadable.listed,
     procfs: trusted,
     scanned: context.scanned,
-    ...(context.boot !== null ? { scriptsUnknown: context.scriptsUnknown } : {}),
+    ...(context.scripts ? { scriptsUnknown: context.scriptsUnknown } : {}),
     ...(limited ? { limited } : {}),
     finished,
     ...(notListed > 0 ? { notListed } : {}),
@@ -209,11 +223,15 @@ function createContext(
   const ignored = compileIgnore(options.ignore ?? DEFAULT_IGNORE_RULES);
   const tree = trusted ? null : new TreeBudget();
   const budget = { ...DEFAULT_NAME_BUDGET, ...options.budget };
+  // Scripts are judged by their change against the start: without the boot time, not at all.
+  const boot = (judged && options.scripts) || (trusted && options.startTimes)
+    ? readBootTime(proc)
+    : null;
   const identity = judged
-    ? createIdentityJudge(
-      proc,
-      options.deadline === undefined ? {} : { deadline: options.deadline },
-    )
+    ? createIdentityJudge(proc, {
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+      states: options.states ?? false,
+    })
     : markerOnlyJudge(trusted ? NOT_ALL_READABLE : NOT_PROCFS);
   return {
     proc,
@@ -232,7 +250,9 @@ function createContext(
     shares: new UserShares(budget.charsPerUser, (pid) => readOwner(proc, pid)),
     unreadable: new Unreadable(),
     scanned: 0,
-    boot: judged && options.scripts ? readBootTime(proc) : null,
+    scripts: judged && (options.scripts ?? false) && boot !== null,
+    startTimes: trusted && (options.startTimes ?? false),
+    boot,
     scriptsUnknown: [],
     budget,
     notListed: 0,
@@ -258,7 +278,7 @@ function readProcess(
   // One read of the argument vector serves the script check and the finding.
   let argv: string[] | undefined | null = null;
   const argvOf = () => argv === null ? (argv = readArgv(context, pid)) : argv;
-  if (context.boot !== null) files.push(...staleScripts(context, pid, context.boot, argvOf));
+  if (context.scripts) files.push(...staleScripts(context, pid, context.boot!, argvOf));
   if (files.length === 0 && context.notListed === 0) return undefined;
   if (!context.limits) {
     const kept = context.shares.charge(pid, files);
@@ -276,14 +296,27 @@ function readProcess(
   let cmdline: string | undefined = args.join(" ").trimEnd();
   if (cmdline === "") cmdline = readComm(context, pid);
   if (cmdline === undefined) return undefined;
+  const startedAt = context.startTimes ? readStart(context, pid) : null;
   const finding = {
     pid,
     argv: args,
     cmdline,
     files: files.sort(compareFiles),
     ...(notListed > 0 ? { notListed } : {}),
+    ...(startedAt === null ? {} : { startedAt }),
   };
   return context.units ? { ...finding, unit: readUnit(context, pid) } : finding;
+}
+
+/** When process `pid` started (ms since the epoch), or null when that cannot be told. */
+function readStart(context: ScanContext, pid: number): number | null {
+  if (context.boot === null) return null;
+  try {
+    return processStart(readWholeName(`${context.proc}/${pid}/stat`), context.boot);
+  } catch (error) {
+    classifyReadError(error);
+    return null;
+  }
 }
 
 /**

@@ -89,3 +89,29 @@ Deno.test("restartSteps() never restarts a unit this run is part of (an apt hook
     "this run is part of it: restarting it would stop the run",
   ]]);
 });
+
+Deno.test("restartSteps() leaves a unit whose only stale files are deleted temporary ones, unless it restarts anyway", () => {
+  const jna = (pid: number, name: string) => ({
+    ...group(pid, name, "system-service"),
+    files: [{
+      path: `/tmp/jna-${pid}/jna${pid}.tmp`,
+      kind: "library" as const,
+      state: "deleted" as const,
+    }],
+  });
+  const { steps, byHand } = restartSteps([
+    jna(10, "jenkins.service"),
+    group(20, "app.service", "system-service"),
+    jna(21, "app.service"),
+  ]);
+  // app.service restarts for its library: its JIT's process goes with it, and is checked.
+  assertEquals(steps.map((s) => [s.unit, s.pids, s.files]), [
+    ["app.service", [20, 21], ["/tmp/jna-21/jna21.tmp", "/usr/lib/lib20.so"]],
+  ]);
+  assertEquals(byHand, [{
+    what: "jenkins.service",
+    why: "restarting will not help if the program makes them again: its only stale files are " +
+      "deleted temporary files",
+    pids: [10],
+  }]);
+});

@@ -98,8 +98,22 @@ Deno.test("mergeReports(): per package or file across hosts, per host; a second 
     read("nonsense", "bad.json"),
   ]);
   assertEquals(fleet.items, [
-    { package: "libssl3 1.0", file: null, hosts: ["web1", "web2"], processes: 4, units: 3 },
-    { package: null, file: "/opt/x.so", hosts: ["web1"], processes: 1, units: 1 },
+    {
+      package: "libssl3 1.0",
+      file: null,
+      hosts: ["web1", "web2"],
+      processes: 4,
+      units: 3,
+      oldestReplacedAt: null,
+    },
+    {
+      package: null,
+      file: "/opt/x.so",
+      hosts: ["web1"],
+      processes: 1,
+      units: 1,
+      oldestReplacedAt: null,
+    },
   ]);
   assertEquals(fleet.hosts.map((h) => [h.host, h.processes, h.source]), [
     ["web1", 3, "web1.json"],
@@ -127,11 +141,49 @@ Deno.test("mergeReports(): per package or file across hosts, per host; a second 
   );
   assertEquals(
     formatFleetMachine(fleet),
-    "libssl3 1.0;;2;4;3;web1,web2\n;/opt/x.so;1;1;1;web1\n\nweb1;3;restart;0;complete\nweb2;1;restart;0;complete\n",
+    "libssl3 1.0;;2;4;3;web1,web2;\n;/opt/x.so;1;1;1;web1;\n\nweb1;3;restart;0;complete\nweb2;1;restart;0;complete\n",
   );
   const json = JSON.parse(formatFleetJson(fleet));
   assertEquals(json.problems.length, 2);
   assertEquals(json.hosts[0].scanned_at, "2026-12-06T10:00:00.000Z");
+});
+
+Deno.test("mergeReports() gives each package the oldest replacement on any host; a bad time is none", () => {
+  const dated = (host: string, times: unknown[]) =>
+    readReport(
+      JSON.stringify({
+        schema_version: 2,
+        scan: "libs",
+        host,
+        groups: times.map((time, i) => ({
+          pids: [i + 1],
+          unit: null,
+          files: [{
+            path: "/usr/lib/libssl.so.3",
+            replaced_at: time,
+            package: { name: "libssl3", version: "3.0.16" },
+          }],
+        })),
+      }),
+      `${host}.json`,
+    );
+  const fleet = mergeReports([
+    dated("web1", ["2026-12-05T10:00:00.000Z", null]),
+    // Offsets read as the instants they name; what is no time is none.
+    dated("web2", ["2026-12-05T11:00:00+02:00", "yesterday", 7]),
+  ]);
+  assertEquals(fleet.items.map((item) => [item.package, item.oldestReplacedAt]), [
+    ["libssl3 3.0.16", "2026-12-05T09:00:00.000Z"],
+  ]);
+  assert(formatFleetHuman(fleet).includes(", replaced 2026-12-05T09:00:00.000Z: web1, web2\n"));
+  assertEquals(
+    formatFleetMachine(fleet).split("\n")[0],
+    "libssl3 3.0.16;;2;5;0;web1,web2;2026-12-05T09:00:00.000Z",
+  );
+  assertEquals(
+    JSON.parse(formatFleetJson(fleet)).items[0].oldest_replaced_at,
+    "2026-12-05T09:00:00.000Z",
+  );
 });
 
 Deno.test("mergeReports(): a host whose scan saw only part says so; names cannot forge fields or lines", () => {

@@ -1,3 +1,4 @@
+import { formatAge } from "../../lib/format/age.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { canonicalPath, findPackageOwners } from "../../lib/answers/packages.ts";
 import {
@@ -188,15 +189,19 @@ Deno.test("formats say a package is unknown where a process's tree could not ans
   assertStringIncludes(nagios, "\npackage: package unknown (no database\\x1b[2J here): ");
 });
 
+/** When the fixture's dpkg.log says libssl3 was installed: local time, as dpkg writes it. */
+const SSL_CHANGED = new Date(2026, 10, 30, 10, 2, 11).getTime();
+
 Deno.test("CLI --packages names packages in every format, with only --allow-read", async () => {
   const read = [`--allow-read=${DPKG_ROOT}`];
   const args = ["--root", DPKG_ROOT, "--packages"];
   const shown = await runCli(read, [...args, "-s"]);
   assertEquals(shown.code, 0, shown.stderr);
+  // The fixture tree's marker decides (no state), and the package dates its file.
   assertStringIncludes(
     shown.stdout,
     '100 "nginx: master process /usr/sbin/nginx" uses /opt/unowned/libz.so [no package],' +
-      `${SSL} [libssl3:amd64 3.0.15-1~deb12u1]\n`,
+      `${SSL} [libssl3:amd64 3.0.15-1~deb12u1] (${formatAge(Date.now() - SSL_CHANGED)} ago)\n`,
   );
   assertStringIncludes(
     shown.stdout,
@@ -218,6 +223,10 @@ Deno.test("CLI --packages names packages in every format, with only --allow-read
     changed: "2026-11-30 10:02:11",
     changed_from: "dpkg.log",
   });
+  assertEquals([files[0].replaced_at, files[1].replaced_at], [
+    null,
+    new Date(SSL_CHANGED).toISOString(),
+  ]);
   const nagios = await runCli(read, [...args, "--format=nagios"]);
   assertStringIncludes(
     nagios.stdout,

@@ -95,6 +95,55 @@ Deno.test("planRestarts() leaves every risky unit out of the restart lines", () 
   );
 });
 
+Deno.test("planRestarts() sets apart groups whose only stale files are deleted temporary files", () => {
+  const files = (...entries: [string, "replaced" | "deleted" | undefined][]) =>
+    entries.map(([path, state]) => ({
+      path,
+      kind: "library" as const,
+      ...(state === undefined ? {} : { state }),
+    }));
+  const plan = planRestarts([
+    {
+      ...group(10, "/system.slice/jenkins.service"),
+      files: files(["/tmp/jna-9/jna42.tmp", "deleted"]),
+    },
+    // A temporary file and an updated library: the restart helps.
+    {
+      ...group(20, "/system.slice/app.service"),
+      files: files(["/tmp/jna7.tmp", "deleted"], ["/usr/lib/libz.so.1", "replaced"]),
+    },
+    // Deleted, but where packages put code (a removed package's): old code all the same.
+    { ...group(30, "/system.slice/old.service"), files: files(["/usr/lib/libgone.so", "deleted"]) },
+    // Not known to be deleted: not set apart.
+    { ...group(40, "/system.slice/odd.service"), files: files(["/tmp/x.so", undefined]) },
+    {
+      ...group(50, "/user.slice/user-1000.slice/session-3.scope"),
+      files: files(["/home/a/.cache/orcexec.ab12", "deleted"]),
+    },
+    // Another process of a unit restarted anyway: not said apart.
+    {
+      ...group(60, "/system.slice/app.service"),
+      argv: ["q"],
+      files: files(["/run/user/0/x", "deleted"]),
+    },
+  ], { userNames: new Map([[1000, "alice"]]) });
+  assertEquals(plan.systemServices, ["app.service", "odd.service", "old.service"]);
+  assertEquals(plan.sessions, []);
+  assertEquals(plan.temporaryOnly, [
+    { unit: "jenkins.service", user: null, pids: [10], files: ["/tmp/jna-9/jna42.tmp"] },
+    { unit: "session-3.scope", user: "alice", pids: [50], files: ["/home/a/.cache/orcexec.ab12"] },
+  ]);
+  assertEquals(
+    formatRestartPlan(plan).split("\n").filter((line) => line.includes("will not help")),
+    [
+      "# restarting will not help if the program makes them again: jenkins.service: PIDs 10 " +
+      "use only deleted temporary files: /tmp/jna-9/jna42.tmp",
+      "# restarting will not help if the program makes them again: session-3.scope of user " +
+      "alice: PIDs 50 use only deleted temporary files: /home/a/.cache/orcexec.ab12",
+    ],
+  );
+});
+
 Deno.test("planRestarts() sorts every kind apart, de-duplicated", () => {
   const plan = planRestarts([
     group(1, "/init.scope"),
@@ -126,6 +175,7 @@ Deno.test("planRestarts() sorts every kind apart, de-duplicated", () => {
       pids: [20],
     }],
     unknown: [60, 61],
+    temporaryOnly: [],
   });
   assertEquals(
     formatRestartPlan(plan),

@@ -1,3 +1,4 @@
+import { formatAge } from "../../lib/format/age.ts";
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { findRpmOwners, parseRpmHeader } from "../../lib/answers/rpm.ts";
 import { decodeRun, findTool, ROOT, runCli } from "../_helpers.ts";
@@ -42,7 +43,8 @@ Deno.test("CLI --packages names an RPM package, with only --allow-read", async (
   assertEquals(run.code, 0, run.stderr);
   assertStringIncludes(
     run.stdout,
-    '200 "/usr/bin/fixd" uses /usr/lib64/libfixture.so.1 [libfixture.x86_64 1:1.2-3.fc40]\n',
+    '200 "/usr/bin/fixd" uses /usr/lib64/libfixture.so.1 [libfixture.x86_64 1:1.2-3.fc40] ' +
+      `(${formatAge(Date.now() - new Date(2026, 11, 2, 1, 3, 2).getTime())} ago)\n`,
   );
 });
 

@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/as
 import { readLineOf, runCli, runPlanLines, runTag } from "../_helpers.ts";
 import { buildMapper, realLibrary, spawnStale, type StaleProcess } from "../_live.ts";
 import { loadSchema, validate } from "../_json_schema.ts";
+import { parseExposition } from "../_exposition.ts";
 import { OUT_OF_STEPS } from "../../lib/identity/path_walk.ts";
 import {
   classifyCgroup,
@@ -31,6 +32,7 @@ function linesWith(text: string, needle: string): string[] {
 }
 
 Deno.test("CLI on the live kernel reports a deleted library, executable and open file", async (t) => {
+  const began = Date.now();
   const stale = await spawnStale({
     program: "sleep",
     exe: "sleep-copy",
@@ -43,12 +45,14 @@ Deno.test("CLI on the live kernel reports a deleted library, executable and open
     const exe = `${dir}/del/sleep-copy`;
     const log = `${dir}/del/held.log`;
     const cmdline = `${exe} 1000`;
+    // Nothing stands at their paths now, since the test deleted them a moment ago.
+    const gone = " (deleted less than a minute ago)";
     const cases: [string[], string][] = [
       [[], `${pid} "${cmdline}"`],
-      [["-s"], `${pid} "${cmdline}" uses ${lib},${exe}`],
+      [["-s"], `${pid} "${cmdline}" uses ${lib}${gone},${exe}${gone}`],
       [["-m"], `${pid};${lib},${exe};${cmdline}`],
       [["--fds"], `${pid} "${cmdline}"`],
-      [["--fds", "-s"], `${pid} "${cmdline}" uses ${log}`],
+      [["--fds", "-s"], `${pid} "${cmdline}" uses ${log}${gone}`],
       [["--fds", "-m"], `${pid};${log};${cmdline}`],
     ];
     for (const [args, expected] of cases) {
@@ -79,13 +83,22 @@ Deno.test("CLI on the live kernel reports a deleted library, executable and open
         assertEquals(mine[0].pids, [pid]);
         assertEquals(mine[0].argv, [exe, "1000"]);
         assertEquals(mine[0].cmdline, cmdline);
+        const files: JsonFile[] = mine[0].files;
+        // Deleted by this test, after it began: their own change times say when.
+        for (const file of files) {
+          const at = Date.parse(file.replaced_at ?? "");
+          assert(at >= began - 50 && at <= Date.now(), `${file.path}: ${file.replaced_at}`);
+        }
         assertEquals(
-          mine[0].files,
-          mode === "fds" ? [{ path: log, kind: "fd", verified: true }] : [
-            { path: lib, kind: "library", verified: true },
-            { path: exe, kind: "executable", verified: true },
+          files.map(({ replaced_at: _, ...rest }) => rest),
+          mode === "fds" ? [{ path: log, kind: "fd", verified: true, state: "deleted" }] : [
+            { path: lib, kind: "library", verified: true, state: "deleted" },
+            { path: exe, kind: "executable", verified: true, state: "deleted" },
           ],
         );
+        // Started before its files were deleted, and said when.
+        const started = Date.parse(mine[0].started_at[0]);
+        assert(started >= began - 1000 && started <= Date.parse(files[0]!.replaced_at!));
       }
     });
   } finally {
@@ -247,8 +260,11 @@ Deno.test("CLI on the live kernel is exact, terminal-safe and unforgeable with h
       await t.step(`${mode}: human -s is escaped, one line per group`, async () => {
         const run = await runCli(["-A"], [...modeArgs, "-s"]);
         assertEquals(run.code, 0);
+        // What stands at each path, and since when: said after each name (pinned elsewhere).
+        const since = / \((?:deleted |replaced )?less than a minute ago\)/g;
+        assertStringIncludes(run.stdout, " (deleted less than a minute ago)");
         assertEquals(
-          rowsOf(run.stdout, pids, " "),
+          rowsOf(run.stdout, pids, " ").map((row) => row.replace(since, "")),
           formatHuman(groups, { showFiles: true }).trimEnd().split("\n"),
         );
         // No control character but the line ends, no byte that is not UTF-8.
@@ -350,7 +366,14 @@ function moveIntoNewCgroup(pid: number, name: string): (() => void) | null {
 }
 
 Deno.test("CLI on the live kernel reads a process's unit from its own cgroup file", async (t) => {
-  const stale = await spawnStale({ program: "sleep", exe: "unit-sleep", files: ["unit.log"] });
+  // Rotated: a new log at its path. (A deleted file in a temporary directory, with
+  // nothing in its place, the plan would set apart: a restart may not help.)
+  const stale = await spawnStale({
+    program: "sleep",
+    exe: "unit-sleep",
+    files: ["unit.log"],
+    replace: true,
+  });
   let cleanup: (() => void) | null = null;
   try {
     const jsonFor = async () => {
@@ -399,7 +422,12 @@ Deno.test("CLI on the live kernel: a restart plan for units users named to attac
   const cleanups: (() => void)[] = [];
   try {
     for (const [i, name] of names.entries()) {
-      const stale = await spawnStale({ program: "sleep", exe: `hostile-${i}`, files: ["h.log"] });
+      const stale = await spawnStale({
+        program: "sleep",
+        exe: `hostile-${i}`,
+        files: ["h.log"],
+        replace: true,
+      });
       started.push(stale);
       const cleanup = moveIntoNewCgroup(stale.pid, name);
       if (cleanup) cleanups.push(cleanup);
@@ -553,7 +581,11 @@ Deno.test({
         const run = await runCli(["-A"], ["-s"]);
         assertEquals(run.code, 0, run.stderr);
         const line = run.stdout.split("\n").find((line) => line.startsWith(`${started.pid} `))!;
-        assertEquals(line.endsWith(` uses ${escapeForTerminal(decodeName(path))}`), true);
+        // A name that is not UTF-8 is not looked up: its state is not known, its own time is.
+        assertStringIncludes(
+          line,
+          ` uses ${escapeForTerminal(decodeName(path))} (less than a minute ago)`,
+        );
         assertStringIncludes(line, escapeForTerminal(decodeName(cmdline)));
       });
       await t.step("nagios", async () => {
@@ -581,4 +613,103 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("CLI on the live kernel: replaced or deleted and since when; --replaced-only, --min-age, the plan's temporary files", async (t) => {
+  // An update: new files at the library's and the program's paths. And a program whose
+  // files were deleted in a temporary directory, as JNA's or a JIT's are.
+  const updated = await spawnStale({
+    program: "sleep",
+    exe: "upd-sleep",
+    libs: ["libupd.so.1"],
+    replace: true,
+  });
+  const temporary = await spawnStale({ program: "sleep", exe: "tmp-sleep", libs: ["libtmp.so.1"] });
+  try {
+    const ours = (stdout: string, stale: StaleProcess) =>
+      stdout.split("\n").filter((line) => line.startsWith(`${stale.pid} `));
+    await t.step("-s says which, and since when", async () => {
+      const run = await runCli(["-A"], ["-s"]);
+      assertEquals(run.code, 0, run.stderr);
+      const [up, del] = [`${updated.dir}/del`, `${temporary.dir}/del`];
+      assertEquals(ours(run.stdout, updated), [
+        `${updated.pid} "${up}/upd-sleep 1000" uses ${up}/libupd.so.1 (replaced less than a ` +
+        `minute ago),${up}/upd-sleep (replaced less than a minute ago)`,
+      ]);
+      assertEquals(ours(run.stdout, temporary), [
+        `${temporary.pid} "${del}/tmp-sleep 1000" uses ${del}/libtmp.so.1 (deleted less than a ` +
+        `minute ago),${del}/tmp-sleep (deleted less than a minute ago)`,
+      ]);
+    });
+    await t.step(
+      "--replaced-only keeps the update, leaves out the deleted files, and says so",
+      async () => {
+        const run = await runCli(["-A"], ["--replaced-only", "--json"]);
+        assertEquals(run.code, 0, run.stderr);
+        const report = JSON.parse(run.stdout);
+        assertEquals(validate(await loadSchema(), report), []);
+        const pids = report.groups.flatMap((g: JsonGroup) => g.pids);
+        assertEquals([pids.includes(updated.pid), pids.includes(temporary.pid)], [true, false]);
+        // Other processes of the host may have deleted files too: at least ours are counted.
+        assertEquals(report.narrowed.replaced_only, true);
+        assertEquals(report.narrowed.min_age_seconds, null);
+        assert(report.narrowed.files_left_out.deleted >= 2, JSON.stringify(report.narrowed));
+        assert(report.narrowed.processes_left_out >= 1, JSON.stringify(report.narrowed));
+        const human = await runCli(["-A"], ["--replaced-only", "-s"]);
+        assertEquals(ours(human.stdout, temporary), []);
+        assertMatch(
+          human.stderr,
+          /^lib_users: Left out: --replaced-only left out [0-9]+ deleted files/m,
+        );
+      },
+    );
+    await t.step(
+      "--min-age leaves out what was replaced or deleted just now, in every format",
+      async () => {
+        const human = await runCli(["-A"], ["--min-age=1h", "-s"]);
+        assertEquals(human.code, 0, human.stderr);
+        assertEquals([...ours(human.stdout, updated), ...ours(human.stdout, temporary)], []);
+        assertStringIncludes(human.stderr, "Left out: --min-age 1 hour left out ");
+        const metrics = parseExposition(
+          (await runCli(["-A"], ["--min-age=1h", "--format=prometheus"])).stdout,
+        );
+        assert((metrics.get('lib_users_left_out_files{scan="libs",by="min_age"}') ?? 0) >= 4);
+        // Without it, the update's time: at most now, after the test began.
+        const all = parseExposition((await runCli(["-A"], ["--format=prometheus"])).stdout);
+        const since = all.get('lib_users_stale_since_seconds{scan="libs",state="replaced"}');
+        assert(since !== undefined && since <= Date.now() / 1000, String(since));
+        const nagios = await runCli(["-A"], ["--min-age=1h", "--format=nagios", "--allow-partial"]);
+        assertMatch(
+          nagios.stdout,
+          /\(--min-age 1 hour left out [0-9]+ files? replaced less long ago/,
+        );
+        assertMatch(nagios.stdout, / left_out_young=[0-9]+;;;0;/);
+      },
+    );
+    await t.step("the plan sets the temporary files' process apart, not the update's", async () => {
+      const run = await runCli(["-A"], ["-m", "--restart-hints"]);
+      assertEquals(run.code, 0, run.stderr);
+      const apart = run.stdout.split("\n")
+        .filter((line) =>
+          line.startsWith("# restarting will not help if the program makes them again: ")
+        );
+      const pidIn = (line: string, pid: number) =>
+        new RegExp(`PIDs ([0-9]+,)*${pid}[, ]`).test(line);
+      // Where the suite runs inside a system service, both are its processes: the unit is
+      // restarted for the update, which restarts the other too, and nothing is said apart.
+      const groups: JsonGroup[] = JSON.parse((await runCli(["-A"], ["--json"])).stdout).groups;
+      const unitOf = (pid: number) => groups.find((g) => g.pids.includes(pid));
+      const [mine, theirs] = [unitOf(temporary.pid), unitOf(updated.pid)];
+      const restartedAnyway = mine?.class === "system-service" && mine.unit === theirs?.unit;
+      assertEquals(
+        apart.filter((line) => pidIn(line, temporary.pid)).length,
+        restartedAnyway ? 0 : 1,
+        run.stdout,
+      );
+      assertEquals(apart.filter((line) => pidIn(line, updated.pid)).length, 0, run.stdout);
+    });
+  } finally {
+    await updated.stop();
+    await temporary.stop();
+  }
 });

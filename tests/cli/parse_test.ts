@@ -30,6 +30,8 @@ Deno.test("parseCli() defaults to a human libs scan of /proc with the default ig
     rebootCritical: false,
     packages: false,
     scripts: false,
+    minAgeMs: undefined,
+    replacedOnly: false,
     ignore: { patterns: [...DEFAULT_IGNORE_PATTERNS], literals: [...DEFAULT_IGNORE_LITERALS] },
     restart: null,
   });
@@ -158,6 +160,35 @@ Deno.test("parseCli() adds repeated ignores to the defaults, or replaces them", 
   assertEquals(replaced.ignore, { patterns: ["/a*"], literals: [] });
 });
 
+Deno.test("parseCli() reads --min-age as a duration and --replaced-only as a switch", () => {
+  const cases: [string, number][] = [
+    ["90", 90_000],
+    ["90s", 90_000],
+    ["30m", 1_800_000],
+    ["6h", 21_600_000],
+    ["2d", 172_800_000],
+    ["1w", 604_800_000],
+  ];
+  for (const [text, ms] of cases) assertEquals(parseCli([`--min-age=${text}`]).minAgeMs, ms, text);
+  assertEquals(parseCli(["--replaced-only", "--json"]).replacedOnly, true);
+  // A configuration file may set it too.
+  const config = {
+    path: "/etc/lib_users.conf",
+    entries: [{ key: "min-age", value: "2h", line: 3 }],
+  };
+  assertEquals(parseCli([], config).minAgeMs, 7_200_000);
+  assertEquals(parseCli(["--min-age=5m"], config).minAgeMs, 300_000);
+  const bad = {
+    path: "/etc/lib_users.conf",
+    entries: [{ key: "min-age", value: "soon", line: 3 }],
+  };
+  assertEquals(
+    assertThrows(() => parseCli([], bad), UsageError).message,
+    'Cannot use "soon" for min-age in "/etc/lib_users.conf", line 3: it needs a duration above 0: ' +
+      "seconds, or a number with s, m, h, d or w",
+  );
+});
+
 Deno.test("parseCli() rejects bad usage with a UsageError of exit code 2", async (t) => {
   const cases: [string[], string][] = [
     [["--bogus"], 'Cannot use "--bogus": there is no such option'],
@@ -186,6 +217,14 @@ Deno.test("parseCli() rejects bad usage with a UsageError of exit code 2", async
     [["--color=rainbow"], 'Cannot use "rainbow" for --color: use auto, always or never'],
     [["--output="], "Cannot use --output: it needs a value"],
     [["--completions=tcsh"], 'Cannot use "tcsh" for --completions: use bash, zsh or fish'],
+    [
+      ["--min-age=6 hours"],
+      'Cannot use "6 hours" for --min-age: it needs a duration above 0: seconds, or a number with s, m, h, d or w',
+    ],
+    [
+      ["--min-age=0h"],
+      'Cannot use "0h" for --min-age: it needs a duration above 0: seconds, or a number with s, m, h, d or w',
+    ],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" "), () => {

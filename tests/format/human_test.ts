@@ -47,6 +47,33 @@ Deno.test("formatHuman() escapes control characters and raw bytes in names and c
   assertEquals(out.split("\n").length, 2);
 });
 
+Deno.test("formatHuman() -s says what stands at each path and since when, where known", () => {
+  const now = Date.parse("2026-12-06T12:00:00Z");
+  const groups = groupByArgv([{
+    pid: 8,
+    argv: ["java"],
+    cmdline: "java",
+    files: [
+      { path: "/opt/a.so", kind: "library" },
+      { path: "/tmp/jna1.tmp", kind: "library", state: "deleted" },
+      {
+        path: "/usr/lib/libz.so.1",
+        kind: "library",
+        state: "replaced",
+        replacedAt: now - 3 * 86_400_000,
+      },
+      { path: "/usr/lib/odd.so", kind: "library", replacedAt: now - 7_200_000 },
+    ],
+  }]);
+  assertEquals(
+    formatHuman(groups, { showFiles: true, now }),
+    '8 "java" uses /opt/a.so,/tmp/jna1.tmp (deleted),/usr/lib/libz.so.1 (replaced 3 days ago),' +
+      "/usr/lib/odd.so (2 hours ago)\n",
+  );
+  // Without -s, the Python tools' line, unchanged.
+  assertEquals(formatHuman(groups, { now }), '8 "java"\n');
+});
+
 Deno.test("formatHuman() applies a style to each part", () => {
   const out = formatHuman(GROUPS.slice(0, 1), {
     showFiles: true,

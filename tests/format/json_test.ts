@@ -31,7 +31,14 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
     pids: [3],
     argv: ["b"],
     cmdline: "b",
-    files: [{ path: "/lib/x.so", kind: "library", verified: true }],
+    started_at: [null],
+    files: [{
+      path: "/lib/x.so",
+      kind: "library",
+      verified: true,
+      state: null,
+      replaced_at: null,
+    }],
     unit: null,
     class: "unknown",
     user: null,
@@ -50,9 +57,43 @@ Deno.test("formatJson() follows the schema, with exact bytes for non-UTF-8 names
       path: "/lib/y.so",
       kind: "library",
       verified: false,
+      state: null,
+      replaced_at: null,
       unverified_reason: "its fdinfo cannot be read",
     },
   ]);
+});
+
+Deno.test("formatJson() says what stands at each path, since when, each start, and what was left out", async () => {
+  const replacedAt = Date.parse("2026-12-03T08:00:00.250Z");
+  const groups = groupByArgv([
+    {
+      pid: 20,
+      argv: ["java"],
+      cmdline: "java",
+      startedAt: Date.parse("2026-12-01T00:00:00Z"),
+      files: [
+        { path: "/tmp/jna1.tmp", kind: "library", state: "deleted" },
+        { path: "/usr/lib/libz.so.1", kind: "library", state: "replaced", replacedAt },
+      ],
+    },
+    { pid: 7, argv: ["java"], cmdline: "java", files: [] },
+  ]);
+  const narrowed = { minAgeMs: 3_600_000, leftOut: { young: 2, deleted: 0, processes: 1 } };
+  const report = toJsonReport(groups, { scan: "libs", narrowed });
+  assertEquals(validate(await loadSchema(), report), []);
+  const [group] = report.groups;
+  assertEquals(group!.started_at, [null, "2026-12-01T00:00:00.000Z"]);
+  assertEquals(
+    group!.files.map((f) => [f.state, f.replaced_at]),
+    [["deleted", null], ["replaced", "2026-12-03T08:00:00.250Z"]],
+  );
+  assertEquals(report.narrowed, {
+    min_age_seconds: 3600,
+    replaced_only: false,
+    files_left_out: { young: 2, deleted: 0 },
+    processes_left_out: 1,
+  });
 });
 
 Deno.test("formatJson() of nothing is a valid empty report", async () => {
@@ -80,6 +121,7 @@ Deno.test("validate() catches what the schema forbids", async () => {
     "$.unreadable: below 0",
     "$.groups[0]: missing argv",
     "$.groups[0]: missing cmdline",
+    "$.groups[0]: missing started_at",
     "$.groups[0]: missing files",
     "$.groups[0]: missing unit",
     "$.groups[0]: missing class",

@@ -125,6 +125,31 @@ Deno.test("formatNagios() is UNKNOWN when the answer is incomplete, saying what 
   assertEquals(result.text.split("\n")[1], "a.service: PIDs 1 p");
 });
 
+Deno.test("formatNagios() says what --min-age and --replaced-only left out, in the summary and perfdata", () => {
+  const { state, status, perfdata } = parsePluginLine(
+    formatNagios([group([5], "/system.slice/nginx.service")], {
+      scan: "libs",
+      narrowed: {
+        minAgeMs: 21_600_000,
+        replacedOnly: true,
+        leftOut: { young: 2, deleted: 1, processes: 3 },
+      },
+    }).text,
+  );
+  assertEquals(state, "WARNING");
+  assertStringIncludes(
+    status,
+    "(--min-age 6 hours left out 2 files replaced less long ago; --replaced-only left out 1 " +
+      "deleted file (3 processes had nothing else))",
+  );
+  assertEquals([perfdata.left_out_young?.value, perfdata.left_out_deleted?.value], [2, 1]);
+  const plain = parsePluginLine(formatNagios([], { scan: "libs" }).text);
+  assertEquals([plain.perfdata.left_out_young, plain.perfdata.left_out_deleted], [
+    undefined,
+    undefined,
+  ]);
+});
+
 Deno.test("parseNagiosRange() reads the guidelines' range forms", () => {
   const alerts = (range: string, values: number[]) =>
     values.map((value) => nagiosRangeAlerts(parseNagiosRange(range)!, value));

@@ -54,6 +54,9 @@ Deno.test("formatPrometheus() prints a gauge per class and unit, files, unreadab
     'lib_users_scanned_processes{scan="libs"}': 40,
     'lib_users_scan_success{scan="libs"}': 1,
     'lib_users_info{version="9.9.9"}': 1,
+    'lib_users_stale_processes_by_state{scan="libs",state="replaced"}': 0,
+    'lib_users_stale_processes_by_state{scan="libs",state="deleted"}': 0,
+    'lib_users_stale_processes_by_state{scan="libs",state="unknown"}': 5,
   });
 });
 
@@ -66,6 +69,54 @@ Deno.test("formatPrometheus() has a zero sample for every count when nothing is 
     'lib_users_files_not_listed{scan="libs"}': 0,
     'lib_users_scanned_processes{scan="libs"}': 7,
     'lib_users_scan_success{scan="libs"}': 1,
+    'lib_users_stale_processes_by_state{scan="libs",state="replaced"}': 0,
+    'lib_users_stale_processes_by_state{scan="libs",state="deleted"}': 0,
+    'lib_users_stale_processes_by_state{scan="libs",state="unknown"}': 0,
+  });
+});
+
+Deno.test("formatPrometheus() says since when each state holds, when it scanned, and what was left out", () => {
+  const group = (pid: number, files: Group["files"]): Group => ({
+    pids: [pid],
+    argv: ["x"],
+    cmdline: `x${pid}`,
+    files,
+  });
+  const samples = parseExposition(
+    formatPrometheus([
+      group(1, [
+        { path: "/a", kind: "library", state: "replaced", replacedAt: 1_700_000_100_900 },
+        { path: "/t", kind: "library", state: "deleted", replacedAt: 1_700_000_500_000 },
+      ]),
+      group(2, [{ path: "/b", kind: "library", state: "replaced", replacedAt: 1_700_000_000_000 }]),
+      group(3, [{ path: "/c", kind: "library" }]),
+    ], {
+      scan: "libs",
+      scannedAt: new Date(1_700_000_999_999),
+      narrowed: {
+        minAgeMs: 60_000,
+        replacedOnly: true,
+        leftOut: { young: 4, deleted: 2, processes: 1 },
+      },
+    }),
+  );
+  const value = (series: string) => samples.get(series);
+  assertEquals(value('lib_users_stale_since_seconds{scan="libs",state="replaced"}'), 1_700_000_000);
+  assertEquals(value('lib_users_stale_since_seconds{scan="libs",state="deleted"}'), 1_700_000_500);
+  assertEquals(value('lib_users_stale_since_seconds{scan="libs",state="unknown"}'), undefined);
+  assertEquals(value('lib_users_stale_processes_by_state{scan="libs",state="replaced"}'), 2);
+  assertEquals(value('lib_users_stale_processes_by_state{scan="libs",state="deleted"}'), 1);
+  assertEquals(value('lib_users_stale_processes_by_state{scan="libs",state="unknown"}'), 1);
+  assertEquals(value('lib_users_last_scan_timestamp_seconds{scan="libs"}'), 1_700_000_999);
+  assertEquals(value('lib_users_left_out_files{scan="libs",by="min_age"}'), 4);
+  assertEquals(value('lib_users_left_out_files{scan="libs",by="replaced_only"}'), 2);
+  // A failed scan still says when it ran: the textfile's age is the alert's.
+  const failed = parseExposition(
+    formatPrometheus([], { scan: "libs", success: false, scannedAt: new Date(5_000) }),
+  );
+  assertEquals(Object.fromEntries(failed), {
+    'lib_users_last_scan_timestamp_seconds{scan="libs"}': 5,
+    'lib_users_scan_success{scan="libs"}': 0,
   });
 });
 

@@ -9,6 +9,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { findTool, runCli, waitFor } from "../_helpers.ts";
+import type { IdentityVerdict } from "../../lib/identity/judge.ts";
 import {
   buildExchanger,
   buildMapper,
@@ -312,7 +313,9 @@ Deno.test({
         await probe.next();
         Deno.removeSync(`${trap}/lib.so`);
         // The judge reads the namespace's table, and judges the file (kept by keep.so: looked up).
-        assertEquals(await probe.ask(`map ${mapper.pid} trap/lib.so`), { stale: true });
+        const first = await probe.ask(`map ${mapper.pid} trap/lib.so`) as IdentityVerdict;
+        // Nothing at its path now: deleted, since its own change.
+        assertEquals({ stale: first.stale, state: first.state }, { stale: true, state: "deleted" });
         await sh('nsenter -t "$1" -m mount --bind "$2" "$3"', String(mapper.pid), fuse.mnt, trap);
         fuse.hang();
         const verdict = await within(

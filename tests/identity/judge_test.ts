@@ -89,14 +89,32 @@ async function jsonFilesOf(
   pid: number,
   args: string[] = [],
   via: readonly string[] = [],
-): Promise<JsonFile[] | undefined> {
+): Promise<Omit<JsonFile, "replaced_at">[] | undefined> {
   for (let attempt = 1;; attempt++) {
     const run = await runCli(["-A"], ["--json", ...args], {}, undefined, via);
     assertEquals(run.code, 0, run.stderr);
     const files = groupOf(run.stdout, pid)?.files;
     const cut = files?.some((file) => file.unverified_reason === BUDGET_CUT) ?? false;
-    if (!cut || attempt === 5) return files;
+    if (!cut || attempt === 5) return files?.map(withoutTime);
   }
+}
+
+/** When this file's tests began: every file they replace or delete changes after it. */
+const TESTS_BEGAN = Date.now();
+
+/**
+ * A JSON file less its `replaced_at`, which must be a time within these
+ * tests (the files are theirs) where the identity rule decided, else null.
+ */
+function withoutTime(file: JsonFile): Omit<JsonFile, "replaced_at"> {
+  const { replaced_at: at, ...rest } = file;
+  if (!file.verified) assertEquals(at, null, file.path);
+  else if (at !== null) {
+    const ms = Date.parse(at);
+    // The kernel's clock for ctime is the coarse one, up to a tick behind Date.now().
+    assert(ms >= TESTS_BEGAN - 50 && ms <= Date.now() + 50, `${file.path}: replaced_at ${at}`);
+  }
+  return rest;
 }
 
 /**
@@ -149,10 +167,12 @@ Deno.test({
         await sh(`ln "$1" "$1.keep"; ${REPLACE}`, lib);
         await assertFiles([lib], mapper.pid);
         await assertFiles([lib], mapper.pid, ["--fds"]);
+        // Another file stands at its path: an update.
         assertEquals(await jsonFilesOf(mapper.pid), [{
           path: lib,
           kind: "library",
           verified: true,
+          state: "replaced",
         }]);
       });
     });
@@ -275,7 +295,7 @@ Deno.test({
         // Host side, the old inode is still at host/lib.so: only the process's view tells.
         await assertFiles([`${dir}/host/lib.so`], mapper.pid);
         assertEquals(await jsonFilesOf(mapper.pid), [
-          { path: `${dir}/host/lib.so`, kind: "library", verified: true },
+          { path: `${dir}/host/lib.so`, kind: "library", verified: true, state: "replaced" },
         ]);
       });
     });
@@ -315,7 +335,10 @@ Deno.test({
         Deno.symlinkSync("/lib/../kept.so", `${root}/lib/kept.so`);
         await assertFiles([`${root}/lib/a.so`], mapper.pid);
         const files = await jsonFilesOf(mapper.pid);
-        assertEquals(files, [{ path: `${root}/lib/a.so`, kind: "library", verified: true }]);
+        // Inside the root, its link leads nowhere: nothing stands at its path.
+        assertEquals(files, [
+          { path: `${root}/lib/a.so`, kind: "library", verified: true, state: "deleted" },
+        ]);
       });
     });
   },
@@ -580,7 +603,10 @@ Deno.test({
             all.seconds < 5 * one.seconds + 0.5,
             `20 files took ${all.seconds} s, one ${one.seconds} s`,
           );
-          assertEquals(all.verdicts, libs.map(() => ({ stale: true })));
+          assertEquals(
+            all.verdicts.map(({ stale, state }) => ({ stale, state })),
+            libs.map(() => ({ stale: true, state: "deleted" })),
+          );
         });
         await t.step("by path, two seconds of checks, then the marker decides, saying so", () => {
           const one = judged(null, 1);
@@ -670,7 +696,7 @@ Deno.test({
         await assertFiles(stale, mapper.pid, ["--fds"], ns.enter);
         assertEquals(
           await jsonFilesOf(mapper.pid, [], ns.enter),
-          stale.map((path) => ({ path, kind: "library", verified: true })),
+          stale.map((path) => ({ path, kind: "library", verified: true, state: "replaced" })),
         );
       });
     } finally {
@@ -716,7 +742,7 @@ Deno.test({
           await assertFiles([`${merged}/lib.so`], mapper.pid, [], ns.enter);
           await assertFiles([`${merged}/lib.so`], mapper.pid, ["--fds"], ns.enter);
           assertEquals(await jsonFilesOf(mapper.pid, [], ns.enter), [
-            { path: `${merged}/lib.so`, kind: "library", verified: true },
+            { path: `${merged}/lib.so`, kind: "library", verified: true, state: "replaced" },
           ]);
         });
       } finally {

@@ -251,6 +251,9 @@ Deno.test({
         path: placeholder,
         kind: "fd",
         verified: true,
+        // Its path is not known: neither what stands there, nor since when.
+        state: null,
+        replaced_at: null,
         unnamed: { device: deviceName(dev), inode: ino },
       }]);
     } finally {

@@ -52,6 +52,7 @@ Deno.test({
   name: "live: a library on a squashfs image unmounted, then swapped, under a process is reported",
   ignore: MISSING !== undefined,
   async fn() {
+    const began = Date.now();
     const dir = Deno.makeTempDirSync({ prefix: "lib_users_swapped_" });
     let child: Deno.ChildProcess | undefined;
     let lines: LineReader | undefined;
@@ -121,8 +122,12 @@ Deno.test({
         path: library,
         kind: "library",
         verified: true,
+        // The new image's library stands at its path, since the swap.
+        state: "replaced",
+        replaced_at: swapped?.[0]?.replaced_at,
         stale_reason: swapped?.[0]?.stale_reason,
       }]);
+      assert(Date.parse(swapped[0].replaced_at) >= began - 1000, swapped[0].replaced_at);
       assert(
         /^its file system \(device 7:\d+\) is mounted nowhere now: its path names another file$/
           .test(swapped[0].stale_reason),
