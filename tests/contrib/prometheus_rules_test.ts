@@ -9,6 +9,8 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { longForms, OPTIONS } from "../../cli/options.ts";
 import { type CliRun, decodeRun, findTool, ROOT } from "../_helpers.ts";
+import { formatPrometheus } from "../../lib/format/prometheus.ts";
+import { checkReboot } from "../../lib/answers/reboot.ts";
 
 const DIR = `${ROOT}/contrib/prometheus`;
 const RULES = "lib_users.rules.yml";
@@ -255,4 +257,30 @@ Deno.test({
       await Deno.remove(tmp, { recursive: true });
     }
   },
+});
+
+Deno.test("every lib_users metric and label value the rules ask for is one the Prometheus format writes", () => {
+  const rules = Deno.readTextFileSync(`${DIR}/${RULES}`);
+  // Metric names; the textfiles, lib_users_fds.prom, are no metric.
+  const asked = new Set(rules.match(/\blib_users_[a-z_]+\b(?!\.)/g) ?? []);
+  const now = Date.now();
+  const text = formatPrometheus([{
+    pids: [1],
+    argv: ["x"],
+    cmdline: "x",
+    files: [{ path: "/usr/lib/a.so", kind: "library", state: "replaced", replacedAt: now }],
+  }], {
+    scan: "libs",
+    scannedAt: new Date(now),
+    reboot: checkReboot({ root: `${ROOT}/testdata/root_grub_pinned` }),
+    version: "0",
+  });
+  const written = new Set([...text.matchAll(/^(lib_users_[a-z_]+)[{ ]/gm)].map((m) => m[1]!));
+  // The rules ask for reboot_required, which the check writes only where the answer is known.
+  written.add("lib_users_reboot_required");
+  assert(asked.size >= 5, [...asked].join(" "));
+  for (const name of asked) assert(written.has(name), `${name} is asked for, never written`);
+  // The series the first rule selects, with its labels as written.
+  assertStringIncludes(text, 'lib_users_stale_since_seconds{scan="libs",state="replaced"} ');
+  assertStringIncludes(text, 'lib_users_stale_processes_by_state{scan="libs",state="replaced"} 1');
 });
