@@ -217,7 +217,8 @@ async function reportScanFailure(failure: ScanFailure, options: CliOptions): Pro
     write(formatPrometheus([], {
       scan: options.scan,
       success: false,
-      version: config.version,
+      // The host's own series are the libs scan's (see cli/render.ts).
+      ...(options.scan === "libs" ? { version: config.version } : {}),
       scannedAt: new Date(RUN_STARTED_MS),
     }));
   }

@@ -230,17 +230,25 @@ async function renderNagios({ groups, answers, options, counts, incomplete }: Fa
 
 async function renderPrometheus({ groups, answers, options, counts, incomplete }: Facts) {
   const { formatPrometheus } = await import("../lib/format/prometheus.ts");
-  const { reboot, packages, narrowed } = answers;
+  const { packages, narrowed } = answers;
   emit(
     formatPrometheus(groups, {
       scan: options.scan,
       ...counts,
-      version: config.version,
       scannedAt: new Date(RUN_STARTED_MS),
-      ...present({ incomplete, reboot, packages, narrowed }),
+      ...present({ incomplete, packages, narrowed, ...hostWide(answers, options) }),
     }),
     options,
   );
+}
+
+/**
+ * The host's own series (the version, the reboot check): the libs scan's
+ * alone. node_exporter reads every textfile as one, and refuses a series two
+ * files carry (contrib/systemd writes one per scan).
+ */
+function hostWide(answers: Answers, options: CliOptions) {
+  return options.scan === "libs" ? { version: config.version, reboot: answers.reboot } : {};
 }
 
 async function renderNeedrestart({ groups, answers, options }: Facts) {

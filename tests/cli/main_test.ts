@@ -331,6 +331,23 @@ Deno.test("CLI -t: a Nagios scan that does not finish in time is UNKNOWN with wh
   assertEquals([inTime.code, inTime.stdout.slice(0, 10)], [1, "WARNING - "]);
 });
 
+Deno.test("CLI --format=prometheus of the libs and the fds scan share no series (node_exporter reads both as one)", async () => {
+  const series = async (args: string[]) => {
+    const run = await runCli(READ_UNITS, [...UNITS_TREE, "--format=prometheus", ...args]);
+    assertEquals(run.code, 0, run.stderr);
+    return new Set(parseExposition(run.stdout).keys());
+  };
+  const [libs, fds] = [await series([]), await series(["--fds"])];
+  assertEquals([...fds].filter((name) => libs.has(name)), []);
+  // The host's own series are the libs scan's.
+  assert([...libs].some((name) => name.startsWith("lib_users_reboot_known")));
+  assert([...libs].some((name) => name.startsWith("lib_users_info{")));
+  assert(
+    ![...fds].some((name) => /^lib_users_(info|kernel_info|microcode_info|reboot_)/.test(name)),
+  );
+  assert(fds.has('lib_users_scan_success{scan="fds"}'));
+});
+
 Deno.test("CLI output passes promtool check metrics (the Prometheus project's own parser)", {
   ignore: PROMTOOL === undefined,
 }, async () => {
