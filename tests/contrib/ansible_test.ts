@@ -88,8 +88,10 @@ interface Host {
   readonly name: string;
   /** The host name its reports carry (web1-TAG). */
   readonly hostname: string;
-  /** Its system service (lib-users-ansible-TAG-web1.service). */
+  /** Its system service (lib-users-ansible-TAG-web1-{{7*6}}\u202e.service). */
   readonly unit: string;
+  /** The unit as the play shows it: `?` for the character that is not printable ASCII. */
+  readonly shown: string;
   /** The deleted library its stale process maps. */
   readonly library: string;
   /** The stale process, by this machine's PID. */
@@ -121,7 +123,9 @@ async function startHost(
 ): Promise<Host> {
   const { tag, slice, restartEnds } = options;
   const home = `${dir}/${name}`;
-  const unit = `lib-users-ansible-${tag}-${name}.service`;
+  // Anyone may name a unit (a delegated cgroup): this one reads as a template, and turns text
+  // right to left. The play must show it as text, its invisible character as "?".
+  const unit = `lib-users-ansible-${tag}-${name}-{{7*6}}\u202e.service`;
   const group = `${slice}/${unit}`;
   const library = `${home}/libstale-${tag}-${name}.so.1`;
   Deno.mkdirSync(`${home}/bin`, { recursive: true });
@@ -182,7 +186,7 @@ async function startHost(
       `#!/bin/sh
 printf '%s\\n' "$*" >> '${calls}'
 case " $* " in
-  *" restart -- ${unit} "*)
+  *" restart -- "'${unit}'" "*)
     if [ ${restartEnds ? 1 : 0} = 1 ]; then
       kill -KILL ${inner}
       while grep -q . /proc/${inner}/maps 2>/dev/null; do sleep 0.02; done
@@ -208,7 +212,8 @@ exit 0
       "--",
       ...CLI,
     ].map(quote).join(" ");
-    return { name, hostname: `${name}-${tag}`, unit, library, stale, calls, command, stop };
+    const shown = unit.replace(/[^ -~]/g, "?");
+    return { name, hostname: `${name}-${tag}`, unit, shown, library, stale, calls, command, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -349,7 +354,7 @@ pipelining = True
           // Check mode: --dry-run, nothing restarted, and the play after the restarts reached.
           assertEquals(check.code, 0, check.stdout + check.stderr);
           assertStringIncludes(check.stdout, "restart steps: 1, not clean: 0, lib_users exited 0");
-          assertStringIncludes(check.stdout, `${web3.unit}: not-run`);
+          assertStringIncludes(check.stdout, `${web3.shown}: not-run`);
           const after = section(check.stdout, "Fleet report after the rolling restart:");
           assertStringIncludes(after, "1 host; by package (or file):");
           assertStringIncludes(after, web3.library);
@@ -382,13 +387,17 @@ pipelining = True
           const after2 = JSON.parse(Deno.readTextFileSync(`${reports}/after/web2.json`));
           assertEquals(after2.restart.not_clean, 1);
           assertEquals(after2.restart.steps[0].state, "survivors");
-          const notClean = `not clean: 1 of 1 restart steps: ${web2.unit}: survivors (PIDs `;
+          const notClean = `not clean: 1 of 1 restart steps: ${web2.shown}: survivors (PIDs `;
           assertStringIncludes(
             run.stdout,
             `fatal: [web2]: FAILED! => {"changed": false, "msg": "${notClean}`,
           );
           assertStringIncludes(run.stdout, `The rolling restart stopped at web2: ${notClean}`);
           assertStringIncludes(run.stdout, "Not reached: web3.");
+          // The units' names are shown as text: no template evaluated, no raw control character.
+          assertStringIncludes(run.stdout, `${web1.shown}: clean`);
+          for (const host of hosts) assert(!run.stdout.includes(`${host.name}-42`), run.stdout);
+          assert(!run.stdout.includes("\u202e"), run.stdout);
 
           // web3 was never reached.
           assert(!Deno.readTextFileSync(web3.calls).includes("restart"), "web3 was restarted");
