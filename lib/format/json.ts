@@ -355,15 +355,19 @@ function jsonFile(
   return entry;
 }
 
-/** A time in ms since the epoch as ISO 8601 UTC; null stays null. */
+/**
+ * A time in ms since the epoch as ISO 8601 UTC; null stays null, and so does
+ * a time no date can hold (a file system's own record may say anything).
+ */
 function isoTime(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  const date = ms === null ? null : new Date(ms);
+  return date === null || Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
 function jsonNarrowed(narrowed: Narrowed): NonNullable<JsonReport["narrowed"]> {
   const { leftOut } = narrowed;
   return {
-    min_age_seconds: narrowed.minAgeMs === undefined ? null : narrowed.minAgeMs / 1000,
+    min_age_seconds: narrowed.minAgeMs === undefined ? null : Math.round(narrowed.minAgeMs / 1000),
     replaced_only: narrowed.replacedOnly ?? false,
     files_left_out: { young: leftOut.young, deleted: leftOut.deleted },
     processes_left_out: leftOut.processes,

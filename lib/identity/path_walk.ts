@@ -22,6 +22,11 @@ export type Lookup =
     readonly type: string;
     /** When it last changed, in ms (see `lastChange`), or null. */
     readonly changedMs: number | null;
+    /**
+     * Its change time alone (ctime), in ms, or null: what its owner cannot
+     * set, unlike the modification time (`touch -d`).
+     */
+    readonly ctimeMs: number | null;
   }
   | {
     readonly found: false;
@@ -353,6 +358,7 @@ function foundAt(info: Deno.FileInfo, mount: Mount): Lookup & { found: true } {
     ino: info.ino ?? -1,
     type: mount.type,
     changedMs: lastChange(info),
+    ctimeMs: info.ctime?.getTime() ?? null,
   };
 }
 

@@ -236,5 +236,6 @@ function found(stat: FdStat, mount: Mount): Lookup & { found: true } {
     ino: stat.ino,
     type: mount.type,
     changedMs: changed > 0 ? changed : null,
+    ctimeMs: stat.ctimeMs > 0 ? stat.ctimeMs : null,
   };
 }

@@ -74,7 +74,8 @@ export function staleScripts(
   // Start times are in 10 ms ticks, and the boot time is read to 10 ms: a change
   // within that of the start cannot be told from one before it.
   if (found.changedMs !== null && found.changedMs > started + START_SLACK_MS) {
-    return [{ path, kind: "script", state: "replaced", replacedAt: found.changedMs }];
+    const since = found.ctimeMs === null ? {} : { replacedAt: found.ctimeMs };
+    return [{ path, kind: "script", state: "replaced", ...since }];
   }
   return [];
 }

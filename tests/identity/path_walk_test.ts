@@ -87,7 +87,14 @@ function walkerOf(fixture: Fixture): PathWalker {
 function foundAs(path: string, type: string): Lookup {
   const info = Deno.lstatSync(path);
   const times = [info.ctime, info.mtime, info.birthtime].flatMap((t) => t ? [t.getTime()] : []);
-  return { found: true, dev: info.dev, ino: info.ino!, type, changedMs: Math.max(...times) };
+  return {
+    found: true,
+    dev: info.dev,
+    ino: info.ino!,
+    type,
+    changedMs: Math.max(...times),
+    ctimeMs: info.ctime?.getTime() ?? null,
+  };
 }
 
 /** Runs `sh -c script` with `args` as `$1`…: it makes names Deno's API cannot (raw bytes). */
