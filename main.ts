@@ -21,6 +21,7 @@ import {
   render,
   RUN_STARTED_MS,
   settle,
+  warnLeftOut,
 } from "./cli/render.ts";
 import { groupByArgv } from "./lib/scan/group.ts";
 import { isGranted, needsAllowAll, scanPermission } from "./lib/proc/permissions.ts";
@@ -79,8 +80,10 @@ export async function main(args: readonly string[]): Promise<number> {
   const complete = incompleteReason(outcome.result, options) === undefined;
   // Each step shows the packages of its files: what the admin weighs before agreeing.
   const packages = options.packages ? await packageOwners(outcome.result, options) : undefined;
-  const { result: settled } = await settle(outcome.result, packages, options);
+  const { result: settled, narrowed } = await settle(outcome.result, packages, options);
   const groups = groupByArgv(settled.processes);
+  // JSON and Nagios say it with what is left, after the run; the human output, before it.
+  if (options.format === "human") await warnLeftOut(narrowed, options);
   const scan = { complete, procfs: outcome.result.procfs, ...(packages ? { packages } : {}) };
   const acted = await act(groups, { ...options, restart }, scan);
   if (options.format === "human") {

@@ -175,8 +175,8 @@ export const OPTIONS: readonly OptionSpec[] = Object.freeze(
       short: "q",
       kind: "switch",
       section: "Output",
-      help: "no warning about processes that could not be read or seen (JSON, Nagios, " +
-        "Prometheus keep the counts)",
+      help: "no warning about processes that could not be read or seen, nor the note of what " +
+        "--min-age and --replaced-only left out (JSON, Nagios, Prometheus keep the counts)",
     },
     {
       name: "warning",

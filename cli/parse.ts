@@ -196,8 +196,11 @@ export function parseCli(args: readonly string[], config?: ConfigFile): CliOptio
   checkFormats(raw, optional, chosen, problems);
   if (problems.first !== undefined) throw new UsageError(problems.first, chosen === "nagios");
   const restartHints = flag("restart-hints") || hook === "plan";
-  // JSON and the monitoring formats always answer it; the plan says whether to reboot instead.
-  const reboot = flag("reboot") || FORMAT_TRAITS[chosen].document || restartHints;
+  // JSON and the monitoring formats always answer it, but the fds scan's Prometheus
+  // output (its series are the libs scan's); the plan says whether to reboot instead.
+  const hostSeries = !(chosen === "prometheus" && flag("fds"));
+  const reboot = flag("reboot") || (FORMAT_TRAITS[chosen].document && hostSeries) ||
+    restartHints;
   const defaults = flag("default-ignores");
   return {
     help: flag("help"),

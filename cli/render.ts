@@ -140,6 +140,14 @@ interface Facts {
   readonly incomplete: string | undefined;
 }
 
+/** Says on stderr what `--min-age` and `--replaced-only` left out, when they left out anything (not with `-q`). */
+export async function warnLeftOut(narrowed: Narrowed | undefined, options: CliOptions) {
+  if (narrowed === undefined || options.quiet) return;
+  if (narrowed.leftOut.young + narrowed.leftOut.deleted === 0) return;
+  const { leftOutText } = await import("../lib/format/age.ts");
+  warn(`Left out: ${leftOutText(narrowed)}`);
+}
+
 /** The formats that say what `--min-age` and `--replaced-only` left out in their own output. */
 const SAY_NARROWING: readonly OutputFormat[] = ["json", "nagios", "prometheus"];
 
@@ -180,14 +188,7 @@ export async function render(
       await renderText(facts);
   }
   // Formats with no place of their own for it (the text ones, needrestart's): said on stderr.
-  const narrowed = answers.narrowed;
-  if (narrowed !== undefined && !options.quiet && !SAY_NARROWING.includes(options.format)) {
-    const { leftOut } = narrowed;
-    if (leftOut.young + leftOut.deleted > 0) {
-      const { leftOutText } = await import("../lib/format/age.ts");
-      warn(`Left out: ${leftOutText(narrowed)}`);
-    }
-  }
+  if (!SAY_NARROWING.includes(options.format)) await warnLeftOut(answers.narrowed, options);
   // A list cut short is said by its own code: a script must not take it for the whole answer.
   if (result.notListed !== undefined) return EXIT.TRUNCATED;
   const found = groups.length > 0 || answers.reboot?.required === true;
@@ -244,11 +245,15 @@ async function renderPrometheus({ groups, answers, options, counts, incomplete }
 
 /**
  * The host's own series (the version, the reboot check): the libs scan's
- * alone. node_exporter reads every textfile as one, and refuses a series two
- * files carry (contrib/systemd writes one per scan).
+ * alone, unless `--reboot` asks the fds scan's too. node_exporter reads every
+ * textfile as one, and refuses a series two files carry (contrib/systemd
+ * writes one per scan).
  */
 function hostWide(answers: Answers, options: CliOptions) {
-  return options.scan === "libs" ? { version: config.version, reboot: answers.reboot } : {};
+  return {
+    ...(options.scan === "libs" ? { version: config.version } : {}),
+    ...present({ reboot: answers.reboot }),
+  };
 }
 
 async function renderNeedrestart({ groups, answers, options }: Facts) {

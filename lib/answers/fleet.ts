@@ -93,7 +93,7 @@ export function readReport(text: string, source: string): HostReport | ReportPro
   if (!Array.isArray(data.groups)) return wrong("groups is not a list");
   const groups: HostReport["groups"][number][] = [];
   for (const [i, group] of data.groups.entries()) {
-    const read = readGroup(group);
+    const read = readGroup(group, scannedBy(data.scanned_at));
     if (typeof read === "string") return wrong(`groups[${i}]: ${read}`);
     groups.push(read);
   }
@@ -113,7 +113,7 @@ export function readReport(text: string, source: string): HostReport | ReportPro
 }
 
 /** One group, or what is wrong with it. */
-function readGroup(group: unknown): HostReport["groups"][number] | string {
+function readGroup(group: unknown, notAfter: number): HostReport["groups"][number] | string {
   if (!isObject(group)) return "not an object";
   const { pids, files, unit } = group;
   if (!Array.isArray(pids) || !pids.every((pid) => Number.isSafeInteger(pid) && pid >= 0)) {
@@ -129,16 +129,37 @@ function readGroup(group: unknown): HostReport["groups"][number] | string {
         typeof file.package.version === "string" ? ` ${file.package.version}` : ""
       }`
       : null;
-    read.push({ path: file.path, package: owner, replacedAt: isoTime(file.replaced_at) });
+    read.push({
+      path: file.path,
+      package: owner,
+      replacedAt: isoTime(file.replaced_at, notAfter),
+    });
   }
   return { pids: pids as number[], unit: typeof unit === "string" ? unit : null, files: read };
 }
 
-/** A time the report gives, as ISO 8601 UTC (which sorts as it runs); null when it gives none. */
-function isoTime(value: unknown): string | null {
-  if (typeof value !== "string") return null;
+/** A date and time as RFC 3339 writes it: four-digit years, an offset or Z. */
+const RFC_3339 =
+  /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$/;
+
+/** The latest time a report's files may say they were replaced: its scan's, else now. */
+function scannedBy(scannedAt: unknown): number {
+  const ms = typeof scannedAt === "string" && RFC_3339.test(scannedAt)
+    ? Date.parse(scannedAt)
+    : NaN;
+  return Number.isFinite(ms) ? ms : Date.now();
+}
+
+/**
+ * A time the report gives, as ISO 8601 UTC with a four-digit year (which
+ * sorts as it runs); null when it gives none, or none a scan could have seen
+ * (after the scan, or not RFC 3339: `"1"`, `"+275760-09-13T00:00:00Z"`).
+ */
+function isoTime(value: unknown, notAfter: number): string | null {
+  if (typeof value !== "string" || !RFC_3339.test(value)) return null;
   const ms = Date.parse(value);
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+  // A minute's slack: `scanned_at` is when the run began, a few milliseconds before the scan.
+  return Number.isFinite(ms) && ms <= notAfter + 60_000 ? new Date(ms).toISOString() : null;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -209,7 +209,14 @@ export function planRestarts(groups: readonly Group[], options: PlanOptions = {}
     (info) => info.uid === null ? null : options.userNames?.get(info.uid) ?? String(info.uid),
     (container) => containerSystemctl(container, options.root),
   );
-  for (const group of groups) parts.add(group);
+  // Groups whose only stale files are deleted temporary ones come last: they go with
+  // their unit where the plan restarts it for other files anyway, else apart.
+  const temporary = groups.filter(hasOnlyTemporaryFiles);
+  for (const group of groups) if (!hasOnlyTemporaryFiles(group)) parts.add(group);
+  for (const group of temporary) {
+    if (parts.restarts(group)) parts.add(group);
+    else parts.setApart(group);
+  }
   return parts.plan();
 }
 
@@ -242,19 +249,48 @@ class PlanParts {
     this.#systemctlIn = systemctlIn;
   }
 
-  /** Puts a group where its unit says, or apart when its files are only deleted temporary ones. */
+  /** Sets a group apart: restarting it will not help if the program makes its files again. */
+  setApart(group: Group): void {
+    const info = group.unit;
+    const unit = info?.name ?? null;
+    const user = info === undefined ? null : this.#userOf(info);
+    const key = `${user}\0${unit}`;
+    const entry = this.#temporaryOnly.get(key) ?? { unit, user, pids: [], files: [] };
+    entry.pids.push(...group.pids);
+    for (const name of fileNames(group)) if (!entry.files.includes(name)) entry.files.push(name);
+    this.#temporaryOnly.set(key, entry);
+  }
+
+  /**
+   * Whether the plan so far restarts the group's unit (or re-executes its
+   * manager) for other groups: as `restartSteps` joins a step that exists.
+   */
+  restarts(group: Group): boolean {
+    const info = group.unit;
+    if (!info || info.name === null && info.class !== "container") return false;
+    const owner = this.#userOf(info);
+    switch (info.class) {
+      case "system-service":
+        return this.#system.has(info.name!);
+      case "user-service":
+        return this.#user.get(owner ?? "?")?.has(info.name!) ?? false;
+      case "container": {
+        const ref = info.container!;
+        const inner = `${ref.runtime}\0${ref.id}\0${ref.unit?.name ?? ""}`;
+        return this.#containerUnits.has(inner) || this.#containers.has(`${ref.runtime}\0${ref.id}`);
+      }
+      case "manager":
+        return this.#reexecManager;
+      case "user-manager":
+        return this.#reexecUsers.has(owner ?? "?");
+      default:
+        return false;
+    }
+  }
+
+  /** Puts a group where its unit says. */
   add(group: Group): void {
     const info = group.unit;
-    if (hasOnlyTemporaryFiles(group)) {
-      const unit = info?.name ?? null;
-      const user = info === undefined ? null : this.#userOf(info);
-      const key = `${user}\0${unit}`;
-      const entry = this.#temporaryOnly.get(key) ?? { unit, user, pids: [], files: [] };
-      entry.pids.push(...group.pids);
-      for (const name of fileNames(group)) if (!entry.files.includes(name)) entry.files.push(name);
-      this.#temporaryOnly.set(key, entry);
-      return;
-    }
     if (!info || info.class === "unknown" || (info.name === null && info.class !== "container")) {
       for (const pid of group.pids) this.#unknown.push(pid);
       return;
@@ -343,9 +379,7 @@ class PlanParts {
       sessions: sortPids(this.#sessions.values()).sort((a, b) => a.pids[0]! - b.pids[0]!),
       risky: sortPids(this.#risky.values()).sort((a, b) => byName(a.unit, b.unit)),
       unknown: this.#unknown.sort((a, b) => a - b),
-      // A unit restarted for other processes' files restarts these too: not said apart.
       temporaryOnly: sortPids(this.#temporaryOnly.values())
-        .filter((entry) => entry.unit === null || !this.#system.has(entry.unit))
         .map((entry) => ({ ...entry, files: entry.files.sort(byName) }))
         .sort((a, b) => a.pids[0]! - b.pids[0]!),
     };

@@ -51,12 +51,15 @@ const STALE: IdentityVerdict = Object.freeze({ stale: true });
 /** Of a crowd whose directory lacks both its names: nothing is at its path. */
 const DELETED_IN_CROWD: IdentityVerdict = Object.freeze({ stale: true, state: "deleted" });
 
-/** A stale verdict with what stands at its path, and since when (ms, or null). */
-function staleBy(state: FileState | undefined, changedMs: number | null): IdentityVerdict {
+/**
+ * A stale verdict with what stands at its path, and since when: a change
+ * time (ms, or null), which no owner can set, unlike a modification time.
+ */
+function staleBy(state: FileState | undefined, ctimeMs: number | null): IdentityVerdict {
   return {
     stale: true,
     ...(state === undefined ? {} : { state }),
-    ...(changedMs === null ? {} : { replacedAt: changedMs }),
+    ...(ctimeMs === null ? {} : { replacedAt: ctimeMs }),
   };
 }
 
@@ -101,7 +104,7 @@ export interface IdentityJudge {
 
 /** What {@linkcode IdentityJudge.fileAt} found. */
 export type FileAt =
-  | { readonly found: true; readonly changedMs: number | null }
+  | { readonly found: true; readonly changedMs: number | null; readonly ctimeMs: number | null }
   | { readonly found: false; readonly unresolvable?: string };
 
 /**
@@ -145,7 +148,9 @@ class LiveJudge implements IdentityJudge {
     const known = this.#verdicts.everywhere.get(file);
     // An object linked nowhere is stale in every tree; what stands at its path is the tree's.
     if (known !== undefined) {
-      return this.#states && known.stale && known.unverified === undefined
+      if (!this.#states || !known.stale || known.unverified !== undefined) return known;
+      // The lookup is this process's to pay: past its budget, no state, as a cut lookup.
+      return this.#budget.spent(pid) === undefined
         ? this.#withState(pid, file, file, known)
         : known;
     }
@@ -178,7 +183,12 @@ class LiveJudge implements IdentityJudge {
     if (this.#absentFromCrowd(pid, file)) return DELETED_IN_CROWD;
     const object = this.#openObject(pid, fd);
     if (typeof object === "string") return byMarker(object);
-    return this.#judgeObject(pid, null, file, object);
+    const verdict = this.#judgeObject(pid, null, file, object);
+    // An open file's own change time moves with every write (a deleted log still written):
+    // it says when it was written last, not when it left its path.
+    if (verdict.state === "replaced" || verdict.replacedAt === undefined) return verdict;
+    const { replacedAt: _, ...undated } = verdict;
+    return undated;
   }
 
   unnamedOpenFile(pid: number, fd: string): ObjectId | string {
@@ -203,7 +213,7 @@ class LiveJudge implements IdentityJudge {
       return NOT_STALE;
     }
     return {
-      ...staleBy("replaced", found.changedMs),
+      ...staleBy("replaced", found.ctimeMs),
       reason: `${unmounted}: its path names another file`,
     };
   }
@@ -218,7 +228,9 @@ class LiveJudge implements IdentityJudge {
     const view = this.#views.viewOf(pid);
     if (view === null) return { found: false, unresolvable: ROOT_UNREADABLE };
     const found = view.walker.lookUp(view.anchor, path, this.#budget.walks);
-    return found.found ? { found: true, changedMs: found.changedMs } : found;
+    return found.found
+      ? { found: true, changedMs: found.changedMs, ctimeMs: found.ctimeMs }
+      : found;
   }
 
   /**
@@ -576,9 +588,7 @@ function judgeByPath(
     }
     if (name === file.path) atPath = found;
   }
-  return atPath?.found
-    ? staleBy("replaced", atPath.changedMs)
-    : staleBy("deleted", object.changedMs);
+  return atPath?.found ? staleBy("replaced", atPath.ctimeMs) : staleBy("deleted", object.changedMs);
 }
 
 /**
@@ -593,7 +603,7 @@ function withStateAt(
   budget: WalkBudget,
 ): IdentityVerdict {
   const found = view.walker.lookUp(view.anchor, path, budget);
-  if (found.found) return staleBy("replaced", found.changedMs);
+  if (found.found) return staleBy("replaced", found.ctimeMs);
   if (found.unresolvable !== undefined) return verdict;
   return { ...verdict, state: "deleted" };
 }

@@ -181,6 +181,20 @@ export function staleEntry(path: string, kind: FileKind, verdict: IdentityVerdic
   };
 }
 
+/** `kept` with what two checked entries of one file agree on: their state, and the earlier time. */
+function mergeStates(kept: DeletedFile, other: DeletedFile): DeletedFile {
+  const earlier = other.replacedAt !== undefined &&
+    (kept.replacedAt === undefined || other.replacedAt < kept.replacedAt);
+  if (kept.state === other.state && !earlier) return kept;
+  const { state, replacedAt, ...rest } = kept;
+  const since = earlier ? other.replacedAt : replacedAt;
+  return {
+    ...rest,
+    ...(state === other.state && state !== undefined ? { state } : {}),
+    ...(since === undefined ? {} : { replacedAt: since }),
+  };
+}
+
 /**
  * Files in use, one entry per name and kind, merged by one rule wherever
  * entries meet (one process's mappings, a group's processes): of two entries
@@ -194,13 +208,17 @@ export class FileSet {
   /** Index in `files` by kind, then name; made once the list grows. */
   #index: Map<FileKind, Map<string, number>> | null = null;
 
-  /** Adds an entry, or merges it with the one of its name and kind. */
+  /**
+   * Adds an entry, or merges it with the one of its name and kind: where two
+   * checked entries disagree on what stands at the path (two trees), neither
+   * is said; the earlier time is kept.
+   */
   add(file: DeletedFile): void {
     const at = this.#find(file.path, file.kind);
     if (at >= 0) {
-      if (this.files[at]!.unverified === undefined && file.unverified !== undefined) {
-        this.files[at] = file;
-      }
+      const kept = this.files[at]!;
+      if (kept.unverified === undefined && file.unverified !== undefined) this.files[at] = file;
+      else if (kept.unverified === undefined) this.files[at] = mergeStates(kept, file);
       return;
     }
     this.files.push(file);

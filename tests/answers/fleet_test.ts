@@ -170,15 +170,44 @@ Deno.test("mergeReports() gives each package the oldest replacement on any host;
   const fleet = mergeReports([
     dated("web1", ["2026-12-05T10:00:00.000Z", null]),
     // Offsets read as the instants they name; what is no time is none.
-    dated("web2", ["2026-12-05T11:00:00+02:00", "yesterday", 7]),
+    dated("web2", [
+      "2026-12-05T11:00:00+02:00",
+      "yesterday",
+      7,
+      // What a hostile report might say to be the oldest, or to sort first as text.
+      "+275760-09-13T00:00:00Z",
+      "-000001-01-01T00:00:00Z",
+      "1",
+      "0001-01-01",
+    ]),
+    // After its own scan: no scan saw that.
+    readReport(
+      JSON.stringify({
+        schema_version: 2,
+        scan: "libs",
+        host: "web3",
+        scanned_at: "2026-12-06T10:00:00Z",
+        groups: [{
+          pids: [9],
+          files: [{
+            path: "/usr/lib/libssl.so.3",
+            replaced_at: "2026-12-07T10:00:00Z",
+            package: { name: "libssl3", version: "3.0.16" },
+          }],
+        }],
+      }),
+      "web3.json",
+    ),
   ]);
   assertEquals(fleet.items.map((item) => [item.package, item.oldestReplacedAt]), [
     ["libssl3 3.0.16", "2026-12-05T09:00:00.000Z"],
   ]);
-  assert(formatFleetHuman(fleet).includes(", replaced 2026-12-05T09:00:00.000Z: web1, web2\n"));
+  assert(
+    formatFleetHuman(fleet).includes(", replaced 2026-12-05T09:00:00.000Z: web1, web2, web3\n"),
+  );
   assertEquals(
     formatFleetMachine(fleet).split("\n")[0],
-    "libssl3 3.0.16;;2;5;0;web1,web2;2026-12-05T09:00:00.000Z",
+    "libssl3 3.0.16;;3;10;0;web1,web2,web3;2026-12-05T09:00:00.000Z",
   );
   assertEquals(
     JSON.parse(formatFleetJson(fleet)).items[0].oldest_replaced_at,

@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { planRestarts, riskOf } from "../../lib/answers/restart.ts";
+import { restartSteps } from "../../lib/act/steps.ts";
 import { formatRestartPlan } from "../../lib/format/restart.ts";
 import { unitGroup as group } from "../_helpers.ts";
 
@@ -102,7 +103,8 @@ Deno.test("planRestarts() sets apart groups whose only stale files are deleted t
       kind: "library" as const,
       ...(state === undefined ? {} : { state }),
     }));
-  const plan = planRestarts([
+  const userNames = new Map([[1000, "alice"]]);
+  const groups = [
     {
       ...group(10, "/system.slice/jenkins.service"),
       files: files(["/tmp/jna-9/jna42.tmp", "deleted"]),
@@ -126,13 +128,42 @@ Deno.test("planRestarts() sets apart groups whose only stale files are deleted t
       argv: ["q"],
       files: files(["/run/user/0/x", "deleted"]),
     },
-  ], { userNames: new Map([[1000, "alice"]]) });
+    // Alice's own app.service is not the system's: apart. Her bar.service restarts for a
+    // library: its JIT's process goes with it, as --restart's steps take it.
+    {
+      ...group(70, "/user.slice/user-1000.slice/user@1000.service/app.slice/app.service"),
+      files: files(["/tmp/jna70.tmp", "deleted"]),
+    },
+    {
+      ...group(80, "/user.slice/user-1000.slice/user@1000.service/app.slice/bar.service"),
+      files: files(["/tmp/jna80.tmp", "deleted"]),
+    },
+    {
+      ...group(81, "/user.slice/user-1000.slice/user@1000.service/app.slice/bar.service"),
+      files: files(["/usr/lib/libz.so.1", "replaced"]),
+    },
+  ];
+  const plan = planRestarts(groups, { userNames });
   assertEquals(plan.systemServices, ["app.service", "odd.service", "old.service"]);
+  assertEquals(plan.userServices, [{ user: "alice", units: ["bar.service"] }]);
   assertEquals(plan.sessions, []);
   assertEquals(plan.temporaryOnly, [
     { unit: "jenkins.service", user: null, pids: [10], files: ["/tmp/jna-9/jna42.tmp"] },
     { unit: "session-3.scope", user: "alice", pids: [50], files: ["/home/a/.cache/orcexec.ab12"] },
+    { unit: "app.service", user: "alice", pids: [70], files: ["/tmp/jna70.tmp"] },
   ]);
+  // --restart's steps agree: what the plan sets apart, they leave by hand, saying why.
+  const { steps, byHand } = restartSteps(groups, { kinds: new Set(["user-services"]), userNames });
+  assertEquals(steps.map((step) => [step.unit, step.pids]), [
+    ["app.service", [20, 60]],
+    ["odd.service", [40]],
+    ["old.service", [30]],
+    ["bar.service", [80, 81]],
+  ]);
+  assertEquals(
+    byHand.filter((left) => left.why.startsWith("restarting will not help")).map((l) => l.pids),
+    plan.temporaryOnly.map((apart) => apart.pids),
+  );
   assertEquals(
     formatRestartPlan(plan).split("\n").filter((line) => line.includes("will not help")),
     [
@@ -140,6 +171,8 @@ Deno.test("planRestarts() sets apart groups whose only stale files are deleted t
       "use only deleted temporary files: /tmp/jna-9/jna42.tmp",
       "# restarting will not help if the program makes them again: session-3.scope of user " +
       "alice: PIDs 50 use only deleted temporary files: /home/a/.cache/orcexec.ab12",
+      "# restarting will not help if the program makes them again: app.service of user alice: " +
+      "PIDs 70 use only deleted temporary files: /tmp/jna70.tmp",
     ],
   );
 });

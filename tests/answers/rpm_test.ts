@@ -1,5 +1,4 @@
-import { formatAge } from "../../lib/format/age.ts";
-import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { findRpmOwners, parseRpmHeader } from "../../lib/answers/rpm.ts";
 import { decodeRun, findTool, ROOT, runCli } from "../_helpers.ts";
 
@@ -41,10 +40,10 @@ Deno.test("parseRpmHeader() refuses a blob whose entries point outside it", () =
 Deno.test("CLI --packages names an RPM package, with only --allow-read", async () => {
   const run = await runCli([`--allow-read=${RPM_ROOT}`], ["--root", RPM_ROOT, "--packages", "-s"]);
   assertEquals(run.code, 0, run.stderr);
-  assertStringIncludes(
+  // Dated by the package (the age counts to the run's start: only its form is pinned).
+  assertMatch(
     run.stdout,
-    '200 "/usr/bin/fixd" uses /usr/lib64/libfixture.so.1 [libfixture.x86_64 1:1.2-3.fc40] ' +
-      `(${formatAge(Date.now() - new Date(2026, 11, 2, 1, 3, 2).getTime())} ago)\n`,
+    /^200 "\/usr\/bin\/fixd" uses \/usr\/lib64\/libfixture\.so\.1 \[libfixture\.x86_64 1:1\.2-3\.fc40\] \([0-9]+ (day|hour|minute)s? ago\)$/m,
   );
 });
 

@@ -346,6 +346,9 @@ Deno.test("CLI --format=prometheus of the libs and the fds scan share no series 
     ![...fds].some((name) => /^lib_users_(info|kernel_info|microcode_info|reboot_)/.test(name)),
   );
   assert(fds.has('lib_users_scan_success{scan="fds"}'));
+  // Asked for, the fds scan answers the reboot question too.
+  const asked = await series(["--fds", "--reboot"]);
+  assert(asked.has("lib_users_reboot_known{}"), [...asked].join("\n"));
 });
 
 Deno.test("CLI output passes promtool check metrics (the Prometheus project's own parser)", {
