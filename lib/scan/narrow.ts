@@ -30,6 +30,9 @@ export interface LeftOut {
   readonly processes: number;
 }
 
+/** How far past the scan a replacement may be dated and still count: a clock's jitter. */
+const FUTURE_SLACK_MS = 60_000;
+
 /**
  * The findings less what `narrowing` leaves out, and the tally of it. A
  * process with no file left (and none past the scan's budget) is left out.
@@ -68,7 +71,9 @@ export function narrowFindings(
         deleted.add(file.path);
         return false;
       }
-      if (file.replacedAt !== undefined && file.replacedAt > cutoff) {
+      // A time after the scan (a clock set back since) is no age: it stays, as an unknown one.
+      const at = file.replacedAt;
+      if (at !== undefined && at > cutoff && at <= narrowing.now + FUTURE_SLACK_MS) {
         young.add(file.path);
         return false;
       }

@@ -238,6 +238,7 @@ Deno.test(
       ino: info.ino!,
       type: "ext4",
       changedMs: Math.max(info.ctime!.getTime(), info.mtime!.getTime(), info.birthtime!.getTime()),
+      ctimeMs: info.ctime!.getTime(),
     });
     // In another namespace the scanner's table says nothing of its mounts.
     assertEquals(views.viewOf(11)?.walker.lookUp(`${proc}/11/root`, `${dir}/ct/f`), {

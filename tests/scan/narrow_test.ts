@@ -30,13 +30,15 @@ const temporary: DeletedFile = {
 const unknown: DeletedFile = { path: "/opt/x.so", kind: "library" };
 
 Deno.test("narrowFindings() leaves out files replaced less than --min-age ago; unknown times stay", () => {
+  // Dated after the scan (a clock set back): no age it could outgrow, so it stays.
+  const future: DeletedFile = { ...old, path: "/usr/lib/libfuture.so", replacedAt: NOW + 2 * HOUR };
   const { processes, leftOut } = narrowFindings(
-    [process(1, [old, young]), process(2, [young]), process(3, [unknown, temporary])],
+    [process(1, [old, young]), process(2, [young]), process(3, [unknown, temporary, future])],
     { minAgeMs: HOUR, now: NOW },
   );
   assertEquals(processes.map((p) => [p.pid, p.files.map((f) => f.path)]), [
     [1, [old.path]],
-    [3, [unknown.path, temporary.path]],
+    [3, [unknown.path, temporary.path, future.path]],
   ]);
   // Distinct names: libz.so.1 of two processes is one file.
   assertEquals(leftOut, { young: 1, deleted: 0, processes: 1 });
