@@ -15,6 +15,7 @@ import { invocation } from "./cli/invocation.ts";
 // every minute.
 import {
   emit,
+  hostVersion,
   incompleteReason,
   packageOwners,
   rebootCheck,
@@ -220,8 +221,7 @@ async function reportScanFailure(failure: ScanFailure, options: CliOptions): Pro
     write(formatPrometheus([], {
       scan: options.scan,
       success: false,
-      // The host's own series are the libs scan's (see cli/render.ts).
-      ...(options.scan === "libs" ? { version: config.version } : {}),
+      ...hostVersion(options),
       scannedAt: new Date(RUN_STARTED_MS),
     }));
   }

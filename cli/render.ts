@@ -250,10 +250,12 @@ async function renderPrometheus({ groups, answers, options, counts, incomplete }
  * writes one per scan).
  */
 function hostWide(answers: Answers, options: CliOptions) {
-  return {
-    ...(options.scan === "libs" ? { version: config.version } : {}),
-    ...present({ reboot: answers.reboot }),
-  };
+  return { ...hostVersion(options), ...present({ reboot: answers.reboot }) };
+}
+
+/** `lib_users_info`'s version, one of the host's own series: the libs scan's alone. */
+export function hostVersion(options: CliOptions): { version?: string } {
+  return options.scan === "libs" ? { version: config.version } : {};
 }
 
 async function renderNeedrestart({ groups, answers, options }: Facts) {

@@ -7,10 +7,10 @@
  */
 
 import { withoutMarker } from "../proc/maps.ts";
-import { classifyReadError, readLinkName, readWholeName } from "../proc/procfs.ts";
+import { classifyReadError, readLinkName } from "../proc/procfs.ts";
 import type { ScanContext } from "./context.ts";
 import type { DeletedFile } from "./model.ts";
-import { bootTimeMs, interpreterOf, processStart, scriptArgument } from "./scripts.ts";
+import { bootTimeMs, interpreterOf, scriptArgument } from "./scripts.ts";
 
 /** How far a process's start time may be off: a tick of the start, and of the uptime. */
 const START_SLACK_MS = 30;
@@ -31,12 +31,14 @@ export function readBootTime(proc: string): number | null {
  * cannot be looked at go to `context.scriptsUnknown` with why.
  *
  * @param argvOf The process's argument vector, read once for the scan and this check alike.
+ * @param startOf When it started (see `processStart`): undefined when its `stat` cannot be
+ *   read (it exited), null when it holds no start; read once for the scan and this check alike.
  */
 export function staleScripts(
   context: ScanContext,
   pid: number,
-  boot: number,
   argvOf: () => string[] | undefined,
+  startOf: () => number | null | undefined,
 ): DeletedFile[] {
   const dir = `${context.proc}/${pid}`;
   let exe: string;
@@ -57,14 +59,14 @@ export function staleScripts(
   };
   if ("unknown" in script) return unknown(script.unknown);
   let path = script.path;
-  let started: number | null;
   try {
     if (!path.startsWith("/")) path = `${readLinkName(`${dir}/cwd`).replace(/\/$/, "")}/${path}`;
-    started = processStart(readWholeName(`${dir}/stat`), boot);
   } catch (error) {
     classifyReadError(error);
     return [];
   }
+  const started = startOf();
+  if (started === undefined) return [];
   if (started === null) return unknown("its start time cannot be read");
   const found = context.identity.fileAt(pid, path);
   if (!found.found) {

@@ -278,7 +278,10 @@ function readProcess(
   // One read of the argument vector serves the script check and the finding.
   let argv: string[] | undefined | null = null;
   const argvOf = () => argv === null ? (argv = readArgv(context, pid)) : argv;
-  if (context.scripts) files.push(...staleScripts(context, pid, context.boot!, argvOf));
+  // Likewise its start, for the script check and the finding's start time.
+  let start: number | null | undefined | false = false;
+  const startOf = () => start === false ? (start = readStart(context, pid)) : start;
+  if (context.scripts) files.push(...staleScripts(context, pid, argvOf, startOf));
   if (files.length === 0 && context.notListed === 0) return undefined;
   if (!context.limits) {
     const kept = context.shares.charge(pid, files);
@@ -296,7 +299,7 @@ function readProcess(
   let cmdline: string | undefined = args.join(" ").trimEnd();
   if (cmdline === "") cmdline = readComm(context, pid);
   if (cmdline === undefined) return undefined;
-  const startedAt = context.startTimes ? readStart(context, pid) : null;
+  const startedAt = context.startTimes ? startOf() ?? null : null;
   const finding = {
     pid,
     argv: args,
@@ -308,14 +311,18 @@ function readProcess(
   return context.units ? { ...finding, unit: readUnit(context, pid) } : finding;
 }
 
-/** When process `pid` started (ms since the epoch), or null when that cannot be told. */
-function readStart(context: ScanContext, pid: number): number | null {
+/**
+ * When process `pid` started (ms since the epoch): null when that cannot be
+ * told (no boot time, no start in its `stat`), undefined when its `stat`
+ * cannot be read (it exited).
+ */
+function readStart(context: ScanContext, pid: number): number | null | undefined {
   if (context.boot === null) return null;
   try {
     return processStart(readWholeName(`${context.proc}/${pid}/stat`), context.boot);
   } catch (error) {
     classifyReadError(error);
-    return null;
+    return undefined;
   }
 }
 
